@@ -1,0 +1,460 @@
+// Package bolt is the embedded Store backend: one bbolt file, every commit
+// fsync'd, concurrent writers grouped into shared commits.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"runtime/debug"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"intransit/pki/store"
+)
+
+const formatMarker = "intransit-pki-store-v1"
+
+// Buckets and meta keys of the file.
+const (
+	bucketCerts       = "certs"
+	bucketRevocations = "revocations"
+	bucketMeta        = "meta"
+	keyFormat         = "format"
+	keyRevision       = "revision"
+	keyCRLNumber      = "crl_number"
+	keyCRL            = "crl"
+)
+
+// Options tune Open.
+type Options struct {
+	// Create makes a new store when the file does not exist. Without it a
+	// missing file is an error.
+	Create bool
+	// LockTimeout bounds the wait for another process holding the file;
+	// zero means 2 seconds.
+	LockTimeout time.Duration
+	// MaxBatchDelay is how long a commit waits to gather concurrent writers;
+	// zero means 2ms. A writer alone never waits.
+	MaxBatchDelay time.Duration
+}
+
+// Store is a store.Store in one bbolt file. One process at a time may open
+// it (a file lock enforces this); within it, all methods are safe for
+// concurrent use.
+type Store struct {
+	db      *bbolt.DB
+	path    string
+	writers atomic.Int64
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens the store at path. A file that is empty, truncated or not an
+// intransit store gives an error naming the file; it is never modified or
+// re-initialised.
+func Open(path string, opts Options) (*Store, error) {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && !opts.Create:
+		return nil, fmt.Errorf("PKI store %s does not exist", path)
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("PKI store %s: %w", path, err)
+	case err == nil && fi.Size() == 0:
+		return nil, fmt.Errorf("PKI store %s is empty (truncated?); refusing to re-initialise it", path)
+	}
+	fresh := err != nil
+	timeout := opts.LockTimeout
+	if timeout == 0 {
+		timeout = 2 * time.Second
+	}
+	db, err := openFile(path, timeout)
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("PKI store %s is in use by another process", path)
+		}
+		return nil, fmt.Errorf("PKI store %s is damaged or not a bbolt file: %w", path, err)
+	}
+	db.MaxBatchDelay = opts.MaxBatchDelay
+	if db.MaxBatchDelay == 0 {
+		db.MaxBatchDelay = 2 * time.Millisecond
+	}
+	s := &Store{db: db, path: path}
+	if fresh {
+		err = s.initialise()
+	} else {
+		err = s.check()
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openFile opens the bbolt file, turning the panics and memory faults that
+// bbolt raises on damaged pages into errors.
+func openFile(path string, timeout time.Duration) (db *bbolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout})
+}
+
+func (s *Store) initialise() error {
+	return s.update(func(tx *bbolt.Tx) error {
+		for _, b := range []string{bucketCerts, bucketRevocations, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+				return fmt.Errorf("create bucket %s: %w", b, err)
+			}
+		}
+		return tx.Bucket([]byte(bucketMeta)).Put([]byte(keyFormat), []byte(formatMarker))
+	})
+}
+
+// check verifies that the file holds every page its header claims and the
+// buckets of an intransit store, so damage shows up as an error at Open.
+func (s *Store) check() error {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return fmt.Errorf("PKI store %s: %w", s.path, err)
+	}
+	return s.view(func(tx *bbolt.Tx) error {
+		if tx.Size() > fi.Size() {
+			return fmt.Errorf("PKI store %s is truncated: %d bytes on disk, %d expected", s.path, fi.Size(), tx.Size())
+		}
+		meta := tx.Bucket([]byte(bucketMeta))
+		if meta == nil || tx.Bucket([]byte(bucketCerts)) == nil || tx.Bucket([]byte(bucketRevocations)) == nil {
+			return fmt.Errorf("PKI store %s is not an intransit PKI store (buckets missing)", s.path)
+		}
+		if f := meta.Get([]byte(keyFormat)); string(f) != formatMarker {
+			return fmt.Errorf("PKI store %s has format %q, want %q", s.path, f, formatMarker)
+		}
+		var first error
+		for err := range tx.Check() {
+			if first == nil {
+				first = fmt.Errorf("PKI store %s is damaged: %w", s.path, err)
+			}
+		}
+		return first
+	})
+}
+
+// Path returns the file the store lives in.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the file.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close PKI store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// view runs fn in a read transaction, turning a panic from damaged pages
+// into an error naming the file.
+func (s *Store) view(fn func(*bbolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.recoverDamage(&err)
+	return s.db.View(fn)
+}
+
+// update runs fn in a write transaction of its own when the caller is the
+// only writer, and in a shared batch commit when others are writing too, so
+// a lone writer never waits for company.
+func (s *Store) update(fn func(*bbolt.Tx) error) (err error) {
+	defer s.recoverDamage(&err)
+	n := s.writers.Add(1)
+	defer s.writers.Add(-1)
+	if n == 1 {
+		return s.db.Update(fn)
+	}
+	return s.db.Batch(fn)
+}
+
+func (s *Store) recoverDamage(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("PKI store %s is damaged: %v", s.path, r)
+	}
+}
+
+func serialKey(serial *big.Int) ([]byte, error) {
+	if serial == nil || serial.Sign() <= 0 {
+		return nil, fmt.Errorf("serial number must be positive")
+	}
+	return serial.Bytes(), nil
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func readU64(b *bbolt.Bucket, key string) (uint64, error) {
+	v := b.Get([]byte(key))
+	if v == nil {
+		return 0, nil
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("meta %s is %d bytes, want 8", key, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+func (s *Store) decodeCert(k, v []byte) (*store.Certificate, error) {
+	var c store.Certificate
+	if err := json.Unmarshal(v, &c); err != nil {
+		return nil, fmt.Errorf("PKI store %s: record %x is damaged: %w", s.path, k, err)
+	}
+	c.Serial = new(big.Int).SetBytes(k)
+	return &c, nil
+}
+
+// PutCertificate implements store.Store.
+func (s *Store) PutCertificate(ctx context.Context, rec *store.Certificate) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	k, err := serialKey(rec.Serial)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode certificate record: %w", err)
+	}
+	err = s.update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte(bucketCerts))
+		if b.Get(k) != nil {
+			return fmt.Errorf("serial %x: %w", k, store.ErrSerialExists)
+		}
+		return b.Put(k, v)
+	})
+	if err != nil {
+		return fmt.Errorf("record certificate: %w", err)
+	}
+	return nil
+}
+
+// Certificate implements store.Store.
+func (s *Store) Certificate(ctx context.Context, serial *big.Int) (*store.Certificate, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	k, err := serialKey(serial)
+	if err != nil {
+		return nil, err
+	}
+	var out *store.Certificate
+	err = s.view(func(tx *bbolt.Tx) error {
+		v := tx.Bucket([]byte(bucketCerts)).Get(k)
+		if v == nil {
+			return fmt.Errorf("certificate with serial %x: %w", k, store.ErrNotFound)
+		}
+		out, err = s.decodeCert(k, v)
+		return err
+	})
+	return out, err
+}
+
+// Certificates implements store.Store.
+func (s *Store) Certificates(ctx context.Context, f store.Filter) ([]*store.Certificate, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if f.Now.IsZero() {
+		f.Now = time.Now()
+	}
+	var out []*store.Certificate
+	err := s.view(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte(bucketCerts)).ForEach(func(k, v []byte) error {
+			c, err := s.decodeCert(k, v)
+			if err != nil {
+				return err
+			}
+			if f.Match(c) {
+				out = append(out, c)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b *store.Certificate) int {
+		if c := a.IssuedAt.Compare(b.IssuedAt); c != 0 {
+			return c
+		}
+		return a.Serial.Cmp(b.Serial)
+	})
+	return out, nil
+}
+
+// Revoke implements store.Store.
+func (s *Store) Revoke(ctx context.Context, serial *big.Int, at time.Time, reason store.Reason) (*store.Certificate, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	k, err := serialKey(serial)
+	if err != nil {
+		return nil, err
+	}
+	var out *store.Certificate
+	err = s.update(func(tx *bbolt.Tx) error {
+		certs, meta := tx.Bucket([]byte(bucketCerts)), tx.Bucket([]byte(bucketMeta))
+		v := certs.Get(k)
+		if v == nil {
+			return fmt.Errorf("certificate with serial %x: %w", k, store.ErrNotFound)
+		}
+		c, err := s.decodeCert(k, v)
+		if err != nil {
+			return err
+		}
+		if c.Status == store.StatusRevoked {
+			return fmt.Errorf("serial %x (revoked %s): %w", k, c.RevokedAt.Format(time.RFC3339), store.ErrAlreadyRevoked)
+		}
+		rev, err := readU64(meta, keyRevision)
+		if err != nil {
+			return err
+		}
+		rev++
+		t := at.UTC()
+		c.Status, c.RevokedAt, c.Reason, c.Revision = store.StatusRevoked, &t, reason, rev
+		nv, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("encode certificate record: %w", err)
+		}
+		ev, err := json.Marshal(store.Revocation{Revision: rev, SerialHex: fmt.Sprintf("%x", k), At: t, Reason: reason, NotAfter: c.NotAfter})
+		if err != nil {
+			return fmt.Errorf("encode revocation: %w", err)
+		}
+		if err := certs.Put(k, nv); err != nil {
+			return err
+		}
+		if err := tx.Bucket([]byte(bucketRevocations)).Put(u64(rev), ev); err != nil {
+			return err
+		}
+		if err := meta.Put([]byte(keyRevision), u64(rev)); err != nil {
+			return err
+		}
+		out = c
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("revoke: %w", err)
+	}
+	return out, nil
+}
+
+// RevocationsSince implements store.Store.
+func (s *Store) RevocationsSince(ctx context.Context, after uint64) ([]store.Revocation, uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	var out []store.Revocation
+	var current uint64
+	err := s.view(func(tx *bbolt.Tx) error {
+		var err error
+		if current, err = readU64(tx.Bucket([]byte(bucketMeta)), keyRevision); err != nil {
+			return err
+		}
+		c := tx.Bucket([]byte(bucketRevocations)).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil; k, v = c.Next() {
+			var r store.Revocation
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("PKI store %s: revocation %x is damaged: %w", s.path, k, err)
+			}
+			sn, ok := new(big.Int).SetString(r.SerialHex, 16)
+			if !ok {
+				return fmt.Errorf("PKI store %s: revocation %x has a bad serial %q", s.path, k, r.SerialHex)
+			}
+			r.Serial = sn
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, current, nil
+}
+
+// NextCRLNumber implements store.Store.
+func (s *Store) NextCRLNumber(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n uint64
+	err := s.update(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket([]byte(bucketMeta))
+		cur, err := readU64(meta, keyCRLNumber)
+		if err != nil {
+			return err
+		}
+		n = cur + 1
+		return meta.Put([]byte(keyCRLNumber), u64(n))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reserve CRL number: %w", err)
+	}
+	return n, nil
+}
+
+// PutCRL implements store.Store.
+func (s *Store) PutCRL(ctx context.Context, c *store.CRL) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	v, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode CRL: %w", err)
+	}
+	err = s.update(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket([]byte(bucketMeta))
+		if old := meta.Get([]byte(keyCRL)); old != nil {
+			var prev store.CRL
+			if err := json.Unmarshal(old, &prev); err != nil {
+				return fmt.Errorf("PKI store %s: stored CRL is damaged: %w", s.path, err)
+			}
+			if prev.Number >= c.Number {
+				return fmt.Errorf("CRL number %d, stored %d: %w", c.Number, prev.Number, store.ErrStaleCRL)
+			}
+		}
+		return meta.Put([]byte(keyCRL), v)
+	})
+	if err != nil {
+		return fmt.Errorf("store CRL: %w", err)
+	}
+	return nil
+}
+
+// CurrentCRL implements store.Store.
+func (s *Store) CurrentCRL(ctx context.Context) (*store.CRL, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out store.CRL
+	err := s.view(func(tx *bbolt.Tx) error {
+		v := tx.Bucket([]byte(bucketMeta)).Get([]byte(keyCRL))
+		if v == nil {
+			return fmt.Errorf("CRL: %w", store.ErrNotFound)
+		}
+		if err := json.Unmarshal(bytes.Clone(v), &out); err != nil {
+			return fmt.Errorf("PKI store %s: stored CRL is damaged: %w", s.path, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
