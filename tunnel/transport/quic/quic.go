@@ -1,0 +1,335 @@
+// Package quic is the transport for networks that pass UDP 443 but not
+// WireGuard's own port: each WireGuard message travels in one QUIC DATAGRAM
+// frame (RFC 9221) over quic-go, with the ALPN transport.ALPN.
+//
+// A Bind owns one UDP socket. With a server configuration it accepts
+// connections on it, and every accepted connection has an Endpoint of its
+// own; any Bind dials destinations lazily on the first Send (from the same
+// socket), keeps the connection, and redials with backoff after it fails.
+// Send copies into a bounded per-connection queue and returns; a writer
+// goroutine per connection hands the messages to quic-go, so a congested
+// connection drops messages instead of blocking the device.
+//
+// Datagrams are not split, so a message must fit one QUIC packet: the Bind
+// sets quic-go's packet size from the underlay MTU (QUICPacketSize in the
+// transport package) from the first packet on, and InnerMTU(QUIC, ...) gives
+// the TUN MTU that fits (1380 over a 1500-byte underlay). A larger message
+// is dropped and counted.
+package quic
+
+import (
+	"context"
+	cryptotls "crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	quicgo "github.com/quic-go/quic-go"
+	"golang.zx2c4.com/wireguard/conn"
+
+	"intransit/tunnel/transport"
+	"intransit/tunnel/transport/internal/linkbind"
+)
+
+// Config configures a Bind.
+type Config struct {
+	// ServerTLS, if set, makes the Bind accept connections.
+	ServerTLS *cryptotls.Config
+	// ClientTLS, if set, lets the Bind dial endpoints. Its ServerName (or
+	// an IP SAN matching the endpoint) must verify the gateway.
+	ClientTLS *cryptotls.Config
+	// UnderlayMTU is the MTU of the path to the peers (1500 if 0); it sets
+	// the QUIC packet size.
+	UnderlayMTU int
+	// QueueLen bounds each connection's send queue, in messages.
+	QueueLen int
+	// IdleTimeout ends a connection that has heard nothing from its peer
+	// for this long (DefaultIdleTimeout if 0); keepalives are sent at a
+	// third of it, so only a dead peer or path ends a connection.
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds a dial (5 s if 0).
+	HandshakeTimeout time.Duration
+	// BackoffMin and BackoffMax bound the wait between failed dials.
+	BackoffMin, BackoffMax time.Duration
+	// Logger receives connection events; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultIdleTimeout is Config.IdleTimeout's default.
+const DefaultIdleTimeout = 15 * time.Second
+
+// Stats counts what a Bind did.
+type Stats struct {
+	linkbind.Stats
+	// TooLarge is the number of messages dropped for not fitting a datagram.
+	TooLarge uint64
+}
+
+// Bind is the QUIC transport.Bind.
+type Bind struct {
+	cfg    Config
+	server *cryptotls.Config
+	client *cryptotls.Config
+	qconf  *quicgo.Config
+	core   *linkbind.Core
+
+	tooLarge atomic.Uint64
+
+	mu   sync.Mutex
+	mark uint32
+	udp  *net.UDPConn
+	tr   *quicgo.Transport
+}
+
+var _ transport.Bind = (*Bind)(nil)
+
+// New returns a Bind for cfg. At least one of ServerTLS and ClientTLS must
+// be set.
+func New(cfg Config) (*Bind, error) {
+	if cfg.ServerTLS == nil && cfg.ClientTLS == nil {
+		return nil, errors.New("quic transport: neither a server nor a client TLS configuration")
+	}
+	if cfg.UnderlayMTU == 0 {
+		cfg.UnderlayMTU = 1500
+	}
+	if _, err := transport.InnerMTU(transport.QUIC, cfg.UnderlayMTU); err != nil {
+		return nil, fmt.Errorf("quic transport: %w", err)
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = linkbind.DefaultHandshakeTimeout
+	}
+	b := &Bind{cfg: cfg}
+	var err error
+	if cfg.ServerTLS != nil {
+		if b.server, err = linkbind.WithALPN(cfg.ServerTLS); err != nil {
+			return nil, fmt.Errorf("quic transport: server configuration: %w", err)
+		}
+	}
+	if cfg.ClientTLS != nil {
+		if b.client, err = linkbind.WithALPN(cfg.ClientTLS); err != nil {
+			return nil, fmt.Errorf("quic transport: client configuration: %w", err)
+		}
+	}
+	b.qconf = &quicgo.Config{
+		EnableDatagrams:         true,
+		InitialPacketSize:       uint16(transport.QUICPacketSize(cfg.UnderlayMTU)),
+		DisablePathMTUDiscovery: true,
+		MaxIdleTimeout:          cfg.IdleTimeout,
+		KeepAlivePeriod:         cfg.IdleTimeout / 3,
+		HandshakeIdleTimeout:    cfg.HandshakeTimeout,
+		MaxIncomingStreams:      -1,
+		MaxIncomingUniStreams:   -1,
+	}
+	b.core = linkbind.New(linkbind.Config{
+		Scheme: transport.QUIC, DefaultPort: transport.DefaultQUICPort, QueueLen: cfg.QueueLen,
+		BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax, HandshakeTimeout: cfg.HandshakeTimeout,
+		Logger: cfg.Logger,
+	})
+	return b, nil
+}
+
+// Scheme returns transport.QUIC.
+func (b *Bind) Scheme() string { return transport.QUIC }
+
+// Owns reports whether ep is an endpoint of this transport.
+func (b *Bind) Owns(ep conn.Endpoint) bool { return b.core.Owns(ep) }
+
+// ParseEndpoint reads "quic://addr[:port]" or "addr[:port]" (port 443 if
+// missing).
+func (b *Bind) ParseEndpoint(s string) (conn.Endpoint, error) { return b.core.ParseEndpoint(s) }
+
+// BatchSize returns the largest batch Send and the ReceiveFunc handle.
+func (b *Bind) BatchSize() int { return b.core.BatchSize() }
+
+// Stats returns the Bind's counters.
+func (b *Bind) Stats() Stats {
+	return Stats{Stats: b.core.Stats(), TooLarge: b.tooLarge.Load()}
+}
+
+// Open binds UDP port (0 picks one), accepts connections on it if the Bind
+// has a server configuration, and returns the ReceiveFunc and the port.
+func (b *Bind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.core.Open() {
+		return nil, 0, conn.ErrBindAlreadyOpen
+	}
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{Port: int(port)})
+	if err != nil {
+		return nil, 0, fmt.Errorf("quic transport: listen on UDP port %d: %w", port, err)
+	}
+	if b.mark != 0 {
+		if err := markUDP(udp, b.mark); err != nil {
+			udp.Close()
+			return nil, 0, err
+		}
+	}
+	tr := &quicgo.Transport{Conn: udp}
+	var ln linkbind.Listener
+	if b.server != nil {
+		ql, err := tr.Listen(b.server, b.qconf)
+		if err != nil {
+			tr.Close()
+			udp.Close()
+			return nil, 0, fmt.Errorf("quic transport: listen: %w", err)
+		}
+		ln = &listener{b: b, ln: ql}
+	}
+	b.udp, b.tr = udp, tr
+	fns, err := b.core.Start(ln, b.dial)
+	if err != nil {
+		b.closeSocket()
+		return nil, 0, err
+	}
+	return fns, uint16(udp.LocalAddr().(*net.UDPAddr).Port), nil
+}
+
+func (b *Bind) closeSocket() error {
+	var err error
+	if b.tr != nil {
+		err = b.tr.Close()
+	}
+	if b.udp != nil {
+		if cerr := b.udp.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) && err == nil {
+			err = cerr
+		}
+	}
+	b.tr, b.udp = nil, nil
+	return err
+}
+
+// Close closes every connection and the socket and makes the ReceiveFunc
+// return net.ErrClosed.
+func (b *Bind) Close() error {
+	err := b.core.Stop()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if cerr := b.closeSocket(); cerr != nil && err == nil {
+		err = fmt.Errorf("quic transport: close: %w", cerr)
+	}
+	return err
+}
+
+// SetMark sets SO_MARK on the Bind's UDP socket, now and after reopening.
+func (b *Bind) SetMark(mark uint32) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.mark = mark
+	if b.udp == nil {
+		return nil
+	}
+	return markUDP(b.udp, mark)
+}
+
+func markUDP(udp *net.UDPConn, mark uint32) error {
+	rc, err := udp.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("quic transport: %w", err)
+	}
+	if err := linkbind.SetMark(rc, mark); err != nil {
+		return fmt.Errorf("quic transport: %w", err)
+	}
+	return nil
+}
+
+// Send queues copies of bufs for ep's connection; see transport.Bind.
+func (b *Bind) Send(bufs [][]byte, ep conn.Endpoint) error { return b.core.Send(bufs, ep) }
+
+func (b *Bind) dial(ctx context.Context, dst netip.AddrPort) (linkbind.Link, error) {
+	if b.client == nil {
+		return nil, fmt.Errorf("dial %s: this Bind has no client TLS configuration", dst)
+	}
+	b.mu.Lock()
+	tr := b.tr
+	b.mu.Unlock()
+	if tr == nil {
+		return nil, net.ErrClosed
+	}
+	qc, err := tr.Dial(ctx, net.UDPAddrFromAddrPort(dst), b.client, b.qconf)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", dst, err)
+	}
+	if err := check(qc); err != nil {
+		qc.CloseWithError(0, "")
+		return nil, fmt.Errorf("dial %s: %w", dst, err)
+	}
+	return b.newLink(qc), nil
+}
+
+func check(qc *quicgo.Conn) error {
+	st := qc.ConnectionState()
+	if err := linkbind.CheckALPN(st.TLS); err != nil {
+		return err
+	}
+	if !st.SupportsDatagrams.Remote {
+		return errors.New("peer does not support QUIC datagrams")
+	}
+	return nil
+}
+
+type listener struct {
+	b  *Bind
+	ln *quicgo.Listener
+}
+
+func (l *listener) Accept(ctx context.Context) (linkbind.Handshake, error) {
+	qc, err := l.ln.Accept(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func(context.Context) (linkbind.Link, netip.AddrPort, error) {
+		remote := qc.RemoteAddr().(*net.UDPAddr).AddrPort()
+		remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+		if err := check(qc); err != nil {
+			qc.CloseWithError(0, "")
+			return nil, remote, fmt.Errorf("connection from %s: %w", remote, err)
+		}
+		return l.b.newLink(qc), remote, nil
+	}, nil
+}
+
+func (l *listener) Close() error { return l.ln.Close() }
+
+// link is one QUIC connection carrying datagrams.
+type link struct {
+	b  *Bind
+	qc *quicgo.Conn
+}
+
+func (b *Bind) newLink(qc *quicgo.Conn) *link { return &link{b: b, qc: qc} }
+
+func (l *link) ReadMessages(deliver func([]byte)) error {
+	for {
+		msg, err := l.qc.ReceiveDatagram(context.Background())
+		if err != nil {
+			return err
+		}
+		deliver(msg)
+	}
+}
+
+func (l *link) WriteMessages(msgs [][]byte) error {
+	for _, m := range msgs {
+		err := l.qc.SendDatagram(m)
+		if err == nil {
+			continue
+		}
+		var tooLarge *quicgo.DatagramTooLargeError
+		if errors.As(err, &tooLarge) {
+			l.b.tooLarge.Add(1)
+			continue
+		}
+		return err
+	}
+	return nil
+}
+
+func (l *link) Close() error { return l.qc.CloseWithError(0, "") }

@@ -1,0 +1,317 @@
+// Package tls is the transport for networks that pass only HTTPS: WireGuard
+// messages framed on a TLS 1.3 stream over TCP, port 443 by default, with
+// the ALPN transport.ALPN.
+//
+// Each message is one frame (see AppendFrame): a 2-byte big-endian length
+// and the message. A connection has a bounded send queue (drop when full)
+// and a writer goroutine that packs everything queued into one TLS write, so
+// that a burst of messages costs one system call and few TLS records. The
+// reader refuses frames above the message size limit by skipping them; only
+// a failing stream ends a connection, and never the Bind's receive loop.
+//
+// A Bind with a server configuration listens on the port given to Open; any
+// Bind dials destinations lazily on the first Send, keeps the connection,
+// and redials with backoff after it fails. The TLS configurations come from
+// tlspolicy; the Bind only adds the ALPN and requires TLS 1.3.
+package tls
+
+import (
+	"context"
+	cryptotls "crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.zx2c4.com/wireguard/conn"
+
+	"intransit/tunnel/transport"
+	"intransit/tunnel/transport/internal/linkbind"
+)
+
+// Config configures a Bind.
+type Config struct {
+	// ServerTLS, if set, makes the Bind listen for connections.
+	ServerTLS *cryptotls.Config
+	// ClientTLS, if set, lets the Bind dial endpoints. Its ServerName (or
+	// an IP SAN matching the endpoint) must verify the gateway.
+	ClientTLS *cryptotls.Config
+	// MaxMessageSize bounds the messages read and written
+	// (DefaultMaxMessageSize if 0, at most MaxFrameLen).
+	MaxMessageSize int
+	// QueueLen bounds each connection's send queue, in messages.
+	QueueLen int
+	// WriteTimeout ends a connection whose peer stops reading (10 s if 0).
+	WriteTimeout time.Duration
+	// HandshakeTimeout bounds a dial or an incoming handshake (5 s if 0).
+	HandshakeTimeout time.Duration
+	// BackoffMin and BackoffMax bound the wait between failed dials.
+	BackoffMin, BackoffMax time.Duration
+	// Logger receives connection events; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultWriteTimeout is Config.WriteTimeout's default.
+const DefaultWriteTimeout = 10 * time.Second
+
+// coalesceLimit bounds the bytes packed into one write.
+const coalesceLimit = 256 << 10
+
+// Stats counts what a Bind did.
+type Stats struct {
+	linkbind.Stats
+	// OversizedFrames is the number of received frames refused for size.
+	OversizedFrames uint64
+}
+
+// Bind is the TLS-over-TCP transport.Bind.
+type Bind struct {
+	cfg       Config
+	server    *cryptotls.Config
+	client    *cryptotls.Config
+	core      *linkbind.Core
+	oversized atomic.Uint64
+
+	mu   sync.Mutex
+	mark uint32
+	ln   *net.TCPListener
+}
+
+var _ transport.Bind = (*Bind)(nil)
+
+// New returns a Bind for cfg. At least one of ServerTLS and ClientTLS must
+// be set, and neither may exclude TLS 1.3.
+func New(cfg Config) (*Bind, error) {
+	if cfg.ServerTLS == nil && cfg.ClientTLS == nil {
+		return nil, errors.New("tls transport: neither a server nor a client TLS configuration")
+	}
+	if cfg.MaxMessageSize == 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.MaxMessageSize < transport.MinInnerMTU+transport.WireGuardOverhead || cfg.MaxMessageSize > MaxFrameLen {
+		return nil, fmt.Errorf("tls transport: MaxMessageSize %d outside %d..%d", cfg.MaxMessageSize, transport.MinInnerMTU+transport.WireGuardOverhead, MaxFrameLen)
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	b := &Bind{cfg: cfg}
+	var err error
+	if cfg.ServerTLS != nil {
+		if b.server, err = linkbind.WithALPN(cfg.ServerTLS); err != nil {
+			return nil, fmt.Errorf("tls transport: server configuration: %w", err)
+		}
+	}
+	if cfg.ClientTLS != nil {
+		if b.client, err = linkbind.WithALPN(cfg.ClientTLS); err != nil {
+			return nil, fmt.Errorf("tls transport: client configuration: %w", err)
+		}
+	}
+	b.core = linkbind.New(linkbind.Config{
+		Scheme: transport.TLS, DefaultPort: transport.DefaultTLSPort, QueueLen: cfg.QueueLen,
+		BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax, HandshakeTimeout: cfg.HandshakeTimeout,
+		Logger: cfg.Logger,
+	})
+	return b, nil
+}
+
+// Scheme returns transport.TLS.
+func (b *Bind) Scheme() string { return transport.TLS }
+
+// Owns reports whether ep is an endpoint of this transport.
+func (b *Bind) Owns(ep conn.Endpoint) bool { return b.core.Owns(ep) }
+
+// ParseEndpoint reads "tls://addr[:port]" or "addr[:port]" (port 443 if
+// missing).
+func (b *Bind) ParseEndpoint(s string) (conn.Endpoint, error) { return b.core.ParseEndpoint(s) }
+
+// BatchSize returns the largest batch Send and the ReceiveFunc handle.
+func (b *Bind) BatchSize() int { return b.core.BatchSize() }
+
+// Stats returns the Bind's counters.
+func (b *Bind) Stats() Stats {
+	return Stats{Stats: b.core.Stats(), OversizedFrames: b.oversized.Load()}
+}
+
+// Open listens on TCP port (0 picks one) if the Bind has a server
+// configuration, and returns the ReceiveFunc and the port (0 for a
+// dial-only Bind).
+func (b *Bind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.core.Open() {
+		return nil, 0, conn.ErrBindAlreadyOpen
+	}
+	var ln linkbind.Listener
+	var actual uint16
+	if b.server != nil {
+		mark := b.mark
+		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+			if mark == 0 {
+				return nil
+			}
+			return linkbind.SetMark(rc, mark)
+		}}
+		l, err := lc.Listen(context.Background(), "tcp", ":"+strconv.Itoa(int(port)))
+		if err != nil {
+			return nil, 0, fmt.Errorf("tls transport: listen on TCP port %d: %w", port, err)
+		}
+		b.ln = l.(*net.TCPListener)
+		actual = uint16(b.ln.Addr().(*net.TCPAddr).Port)
+		ln = &listener{b: b, ln: b.ln}
+	}
+	fns, err := b.core.Start(ln, b.dial)
+	if err != nil {
+		if b.ln != nil {
+			b.ln.Close()
+			b.ln = nil
+		}
+		return nil, 0, err
+	}
+	return fns, actual, nil
+}
+
+// Close stops listening, closes every connection and makes the
+// ReceiveFunc return net.ErrClosed.
+func (b *Bind) Close() error {
+	err := b.core.Stop()
+	b.mu.Lock()
+	b.ln = nil
+	b.mu.Unlock()
+	return err
+}
+
+// SetMark sets SO_MARK on the listening socket and on every later dial.
+func (b *Bind) SetMark(mark uint32) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.mark = mark
+	if b.ln == nil {
+		return nil
+	}
+	rc, err := b.ln.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("tls transport: %w", err)
+	}
+	return linkbind.SetMark(rc, mark)
+}
+
+// Send queues copies of bufs for ep's connection; see transport.Bind.
+func (b *Bind) Send(bufs [][]byte, ep conn.Endpoint) error { return b.core.Send(bufs, ep) }
+
+func (b *Bind) dial(ctx context.Context, dst netip.AddrPort) (linkbind.Link, error) {
+	if b.client == nil {
+		return nil, fmt.Errorf("dial %s: this Bind has no client TLS configuration", dst)
+	}
+	b.mu.Lock()
+	mark := b.mark
+	b.mu.Unlock()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		if mark == 0 {
+			return nil
+		}
+		return linkbind.SetMark(rc, mark)
+	}}
+	raw, err := d.DialContext(ctx, "tcp", dst.String())
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", dst, err)
+	}
+	tc := cryptotls.Client(raw, b.client)
+	if err := handshake(ctx, tc); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("TLS handshake with %s: %w", dst, err)
+	}
+	return b.newLink(tc), nil
+}
+
+func handshake(ctx context.Context, tc *cryptotls.Conn) error {
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	return linkbind.CheckALPN(tc.ConnectionState())
+}
+
+type listener struct {
+	b  *Bind
+	ln *net.TCPListener
+}
+
+func (l *listener) Accept(ctx context.Context) (linkbind.Handshake, error) {
+	raw, err := l.ln.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) (linkbind.Link, netip.AddrPort, error) {
+		remote := raw.RemoteAddr().(*net.TCPAddr).AddrPort()
+		remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+		tc := cryptotls.Server(raw, l.b.server)
+		if err := handshake(ctx, tc); err != nil {
+			raw.Close()
+			return nil, remote, fmt.Errorf("TLS handshake from %s: %w", remote, err)
+		}
+		return l.b.newLink(tc), remote, nil
+	}, nil
+}
+
+func (l *listener) Close() error { return l.ln.Close() }
+
+// link is one TLS connection carrying frames.
+type link struct {
+	b    *Bind
+	tc   *cryptotls.Conn
+	dec  *Decoder
+	wbuf []byte
+}
+
+func (b *Bind) newLink(tc *cryptotls.Conn) *link {
+	return &link{b: b, tc: tc, dec: NewDecoder(tc, b.cfg.MaxMessageSize), wbuf: make([]byte, 0, coalesceLimit+FrameHeaderLen+b.cfg.MaxMessageSize)}
+}
+
+func (l *link) ReadMessages(deliver func([]byte)) error {
+	for {
+		msg, err := l.dec.Next()
+		if errors.Is(err, ErrFrameTooLarge) {
+			l.b.oversized.Add(1)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		deliver(msg)
+	}
+}
+
+func (l *link) WriteMessages(msgs [][]byte) error {
+	l.wbuf = l.wbuf[:0]
+	for _, m := range msgs {
+		if len(m) > l.b.cfg.MaxMessageSize {
+			continue
+		}
+		l.wbuf = AppendFrame(l.wbuf, m)
+		if len(l.wbuf) >= coalesceLimit {
+			if err := l.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return l.flush()
+}
+
+func (l *link) flush() error {
+	if len(l.wbuf) == 0 {
+		return nil
+	}
+	if err := l.tc.SetWriteDeadline(time.Now().Add(l.b.cfg.WriteTimeout)); err != nil {
+		return err
+	}
+	_, err := l.tc.Write(l.wbuf)
+	l.wbuf = l.wbuf[:0]
+	return err
+}
+
+func (l *link) Close() error { return l.tc.Close() }

@@ -1,0 +1,47 @@
+// Package udp is the WireGuard wire format on UDP, port 51820 by default:
+// wireguard-go's own StdNetBind, with its batched sendmmsg/recvmmsg and UDP
+// GSO/GRO, under the transport.Bind interface. On the wire it is stock
+// WireGuard, so it interoperates with the kernel module and wireguard-go.
+package udp
+
+import (
+	"fmt"
+
+	"golang.zx2c4.com/wireguard/conn"
+
+	"intransit/tunnel/transport"
+)
+
+// Bind is the UDP transport.Bind. Everything but endpoint parsing is
+// wireguard-go's StdNetBind.
+type Bind struct {
+	conn.Bind
+}
+
+var _ transport.Bind = (*Bind)(nil)
+
+// New returns a Bind around a fresh conn.StdNetBind.
+func New() *Bind { return &Bind{Bind: conn.NewStdNetBind()} }
+
+// Scheme returns transport.UDP.
+func (b *Bind) Scheme() string { return transport.UDP }
+
+// Owns reports whether ep is a StdNetBind endpoint.
+func (b *Bind) Owns(ep conn.Endpoint) bool {
+	_, ok := ep.(*conn.StdNetEndpoint)
+	return ok
+}
+
+// ParseEndpoint reads "addr:port", "udp://addr:port" or a bare address,
+// which gets port 51820.
+func (b *Bind) ParseEndpoint(s string) (conn.Endpoint, error) {
+	scheme, rest := transport.SplitScheme(s)
+	if scheme != "" && scheme != transport.UDP {
+		return nil, fmt.Errorf("udp endpoint %q: scheme %q belongs to another transport", s, scheme)
+	}
+	ap, err := transport.ParseAddrPort(rest, transport.DefaultUDPPort)
+	if err != nil {
+		return nil, fmt.Errorf("udp endpoint: %w", err)
+	}
+	return b.Bind.ParseEndpoint(ap.String())
+}
