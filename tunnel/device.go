@@ -1,0 +1,263 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+// ErrPeerExists is returned by AddPeer for a public key the device already has.
+var ErrPeerExists = errors.New("peer already exists")
+
+// ErrNoPeer is returned for a public key the device does not have.
+var ErrNoPeer = errors.New("no such peer")
+
+// ErrClosed is returned by peer changes on a closed device.
+var ErrClosed = errors.New("device closed")
+
+// Device is a running WireGuard interface. Its methods are safe for
+// concurrent use.
+type Device struct {
+	cfg  Config
+	name string
+	tun  tun.Device
+	wg   *device.Device
+	link *link
+	log  *slog.Logger
+
+	mu     sync.Mutex // serializes peer changes and Close
+	closed bool
+}
+
+// Open creates the TUN interface, sets its MTU, addresses and routes, and
+// starts the WireGuard device with cfg's key, port and Bind. ctx bounds the
+// setup. On error nothing is left behind (the Bind is closed too).
+func Open(ctx context.Context, cfg Config) (*Device, error) {
+	cfg, err := cfg.validate()
+	if err != nil {
+		if cfg.Bind != nil {
+			_ = cfg.Bind.Close()
+		}
+		return nil, err
+	}
+	log := cfg.Logger.With("interface", cfg.Name)
+	td, err := createTUN(cfg.Name, cfg.MTU, !cfg.DisableOffloads)
+	if err != nil {
+		_ = cfg.Bind.Close()
+		return nil, fmt.Errorf("creating TUN interface %s: %w", cfg.Name, err)
+	}
+	name, err := td.Name()
+	if err != nil {
+		_ = td.Close()
+		_ = cfg.Bind.Close()
+		return nil, fmt.Errorf("TUN interface %s: name: %w", cfg.Name, err)
+	}
+	d := &Device{cfg: cfg, name: name, tun: td, log: log}
+	d.wg = device.NewDevice(td, cfg.Bind, wireguardLogger(log))
+	if err := ctx.Err(); err != nil {
+		d.wg.Close()
+		return nil, fmt.Errorf("opening %s: %w", name, err)
+	}
+	d.link, err = configureLink(name, cfg.MTU, cfg.Addresses, cfg.Routes)
+	if err != nil {
+		d.wg.Close()
+		return nil, fmt.Errorf("configuring %s: %w", name, err)
+	}
+	setup := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", hexKey(cfg.PrivateKey), cfg.ListenPort)
+	if err := d.wg.IpcSet(setup); err != nil {
+		d.closeAll()
+		return nil, fmt.Errorf("configuring WireGuard on %s: %w", name, err)
+	}
+	if err := d.wg.Up(); err != nil {
+		d.closeAll()
+		return nil, fmt.Errorf("starting WireGuard on %s: %w", name, err)
+	}
+	log.Info("tunnel device up", "mtu", cfg.MTU, "offloads", !cfg.DisableOffloads,
+		"addresses", len(cfg.Addresses), "routes", len(cfg.Routes), "public_key", cfg.PrivateKey.PublicKey().String())
+	return d, nil
+}
+
+// Name returns the interface name.
+func (d *Device) Name() string { return d.name }
+
+// PublicKey returns the device's public key.
+func (d *Device) PublicKey() PublicKey { return d.cfg.PrivateKey.PublicKey() }
+
+// MTU returns the interface MTU the device was opened with.
+func (d *Device) MTU() int { return d.cfg.MTU }
+
+// Offloads reports whether the TUN device runs with the virtio-net header
+// and its segmentation offloads.
+func (d *Device) Offloads() bool { return !d.cfg.DisableOffloads }
+
+// ListenPort returns the port the Bind listens on (the one it picked when
+// Config.ListenPort was 0).
+func (d *Device) ListenPort() (uint16, error) {
+	get, err := d.wg.IpcGet()
+	if err != nil {
+		return 0, fmt.Errorf("reading %s state: %w", d.name, err)
+	}
+	return parseListenPort(get)
+}
+
+// AddPeer adds a peer; it fails with ErrPeerExists if the key is known.
+func (d *Device) AddPeer(p PeerConfig) error {
+	if err := p.validate(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.usable(); err != nil {
+		return err
+	}
+	if d.wg.LookupPeer(device.NoisePublicKey(p.PublicKey)) != nil {
+		return fmt.Errorf("adding peer %s: %w", p.PublicKey, ErrPeerExists)
+	}
+	if err := d.wg.IpcSet(peerSetOperation(p, false)); err != nil {
+		return fmt.Errorf("adding peer %s: %w", p.PublicKey, err)
+	}
+	d.log.Info("peer added", "peer", p.PublicKey.String(), "endpoint", p.Endpoint, "allowed_ips", p.AllowedIPs)
+	return nil
+}
+
+// SetPeer makes the device's state for p.PublicKey equal to p: it creates
+// the peer, or updates endpoint, allowed IPs, keepalive and preshared key of
+// an existing one in place (its sessions and counters stay). Other peers are
+// not touched.
+func (d *Device) SetPeer(p PeerConfig) error {
+	if err := p.validate(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.usable(); err != nil {
+		return err
+	}
+	if err := d.wg.IpcSet(peerSetOperation(p, false)); err != nil {
+		return fmt.Errorf("setting peer %s: %w", p.PublicKey, err)
+	}
+	d.log.Info("peer set", "peer", p.PublicKey.String(), "endpoint", p.Endpoint, "allowed_ips", p.AllowedIPs)
+	return nil
+}
+
+// UpdatePeer is SetPeer for a peer that must exist already; it fails with
+// ErrNoPeer otherwise.
+func (d *Device) UpdatePeer(p PeerConfig) error {
+	if err := p.validate(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.usable(); err != nil {
+		return err
+	}
+	if d.wg.LookupPeer(device.NoisePublicKey(p.PublicKey)) == nil {
+		return fmt.Errorf("updating peer %s: %w", p.PublicKey, ErrNoPeer)
+	}
+	if err := d.wg.IpcSet(peerSetOperation(p, true)); err != nil {
+		return fmt.Errorf("updating peer %s: %w", p.PublicKey, err)
+	}
+	d.log.Info("peer updated", "peer", p.PublicKey.String(), "endpoint", p.Endpoint, "allowed_ips", p.AllowedIPs)
+	return nil
+}
+
+// RemovePeer removes a peer and its sessions; it fails with ErrNoPeer if the
+// device does not have it.
+func (d *Device) RemovePeer(pub PublicKey) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.usable(); err != nil {
+		return err
+	}
+	if d.wg.LookupPeer(device.NoisePublicKey(pub)) == nil {
+		return fmt.Errorf("removing peer %s: %w", pub, ErrNoPeer)
+	}
+	if err := d.wg.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", hexKey(pub))); err != nil {
+		return fmt.Errorf("removing peer %s: %w", pub, err)
+	}
+	d.log.Info("peer removed", "peer", pub.String())
+	return nil
+}
+
+// Peers returns the status of every peer, in no particular order.
+func (d *Device) Peers() ([]PeerStatus, error) {
+	get, err := d.wg.IpcGet()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s state: %w", d.name, err)
+	}
+	return parsePeers(get)
+}
+
+// Peer returns the status of one peer, or ErrNoPeer.
+func (d *Device) Peer(pub PublicKey) (PeerStatus, error) {
+	peers, err := d.Peers()
+	if err != nil {
+		return PeerStatus{}, err
+	}
+	for _, p := range peers {
+		if p.PublicKey == pub {
+			return p, nil
+		}
+	}
+	return PeerStatus{}, fmt.Errorf("peer %s: %w", pub, ErrNoPeer)
+}
+
+// Close removes the routes and addresses, stops the device, closes its
+// Bind and deletes the interface. It is safe to call more than once.
+func (d *Device) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	err := d.closeAll()
+	d.log.Info("tunnel device closed")
+	return err
+}
+
+// closeAll undoes the link configuration and closes the device (which
+// closes the TUN and the Bind).
+func (d *Device) closeAll() error {
+	var err error
+	if d.link != nil {
+		err = d.link.unconfigure()
+	}
+	d.wg.Close()
+	if err != nil {
+		return fmt.Errorf("closing %s: %w", d.name, err)
+	}
+	return nil
+}
+
+func (d *Device) usable() error {
+	if d.closed {
+		return fmt.Errorf("device %s: %w", d.name, ErrClosed)
+	}
+	return nil
+}
+
+// Wait returns a channel closed when the device has stopped (after Close,
+// or when the TUN interface went away).
+func (d *Device) Wait() <-chan struct{} { return d.wg.Wait() }
+
+// parseListenPort finds listen_port in the output of the "get" operation.
+func parseListenPort(get string) (uint16, error) {
+	for _, line := range strings.Split(get, "\n") {
+		if v, ok := strings.CutPrefix(line, "listen_port="); ok {
+			port, err := strconv.ParseUint(v, 10, 16)
+			if err != nil {
+				return 0, fmt.Errorf("device status: bad listen_port %q", v)
+			}
+			return uint16(port), nil
+		}
+	}
+	return 0, errors.New("device status: no listen_port (the Bind is not open)")
+}
