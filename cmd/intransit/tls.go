@@ -8,5 +8,6 @@ func newTLSCommand() *cobra.Command {
 		Use:   "tls",
 		Short: "Audit TLS endpoints and put plaintext services behind policy-checked TLS",
 	}
+	cmd.AddCommand(newTLSAuditCommand())
 	return cmd
 }
