@@ -1,0 +1,545 @@
+// Package pki is intransit's internal certificate authority: an offline root
+// and an online intermediate whose keys never touch the disk in the clear,
+// issuance profiles with policy, CSR signing, revocation with CRLs and a
+// revocation feed, and an HTTP handler serving the CA bundle and the CRL.
+// Records live behind store.Store; the default backend is one bbolt file in
+// the CA directory.
+package pki
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"intransit/pki/internal/atomicfile"
+	"intransit/pki/keywrap"
+	"intransit/pki/store"
+	"intransit/pki/store/bolt"
+)
+
+// Files of a CA directory.
+const (
+	ConfigFile       = "ca.yaml"
+	KeyringFile      = "keys.json"
+	RootCertFile     = "root.crt"
+	IntermediateFile = "intermediate.crt"
+	BundleFile       = "ca-bundle.pem"
+	StoreFile        = "pki.db"
+)
+
+const (
+	labelRoot         = "root"
+	labelIntermediate = "intermediate"
+	configVersion     = 1
+)
+
+// Config is the public configuration of a CA, kept in ca.yaml.
+type Config struct {
+	// Version is the file format version.
+	Version int `yaml:"version"`
+	// Name is the CA's name; it appears in subjects and client identities.
+	Name string `yaml:"name"`
+	// RootKeyType and IntermediateKeyType are the CA key types.
+	RootKeyType         KeyType `yaml:"root_key_type"`
+	IntermediateKeyType KeyType `yaml:"intermediate_key_type"`
+	// PermittedDNSDomains are the intermediate's name constraints; empty
+	// means unconstrained.
+	PermittedDNSDomains []string `yaml:"permitted_dns_domains,omitempty"`
+	// CRLURL is put in issued certificates as the CRL distribution point.
+	CRLURL string `yaml:"crl_url,omitempty"`
+	// CRLValidity is the span between a CRL's thisUpdate and nextUpdate.
+	CRLValidity time.Duration `yaml:"crl_validity"`
+}
+
+// InitOptions configure Init.
+type InitOptions struct {
+	// Dir is the CA directory; it is created when missing.
+	Dir string
+	// Name is the CA name (letters, digits, '.', '-'); default "intransit".
+	Name string
+	// RootKeyType defaults to ECDSA P-384.
+	RootKeyType KeyType
+	// IntermediateKeyType defaults to ECDSA P-256: the intermediate signs
+	// every certificate and CRL, and P-256 signs several times faster than
+	// P-384 or RSA while meeting ECC >= 256.
+	IntermediateKeyType KeyType
+	// PermittedDNSDomains constrain the names the intermediate may issue.
+	PermittedDNSDomains []string
+	// CRLURL, when set, is the CRL distribution point of issued certificates.
+	CRLURL string
+	// RootTTL and IntermediateTTL default to 10 and 5 years.
+	RootTTL, IntermediateTTL time.Duration
+	// CRLValidity defaults to 7 days.
+	CRLValidity time.Duration
+	// Secret unlocks the new master key.
+	Secret keywrap.Secret
+	// KDF is the argon2id cost for a passphrase; zero means keywrap.DefaultKDF.
+	KDF keywrap.KDFParams
+}
+
+// OpenOptions configure Open.
+type OpenOptions struct {
+	// Store replaces the default bbolt store in the CA directory.
+	Store store.Store
+	// Logger receives one line per issuance and revocation; nil discards.
+	Logger *slog.Logger
+}
+
+// CA is an open certificate authority. Its methods are safe for concurrent
+// use. Close it to release the store.
+type CA struct {
+	dir      string
+	cfg      Config
+	root     *x509.Certificate
+	inter    *x509.Certificate
+	interKey crypto.Signer
+	store    store.Store
+	log      *slog.Logger
+	crlMu    sync.Mutex
+}
+
+var caNamePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
+
+// Init creates a new PKI in opts.Dir: root and intermediate keys and
+// certificates, the keyring with both keys wrapped under the master key, the
+// config and an empty store. It refuses when a PKI is there already. On
+// failure it removes what it created.
+func Init(ctx context.Context, opts InitOptions) (*CA, error) {
+	cfg, err := initConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create CA directory: %w", err)
+	}
+	for _, f := range []string{ConfigFile, KeyringFile, StoreFile, RootCertFile, IntermediateFile, BundleFile} {
+		if _, err := os.Lstat(filepath.Join(opts.Dir, f)); err == nil {
+			return nil, refusef("a PKI already exists in %s (found %s); refusing to overwrite it", opts.Dir, f)
+		}
+	}
+	kdf := opts.KDF
+	if kdf == (keywrap.KDFParams{}) {
+		kdf = keywrap.DefaultKDF()
+	}
+	master, header, err := keywrap.NewMaster(opts.Secret, kdf)
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	defer master.Wipe()
+
+	now := time.Now().UTC()
+	rootTTL, interTTL := opts.RootTTL, opts.IntermediateTTL
+	if rootTTL == 0 {
+		rootTTL = 10 * 365 * 24 * time.Hour
+	}
+	if interTTL == 0 {
+		interTTL = 5 * 365 * 24 * time.Hour
+	}
+	if interTTL > rootTTL {
+		return nil, refusef("intermediate lifetime %s is longer than the root's %s", interTTL, rootTTL)
+	}
+	rootKey, err := cfg.RootKeyType.Generate()
+	if err != nil {
+		return nil, err
+	}
+	interKey, err := cfg.IntermediateKeyType.Generate()
+	if err != nil {
+		return nil, err
+	}
+	rootTmpl := &x509.Certificate{
+		Subject:               pkix.Name{CommonName: cfg.Name + " Root CA", Organization: []string{cfg.Name}},
+		NotBefore:             now.Add(-time.Minute),
+		NotAfter:              now.Add(rootTTL),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            1,
+	}
+	root, err := createCert(rootTmpl, rootTmpl, rootKey.Public(), rootKey)
+	if err != nil {
+		return nil, fmt.Errorf("create root certificate: %w", err)
+	}
+	interTmpl := &x509.Certificate{
+		Subject:                     pkix.Name{CommonName: cfg.Name + " Intermediate CA", Organization: []string{cfg.Name}},
+		NotBefore:                   now.Add(-time.Minute),
+		NotAfter:                    now.Add(interTTL),
+		KeyUsage:                    x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid:       true,
+		IsCA:                        true,
+		MaxPathLen:                  0,
+		MaxPathLenZero:              true,
+		PermittedDNSDomains:         cfg.PermittedDNSDomains,
+		PermittedDNSDomainsCritical: len(cfg.PermittedDNSDomains) > 0,
+	}
+	inter, err := createCert(interTmpl, root, interKey.Public(), rootKey)
+	if err != nil {
+		return nil, fmt.Errorf("create intermediate certificate: %w", err)
+	}
+
+	kr := &keywrap.Keyring{Master: header}
+	for _, k := range []struct {
+		label string
+		key   crypto.Signer
+	}{{labelRoot, rootKey}, {labelIntermediate, interKey}} {
+		der, err := x509.MarshalPKCS8PrivateKey(k.key)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s key: %w", k.label, err)
+		}
+		w, err := master.Wrap(k.label, der)
+		clear(der)
+		if err != nil {
+			return nil, fmt.Errorf("wrap %s key: %w", k.label, err)
+		}
+		kr.Keys = append(kr.Keys, w)
+	}
+	krBytes, err := kr.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	cfgBytes, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", ConfigFile, err)
+	}
+
+	var created []string
+	ok := false
+	defer func() {
+		if !ok {
+			for _, f := range created {
+				_ = os.Remove(f)
+			}
+		}
+	}()
+	write := func(name string, data []byte, perm os.FileMode) error {
+		path := filepath.Join(opts.Dir, name)
+		if err := atomicfile.Write(path, data, perm, true); err != nil {
+			return err
+		}
+		created = append(created, path)
+		return nil
+	}
+	if err := write(KeyringFile, krBytes, 0o600); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{
+		{RootCertFile, pemCert(root)},
+		{IntermediateFile, pemCert(inter)},
+		{BundleFile, append(pemCert(inter), pemCert(root)...)},
+	} {
+		if err := write(f.name, f.data, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	storePath := filepath.Join(opts.Dir, StoreFile)
+	st, err := bolt.Open(storePath, bolt.Options{Create: true})
+	if err != nil {
+		return nil, err
+	}
+	created = append(created, storePath)
+	if err := write(ConfigFile, cfgBytes, 0o644); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	ok = true
+	return &CA{dir: opts.Dir, cfg: cfg, root: root, inter: inter, interKey: interKey, store: st, log: slog.New(slog.DiscardHandler)}, nil
+}
+
+func initConfig(opts InitOptions) (Config, error) {
+	cfg := Config{
+		Version:             configVersion,
+		Name:                opts.Name,
+		RootKeyType:         opts.RootKeyType,
+		IntermediateKeyType: opts.IntermediateKeyType,
+		PermittedDNSDomains: opts.PermittedDNSDomains,
+		CRLURL:              opts.CRLURL,
+		CRLValidity:         opts.CRLValidity,
+	}
+	if opts.Dir == "" {
+		return cfg, errors.New("no CA directory given")
+	}
+	if cfg.Name == "" {
+		cfg.Name = "intransit"
+	}
+	if !caNamePattern.MatchString(cfg.Name) {
+		return cfg, refusef("CA name %q: use lower-case letters, digits, '.' and '-' (it becomes the host of intransit:// identities)", cfg.Name)
+	}
+	if cfg.RootKeyType == "" {
+		cfg.RootKeyType = ECDSAP384
+	}
+	if cfg.IntermediateKeyType == "" {
+		cfg.IntermediateKeyType = ECDSAP256
+	}
+	for _, k := range []KeyType{cfg.RootKeyType, cfg.IntermediateKeyType} {
+		ok := false
+		for _, c := range CAKeyTypes() {
+			ok = ok || c == k
+		}
+		if !ok {
+			return cfg, refusef("CA key type %q is not allowed (allowed: %v)", k, CAKeyTypes())
+		}
+	}
+	for _, d := range cfg.PermittedDNSDomains {
+		if err := checkDNSName(d); err != nil {
+			return cfg, refusef("permitted DNS domain %q: %v", d, err)
+		}
+	}
+	if cfg.CRLURL != "" {
+		u, err := url.Parse(cfg.CRLURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cfg, refusef("CRL URL %q must be an absolute http or https URL", cfg.CRLURL)
+		}
+	}
+	if cfg.CRLValidity == 0 {
+		cfg.CRLValidity = 7 * 24 * time.Hour
+	}
+	if cfg.CRLValidity < time.Hour {
+		return cfg, refusef("CRL validity %s is shorter than an hour", cfg.CRLValidity)
+	}
+	return cfg, nil
+}
+
+// Open opens the PKI in dir, unlocking the intermediate key with secret. A
+// wrong secret yields an error wrapping keywrap.ErrWrongSecret and changes
+// nothing on disk.
+func Open(ctx context.Context, dir string, secret keywrap.Secret, opts OpenOptions) (*CA, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	root, err := readCert(filepath.Join(dir, RootCertFile))
+	if err != nil {
+		return nil, err
+	}
+	inter, err := readCert(filepath.Join(dir, IntermediateFile))
+	if err != nil {
+		return nil, err
+	}
+	if err := inter.CheckSignatureFrom(root); err != nil {
+		return nil, fmt.Errorf("%s is not signed by %s: %w", IntermediateFile, RootCertFile, err)
+	}
+	kr, err := readKeyring(dir)
+	if err != nil {
+		return nil, err
+	}
+	master, err := kr.Unlock(secret)
+	if err != nil {
+		return nil, fmt.Errorf("unlock %s: %w", filepath.Join(dir, KeyringFile), err)
+	}
+	defer master.Wipe()
+	interKey, err := unwrapSigner(kr, master, labelIntermediate)
+	if err != nil {
+		return nil, err
+	}
+	if !publicKeysEqual(interKey.Public(), inter.PublicKey) {
+		return nil, fmt.Errorf("the intermediate key in %s does not match %s", KeyringFile, IntermediateFile)
+	}
+	st := opts.Store
+	if st == nil {
+		st, err = bolt.Open(filepath.Join(dir, StoreFile), bolt.Options{})
+		if err != nil {
+			return nil, err
+		}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &CA{dir: dir, cfg: cfg, root: root, inter: inter, interKey: interKey, store: st, log: log}, nil
+}
+
+// RotateMaster re-wraps the data keys of the PKI in dir under a master key
+// from next, replacing the keyring file atomically. The CA keys and every
+// issued certificate stay as they are. A wrong old secret changes nothing.
+func RotateMaster(dir string, old, next keywrap.Secret, kdf keywrap.KDFParams) error {
+	if _, err := readConfig(dir); err != nil {
+		return err
+	}
+	kr, err := readKeyring(dir)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, KeyringFile)
+	master, err := kr.Unlock(old)
+	if err != nil {
+		return fmt.Errorf("unlock %s: %w", path, err)
+	}
+	defer master.Wipe()
+	if kdf == (keywrap.KDFParams{}) {
+		kdf = keywrap.DefaultKDF()
+	}
+	nkr, nm, err := kr.Rotate(master, next, kdf)
+	if err != nil {
+		return err
+	}
+	defer nm.Wipe()
+	for _, w := range nkr.Keys {
+		pt, err := nm.Unwrap(w)
+		if err != nil {
+			return fmt.Errorf("check re-wrapped key %q: %w", w.Label, err)
+		}
+		clear(pt)
+	}
+	b, err := nkr.Marshal()
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, b, 0o600, false)
+}
+
+// Close releases the store.
+func (ca *CA) Close() error { return ca.store.Close() }
+
+// Config returns the CA's configuration.
+func (ca *CA) Config() Config { return ca.cfg }
+
+// Dir returns the CA directory.
+func (ca *CA) Dir() string { return ca.dir }
+
+// Root returns the root certificate.
+func (ca *CA) Root() *x509.Certificate { return ca.root }
+
+// Intermediate returns the intermediate certificate.
+func (ca *CA) Intermediate() *x509.Certificate { return ca.inter }
+
+// Bundle returns the intermediate and root certificates as PEM.
+func (ca *CA) Bundle() []byte { return append(pemCert(ca.inter), pemCert(ca.root)...) }
+
+// Store returns the record store.
+func (ca *CA) Store() store.Store { return ca.store }
+
+func readConfig(dir string) (Config, error) {
+	path := filepath.Join(dir, ConfigFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if _, derr := os.Stat(dir); derr != nil {
+			return Config{}, fmt.Errorf("no PKI directory %s (run intransit pki init)", dir)
+		}
+		return Config{}, fmt.Errorf("no PKI in %s: %s is missing (run intransit pki init)", dir, ConfigFile)
+	}
+	if err != nil {
+		return Config{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var cfg Config
+	if err := dec.Decode(&cfg); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if cfg.Version != configVersion {
+		return Config{}, fmt.Errorf("%s: version %d is not supported (want %d)", path, cfg.Version, configVersion)
+	}
+	if cfg.Name == "" || cfg.CRLValidity <= 0 {
+		return Config{}, fmt.Errorf("%s: name and crl_validity are required", path)
+	}
+	return cfg, nil
+}
+
+func readKeyring(dir string) (*keywrap.Keyring, error) {
+	path := filepath.Join(dir, KeyringFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read keyring: %w", err)
+	}
+	kr, err := keywrap.ParseKeyring(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return kr, nil
+}
+
+func unwrapSigner(kr *keywrap.Keyring, m *keywrap.Master, label string) (crypto.Signer, error) {
+	w, err := kr.Key(label)
+	if err != nil {
+		return nil, err
+	}
+	der, err := m.Unwrap(w)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(der)
+	key, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s key: %w", label, err)
+	}
+	s, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%s key of type %T cannot sign", label, key)
+	}
+	return s, nil
+}
+
+func readCert(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read certificate: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%s: no PEM CERTIFICATE block", path)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+func createCert(tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) (*x509.Certificate, error) {
+	if tmpl.SerialNumber == nil {
+		sn, err := newSerial()
+		if err != nil {
+			return nil, err
+		}
+		tmpl.SerialNumber = sn
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
+}
+
+// newSerial returns a random positive 127-bit serial number.
+func newSerial() (*big.Int, error) {
+	b := make([]byte, 16)
+	for {
+		if _, err := rand.Read(b); err != nil {
+			return nil, fmt.Errorf("read serial: %w", err)
+		}
+		b[0] &= 0x7f
+		if n := new(big.Int).SetBytes(b); n.BitLen() > 64 {
+			return n, nil
+		}
+	}
+}
+
+func pemCert(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	eq, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(b)
+}

@@ -1,0 +1,51 @@
+package pki
+
+import (
+	"net/http"
+	"strconv"
+)
+
+// Handler serves the CA's public material over HTTP, for mounting under any
+// prefix (strip it with http.StripPrefix):
+//
+//	GET /ca.pem    intermediate and root certificates (PEM)
+//	GET /root.pem  the root certificate (PEM)
+//	GET /crl       the current CRL (DER, application/pkix-crl)
+//	GET /crl.pem   the current CRL (PEM)
+//
+// The CRL is re-signed when a revocation happened since the last one or
+// half its validity has passed.
+func (ca *CA) Handler() http.Handler {
+	mux := http.NewServeMux()
+	serve := func(w http.ResponseWriter, ctype string, body []byte) {
+		w.Header().Set("Content-Type", ctype)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body)
+	}
+	mux.HandleFunc("GET /ca.pem", func(w http.ResponseWriter, r *http.Request) {
+		serve(w, "application/x-pem-file", ca.Bundle())
+	})
+	mux.HandleFunc("GET /root.pem", func(w http.ResponseWriter, r *http.Request) {
+		serve(w, "application/x-pem-file", pemCert(ca.root))
+	})
+	crl := func(pemForm bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			c, err := ca.CurrentCRL(r.Context())
+			if err != nil {
+				ca.log.Error("serve CRL", "err", err)
+				http.Error(w, "CRL unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			w.Header().Set("Last-Modified", c.ThisUpdate.UTC().Format(http.TimeFormat))
+			w.Header().Set("Expires", c.NextUpdate.UTC().Format(http.TimeFormat))
+			if pemForm {
+				serve(w, "application/x-pem-file", PEMCRL(c.DER))
+				return
+			}
+			serve(w, "application/pkix-crl", c.DER)
+		}
+	}
+	mux.HandleFunc("GET /crl", crl(false))
+	mux.HandleFunc("GET /crl.pem", crl(true))
+	return mux
+}
