@@ -1,0 +1,166 @@
+package tlspolicy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// CRLSource fetches the current certificate revocation list. FetchCRL returns
+// the CRL as DER or PEM; it may block on the network and must give up when
+// ctx ends. It is called by one goroutine at a time. Implementations live in
+// tlspolicy/crlsource (file, URL, http.Handler).
+type CRLSource interface {
+	FetchCRL(ctx context.Context) ([]byte, error)
+}
+
+// Revocation checks peer chains against a CRL signed by one of the trusted
+// CAs. The CRL is refreshed when Reload is called, every Watch interval and
+// when its nextUpdate passes. A CRL whose signature does not verify against
+// a trusted CA, or older than the one in use, is refused and the current one
+// kept.
+type Revocation struct {
+	src CRLSource
+	cas CASource
+	log *slog.Logger
+	now func() time.Time
+
+	mu  sync.Mutex // serializes refreshes
+	sum [sha256.Size]byte
+	cur atomic.Pointer[crlState]
+}
+
+type crlState struct {
+	list    *x509.RevocationList
+	revoked map[string]time.Time // serial (decimal) -> revocation time
+}
+
+// NewRevocation fetches the first CRL; it must verify against cas.
+func NewRevocation(ctx context.Context, src CRLSource, cas CASource, log *slog.Logger) (*Revocation, error) {
+	r := &Revocation{src: src, cas: cas, log: loggerOrDiscard(log), now: time.Now}
+	if _, err := r.refresh(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Revocation) refresh(ctx context.Context) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	data, err := r.src.FetchCRL(ctx)
+	if err != nil {
+		return false, fmt.Errorf("fetch CRL: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	if r.cur.Load() != nil && sum == r.sum {
+		return false, nil
+	}
+	st, err := r.parse(data)
+	if err != nil {
+		return false, fmt.Errorf("CRL refused: %w", err)
+	}
+	r.sum = sum
+	r.cur.Store(st)
+	return true, nil
+}
+
+func (r *Revocation) parse(data []byte) (*crlState, error) {
+	der := data
+	if block, _ := pem.Decode(data); block != nil {
+		if block.Type != "X509 CRL" {
+			return nil, fmt.Errorf("unexpected PEM block %q (want X509 CRL)", block.Type)
+		}
+		der = block.Bytes
+	}
+	list, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	var issuer *x509.Certificate
+	for _, ca := range r.cas.CAs().Certs {
+		if bytes.Equal(ca.RawSubject, list.RawIssuer) {
+			issuer = ca
+			break
+		}
+	}
+	if issuer == nil {
+		return nil, fmt.Errorf("issuer %q is not a trusted CA", list.Issuer)
+	}
+	if err := list.CheckSignatureFrom(issuer); err != nil {
+		return nil, fmt.Errorf("signature does not verify against CA %q: %w", issuer.Subject, err)
+	}
+	if prev := r.cur.Load(); prev != nil && prev.list.Number != nil && list.Number != nil &&
+		bytes.Equal(prev.list.RawIssuer, list.RawIssuer) && list.Number.Cmp(prev.list.Number) < 0 {
+		return nil, fmt.Errorf("CRL number %s is older than the one in use (%s)", list.Number, prev.list.Number)
+	}
+	st := &crlState{list: list, revoked: make(map[string]time.Time, len(list.RevokedCertificateEntries))}
+	for _, e := range list.RevokedCertificateEntries {
+		st.revoked[e.SerialNumber.String()] = e.RevocationTime
+	}
+	return st, nil
+}
+
+// Reload fetches the CRL now. A broken or unverifiable CRL is logged and
+// refused; the current one stays in use.
+func (r *Revocation) Reload(ctx context.Context) error {
+	changed, err := r.refresh(ctx)
+	if err != nil {
+		r.log.Error("CRL reload failed, keeping the previous CRL", "error", err.Error())
+		return err
+	}
+	if changed {
+		st := r.cur.Load()
+		r.log.Info("CRL reloaded", "issuer", st.list.Issuer.String(), "number", st.list.Number, "revoked", len(st.revoked), "next_update", st.list.NextUpdate)
+	}
+	return nil
+}
+
+// NextUpdate returns the nextUpdate of the CRL in use (zero if it has none).
+func (r *Revocation) NextUpdate() time.Time { return r.cur.Load().list.NextUpdate }
+
+// Watch refreshes the CRL every interval, and as soon as its nextUpdate
+// passes, until ctx ends.
+func (r *Revocation) Watch(ctx context.Context, every time.Duration) {
+	for {
+		wait := every
+		if next := r.NextUpdate(); !next.IsZero() {
+			if until := next.Sub(r.now()); until < wait {
+				wait = max(until, time.Second)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		_ = r.Reload(ctx) // logged by Reload; the old CRL stays in use
+	}
+}
+
+// Check refuses a verified chain (leaf first) when one of its certificates
+// issued by the CRL's issuer is revoked, or when the CRL is past its
+// nextUpdate so that revocation cannot be decided.
+func (r *Revocation) Check(chain []*x509.Certificate) *Refusal {
+	st := r.cur.Load()
+	if next := st.list.NextUpdate; !next.IsZero() && r.now().After(next) {
+		return refuse(ReasonRevocationUnknown, "the CRL of %q expired at %s and could not be refreshed", st.list.Issuer, next.Format(time.RFC3339))
+	}
+	for _, c := range chain {
+		if !bytes.Equal(c.RawIssuer, st.list.RawIssuer) {
+			continue
+		}
+		if at, ok := st.revoked[c.SerialNumber.String()]; ok {
+			return refuse(ReasonRevoked, "certificate %q (serial %s) was revoked at %s", c.Subject, c.SerialNumber, at.Format(time.RFC3339))
+		}
+	}
+	return nil
+}
