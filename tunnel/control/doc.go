@@ -1,0 +1,81 @@
+// Package control is the control channel between intransit peers: the
+// messages gateways and clients exchange over a TLS 1.3 mTLS connection, and
+// the Session that runs them.
+//
+// # Session
+//
+// The initiator (the end that dialed) sends its Hello, the responder (always
+// a gateway) verifies it, admits the peer and answers with its own Hello,
+// followed for a point-to-site client by an Assignment (tunnel addresses,
+// routes, DNS servers and search domains; the gateway's tunnel key is the
+// WireGuardKey of its Hello). Identity comes from the TLS certificates,
+// checked by the tls.Config (tlspolicy's control configs, "pq" profile). The
+// WireGuard static key travels inside the mTLS session, which binds it to
+// the certificate for the peer; it is also signed with the certificate key
+// over a TLS exporter value (BindingExporterLabel), the signer's role and
+// kind, so the binding can be checked by itself and cannot be replayed in
+// another session or reflected back.
+//
+// Each end then routes toward the peer only what Agree allows: the
+// intersection of what the peer offers with what the local configuration
+// allows that peer, never a local site prefix.
+//
+// # PSK rotation
+//
+// Right after the Hellos, and then every RotationPeriod (2 minutes by
+// default), the initiator runs a rotation (see package pqpsk):
+//
+//	initiator                                responder
+//	rotate-propose{epoch, X-Wing key}  ->
+//	                                   <-    rotate-answer{epoch, ciphertext, tag_R}
+//	verify tag_R, install PSK
+//	rotate-commit{epoch, tag_I}        ->
+//	                                         verify tag_I, install PSK
+//	                                   <-    rotate-ack{epoch}
+//
+// Neither end installs a key the other has not proved to hold. A rotation
+// that stalls for DeadAfter, a wrong epoch or a failed confirmation ends the
+// session; the daemon then reconnects and the new session's first rotation
+// sets a fresh PSK on both ends.
+//
+// # Why a rotation never interrupts traffic
+//
+// In WireGuard (wireguard-go device/noise-protocol.go) the PSK enters only
+// the handshake: the responder mixes it in when it creates a handshake
+// response and the initiator when it consumes one. Data packets are
+// encrypted with the keypairs of the last completed handshake, which stay
+// valid until RejectAfterTime (180 s) whatever happens to the PSK; setting
+// preshared_key over the UAPI only replaces the key under the handshake
+// mutex. A new handshake is started by the initiator after RekeyAfterTime
+// (120 s) or when the session is stale, and a failed one is retried every
+// RekeyTimeout (5 s) for up to RekeyAttemptTime (90 s). So:
+//
+//   - Installing a new PSK never touches the current keypairs: packets keep
+//     flowing on them.
+//   - The two ends install one control-channel half round trip apart (the
+//     proposer before sending rotate-commit, the accepter on receiving it).
+//     Only a WireGuard handshake whose response is created and consumed
+//     across that window can see two different PSKs; it then fails to
+//     authenticate, is dropped, and is retried 5 s later with both keys
+//     equal, while the current keypair (about 125 s old at that point,
+//     valid until 180 s) still carries the traffic.
+//   - The next regular handshake uses the new PSK on both ends, so every
+//     data-plane session key after it depends on the post-quantum secret.
+//
+// # Keepalive and dead peers
+//
+// Both ends send a ping every KeepaliveInterval and answer pings with pongs.
+// A peer from which nothing arrives for DeadAfter ends the session with a
+// *SessionError that wraps ErrDeadPeer; so does one that leaves a rotation
+// step unanswered for DeadAfter.
+//
+// # Ending a session
+//
+// A Refusal (an error or a policy decision) or a Close (shutdown, revoked,
+// removed) with a stable Reason ends the session; Run returns it as a
+// *SessionError, Remote when the peer sent it. A malformed frame, an unknown
+// type or a message at the wrong time is refused with ReasonProtocol,
+// ReasonVersion or ReasonUnexpected before the connection is closed.
+//
+// The wire format is described in codec.go.
+package control

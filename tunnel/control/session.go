@@ -1,0 +1,507 @@
+package control
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"intransit/tunnel/pqpsk"
+)
+
+// Conn is the TLS connection a session runs over; *tls.Conn implements it.
+// The session requires TLS 1.3 and a peer certificate on both ends.
+type Conn interface {
+	net.Conn
+	// HandshakeContext completes the TLS handshake.
+	HandshakeContext(ctx context.Context) error
+	// ConnectionState describes the completed handshake.
+	ConnectionState() tls.ConnectionState
+}
+
+// Role is a session's end of the control protocol.
+type Role uint8
+
+// Roles. The initiator dialed the control connection, speaks first and
+// proposes every PSK rotation; the responder accepted it.
+const (
+	Initiator Role = 1
+	Responder Role = 2
+)
+
+func (r Role) String() string {
+	switch r {
+	case Initiator:
+		return "initiator"
+	case Responder:
+		return "responder"
+	}
+	return fmt.Sprintf("role(%d)", uint8(r))
+}
+
+// Defaults of Config.
+const (
+	DefaultRotationPeriod    = 2 * time.Minute
+	DefaultKeepaliveInterval = 5 * time.Second
+	DefaultDeadAfter         = 15 * time.Second
+)
+
+// Config is one end of a session.
+type Config struct {
+	// Role is this end's role; required.
+	Role Role
+	// Kind is what this end is; a Responder must be a KindGateway.
+	Kind Kind
+	// WireGuardKey is this end's WireGuard static public key.
+	WireGuardKey [32]byte
+	// Signer is the private key of this end's TLS certificate; it signs
+	// the WireGuard key over the TLS exporter.
+	Signer crypto.Signer
+	// Prefixes are the local site prefixes offered to the peer. A client
+	// offers none.
+	Prefixes []netip.Prefix
+	// Transports are this end's data-plane endpoints, in order of preference.
+	Transports []Transport
+	// Admit decides on the peer once its Hello (and, on a client, the
+	// Assignment) has been verified, and says what the local configuration
+	// allows it; return Refuse(...) to refuse with a reason. Required.
+	Admit func(ctx context.Context, p *Peer) (*Admission, error)
+	// InstallPSK installs the PSK of a completed rotation into WireGuard.
+	// It is called once per epoch, starting at 1 right after the Hello
+	// exchange (the moment to configure the WireGuard peer), and must
+	// return only once the key is in place. Required.
+	InstallPSK func(ctx context.Context, p *Peer, epoch uint64, psk pqpsk.PSK) error
+	// RotationPeriod is the time between rotations (DefaultRotationPeriod
+	// when zero). Only the initiator uses it.
+	RotationPeriod time.Duration
+	// KeepaliveInterval is the time between pings (DefaultKeepaliveInterval
+	// when zero).
+	KeepaliveInterval time.Duration
+	// DeadAfter is how long the peer may stay silent, or leave a step of
+	// the protocol unanswered, before the session ends with ErrDeadPeer
+	// (DefaultDeadAfter when zero). It must exceed KeepaliveInterval.
+	DeadAfter time.Duration
+	// Rand is the randomness for the KEM; crypto/rand when nil.
+	Rand io.Reader
+	// Logger receives session events; nil discards them. Keys are never
+	// logged, only their fingerprints.
+	Logger *slog.Logger
+}
+
+// Admission is what the local configuration allows an admitted peer.
+type Admission struct {
+	// AllowedPrefixes are the prefixes the peer may be routed for (see
+	// Agree). On a client they bound the routes the gateway pushes; on a
+	// gateway admitting a client they must cover its assigned addresses.
+	AllowedPrefixes []netip.Prefix
+	// Assignment is what a gateway assigns to a point-to-site client;
+	// required when the peer is a client, nil otherwise.
+	Assignment *Assignment
+}
+
+// Peer is what a session learned about the other end.
+type Peer struct {
+	// Certificate is the peer's verified TLS leaf certificate.
+	Certificate *x509.Certificate
+	// Identity names the peer: its first URI SAN, else its first DNS SAN,
+	// else its common name.
+	Identity string
+	// Kind is what the peer is.
+	Kind Kind
+	// WireGuardKey is the peer's WireGuard static public key, bound to
+	// Certificate by a verified signature over this TLS session.
+	WireGuardKey [32]byte
+	// Offered are the prefixes the peer offered.
+	Offered []netip.Prefix
+	// Routes is the agreement on what this end routes toward the peer: the
+	// peer's WireGuard allowed IPs and the routes to install.
+	Routes Agreement
+	// Transports are the peer's data-plane endpoints.
+	Transports []Transport
+	// Assignment is the point-to-site assignment: received from the gateway
+	// on a client, sent to the client on a gateway; nil site-to-site.
+	Assignment *Assignment
+}
+
+// Status is a snapshot of a running session.
+type Status struct {
+	// Epoch is the epoch of the PSK in place; 0 before the first.
+	Epoch uint64
+	// PSKID is the fingerprint of the PSK in place.
+	PSKID string
+	// PSKInstalled is when the PSK in place was installed.
+	PSKInstalled time.Time
+	// LastHeard is when the last message from the peer arrived.
+	LastHeard time.Time
+	// RTT is the round trip time of the last answered ping.
+	RTT time.Duration
+}
+
+// Session runs the control protocol over one connection.
+type Session struct {
+	cfg  Config
+	conn Conn
+	log  *slog.Logger
+	stop chan *SessionError
+	now  chan struct{}
+
+	mu     sync.Mutex
+	status Status
+}
+
+// New checks cfg and returns a session over conn. The session owns conn
+// from now on: Run closes it.
+func New(conn Conn, cfg Config) (*Session, error) {
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("control: config: %w", err)
+	}
+	if cfg.RotationPeriod == 0 {
+		cfg.RotationPeriod = DefaultRotationPeriod
+	}
+	if cfg.KeepaliveInterval == 0 {
+		cfg.KeepaliveInterval = DefaultKeepaliveInterval
+	}
+	if cfg.DeadAfter == 0 {
+		cfg.DeadAfter = DefaultDeadAfter
+	}
+	if cfg.DeadAfter <= cfg.KeepaliveInterval {
+		return nil, fmt.Errorf("control: config: DeadAfter %s must exceed KeepaliveInterval %s", cfg.DeadAfter, cfg.KeepaliveInterval)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Session{cfg: cfg, conn: conn, log: log.With("role", cfg.Role.String()), stop: make(chan *SessionError, 1), now: make(chan struct{}, 1)}, nil
+}
+
+func (c *Config) check() error {
+	switch {
+	case c.Role != Initiator && c.Role != Responder:
+		return fmt.Errorf("role %d: want Initiator or Responder", c.Role)
+	case c.Kind != KindGateway && c.Kind != KindClient:
+		return fmt.Errorf("kind %d: want KindGateway or KindClient", c.Kind)
+	case c.Role == Responder && c.Kind != KindGateway:
+		return errors.New("a responder must be a gateway: clients only dial")
+	case c.Kind == KindClient && len(c.Prefixes) > 0:
+		return errors.New("a client offers no prefixes")
+	case c.Signer == nil:
+		return errors.New("no certificate key (Signer) to sign the WireGuard key binding")
+	case c.Admit == nil:
+		return errors.New("no Admit callback")
+	case c.InstallPSK == nil:
+		return errors.New("no InstallPSK callback")
+	case c.RotationPeriod < 0 || c.KeepaliveInterval < 0 || c.DeadAfter < 0:
+		return errors.New("negative duration")
+	}
+	if err := ValidatePrefixes("prefixes", c.Prefixes); err != nil {
+		return err
+	}
+	probe := &Hello{Kind: c.Kind, KeySignature: []byte{0}, Prefixes: c.Prefixes, Transports: c.Transports}
+	if _, err := Encode(probe); err != nil {
+		return fmt.Errorf("local hello: %w", err)
+	}
+	return nil
+}
+
+// Close asks a running session to end in order, telling the peer why (for
+// example ReasonRevoked when the peer's certificate was revoked, or
+// ReasonRemoved after a reload). Run then returns a *SessionError with
+// Closed set. It does not block; only the first call counts.
+func (s *Session) Close(reason Reason, detail string) {
+	select {
+	case s.stop <- &SessionError{Reason: reason, Detail: detail, Closed: true}:
+	default:
+	}
+}
+
+// Rotate asks a running initiator for a PSK rotation now, or right after
+// the one in flight, instead of waiting for the rotation period (after a
+// reload, or on an operator's request). It does not block. Only the
+// initiator rotates; on a responder it returns an error.
+func (s *Session) Rotate() error {
+	if s.cfg.Role != Initiator {
+		return errors.New("control: only the initiator of a session proposes rotations")
+	}
+	select {
+	case s.now <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Status returns a snapshot of the session.
+func (s *Session) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status
+}
+
+// inbound is one result of the reader goroutine.
+type inbound struct {
+	m   Message
+	err error
+}
+
+// run holds the state of one Run.
+type run struct {
+	*Session
+	cs    tls.ConnectionState
+	in    chan inbound
+	peer  *Peer
+	heard time.Time
+
+	// rotation state
+	epoch    uint64 // last installed epoch
+	pending  uint64 // epoch in flight, 0 when idle
+	since    time.Time
+	proposal *pqpsk.Proposal
+	secret   *pqpsk.Secret
+	acked    bool // initiator: pending epoch installed locally, waiting for ack
+	again    bool // initiator: Rotate was called while a rotation was in flight
+
+	pingSeq  uint64
+	pingSent time.Time
+}
+
+// Run performs the TLS handshake, exchanges Hellos, then keeps the session:
+// PSK rotations, keepalives, and the peer's messages, until ctx ends, Close
+// is called, the peer ends the session or stops answering, or the
+// connection fails. It always returns a non-nil error and closes the
+// connection: ctx's error, a *SessionError (refusals and closes in either
+// direction, ErrDeadPeer), or a connection error.
+func (s *Session) Run(ctx context.Context) error {
+	defer s.conn.Close()
+	hctx, cancel := context.WithTimeout(ctx, s.cfg.DeadAfter)
+	err := s.conn.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("control: TLS handshake: %w", err)
+	}
+	r := &run{Session: s, cs: s.conn.ConnectionState(), in: make(chan inbound), heard: time.Now()}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.read(done)
+	}()
+	err = r.loop(ctx)
+	var se *SessionError
+	switch {
+	case errors.As(err, &se) && !se.Remote:
+		r.sendFinal(se)
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		r.sendFinal(&SessionError{Reason: ReasonShutdown, Detail: "shutting down", Closed: true})
+	}
+	close(done)
+	s.conn.Close()
+	wg.Wait()
+	return err
+}
+
+// read feeds frames to the session until the connection fails.
+func (r *run) read(done <-chan struct{}) {
+	br := newFrameReader(r.conn)
+	for {
+		m, err := ReadMessage(br)
+		select {
+		case r.in <- inbound{m: m, err: err}:
+		case <-done:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// sendFinal tells the peer why the session ends, best effort.
+func (r *run) sendFinal(se *SessionError) {
+	detail := truncateUTF8(se.Detail, MaxDetail)
+	var m Message = &Refusal{Reason: se.Reason, Detail: detail}
+	if se.Closed {
+		m = &Close{Reason: se.Reason, Detail: detail}
+	}
+	if err := r.send(m); err != nil {
+		r.log.Debug("could not tell the peer why the session ends", "err", err)
+	}
+}
+
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func (r *run) send(m Message) error {
+	b, err := Encode(m)
+	if err != nil {
+		return err
+	}
+	if err := r.conn.SetWriteDeadline(time.Now().Add(r.cfg.DeadAfter)); err != nil {
+		return fmt.Errorf("control: send %s: %w", m.Type(), err)
+	}
+	if _, err := r.conn.Write(b); err != nil {
+		return fmt.Errorf("control: send %s: %w", m.Type(), err)
+	}
+	return nil
+}
+
+// receive waits for the next message that is not a keepalive, answering
+// pings on the way. It turns a Refusal or Close from the peer, a malformed
+// frame and silence into errors.
+func (r *run) receive(ctx context.Context, timeout <-chan time.Time) (Message, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case se := <-r.stop:
+			return nil, se
+		case <-timeout:
+			return nil, &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("nothing heard from the peer for %s", r.cfg.DeadAfter), err: ErrDeadPeer}
+		case in := <-r.in:
+			m, err := r.received(in)
+			if err != nil || m != nil {
+				return m, err
+			}
+		}
+	}
+}
+
+// received handles what every state handles the same way; it returns nil,
+// nil for a message it consumed.
+func (r *run) received(in inbound) (Message, error) {
+	if in.err != nil {
+		var ve *versionError
+		switch {
+		case errors.As(in.err, &ve):
+			return nil, refusef(ReasonVersion, "%v", in.err)
+		case errors.Is(in.err, ErrMalformed):
+			return nil, refusef(ReasonProtocol, "%v", in.err)
+		case errors.Is(in.err, io.EOF):
+			return nil, errors.New("control: the peer closed the connection without a close message")
+		}
+		return nil, fmt.Errorf("control: read: %w", in.err)
+	}
+	now := time.Now()
+	r.heard = now
+	r.mu.Lock()
+	r.status.LastHeard = now
+	r.mu.Unlock()
+	switch m := in.m.(type) {
+	case *Ping:
+		return nil, r.send(&Pong{Seq: m.Seq})
+	case *Pong:
+		if m.Seq == r.pingSeq && !r.pingSent.IsZero() {
+			r.mu.Lock()
+			r.status.RTT = now.Sub(r.pingSent)
+			r.mu.Unlock()
+		}
+		return nil, nil
+	case *Refusal:
+		return nil, &SessionError{Reason: m.Reason, Detail: m.Detail, Remote: true}
+	case *Close:
+		return nil, &SessionError{Reason: m.Reason, Detail: m.Detail, Remote: true, Closed: true}
+	}
+	return in.m, nil
+}
+
+func (r *run) loop(ctx context.Context) error {
+	if r.cs.Version != tls.VersionTLS13 {
+		return refusef(ReasonProtocol, "the control channel needs TLS 1.3, the connection negotiated %s", tls.VersionName(r.cs.Version))
+	}
+	if len(r.cs.PeerCertificates) == 0 {
+		return refusef(ReasonIdentity, "the peer presented no certificate")
+	}
+	var err error
+	if r.cfg.Role == Initiator {
+		err = r.helloInitiator(ctx)
+	} else {
+		err = r.helloResponder(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	r.log = r.log.With("peer", r.peer.Identity)
+	r.log.Info("control session established", "kind", r.peer.Kind.String(), "routes", joinPrefixes(r.peer.Routes.Accepted))
+	for _, rp := range r.peer.Routes.Refused {
+		r.log.Warn("peer prefix not routed", "prefix", rp.Prefix.String(), "why", rp.Why)
+	}
+
+	keepalive := time.NewTicker(r.cfg.KeepaliveInterval)
+	defer keepalive.Stop()
+	var rotate <-chan time.Time
+	if r.cfg.Role == Initiator {
+		t := time.NewTicker(r.cfg.RotationPeriod)
+		defer t.Stop()
+		rotate = t.C
+		if err := r.propose(); err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case se := <-r.stop:
+			return se
+		case <-keepalive.C:
+			if err := r.tick(); err != nil {
+				return err
+			}
+		case <-rotate:
+			if r.pending == 0 {
+				if err := r.propose(); err != nil {
+					return err
+				}
+			}
+		case <-r.now:
+			if r.pending != 0 {
+				r.again = true
+				continue
+			}
+			if err := r.propose(); err != nil {
+				return err
+			}
+		case in := <-r.in:
+			m, err := r.received(in)
+			if err != nil {
+				return err
+			}
+			if m == nil {
+				continue
+			}
+			if err := r.rotation(ctx, m); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// tick checks the peer and the rotation in flight for silence, then pings.
+func (r *run) tick() error {
+	now := time.Now()
+	if silent := now.Sub(r.heard); silent > r.cfg.DeadAfter {
+		return &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("nothing heard from the peer for %s (limit %s)", silent.Round(time.Millisecond), r.cfg.DeadAfter), err: ErrDeadPeer}
+	}
+	if r.pending != 0 && now.Sub(r.since) > r.cfg.DeadAfter {
+		return &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("PSK rotation epoch %d not completed within %s", r.pending, r.cfg.DeadAfter), err: ErrDeadPeer}
+	}
+	r.pingSeq++
+	r.pingSent = now
+	return r.send(&Ping{Seq: r.pingSeq})
+}
