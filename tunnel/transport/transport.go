@@ -22,6 +22,8 @@
 //     (quic-go budgets these conservatively), and a DATAGRAM frame 1 byte of
 //     type and 2 of length, so the largest datagram payload at a 1452-byte
 //     packet is 1452-37-3 = 1412 bytes and the inner MTU is 1412-32 = 1380.
+//     (quic-go v0.65 in fact accepts datagrams of up to 1415 bytes there;
+//     the 3 bytes of slack keep the number valid if its estimate tightens.)
 //     The quic Bind sets quic-go's initial packet size to the same number, so
 //     full-size datagrams fit from the first packet rather than only after
 //     path MTU discovery has finished.

@@ -162,19 +162,20 @@ func (o *outbox) take(spare []*[]byte) []*[]byte {
 
 // wait blocks until something is queued; false if ctx or stop ended first.
 func (o *outbox) wait(ctx context.Context, stop <-chan struct{}) bool {
-	o.mu.Lock()
-	n := len(o.pending)
-	o.mu.Unlock()
-	if n > 0 {
-		return true
-	}
-	select {
-	case <-o.signal:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-stop:
-		return false
+	for {
+		o.mu.Lock()
+		n := len(o.pending)
+		o.mu.Unlock()
+		if n > 0 {
+			return true
+		}
+		select {
+		case <-o.signal:
+		case <-ctx.Done():
+			return false
+		case <-stop:
+			return false
+		}
 	}
 }
 

@@ -1,0 +1,179 @@
+package quic
+
+import (
+	"context"
+	cryptotls "crypto/tls"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	quicgo "github.com/quic-go/quic-go"
+
+	"intransit/tunnel/transport"
+	"intransit/tunnel/transport/internal/transporttest"
+)
+
+func fast(c Config) Config {
+	c.BackoffMin, c.BackoffMax = 20*time.Millisecond, 200*time.Millisecond
+	c.HandshakeTimeout = 2 * time.Second
+	c.IdleTimeout = 3 * time.Second
+	return c
+}
+
+func TestContract(t *testing.T) {
+	server, client := transporttest.TLSConfigs(t, "pq")
+	inner, err := transport.InnerMTU(transport.QUIC, 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transporttest.RunContract(t, transporttest.Factory{
+		NewServer: func(t *testing.T) transport.Bind {
+			b, err := New(fast(Config{ServerTLS: server, ClientTLS: client}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		},
+		NewClient: func(t *testing.T, queueLen int) transport.Bind {
+			b, err := New(fast(Config{ClientTLS: client, QueueLen: queueLen}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		},
+		Dropped: func(b transport.Bind) uint64 { return b.(*Bind).Stats().Dropped },
+		Break:   func(t *testing.T, addr netip.AddrPort) { breakServer(t, addr, client) },
+		Stall:   stall,
+		MsgSize: inner + transport.WireGuardOverhead,
+	})
+}
+
+// breakServer misbehaves towards a quic transport server: datagrams that
+// are not QUIC, a handshake with the wrong ALPN, one without datagram
+// support, and a proper connection that sends junk and vanishes without
+// closing.
+func breakServer(t *testing.T, addr netip.AddrPort, client *cryptotls.Config) {
+	t.Helper()
+	u, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		u.Write(make([]byte, 10+i*25))
+	}
+	u.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	wrong := client.Clone()
+	wrong.NextProtos = []string{"h3"}
+	if c, err := quicgo.DialAddr(ctx, addr.String(), wrong, &quicgo.Config{EnableDatagrams: true}); err == nil {
+		c.CloseWithError(0, "")
+		t.Error("the server accepted a connection without our ALPN")
+	}
+
+	good := client.Clone()
+	good.NextProtos = []string{transport.ALPN}
+	if c, err := quicgo.DialAddr(ctx, addr.String(), good, &quicgo.Config{}); err == nil {
+		// Without datagrams the server refuses it after the handshake.
+		select {
+		case <-c.Context().Done():
+		case <-ctx.Done():
+			t.Error("the server kept a connection without datagram support")
+		}
+	}
+
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quicgo.Transport{Conn: pc}
+	c, err := tr.Dial(ctx, net.UDPAddrFromAddrPort(addr), good, &quicgo.Config{EnableDatagrams: true})
+	if err != nil {
+		t.Fatalf("proper QUIC connection: %v", err)
+	}
+	c.SendDatagram([]byte("not a WireGuard message"))
+	time.Sleep(50 * time.Millisecond)
+	// Vanish: the socket goes away under the connection.
+	pc.Close()
+	tr.Close()
+}
+
+// stall returns a UDP address that swallows every packet.
+func stall(t *testing.T) netip.AddrPort {
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		b := make([]byte, 2048)
+		for {
+			if _, _, err := pc.ReadFrom(b); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { pc.Close() })
+	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+func TestNewRefuses(t *testing.T) {
+	_, client := transporttest.TLSConfigs(t, "modern")
+	for name, cfg := range map[string]Config{
+		"no TLS config":  {},
+		"underlay 1280":  {ClientTLS: client, UnderlayMTU: 1280},
+		"underlay 65536": {ClientTLS: client, UnderlayMTU: -1},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+}
+
+// TestFullSizeDatagramFromTheStart checks that a message of the size
+// InnerMTU promises fits a datagram on a fresh connection, before any path
+// MTU discovery, and that a message beyond what a 1452-byte packet can hold
+// is dropped and counted.
+func TestFullSizeDatagramFromTheStart(t *testing.T) {
+	server, client := transporttest.TLSConfigs(t, "modern")
+	srv, err := New(fast(Config{ServerTLS: server}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, port, err := srv.Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := transporttest.Receive(t, srv, fns)
+	defer func() { srv.Close(); rs.Wait() }()
+	cli, err := New(fast(Config{ClientTLS: client}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfns, _, err := cli.Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := transporttest.Receive(t, cli, cfns)
+	defer func() { cli.Close(); rc.Wait() }()
+
+	inner, _ := transport.InnerMTU(transport.QUIC, 1500)
+	full := inner + transport.WireGuardOverhead
+	ep, err := cli.ParseEndpoint("quic://127.0.0.1:" + itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	transporttest.Pump(t, cli, ep, rs, full, 1<<20, 10*time.Second)
+	if err := cli.Send([][]byte{transporttest.Message(7, transport.QUICMaxUDPPayload), transporttest.Message(8, full)}, ep); err != nil {
+		t.Fatal(err)
+	}
+	rs.Expect(t, 8, 9, 10*time.Second)
+	if n := cli.Stats().TooLarge; n != 1 {
+		t.Fatalf("TooLarge = %d, want 1", n)
+	}
+}
+
+func itoa(p uint16) string {
+	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
+}
