@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"intransit/tlspolicy/audit/hello"
@@ -147,8 +148,11 @@ func readFlight(r *hello.Reader, sh *hello.ServerHello, ans *answer) error {
 }
 
 // timeoutOr turns a deadline error into a message that says which timeout
-// ran out.
+// ran out, and a reset connection into hello.ErrClosed.
 func timeoutOr(err error, timeout time.Duration) error {
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return fmt.Errorf("%w (reset)", hello.ErrClosed)
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		return fmt.Errorf("no answer within %s: %w", timeout, err)

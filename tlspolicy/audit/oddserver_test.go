@@ -1,0 +1,149 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+)
+
+// oddServer accepts connections on loopback and hands each to behave, until
+// the test ends; it waits for its handlers before returning from cleanup.
+func oddServer(t *testing.T, behave func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				stop := context.AfterFunc(ctx, func() { c.Close() })
+				defer stop()
+				behave(c)
+			})
+		}
+	})
+	return ln.Addr().String()
+}
+
+// readHello reads whatever the client sent first.
+func readHello(c net.Conn) {
+	buf := make([]byte, 4096)
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, _ = c.Read(buf)
+}
+
+// fixedServerHello is a TLS 1.2 ServerHello choosing suite with secure
+// renegotiation, framed in a record.
+func fixedServerHello(suite uint16) []byte {
+	var b cryptobyte.Builder
+	b.AddUint8(2)
+	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+		b.AddUint16(0x0303)
+		b.AddBytes(make([]byte, 32))
+		b.AddUint8(0)
+		b.AddUint16(suite)
+		b.AddUint8(0)
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+			b.AddUint16(0xff01)
+			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint8(0) })
+		})
+	})
+	msg := b.BytesOrPanic()
+	return append([]byte{22, 3, 3, byte(len(msg) >> 8), byte(len(msg))}, msg...)
+}
+
+func TestOddServersEndInAClearAnswer(t *testing.T) {
+	cases := []struct {
+		name   string
+		behave func(net.Conn)
+		want   string
+	}{
+		{"garbage", func(c net.Conn) {
+			readHello(c)
+			_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+		}, `does not speak TLS: not TLS: the server answered "HTTP/"...`},
+		{"alert for everything", func(c net.Conn) {
+			readHello(c)
+			_, _ = c.Write([]byte{21, 3, 3, 0, 2, 2, 40})
+		}, "TLS 1.2: received fatal alert handshake_failure (40)"},
+		{"closes mid-record", func(c net.Conn) {
+			readHello(c)
+			_, _ = c.Write([]byte{22, 3, 3, 0, 80, 2, 0})
+		}, "TLS 1.2: connection closed by peer after 7 bytes"},
+		{"closes at once", func(c net.Conn) {}, "TLS 1.2: connection closed by peer"},
+		{"never answers", func(c net.Conn) {
+			_, _ = io.Copy(io.Discard, c)
+		}, "no answer within 300ms"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			addr := oddServer(t, c.behave)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			r, err := Run(ctx, Options{Address: addr, Profile: baseline(t), Timeout: 300 * time.Millisecond})
+			if !errors.Is(err, ErrCannotAudit) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got report %v, error %v; want ErrCannotAudit mentioning %q", r, err, c.want)
+			}
+		})
+	}
+}
+
+func TestUnreachableEndpoint(t *testing.T) {
+	addr := freePort(t)
+	_, err := Run(context.Background(), Options{Address: addr, Profile: baseline(t), Timeout: time.Second})
+	if !errors.Is(err, ErrCannotAudit) || !strings.Contains(err.Error(), "cannot connect to "+addr) {
+		t.Fatalf("got %v, want a cannot-connect error", err)
+	}
+	_, err = Run(context.Background(), Options{Address: "no-port", Profile: baseline(t)})
+	if !errors.Is(err, ErrCannotAudit) || !strings.Contains(err.Error(), `"no-port" is not HOST:PORT`) {
+		t.Fatalf("got %v, want a bad-target error", err)
+	}
+}
+
+// A server that sends a ServerHello and then hangs up before its
+// certificate, choosing the same suite whatever is offered, is judged: not
+// compliant, with the broken parts named.
+func TestServerThatClosesAfterServerHello(t *testing.T) {
+	addr := oddServer(t, func(c net.Conn) {
+		readHello(c)
+		_, _ = c.Write(fixedServerHello(0xC02F))
+	})
+	r, err := Run(context.Background(), Options{Address: addr, Profile: baseline(t), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Compliant {
+		t.Fatal("a server that never sends its certificate was reported compliant")
+	}
+	cert, _ := checkByID(r, "certificate")
+	probes, _ := checkByID(r, "probes")
+	if cert.Status != Fail || !strings.Contains(cert.Detail, "connection closed by peer") {
+		t.Errorf("certificate check %+v", cert)
+	}
+	if probes.Status != Fail || !strings.Contains(probes.Detail, "server chose suite 0xc02f, which was not offered") {
+		t.Errorf("probes check %+v", probes)
+	}
+	if c, _ := checkByID(r, "protocol.tls1.2"); c.Status != Pass || !r.Protocols[3].Accepted {
+		t.Errorf("TLS 1.2 check %+v", c)
+	}
+}
