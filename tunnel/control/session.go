@@ -331,10 +331,14 @@ func (r *run) sendFinal(se *SessionError) {
 	if se.Closed {
 		m = &Close{Reason: se.Reason, Detail: detail}
 	}
-	if err := r.send(m); err != nil {
+	if err := r.sendWithin(m, min(r.cfg.DeadAfter, finalWriteTimeout)); err != nil {
 		r.log.Debug("could not tell the peer why the session ends", "err", err)
 	}
 }
+
+// finalWriteTimeout bounds the last write of a session, so that a peer that
+// stopped reading cannot hold Run open.
+const finalWriteTimeout = 2 * time.Second
 
 func truncateUTF8(s string, n int) string {
 	if len(s) <= n {
@@ -347,12 +351,16 @@ func truncateUTF8(s string, n int) string {
 	return s
 }
 
-func (r *run) send(m Message) error {
+// send writes one message; a peer that does not take it within DeadAfter
+// is as good as dead.
+func (r *run) send(m Message) error { return r.sendWithin(m, r.cfg.DeadAfter) }
+
+func (r *run) sendWithin(m Message, d time.Duration) error {
 	b, err := Encode(m)
 	if err != nil {
 		return err
 	}
-	if err := r.conn.SetWriteDeadline(time.Now().Add(r.cfg.DeadAfter)); err != nil {
+	if err := r.conn.SetWriteDeadline(time.Now().Add(d)); err != nil {
 		return fmt.Errorf("control: send %s: %w", m.Type(), err)
 	}
 	if _, err := r.conn.Write(b); err != nil {

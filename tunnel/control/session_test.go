@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"intransit/internal/testutil/certs"
+	"intransit/tlspolicy"
 	"intransit/tunnel/pqpsk"
 )
 
@@ -35,11 +36,32 @@ func newPKI(t testing.TB) *pki {
 	}
 }
 
-// tlsPair dials a real TLS 1.3 mTLS connection over loopback TCP with the
-// hybrid post-quantum group, and returns the client and server ends before
-// their handshake (the sessions run it).
+// tlsPair dials a real TLS 1.3 mTLS connection over loopback TCP, with the
+// control-channel configs of tlspolicy (pq profile), and returns the client
+// and server ends before their handshake (the sessions run it).
 func (p *pki) tlsPair(t testing.TB) (client, server *tls.Conn) {
 	t.Helper()
+	return p.tlsPairWith(t, p.ca, p.client)
+}
+
+// tlsPairWith lets the client present clientLeaf and trust serverCA.
+func (p *pki) tlsPairWith(t testing.TB, serverCA *certs.CA, clientLeaf *certs.Leaf) (client, server *tls.Conn) {
+	t.Helper()
+	srvCfg, err := tlspolicy.ControlServerConfig(tlspolicy.Options{
+		Certificate: &tlspolicy.StaticCertificate{Cert: p.server.TLS()},
+		CAs:         &tlspolicy.StaticCAs{Set: tlspolicy.NewCASet(p.ca.Cert)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cliCfg, err := tlspolicy.ControlClientConfig(tlspolicy.Options{
+		Certificate: &tlspolicy.StaticCertificate{Cert: clientLeaf.TLS()},
+		CAs:         &tlspolicy.StaticCAs{Set: tlspolicy.NewCASet(serverCA.Cert)},
+		ServerName:  "gw-b.test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -62,17 +84,8 @@ func (p *pki) tlsPair(t testing.TB) (client, server *tls.Conn) {
 	if !ok {
 		t.Fatal("accept failed")
 	}
-	groups := []tls.CurveID{tls.X25519MLKEM768}
-	server = tls.Server(sraw, &tls.Config{
-		MinVersion: tls.VersionTLS13, CurvePreferences: groups,
-		Certificates: []tls.Certificate{p.server.TLS()},
-		ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: p.ca.Pool(),
-	})
-	client = tls.Client(raw, &tls.Config{
-		MinVersion: tls.VersionTLS13, CurvePreferences: groups,
-		Certificates: []tls.Certificate{p.client.TLS()},
-		RootCAs:      p.ca.Pool(), ServerName: "gw-b.test",
-	})
+	server = tls.Server(sraw, srvCfg)
+	client = tls.Client(raw, cliCfg)
 	t.Cleanup(func() { client.Close(); server.Close() })
 	return client, server
 }
