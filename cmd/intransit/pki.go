@@ -1,0 +1,651 @@
+package main
+
+import (
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"intransit/internal/output"
+	"intransit/pki"
+	"intransit/pki/keywrap"
+	"intransit/pki/store"
+)
+
+// pkiOptions are the flags every pki subcommand shares.
+type pkiOptions struct {
+	dir            string
+	passphraseFile string
+	keyFile        string
+}
+
+func (o *pkiOptions) secrets(cmd *cobra.Command) secretSource {
+	return secretSource{keyFile: o.keyFile, passphraseFile: o.passphraseFile, env: os.Getenv, stdin: os.Stdin, stderr: cmd.ErrOrStderr()}
+}
+
+// open unlocks and opens the CA.
+func (o *pkiOptions) open(cmd *cobra.Command) (*pki.CA, error) {
+	sec, err := o.secrets(cmd).resolve("PKI master key", false, true)
+	if err != nil {
+		return nil, err
+	}
+	defer sec.Wipe()
+	ca, err := pki.Open(cmd.Context(), o.dir, sec, pki.OpenOptions{})
+	if err != nil {
+		return nil, pkiError(err)
+	}
+	return ca, nil
+}
+
+// pkiError marks the CA's refusals as refusals (exit 1); everything else
+// means the command could not run (exit 2).
+func pkiError(err error) error {
+	if pki.IsRefusal(err) {
+		return refusal(err)
+	}
+	return err
+}
+
+// newPKICommand builds `intransit pki`.
+func newPKICommand() *cobra.Command {
+	o := &pkiOptions{}
+	defDir := os.Getenv(envPKIDir)
+	if defDir == "" {
+		defDir = "pki"
+	}
+	cmd := &cobra.Command{
+		Use:   "pki",
+		Short: "Run the internal certificate authority (root + intermediate, profiles, revocation)",
+		Long: `Run intransit's internal certificate authority.
+
+A PKI directory holds an offline root and an online intermediate CA whose keys
+are stored only wrapped: a master key wraps one AES-256-GCM data key per CA key.
+Every certificate issued is recorded in pki.db before it is handed out.
+
+Profiles:
+  gateway  serverAuth + clientAuth, DNS/IP names required, at most 397 days
+  server   serverAuth, DNS/IP names required, at most 397 days
+  client   clientAuth, identity intransit://<ca>/client/<name>, at most 90 days
+Keys allowed in certificates: RSA >= 2048, ECDSA P-256/P-384, Ed25519.
+
+The master key comes from, in this order (the first one given wins):
+  --key-file FILE            32 raw bytes, or 64 hex digits, or base64
+  --passphrase-file FILE     a passphrase, stretched with argon2id
+  $INTRANSIT_PKI_KEY         as --key-file's content (for services)
+  $INTRANSIT_PKI_PASSPHRASE  a passphrase (for services)
+  a prompt                   only when standard input is a terminal
+
+The directory is --dir, else $INTRANSIT_PKI_DIR, else ./pki.
+Exit codes: 0 ok, 1 refused (policy, unknown serial, existing PKI), 2 could not run.`,
+		Example: `  intransit pki init --dir /etc/intransit/pki --name acme --permitted-dns example.net
+  intransit pki issue gw1 --profile gateway --san gw1.example.net --san 192.0.2.1
+  intransit pki sign --csr laptop.csr --profile client --name alice
+  intransit pki revoke alice --reason keyCompromise
+  intransit pki list --status valid --expiring-within 30d --output json`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&o.dir, "dir", defDir, "PKI directory (default from $INTRANSIT_PKI_DIR, else ./pki)")
+	pf.StringVar(&o.passphraseFile, "passphrase-file", "", "file holding the master passphrase")
+	pf.StringVar(&o.keyFile, "key-file", "", "file holding the 32-byte master key")
+	cmd.AddCommand(
+		newPKIInitCommand(o), newPKIIssueCommand(o), newPKISignCommand(o), newPKIRevokeCommand(o),
+		newPKICRLCommand(o), newPKIListCommand(o), newPKIShowCommand(o), newPKIRotateCommand(o),
+	)
+	return cmd
+}
+
+func newPKIInitCommand(o *pkiOptions) *cobra.Command {
+	var (
+		name, rootKT, interKT, crlURL string
+		permitted                     []string
+		crlValidity                   time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a root and an intermediate CA in a new PKI directory",
+		Long: `Create a PKI: a root CA (ECDSA P-384 by default) and an intermediate CA
+(ECDSA P-256 by default: it signs every certificate and CRL, and P-256 signs
+several times faster than P-384 or RSA). The root allows one CA below it, the
+intermediate none; --permitted-dns adds name constraints to the intermediate.
+Refuses to touch a directory that already holds a PKI.`,
+		Example: `  intransit pki init --dir ./pki --name acme
+  INTRANSIT_PKI_KEY=$(head -c32 /dev/urandom | base64) intransit pki init --key-type rsa-4096`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := pki.InitOptions{Dir: o.dir, Name: name, PermittedDNSDomains: permitted, CRLURL: crlURL, CRLValidity: crlValidity}
+			var err error
+			if opts.RootKeyType, err = pki.ParseKeyType(rootKT); err != nil {
+				return refusal(err)
+			}
+			if opts.IntermediateKeyType, err = pki.ParseKeyType(interKT); err != nil {
+				return refusal(err)
+			}
+			if _, err := os.Stat(filepath.Join(o.dir, pki.ConfigFile)); err == nil {
+				return refusalf("a PKI already exists in %s; refusing to overwrite it", o.dir)
+			}
+			sec, err := o.secrets(cmd).resolve("new PKI master key", true, true)
+			if err != nil {
+				return err
+			}
+			defer sec.Wipe()
+			opts.Secret = sec
+			ca, err := pki.Init(cmd.Context(), opts)
+			if err != nil {
+				return pkiError(err)
+			}
+			defer ca.Close()
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "PKI %q created in %s\n", ca.Config().Name, o.dir)
+			fmt.Fprintf(w, "  root          %s  (%s, until %s)\n", filepath.Join(o.dir, pki.RootCertFile), pki.DescribeKey(ca.Root().PublicKey), ca.Root().NotAfter.Format("2006-01-02"))
+			fmt.Fprintf(w, "  intermediate  %s  (%s, until %s)\n", filepath.Join(o.dir, pki.IntermediateFile), pki.DescribeKey(ca.Intermediate().PublicKey), ca.Intermediate().NotAfter.Format("2006-01-02"))
+			fmt.Fprintf(w, "  CA keys wrapped under the master key (%s) in %s\n", sec.Kind(), filepath.Join(o.dir, pki.KeyringFile))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "intransit", "CA name (host of intransit:// identities)")
+	f.StringVar(&rootKT, "key-type", string(pki.ECDSAP384), "root key type: ecdsa-p384, ecdsa-p256, rsa-3072, rsa-4096, ed25519")
+	f.StringVar(&interKT, "intermediate-key-type", string(pki.ECDSAP256), "intermediate key type (same choices)")
+	f.StringSliceVar(&permitted, "permitted-dns", nil, "DNS domain the intermediate may issue for (repeatable); none means any")
+	f.StringVar(&crlURL, "crl-url", "", "CRL distribution point put in issued certificates")
+	f.DurationVar(&crlValidity, "crl-validity", 7*24*time.Hour, "time from a CRL's thisUpdate to its nextUpdate")
+	completeKeyTypes(cmd, "key-type", "intermediate-key-type")
+	return cmd
+}
+
+// identityFlags are the flags of issue and sign that shape the request.
+type identityFlags struct {
+	profile string
+	sans    []string
+	ttl     string
+	out     string
+}
+
+func (f *identityFlags) add(cmd *cobra.Command, outHelp string) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.profile, "profile", "", "issuance profile: gateway, server or client (required)")
+	fl.StringSliceVar(&f.sans, "san", nil, "DNS name or IP address (repeatable, gateway and server)")
+	fl.StringVar(&f.ttl, "ttl", "", "lifetime, e.g. 720h or 30d (default: the profile's)")
+	fl.StringVar(&f.out, "out", "", outHelp)
+	_ = cmd.MarkFlagRequired("profile")
+	_ = cmd.RegisterFlagCompletionFunc("profile", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return pki.ProfileNames(), cobra.ShellCompDirectiveNoFileComp
+	})
+}
+
+func (f *identityFlags) request(name string) (pki.Request, error) {
+	req := pki.Request{Profile: f.profile, Name: name}
+	if f.ttl != "" {
+		d, err := parseDays(f.ttl)
+		if err != nil {
+			return req, refusalf("--ttl: %v", err)
+		}
+		req.TTL = d
+	}
+	for _, s := range f.sans {
+		if ip := net.ParseIP(s); ip != nil {
+			req.IPAddresses = append(req.IPAddresses, ip)
+			continue
+		}
+		if strings.ContainsAny(s, ":/@") {
+			return req, refusalf("--san %q: only DNS names and IP addresses are accepted (the URI identity is set by the CA)", s)
+		}
+		req.DNSNames = append(req.DNSNames, s)
+	}
+	return req, nil
+}
+
+func (f *identityFlags) outDir(o *pkiOptions) string {
+	if f.out != "" {
+		return f.out
+	}
+	return filepath.Join(o.dir, "issued")
+}
+
+func newPKIIssueCommand(o *pkiOptions) *cobra.Command {
+	var (
+		id      identityFlags
+		keyType string
+	)
+	cmd := &cobra.Command{
+		Use:   "issue NAME --profile P",
+		Short: "Generate a key here and issue a certificate for it",
+		Long: `Generate a private key, issue a certificate for it under a profile, and write
+NAME.key (mode 0600), NAME.crt and NAME-chain.pem (certificate + intermediate)
+into --out (default DIR/issued). The certificate is recorded before any file
+is written. Use "pki sign" instead when the key must never leave its owner.`,
+		Example: `  intransit pki issue gw1 --profile gateway --san gw1.example.net --san 192.0.2.1
+  intransit pki issue web --profile server --san www.example.net --ttl 90d --key-type rsa-3072
+  intransit pki issue alice --profile client --out ./alice`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req, err := id.request(args[0])
+			if err != nil {
+				return err
+			}
+			kt, err := pki.ParseKeyType(keyType)
+			if err != nil {
+				return refusal(err)
+			}
+			out := id.outDir(o)
+			keyPath := filepath.Join(out, args[0]+".key")
+			if _, err := os.Stat(keyPath); err == nil {
+				return refusalf("%s exists; refusing to overwrite a private key (use --out)", keyPath)
+			}
+			ca, err := o.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer ca.Close()
+			is, err := ca.Issue(cmd.Context(), req, kt)
+			if err != nil {
+				return pkiError(err)
+			}
+			files, err := ca.WriteIssued(out, is)
+			if err != nil {
+				return pkiError(err)
+			}
+			printIssued(cmd.OutOrStdout(), is, files)
+			return nil
+		},
+	}
+	id.add(cmd, "directory for NAME.key, NAME.crt, NAME-chain.pem (default DIR/issued)")
+	cmd.Flags().StringVar(&keyType, "key-type", string(pki.ECDSAP256), "key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519")
+	completeKeyTypes(cmd, "key-type")
+	return cmd
+}
+
+func newPKISignCommand(o *pkiOptions) *cobra.Command {
+	var (
+		id      identityFlags
+		csrPath string
+		name    string
+	)
+	cmd := &cobra.Command{
+		Use:   "sign --csr FILE --profile P",
+		Short: "Issue a certificate for a CSR (the key never leaves its owner)",
+		Long: `Issue a certificate for the public key in a certificate signing request. The
+CSR must be signed by its key with SHA-256 or better. The identity comes from
+the flags: --name (default: the CSR's common name) and --san (default: the
+CSR's DNS names and IP addresses), and is checked against the profile. Writes
+NAME.crt and NAME-chain.pem into --out (default DIR/issued).`,
+		Example: `  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout web.key -subj /CN=web -out web.csr
+  intransit pki sign --csr web.csr --profile server --san web.example.net`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := os.ReadFile(csrPath)
+			if err != nil {
+				return fmt.Errorf("read CSR: %w", err)
+			}
+			csr, err := pki.ParseCSR(b)
+			if err != nil {
+				return refusalf("%s: %v", csrPath, err)
+			}
+			if name == "" {
+				name = csr.Subject.CommonName
+			}
+			if len(id.sans) == 0 && id.profile != pki.ProfileClient {
+				id.sans = append(id.sans, csr.DNSNames...)
+				for _, ip := range csr.IPAddresses {
+					id.sans = append(id.sans, ip.String())
+				}
+			}
+			req, err := id.request(name)
+			if err != nil {
+				return err
+			}
+			ca, err := o.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer ca.Close()
+			is, err := ca.SignCSR(cmd.Context(), csr, req)
+			if err != nil {
+				return pkiError(err)
+			}
+			files, err := ca.WriteIssued(id.outDir(o), is)
+			if err != nil {
+				return pkiError(err)
+			}
+			printIssued(cmd.OutOrStdout(), is, files)
+			return nil
+		},
+	}
+	id.add(cmd, "directory for NAME.crt and NAME-chain.pem (default DIR/issued)")
+	cmd.Flags().StringVar(&csrPath, "csr", "", "certificate signing request, PEM or DER (required)")
+	cmd.Flags().StringVar(&name, "name", "", "name to issue to (default: the CSR's common name)")
+	_ = cmd.MarkFlagRequired("csr")
+	return cmd
+}
+
+func printIssued(w io.Writer, is *pki.Issued, files pki.IssuedFiles) {
+	r := is.Record
+	fmt.Fprintf(w, "issued %s certificate %s to %q, valid until %s\n", r.Profile, pki.FormatSerial(r.Serial), r.Name, r.NotAfter.Format(time.RFC3339))
+	if files.Key != "" {
+		fmt.Fprintf(w, "  key    %s (0600)\n", files.Key)
+	}
+	fmt.Fprintf(w, "  cert   %s\n  chain  %s\n", files.Cert, files.Chain)
+}
+
+func newPKIRevokeCommand(o *pkiOptions) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "revoke SERIAL|NAME",
+		Short: "Revoke a certificate by serial number or by name",
+		Long: `Revoke a certificate. A name must match exactly one certificate that is not
+revoked yet; otherwise give the serial (hex, as "pki list" shows it). The
+revocation is in the next CRL ("pki crl") and in the revocation feed at once.
+Reasons: ` + strings.Join(store.ReasonNames(), ", ") + `.`,
+		Example: `  intransit pki revoke alice --reason keyCompromise
+  intransit pki revoke 5f3a9c0e7d1b2a4c6e8f0a1b2c3d4e5f --reason superseded`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := store.ParseReason(reason)
+			if err != nil {
+				return refusal(err)
+			}
+			ca, err := o.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer ca.Close()
+			c, err := ca.RevokeRef(cmd.Context(), args[0], r)
+			if err != nil {
+				return pkiError(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s (%s, %s) at %s: %s; revocation revision %d\n",
+				pki.FormatSerial(c.Serial), c.Name, c.Profile, c.RevokedAt.Format(time.RFC3339), c.Reason, c.Revision)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", string(store.ReasonUnspecified), "revocation reason")
+	_ = cmd.RegisterFlagCompletionFunc("reason", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return store.ReasonNames(), cobra.ShellCompDirectiveNoFileComp
+	})
+	return cmd
+}
+
+func newPKICRLCommand(o *pkiOptions) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "crl",
+		Short: "Sign a new CRL (next CRL number) and write it as DER and PEM",
+		Long: `Sign a new certificate revocation list with the next CRL number, listing every
+revoked certificate not yet expired, and write it as DER and PEM: --out FILE
+writes FILE (DER) and FILE.pem; the default is DIR/crl.der and DIR/crl.pem.`,
+		Example: `  intransit pki crl
+  intransit pki crl --out /var/www/pki/intermediate.crl`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ca, err := o.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer ca.Close()
+			c, err := ca.NewCRL(cmd.Context())
+			if err != nil {
+				return pkiError(err)
+			}
+			der, pemPath := out, out+".pem"
+			if out == "" {
+				der, pemPath = filepath.Join(o.dir, "crl.der"), filepath.Join(o.dir, "crl.pem")
+			}
+			if err := writePublicFile(der, c.DER); err != nil {
+				return err
+			}
+			if err := writePublicFile(pemPath, pki.PEMCRL(c.DER)); err != nil {
+				return err
+			}
+			revoked, err := ca.RevokedSerials(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "CRL number %d (%d revoked), this update %s, next update %s\n  %s\n  %s\n",
+				c.Number, len(revoked), c.ThisUpdate.Format(time.RFC3339), c.NextUpdate.Format(time.RFC3339), der, pemPath)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "DER output file; PEM goes to FILE.pem (default DIR/crl.der, DIR/crl.pem)")
+	return cmd
+}
+
+// writePublicFile writes a non-secret file atomically.
+func writePublicFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// certView is a certificate record as the list and show commands print it.
+type certView struct {
+	Serial    string     `json:"serial"`
+	Name      string     `json:"name"`
+	Profile   string     `json:"profile"`
+	Status    string     `json:"status"`
+	Subject   string     `json:"subject"`
+	DNSNames  []string   `json:"dns_names,omitempty"`
+	IPs       []string   `json:"ip_addresses,omitempty"`
+	URIs      []string   `json:"uris,omitempty"`
+	KeyType   string     `json:"key_type"`
+	NotBefore time.Time  `json:"not_before"`
+	NotAfter  time.Time  `json:"not_after"`
+	IssuedAt  time.Time  `json:"issued_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	Reason    string     `json:"reason,omitempty"`
+	PEM       string     `json:"pem,omitempty"`
+}
+
+func viewOf(c *store.Certificate, now time.Time) certView {
+	return certView{
+		Serial: pki.FormatSerial(c.Serial), Name: c.Name, Profile: c.Profile, Status: string(c.StatusAt(now)),
+		Subject: c.Subject, DNSNames: c.DNSNames, IPs: c.IPAddresses, URIs: c.URIs, KeyType: c.KeyType,
+		NotBefore: c.NotBefore, NotAfter: c.NotAfter, IssuedAt: c.IssuedAt, RevokedAt: c.RevokedAt, Reason: string(c.Reason),
+	}
+}
+
+// writeCertList prints records as a table or JSON; pki list and the demo
+// share it.
+func writeCertList(w io.Writer, format output.Format, recs []*store.Certificate) error {
+	now := time.Now()
+	views := make([]certView, 0, len(recs))
+	for _, c := range recs {
+		views = append(views, viewOf(c, now))
+	}
+	if format == output.JSON {
+		return output.WriteJSON(w, views)
+	}
+	rows := make([][]string, 0, len(views))
+	for _, v := range views {
+		names := strings.Join(append(append(append([]string{}, v.DNSNames...), v.IPs...), v.URIs...), ",")
+		rows = append(rows, []string{v.Serial, v.Name, v.Profile, v.Status, v.NotAfter.Format("2006-01-02"), v.KeyType, names})
+	}
+	return output.WriteTable(w, []string{"SERIAL", "NAME", "PROFILE", "STATUS", "NOT AFTER", "KEY", "NAMES"}, rows)
+}
+
+func newPKIListCommand(o *pkiOptions) *cobra.Command {
+	var (
+		status, profile, expiring string
+		format                    output.Format
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List issued certificates, with filters",
+		Example: `  intransit pki list
+  intransit pki list --status valid --profile gateway --expiring-within 30d --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f := store.Filter{Profile: profile, Now: time.Now()}
+			switch store.Status(status) {
+			case "", store.StatusValid, store.StatusRevoked, store.StatusExpired:
+				f.Status = store.Status(status)
+			default:
+				return fmt.Errorf("--status %q: want valid, revoked or expired", status)
+			}
+			if profile != "" {
+				if _, err := pki.LookupProfile(profile); err != nil {
+					return pkiError(err)
+				}
+			}
+			if expiring != "" {
+				d, err := parseDays(expiring)
+				if err != nil {
+					return fmt.Errorf("--expiring-within: %w", err)
+				}
+				f.NotAfterBefore = f.Now.Add(d)
+			}
+			ca, err := o.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer ca.Close()
+			recs, err := ca.List(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			return writeCertList(cmd.OutOrStdout(), format, recs)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&status, "status", "", "valid, revoked or expired")
+	fl.StringVar(&profile, "profile", "", "gateway, server or client")
+	fl.StringVar(&expiring, "expiring-within", "", "only certificates whose NotAfter is within this span, e.g. 30d or 72h")
+	fl.Var(&format, "output", "table or json")
+	return cmd
+}
+
+func newPKIShowCommand(o *pkiOptions) *cobra.Command {
+	var format output.Format
+	cmd := &cobra.Command{
+		Use:   "show SERIAL|NAME",
+		Short: "Show certificates by serial number or name, with their PEM",
+		Example: `  intransit pki show gw1
+  intransit pki show 5f3a9c0e7d1b2a4c6e8f0a1b2c3d4e5f --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ca, err := o.open(cmd)
+			if err != nil {
+				return err
+			}
+			defer ca.Close()
+			recs, err := ca.Find(cmd.Context(), args[0])
+			if err != nil {
+				return pkiError(err)
+			}
+			now := time.Now()
+			views := make([]certView, 0, len(recs))
+			for _, c := range recs {
+				v := viewOf(c, now)
+				v.PEM = string(pemOf(c.DER))
+				views = append(views, v)
+			}
+			w := cmd.OutOrStdout()
+			if format == output.JSON {
+				return output.WriteJSON(w, views)
+			}
+			for i, v := range views {
+				if i > 0 {
+					fmt.Fprintln(w)
+				}
+				rows := [][]string{
+					{"serial", v.Serial}, {"name", v.Name}, {"profile", v.Profile}, {"status", v.Status},
+					{"subject", v.Subject}, {"key", v.KeyType},
+					{"not before", v.NotBefore.Format(time.RFC3339)}, {"not after", v.NotAfter.Format(time.RFC3339)},
+					{"issued at", v.IssuedAt.Format(time.RFC3339)},
+				}
+				for _, n := range append(append(append([]string{}, v.DNSNames...), v.IPs...), v.URIs...) {
+					rows = append(rows, []string{"name", n})
+				}
+				if v.RevokedAt != nil {
+					rows = append(rows, []string{"revoked at", v.RevokedAt.Format(time.RFC3339)}, []string{"reason", v.Reason})
+				}
+				if err := output.WriteTable(w, []string{"FIELD", "VALUE"}, rows); err != nil {
+					return err
+				}
+				fmt.Fprint(w, v.PEM)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().Var(&format, "output", "table or json")
+	return cmd
+}
+
+func newPKIRotateCommand(o *pkiOptions) *cobra.Command {
+	var newPassFile, newKeyFile string
+	cmd := &cobra.Command{
+		Use:   "rotate-master",
+		Short: "Re-wrap the CA keys' data keys under a new master key",
+		Long: `Replace the master key. The current one comes from the usual sources; the new
+one from --new-passphrase-file or --new-key-file, or a prompt (asked twice).
+Only the data keys are re-wrapped: the CA keys and every certificate stay as
+they are. A wrong current secret changes nothing.`,
+		Example: `  intransit pki rotate-master --passphrase-file old.txt --new-key-file /etc/intransit/master.key`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			old, err := o.secrets(cmd).resolve("current PKI master key", false, true)
+			if err != nil {
+				return err
+			}
+			defer old.Wipe()
+			src := o.secrets(cmd)
+			src.keyFile, src.passphraseFile = newKeyFile, newPassFile
+			next, err := src.resolve("new PKI master key", true, false)
+			if err != nil {
+				return err
+			}
+			defer next.Wipe()
+			if err := pki.RotateMaster(o.dir, old, next, keywrap.DefaultKDF()); err != nil {
+				return pkiError(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "master key replaced (%s); %s re-written\n", next.Kind(), filepath.Join(o.dir, pki.KeyringFile))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&newPassFile, "new-passphrase-file", "", "file holding the new passphrase")
+	cmd.Flags().StringVar(&newKeyFile, "new-key-file", "", "file holding the new 32-byte master key")
+	return cmd
+}
+
+// parseDays parses a Go duration, also accepting a whole number of days
+// ("30d").
+func parseDays(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (like 720h or 30d)", s)
+	}
+	return d, nil
+}
+
+func completeKeyTypes(cmd *cobra.Command, flags ...string) {
+	for _, f := range flags {
+		_ = cmd.RegisterFlagCompletionFunc(f, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			var out []string
+			for _, k := range pki.KeyTypes() {
+				out = append(out, string(k))
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		})
+	}
+}
+
+func pemOf(der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}) }
