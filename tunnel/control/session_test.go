@@ -44,17 +44,19 @@ func (p *pki) tlsPair(t testing.TB) (client, server *tls.Conn) {
 	return p.tlsPairWith(t, p.ca, p.client)
 }
 
-// tlsPairWith lets the client present clientLeaf and trust serverCA.
-func (p *pki) tlsPairWith(t testing.TB, serverCA *certs.CA, clientLeaf *certs.Leaf) (client, server *tls.Conn) {
+// configs builds the control-channel TLS configs of both ends; the client
+// presents clientLeaf and trusts serverCA.
+func (p *pki) configs(t testing.TB, serverCA *certs.CA, clientLeaf *certs.Leaf) (srvCfg, cliCfg *tls.Config) {
 	t.Helper()
-	srvCfg, err := tlspolicy.ControlServerConfig(tlspolicy.Options{
+	var err error
+	srvCfg, err = tlspolicy.ControlServerConfig(tlspolicy.Options{
 		Certificate: &tlspolicy.StaticCertificate{Cert: p.server.TLS()},
 		CAs:         &tlspolicy.StaticCAs{Set: tlspolicy.NewCASet(p.ca.Cert)},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cliCfg, err := tlspolicy.ControlClientConfig(tlspolicy.Options{
+	cliCfg, err = tlspolicy.ControlClientConfig(tlspolicy.Options{
 		Certificate: &tlspolicy.StaticCertificate{Cert: clientLeaf.TLS()},
 		CAs:         &tlspolicy.StaticCAs{Set: tlspolicy.NewCASet(serverCA.Cert)},
 		ServerName:  "gw-b.test",
@@ -62,6 +64,13 @@ func (p *pki) tlsPairWith(t testing.TB, serverCA *certs.CA, clientLeaf *certs.Le
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srvCfg, cliCfg
+}
+
+// tlsPairWith lets the client present clientLeaf and trust serverCA.
+func (p *pki) tlsPairWith(t testing.TB, serverCA *certs.CA, clientLeaf *certs.Leaf) (client, server *tls.Conn) {
+	t.Helper()
+	srvCfg, cliCfg := p.configs(t, serverCA, clientLeaf)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
