@@ -3,14 +3,18 @@ package netnstests
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"intransit/internal/testutil/certs"
 	"intransit/netns-tests/netlab"
 	"intransit/netns-tests/testpeer"
+	"intransit/tunnel/transport"
 )
 
 // Addresses of the two-host topology: the underlay link between a and b,
@@ -25,8 +29,57 @@ const (
 
 // pairOptions vary the two endpoints of newPair.
 type pairOptions struct {
-	transport       string // testpeer transport (default udp)
-	disableOffloads bool   // on endpoint a only
+	// transport is the testpeer transport (default udp). For quic and tls,
+	// newPair issues certificates from a test CA (IP SANs of the underlay
+	// addresses) and both endpoints accept and dial with mTLS.
+	transport string
+	// port both endpoints listen on; 0 means the transport's default
+	// (51820 for udp, 443 for quic and tls).
+	port uint16
+	// disableOffloads opens endpoint a's TUN device without offloads.
+	disableOffloads bool
+}
+
+// listenPort returns the port of the options.
+func (o pairOptions) listenPort() uint16 {
+	switch {
+	case o.port != 0:
+		return o.port
+	case o.transport == testpeer.TransportQUIC:
+		return transport.DefaultQUICPort
+	case o.transport == testpeer.TransportTLS:
+		return transport.DefaultTLSPort
+	default:
+		return transport.DefaultUDPPort
+	}
+}
+
+// endpoint returns the endpoint string for addr in the options' transport.
+func (o pairOptions) endpoint(addr string) string {
+	ap := netip.AddrPortFrom(netip.MustParseAddr(addr), o.listenPort())
+	if o.transport == "" || o.transport == testpeer.TransportUDP {
+		return ap.String()
+	}
+	return transport.FormatEndpoint(o.transport, ap)
+}
+
+// pairTLS issues the certificates of both endpoints for the quic and tls
+// transports and returns their tls sections.
+func pairTLS(t *testing.T) (a, b *testpeer.TLS) {
+	t.Helper()
+	ca := certs.NewCA(t, "netns-tests CA")
+	dir := t.TempDir()
+	caFile := certs.WriteFile(t, dir, "ca.pem", ca.CertPEM)
+	section := func(name, addr, other string) *testpeer.TLS {
+		leaf := ca.Issue(certs.LeafOptions{CommonName: name, DNSNames: []string{name + ".netns.test"}, IPs: []net.IP{net.ParseIP(addr)}})
+		return &testpeer.TLS{
+			CertFile:   certs.WriteFile(t, dir, name+".pem", leaf.CertPEM),
+			KeyFile:    certs.WriteFile(t, dir, name+".key", leaf.KeyPEM),
+			CAFile:     caFile,
+			ServerName: other + ".netns.test",
+		}
+	}
+	return section("a", underA4, "b"), section("b", underB4, "a")
 }
 
 // pair is two hosts linked by one veth, each running a testpeer endpoint
@@ -50,19 +103,30 @@ func newPair(t *testing.T, o pairOptions) *pair {
 	p.link.B.AddAddr(underB4 + "/24")
 	p.link.A.AddAddr(underA6 + "/64")
 	p.link.B.AddAddr(underB6 + "/64")
+	scheme := o.transport
+	if scheme == "" {
+		scheme = testpeer.TransportUDP
+	}
+	mtu, err := transport.InnerMTU(scheme, 1500)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ka, kb := testpeer.NewKey(t), testpeer.NewKey(t)
 	ca := testpeer.Config{
-		Interface: "wg0", PrivateKey: ka.Base64(), ListenPort: wgPort, Transport: o.transport,
+		Interface: "wg0", PrivateKey: ka.Base64(), ListenPort: o.listenPort(), Transport: o.transport, MTU: mtu,
 		DisableOffloads: o.disableOffloads,
 		Addresses:       []string{innerA4 + "/24", innerA6 + "/64"},
-		Peers: []testpeer.Peer{{PublicKey: kb.PublicKey().String(), Endpoint: fmt.Sprintf("%s:%d", underB4, wgPort),
+		Peers: []testpeer.Peer{{PublicKey: kb.PublicKey().String(), Endpoint: o.endpoint(underB4),
 			AllowedIPs: []string{innerB4 + "/32", innerB6 + "/128"}}},
 	}
 	cb := testpeer.Config{
-		Interface: "wg0", PrivateKey: kb.Base64(), ListenPort: wgPort, Transport: o.transport,
+		Interface: "wg0", PrivateKey: kb.Base64(), ListenPort: o.listenPort(), Transport: o.transport, MTU: mtu,
 		Addresses: []string{innerB4 + "/24", innerB6 + "/64"},
-		Peers: []testpeer.Peer{{PublicKey: ka.PublicKey().String(), Endpoint: fmt.Sprintf("%s:%d", underA4, wgPort),
+		Peers: []testpeer.Peer{{PublicKey: ka.PublicKey().String(), Endpoint: o.endpoint(underA4),
 			AllowedIPs: []string{innerA4 + "/32", innerA6 + "/128"}}},
+	}
+	if o.transport == testpeer.TransportQUIC || o.transport == testpeer.TransportTLS {
+		ca.TLS, cb.TLS = pairTLS(t)
 	}
 	p.ea = testpeer.Start(t, p.a, bin, ca)
 	p.eb = testpeer.Start(t, p.b, bin, cb)

@@ -16,7 +16,9 @@ import (
 
 // Transports the endpoint can use (Config.Transport).
 const (
-	TransportUDP = "udp"
+	TransportUDP  = "udp"
+	TransportQUIC = "quic"
+	TransportTLS  = "tls"
 )
 
 // Config is the endpoint's configuration file (YAML).
@@ -35,8 +37,10 @@ type Config struct {
 	Addresses []string `yaml:"addresses"`
 	// Routes into the interface.
 	Routes []string `yaml:"routes"`
-	// Transport is the Bind to use: "udp" (default).
+	// Transport is the Bind to use: "udp" (default), "quic" or "tls".
 	Transport string `yaml:"transport"`
+	// TLS is the TLS material of the quic and tls transports.
+	TLS *TLS `yaml:"tls,omitempty"`
 	// Peers configured at start.
 	Peers []Peer `yaml:"peers"`
 }
@@ -127,8 +131,12 @@ func (c *Config) Tunnel() (tunnel.Config, []tunnel.PeerConfig, error) {
 	errs = append(errs, err)
 	switch c.Transport {
 	case "", TransportUDP:
+	case TransportQUIC, TransportTLS:
+		if c.TLS == nil {
+			errs = append(errs, fmt.Errorf("transport %q: needs a tls section", c.Transport))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("transport %q: want %q", c.Transport, TransportUDP))
+		errs = append(errs, fmt.Errorf("transport %q: want %s, %s or %s", c.Transport, TransportUDP, TransportQUIC, TransportTLS))
 	}
 	var peers []tunnel.PeerConfig
 	for i, p := range c.Peers {

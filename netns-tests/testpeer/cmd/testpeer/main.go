@@ -49,7 +49,7 @@ func run(configPath, control, level string) error {
 	if err != nil {
 		return err
 	}
-	bind, transport, err := cfg.NewBind()
+	bind, transport, err := cfg.NewBind(log)
 	if err != nil {
 		return err
 	}
