@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -277,7 +278,7 @@ type run struct {
 // is called, the peer ends the session or stops answering, or the
 // connection fails. It always returns a non-nil error and closes the
 // connection: ctx's error, a *SessionError (refusals and closes in either
-// direction, ErrDeadPeer), or a connection error.
+// direction, ErrDeadPeer), or a connection error. Run is called once.
 func (s *Session) Run(ctx context.Context) error {
 	defer s.conn.Close()
 	hctx, cancel := context.WithTimeout(ctx, s.cfg.DeadAfter)
@@ -295,6 +296,9 @@ func (s *Session) Run(ctx context.Context) error {
 		r.read(done)
 	}()
 	err = r.loop(ctx)
+	if r.proposal != nil {
+		r.proposal.Discard()
+	}
 	var se *SessionError
 	switch {
 	case errors.As(err, &se) && !se.Remote:
@@ -302,10 +306,28 @@ func (s *Session) Run(ctx context.Context) error {
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		r.sendFinal(&SessionError{Reason: ReasonShutdown, Detail: "shutting down", Closed: true})
 	}
+	r.logEnd(ctx, err)
 	close(done)
 	s.conn.Close()
 	wg.Wait()
 	return err
+}
+
+// logEnd logs why the session ended: a warning unless it was asked to end.
+func (r *run) logEnd(ctx context.Context, err error) {
+	var se *SessionError
+	switch {
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		r.log.Info("control session ended", "why", "context done")
+	case errors.As(err, &se):
+		level := slog.LevelWarn
+		if se.Closed && (se.Reason == ReasonShutdown || !se.Remote) {
+			level = slog.LevelInfo
+		}
+		r.log.Log(ctx, level, "control session ended", "reason", se.Reason.String(), "by_peer", se.Remote, "err", err.Error())
+	default:
+		r.log.Warn("control session ended", "err", err.Error())
+	}
 }
 
 // read feeds frames to the session until the connection fails.
@@ -326,7 +348,7 @@ func (r *run) read(done <-chan struct{}) {
 
 // sendFinal tells the peer why the session ends, best effort.
 func (r *run) sendFinal(se *SessionError) {
-	detail := truncateUTF8(se.Detail, MaxDetail)
+	detail := truncateUTF8(strings.ToValidUTF8(se.Detail, "\uFFFD"), MaxDetail)
 	var m Message = &Refusal{Reason: se.Reason, Detail: detail}
 	if se.Closed {
 		m = &Close{Reason: se.Reason, Detail: detail}

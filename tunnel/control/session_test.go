@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"reflect"
@@ -197,6 +198,7 @@ func TestSiteToSiteAgreesAcrossRotations(t *testing.T) {
 	keyA, keyB := wgKey(t), wgKey(t)
 	insA, insB := newInstalls(), newInstalls()
 	var admittedByB atomic.Pointer[Peer]
+	var logA bytes.Buffer
 	cfgA := Config{
 		Role: Initiator, Kind: KindGateway, WireGuardKey: keyA, Signer: p.client.Key,
 		Prefixes:   pfxs("10.1.0.0/16"),
@@ -208,6 +210,7 @@ func TestSiteToSiteAgreesAcrossRotations(t *testing.T) {
 			return &Admission{AllowedPrefixes: pfxs("10.2.0.0/16")}, nil
 		},
 		InstallPSK:     insA.install,
+		Logger:         slog.New(slog.NewTextHandler(&logA, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		RotationPeriod: 40 * time.Millisecond, KeepaliveInterval: 20 * time.Millisecond, DeadAfter: 5 * time.Second,
 	}
 	cfgB := Config{
@@ -284,6 +287,22 @@ func TestSiteToSiteAgreesAcrossRotations(t *testing.T) {
 		t.Fatalf("A ended with %v", err)
 	}
 	wantSessionError(t, waitErr(t, doneB), ReasonShutdown, true, true, "shutting down")
+
+	// The log names PSKs by fingerprint only.
+	logs := logA.String()
+	first, _ := insA.get(1)
+	if !strings.Contains(logs, "PSK installed") || !strings.Contains(logs, first.ID()) || !strings.Contains(logs, "peer=intransit://site/b") {
+		t.Errorf("log lacks the installs:\n%s", logs)
+	}
+	for e := uint64(1); ; e++ {
+		psk, ok := insA.get(e)
+		if !ok {
+			break
+		}
+		if strings.Contains(logs, psk.Hex()) || strings.Contains(logs, psk.Base64()) {
+			t.Fatalf("the log reveals the PSK of epoch %d", e)
+		}
+	}
 }
 
 func p2sConfigs(t *testing.T, p *pki, gwAdmit func(context.Context, *Peer) (*Admission, error)) (client, gw Config, insC, insG *installs) {

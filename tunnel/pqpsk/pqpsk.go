@@ -196,6 +196,13 @@ func Propose(rnd io.Reader) (*Proposal, error) {
 // accepter.
 func (p *Proposal) EncapsulationKey() []byte { return append([]byte(nil), p.ek...) }
 
+// Discard erases the private key of a proposal that will not be finished
+// (the session ended mid-rotation).
+func (p *Proposal) Discard() {
+	clear(p.seed)
+	p.seed = nil
+}
+
 // Finish decapsulates the accepter's ciphertext, erases the private key and
 // derives the rotation's secret. A Proposal can be finished only once.
 func (p *Proposal) Finish(ex Exporter, epoch uint64, ct []byte) (*Secret, error) {
@@ -206,8 +213,7 @@ func (p *Proposal) Finish(ex Exporter, epoch uint64, ct []byte) (*Secret, error)
 		return nil, fmt.Errorf("pqpsk: ciphertext is %d bytes, want %d", len(ct), CiphertextSize)
 	}
 	ss := xwing.Decapsulate(ct, p.seed)
-	clear(p.seed)
-	p.seed = nil
+	p.Discard()
 	defer clear(ss)
 	return derive(ex, epoch, ss, p.ek, ct)
 }

@@ -256,6 +256,14 @@ func TestBadInputs(t *testing.T) {
 	if _, err := prop.Finish(ex, 1, ct); err == nil || !strings.Contains(err.Error(), "already finished") {
 		t.Errorf("second Finish: %v", err)
 	}
+	discarded, err := Propose(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	discarded.Discard()
+	if _, err := discarded.Finish(ex, 1, ct); err == nil {
+		t.Error("a discarded proposal finished")
+	}
 }
 
 // TestKnownAnswer pins the key schedule: a change to it would make old and
