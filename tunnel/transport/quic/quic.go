@@ -218,6 +218,16 @@ func (b *Bind) Close() error {
 	return err
 }
 
+// LocalPort returns the UDP port the Bind is open on, 0 when closed.
+func (b *Bind) LocalPort() uint16 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.udp == nil {
+		return 0
+	}
+	return uint16(b.udp.LocalAddr().(*net.UDPAddr).Port)
+}
+
 // SetMark sets SO_MARK on the Bind's UDP socket, now and after reopening.
 func (b *Bind) SetMark(mark uint32) error {
 	b.mu.Lock()

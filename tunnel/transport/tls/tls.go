@@ -186,6 +186,17 @@ func (b *Bind) Close() error {
 	return err
 }
 
+// LocalPort returns the TCP port the Bind listens on, 0 when closed or
+// dial-only.
+func (b *Bind) LocalPort() uint16 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ln == nil {
+		return 0
+	}
+	return uint16(b.ln.Addr().(*net.TCPAddr).Port)
+}
+
 // SetMark sets SO_MARK on the listening socket and on every later dial.
 func (b *Bind) SetMark(mark uint32) error {
 	b.mu.Lock()
