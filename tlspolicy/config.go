@@ -31,8 +31,9 @@ type Options struct {
 	// chain: CAs on a server.
 	Allow Identity
 	// ServerName is the name a client verifies the server certificate
-	// against and sends as SNI. Empty: the name tls.Dial derives from the
-	// address.
+	// against and sends as SNI. Empty: the host name tls.Dial derives from
+	// the address; IP addresses are not sent as SNI, so a client that
+	// dials an IP and verifies an IP SAN must set it.
 	ServerName string
 	// Logger receives one line per refusal; nil discards.
 	Logger *slog.Logger

@@ -9,5 +9,6 @@ func newTLSCommand() *cobra.Command {
 		Short: "Audit TLS endpoints and put plaintext services behind policy-checked TLS",
 	}
 	cmd.AddCommand(newTLSAuditCommand())
+	cmd.AddCommand(newTLSProxyCommand())
 	return cmd
 }
