@@ -232,7 +232,9 @@ func TestOpenSSLClients(t *testing.T) {
 			if err == nil {
 				t.Fatalf("openssl %v was accepted:\n%s", tt.args, out)
 			}
-			if !waitFor(func() bool { return strings.Contains(strings.TrimPrefix(px.logs.String(), before), "reason="+string(tt.want)) }) {
+			if !waitFor(func() bool {
+				return strings.Contains(strings.TrimPrefix(px.logs.String(), before), "reason="+string(tt.want))
+			}) {
 				t.Fatalf("no log line with reason=%s:\n%s", tt.want, strings.TrimPrefix(px.logs.String(), before))
 			}
 		})
@@ -295,7 +297,9 @@ func TestCurlMutualTLS(t *testing.T) {
 				if err == nil {
 					t.Fatalf("%s: curl was let through:\n%s", version, out)
 				}
-				if !waitFor(func() bool { return strings.Contains(strings.TrimPrefix(px.logs.String(), before), "reason="+string(tt.want)) }) {
+				if !waitFor(func() bool {
+					return strings.Contains(strings.TrimPrefix(px.logs.String(), before), "reason="+string(tt.want))
+				}) {
 					t.Fatalf("%s: no log line with reason=%s:\n%s", version, tt.want, strings.TrimPrefix(px.logs.String(), before))
 				}
 			}
