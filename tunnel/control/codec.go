@@ -12,43 +12,6 @@ import (
 	"intransit/tunnel/pqpsk"
 )
 
-// Wire format
-//
-// Every message is one frame:
-//
-//	version  u8   protocol version, always Version (1)
-//	type     u8   message type (TypeHello ...)
-//	length   u16  big-endian length of the body, at most MaxBodySize
-//	body     length bytes, laid out per type as below
-//
-// Integers are big-endian. Within bodies:
-//
-//	addr      u8 family (4 or 6) then 4 or 16 bytes; never an IPv4-mapped
-//	          IPv6 address, and never unspecified except in a prefix
-//	prefix    addr then u8 bits; the prefix must be canonical (no host bits)
-//	addrport  addr then u16 port (not 0)
-//	str8      u8 length then bytes; str16: u16 length then bytes
-//	list      count (u8 or u16, as noted) then the elements
-//
-//	hello       u8 kind, [32] wireguard key, u16-length signature (1..1024),
-//	            u16-list of prefix (<=256), u8-list (<=16) of
-//	            {str8 name, addrport}
-//	assignment  u8-list of addr (<=2, at most one per family), u16-list of
-//	            prefix (<=256), u8-list of addr (<=8), u8-list of str8 DNS
-//	            names (<=16)
-//	propose     u64 epoch (>=1), [1216] X-Wing encapsulation key
-//	answer      u64 epoch (>=1), [1120] X-Wing ciphertext, [32] confirmation
-//	commit      u64 epoch (>=1), [32] confirmation
-//	ack         u64 epoch (>=1)
-//	ping, pong  u64 sequence
-//	refusal     u16 reason (known code), str16 detail (UTF-8, <=512 bytes)
-//	close       as refusal
-//
-// Decoding is strict: an unknown version or type, a body longer than
-// MaxBodySize, a field out of bounds, or a byte left over is an error, so
-// that every frame has exactly one meaning and re-encoding a decoded
-// message gives back the same bytes.
-
 // Bounds of the wire format.
 const (
 	// HeaderSize is the size of a frame header.

@@ -77,5 +77,45 @@
 // type or a message at the wrong time is refused with ReasonProtocol,
 // ReasonVersion or ReasonUnexpected before the connection is closed.
 //
-// The wire format is described in codec.go.
+// # Wire format
+//
+// Every message is one frame:
+//
+//	version  u8   protocol version, always Version (1)
+//	type     u8   message type, numbered as below
+//	length   u16  big-endian length of the body, at most MaxBodySize
+//	body     length bytes, laid out per type as below
+//
+// Integers are big-endian. Within bodies:
+//
+//	addr      u8 family (4 or 6) then 4 or 16 bytes; never an IPv4-mapped
+//	          IPv6 address, and never unspecified except in a prefix
+//	prefix    addr then u8 bits; the prefix must be canonical (no host bits)
+//	addrport  addr then u16 port (not 0)
+//	str8      u8 length then bytes; str16: u16 length then bytes
+//	list      count (u8 or u16, as noted) then the elements
+//
+//	1  hello       u8 kind (1 gateway, 2 client), [32] WireGuard key,
+//	               u16-length signature (1..1024), u16-list of prefix
+//	               (<=256), u8-list (<=16) of {str8 name ([a-z0-9]{1,16}),
+//	               addrport}
+//	2  assignment  u8-list of addr (1..2, one per family), u16-list of
+//	               prefix (<=256), u8-list of addr (<=8), u8-list of str8
+//	               DNS names (<=16; LDH labels of 1..63, 253 in all)
+//	3  propose     u64 epoch (>=1), [1216] X-Wing encapsulation key
+//	4  answer      u64 epoch (>=1), [1120] X-Wing ciphertext, [32] tag
+//	5  commit      u64 epoch (>=1), [32] tag
+//	6  ack         u64 epoch (>=1)
+//	7  ping        u64 sequence
+//	8  pong        u64 sequence
+//	9  refusal     u16 reason (a known Reason), str16 detail (UTF-8, <=512)
+//	10 close       as refusal
+//
+// Decoding is strict: an unknown version or type, a body longer than
+// MaxBodySize, a field out of bounds, or a byte left over is an error, so
+// that every frame has exactly one meaning and re-encoding a decoded
+// message gives back the same bytes.
+//
+// A frame of another version is refused with ReasonVersion, in a version 1
+// frame whose detail names the version this end speaks.
 package control

@@ -609,3 +609,40 @@ func TestConfigChecks(t *testing.T) {
 		t.Errorf("valid config: %v", err)
 	}
 }
+
+func TestRotateOnDemand(t *testing.T) {
+	p := newPKI(t)
+	cc, sc := p.tlsPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	insA, insB := newInstalls(), newInstalls()
+	admit := func(context.Context, *Peer) (*Admission, error) { return &Admission{}, nil }
+	cfgA := Config{Role: Initiator, Kind: KindGateway, WireGuardKey: wgKey(t), Signer: p.client.Key, Admit: admit,
+		InstallPSK: insA.install, RotationPeriod: time.Hour}
+	cfgB := cfgA
+	cfgB.Role, cfgB.WireGuardKey, cfgB.Signer, cfgB.InstallPSK = Responder, wgKey(t), p.server.Key, insB.install
+	sA, doneA := runSession(ctx, t, cc, cfgA)
+	_, doneB := runSession(ctx, t, sc, cfgB)
+	insB.waitEpoch(t, ctx, 1)
+	// Each request comes as soon as B has installed, often before A has
+	// the ack: the request then waits for the rotation in flight.
+	for e := uint64(2); e <= 6; e++ {
+		if err := sA.Rotate(); err != nil {
+			t.Fatal(err)
+		}
+		insB.waitEpoch(t, ctx, e)
+	}
+	cancel()
+	<-doneA
+	<-doneB
+	for e := uint64(1); e <= 6; e++ {
+		a, _ := insA.get(e)
+		b, okB := insB.get(e)
+		if !okB || a != b {
+			t.Fatalf("epoch %d: A %s, B %s", e, a, b)
+		}
+	}
+	if _, ok := insB.get(7); ok {
+		t.Error("more rotations than asked for")
+	}
+}
