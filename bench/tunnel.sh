@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# TCP throughput through the tunnel, per transport, beside the reference
+# wireguard-go binary and the bare veth, measured in one run.
+#
+#   sudo bench/tunnel.sh [-n RUNS] [-t SECONDS] [-T "udp quic tls"]
+#
+# Every system gets two network namespaces joined by a veth pair (MTU 1500):
+#   veth     iperf3 straight over the veth (the ceiling)
+#   wggo     stock wireguard-go (go build golang.zx2c4.com/wireguard, the
+#            version in go.mod) on both ends, configured with wg(8)
+#   <t>      our testpeer endpoint on both ends with transport t
+# iperf3 runs one TCP stream for SECONDS (default 5) from namespace a to b,
+# RUNS times (default 5) per system, systems interleaved round by round (in
+# reverse order every other round) so that machine noise hits them alike. The script prints every run, the
+# medians, and the ratios. Needs root, iperf3, wg, openssl, go.
+set -euo pipefail
+
+runs=5 secs=5 transports="udp"
+while getopts "n:t:T:h" o; do
+  case $o in
+    n) runs=$OPTARG ;;
+    t) secs=$OPTARG ;;
+    T) transports=$OPTARG ;;
+    *) sed -n '2,17p' "$0"; exit 2 ;;
+  esac
+done
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "tunnel.sh: -n wants a positive count" >&2; exit 2; }
+[[ $secs =~ ^[1-9][0-9]*$ && $secs -le 60 ]] || { echo "tunnel.sh: -t wants 1..60 seconds" >&2; exit 2; }
+for t in $transports; do
+  case $t in udp|quic|tls) ;; *) echo "tunnel.sh: unknown transport $t (udp, quic, tls)" >&2; exit 2 ;; esac
+done
+[[ $(id -u) == 0 ]] || { echo "tunnel.sh: needs root (network namespaces)" >&2; exit 2; }
+for c in ip iperf3 wg openssl go; do
+  command -v "$c" >/dev/null || { echo "tunnel.sh: $c not found" >&2; exit 2; }
+done
+
+cd "$(dirname "$0")/.."
+work=$(mktemp -d /tmp/intransit-bench.XXXXXX)
+prefix="itb-$$-"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 0.3
+  for ns in $(ip netns list | awk -v p="$prefix" 'index($1, p) == 1 {print $1}'); do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "building testpeer and the reference wireguard-go..." >&2
+go build -o "$work/testpeer" ./netns-tests/testpeer/cmd/testpeer
+go build -o "$work/wireguard-go" golang.zx2c4.com/wireguard
+
+# Test CA and mTLS certificates for the quic and tls transports.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+  -subj /CN=bench-ca -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+for n in a b; do
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$n" \
+    -keyout "$work/$n.key" -out "$work/$n.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:%s.bench.test\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=digitalSignature\n' "$n" >"$work/$n.ext"
+  openssl x509 -req -in "$work/$n.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+    -days 1 -extfile "$work/$n.ext" -out "$work/$n.pem" 2>/dev/null
+done
+
+# topo NAME: namespaces NAME-a and NAME-b, veth 10.0.0.1/24 -- 10.0.0.2/24.
+topo() {
+  local a="${prefix}$1-a" b="${prefix}$1-b"
+  ip netns add "$a"; ip netns add "$b"
+  ip -n "$a" link set lo up; ip -n "$b" link set lo up
+  ip link add eth0 netns "$a" type veth peer name eth0 netns "$b"
+  ip -n "$a" addr add 10.0.0.1/24 dev eth0; ip -n "$b" addr add 10.0.0.2/24 dev eth0
+  ip -n "$a" link set eth0 up; ip -n "$b" link set eth0 up
+}
+
+wait_for() { # wait_for SECONDS CMD...: until CMD succeeds
+  local end=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < end)) || { echo "tunnel.sh: timed out waiting for: $*" >&2; return 1; }
+    sleep 0.1
+  done
+}
+
+# ours NAME TRANSPORT: testpeer on both ends.
+ours() {
+  local name=$1 t=$2 port=51820 scheme="" mtu=1420
+  [[ $t == udp ]] || { port=443; scheme="$t://"; }
+  [[ $t == quic ]] && mtu=1380
+  topo "$name"
+  local ka kb; ka=$(wg genkey); kb=$(wg genkey)
+  local -A key=([a]=$ka [b]=$kb) inner=([a]=10.99.0.1 [b]=10.99.0.2) under=([a]=10.0.0.1 [b]=10.0.0.2) other=([a]=b [b]=a)
+  for s in a b; do
+    local o=${other[$s]} f="$work/$name-$s.yaml"
+    umask 077
+    cat >"$f" <<YAML
+interface: wg0
+private_key: ${key[$s]}
+listen_port: $port
+mtu: $mtu
+addresses: [${inner[$s]}/24]
+transport: $t
+peers:
+  - public_key: $(wg pubkey <<<"${key[$o]}")
+    endpoint: ${scheme}${under[$o]}:$port
+    allowed_ips: [${inner[$o]}/32]
+YAML
+    if [[ $t != udp ]]; then
+      cat >>"$f" <<YAML
+tls:
+  cert_file: $work/$s.pem
+  key_file: $work/$s.key
+  ca_file: $work/ca.pem
+  server_name: $o.bench.test
+YAML
+    fi
+    ip netns exec "${prefix}$name-$s" "$work/testpeer" --config "$f" --control "$work/$name-$s.sock" \
+      --log-level warn 2>>"$work/$name-$s.log" &
+    pids+=($!)
+    wait_for 20 test -S "$work/$name-$s.sock"
+  done
+}
+
+# wggo NAME: stock wireguard-go on both ends.
+wggo() {
+  local name=$1
+  topo "$name"
+  local ka kb; ka=$(wg genkey); kb=$(wg genkey)
+  local -A key=([a]=$ka [b]=$kb) inner=([a]=10.99.0.1 [b]=10.99.0.2) under=([a]=10.0.0.1 [b]=10.0.0.2) other=([a]=b [b]=a)
+  for s in a b; do
+    local o=${other[$s]} ns="${prefix}$name-$s" ifn="wgb$$$s"
+    ifn=${ifn:0:15}
+    (umask 077; printf '%s\n' "${key[$s]}" >"$work/$name-$s.key")
+    ip netns exec "$ns" env WG_PROCESS_FOREGROUND=1 "$work/wireguard-go" "$ifn" >>"$work/$name-$s.log" 2>&1 &
+    pids+=($!)
+    wait_for 20 test -S "/var/run/wireguard/$ifn.sock"
+    ip netns exec "$ns" wg set "$ifn" private-key "$work/$name-$s.key" listen-port 51820 \
+      peer "$(wg pubkey <<<"${key[$o]}")" endpoint "${under[$o]}:51820" allowed-ips "${inner[$o]}/32"
+    ip -n "$ns" addr add "${inner[$s]}/24" dev "$ifn"
+    ip -n "$ns" link set "$ifn" mtu 1420 up
+  done
+}
+
+systems=(veth wggo $transports)
+topo veth
+wggo wggo
+for t in $transports; do ours "$t" "$t"; done
+
+for s in "${systems[@]}"; do
+  dst=10.99.0.2; [[ $s == veth ]] && dst=10.0.0.2
+  ip netns exec "${prefix}$s-b" iperf3 -s -D -B "$dst" >/dev/null
+  wait_for 10 ip netns exec "${prefix}$s-a" ping -c1 -W1 "$dst"
+done
+
+declare -A results
+echo "nproc $(nproc), $runs runs of ${secs}s per system, one TCP stream (Mbit/s received):"
+for ((r = 1; r <= runs; r++)); do
+  line="run $r:"
+  order=("${systems[@]}")
+  if ((r % 2 == 0)); then
+    order=(); for ((i = ${#systems[@]} - 1; i >= 0; i--)); do order+=("${systems[i]}"); done
+  fi
+  for s in "${order[@]}"; do
+    dst=10.99.0.2; [[ $s == veth ]] && dst=10.0.0.2
+    mbps=$(ip netns exec "${prefix}$s-a" iperf3 -c "$dst" -t "$secs" -f m 2>&1 | awk '/receiver/ {print $(NF-2)}')
+    [[ -n $mbps ]] || { echo "tunnel.sh: iperf3 through $s failed" >&2; exit 1; }
+    results[$s]+="$mbps "
+    line+=" $s=$mbps"
+  done
+  echo "$line"
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2}'; }
+declare -A med
+echo
+echo "| system | median Mbit/s | vs wireguard-go | vs our udp | vs veth |"
+echo "| --- | ---: | ---: | ---: | ---: |"
+for s in "${systems[@]}"; do med[$s]=$(median <<<"${results[$s]}"); done
+for s in "${systems[@]}"; do
+  vw=$(awk -v a="${med[$s]}" -v b="${med[wggo]}" 'BEGIN {printf "%.2fx", a/b}')
+  vu="-"; [[ -n ${med[udp]:-} ]] && vu=$(awk -v a="${med[$s]}" -v b="${med[udp]}" 'BEGIN {printf "%.2fx", a/b}')
+  vv=$(awk -v a="${med[$s]}" -v b="${med[veth]}" 'BEGIN {printf "%.2fx", a/b}')
+  echo "| $s | ${med[$s]} | $vw | $vu | $vv |"
+done
