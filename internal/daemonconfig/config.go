@@ -1,0 +1,404 @@
+// Package daemonconfig reads and validates the configuration file of
+// intransitd. Parsing is strict: an unknown key, a value of the wrong type,
+// an invalid or overlapping prefix, a missing required field, a duplicate
+// remote or a bad duration is an error that names the file, the line and the
+// field. A Config that Load returns is complete: defaults are filled in and
+// relative paths are resolved against the directory of the file.
+//
+// A gateway's file:
+//
+//	log_format: text                  # text | json
+//	state_dir: /var/lib/intransitd    # holds the WireGuard private key (0600)
+//	status_socket: /run/intransitd/status.sock
+//	metrics_listen: 127.0.0.1:9586    # opt-in Prometheus listener; empty = off
+//	identity:
+//	  cert: gw-a-chain.pem            # certificate and intermediate (PEM)
+//	  key: gw-a.key
+//	  ca: ca.pem                      # CAs the peers' certificates chain to
+//	  crl: crl.pem                    # file, or an http(s):// URL
+//	  crl_refresh: 5s
+//	  profile: pq                     # control-channel TLS profile
+//	interface: {name: it0, mtu: 0}    # mtu 0: the smallest the transports need
+//	listen:                           # the address is advertised to peers;
+//	  control: 192.0.2.1:8443         # unspecified (0.0.0.0) advertises the
+//	  udp: 192.0.2.1:51820            # address the peer reached us at
+//	  quic: 192.0.2.1:443
+//	  tls: 192.0.2.1:443
+//	site_prefixes: [10.1.0.0/24]
+//	psk_rotation: 2m
+//	keepalive: 5s
+//	dead_after: 15s
+//	path_mtu: 1280                    # TCP MSS is clamped to fit this WAN MTU
+//	remotes:
+//	  - name: site-b
+//	    identity: intransit://demo/gateway/gw-b   # URI SAN, or a DNS SAN
+//	    control: [192.0.2.2:8443]     # dialed in order; empty: accept only
+//	    transports: [udp, quic, tls]  # data-plane order of preference
+//	    allowed_prefixes: [10.2.0.0/24]
+package daemonconfig
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"intransit/tlspolicy"
+	"intransit/tunnel/transport"
+)
+
+// Defaults of the optional settings.
+const (
+	DefaultStateDir     = "/var/lib/intransitd"
+	DefaultStatusSocket = "/run/intransitd/status.sock"
+	DefaultInterface    = "it0"
+	DefaultControlPort  = 8443
+	DefaultPSKRotation  = 2 * time.Minute
+	DefaultKeepalive    = 5 * time.Second
+	DefaultDeadAfter    = 15 * time.Second
+	DefaultCRLRefresh   = 5 * time.Second
+	DefaultPathMTU      = 1280
+	// MinPathMTU is the smallest WAN MTU accepted: the IPv6 minimum.
+	MinPathMTU = 1280
+	// MaxPathMTU is the largest WAN MTU accepted.
+	MaxPathMTU = 9000
+)
+
+// Log formats.
+const (
+	LogText = "text"
+	LogJSON = "json"
+)
+
+// Config is a validated daemon configuration.
+type Config struct {
+	// Path is the file the configuration was read from.
+	Path string `yaml:"-"`
+	// LogFormat is LogText or LogJSON.
+	LogFormat string `yaml:"log_format"`
+	// StateDir holds the daemon's state (its WireGuard private key).
+	StateDir string `yaml:"state_dir"`
+	// StatusSocket is the unix socket `intransit status` reads.
+	StatusSocket string `yaml:"status_socket"`
+	// MetricsListen is the Prometheus listener address; empty turns it off.
+	MetricsListen string `yaml:"metrics_listen"`
+	// Identity is the gateway's certificate and trust material.
+	Identity Identity `yaml:"identity"`
+	// Interface is the TUN interface.
+	Interface Interface `yaml:"interface"`
+	// Listen holds the control and data-plane listen addresses.
+	Listen Listen `yaml:"listen"`
+	// SitePrefixes are the local site's prefixes, offered to every remote.
+	SitePrefixes []Prefix `yaml:"site_prefixes"`
+	// PSKRotation is the period of post-quantum PSK rotations.
+	PSKRotation Duration `yaml:"psk_rotation"`
+	// Keepalive is the control-channel ping interval.
+	Keepalive Duration `yaml:"keepalive"`
+	// DeadAfter is how long a silent peer is kept before its session ends.
+	DeadAfter Duration `yaml:"dead_after"`
+	// PathMTU is the smallest MTU of the WAN path; TCP segments crossing the
+	// tunnel are clamped so that their encapsulation fits it.
+	PathMTU int `yaml:"path_mtu"`
+	// Remotes are the remote gateways.
+	Remotes []Remote `yaml:"remotes"`
+}
+
+// Identity is the gateway's certificate, key and trust material.
+type Identity struct {
+	// Cert is the certificate chain file (leaf first, PEM).
+	Cert string `yaml:"cert"`
+	// Key is the private key file (PEM).
+	Key string `yaml:"key"`
+	// CA is the bundle of CAs that peer certificates must chain to.
+	CA string `yaml:"ca"`
+	// CRL is the CRL source: a file, or an http:// or https:// URL.
+	CRL string `yaml:"crl"`
+	// CRLRefresh is how often the CRL is fetched again.
+	CRLRefresh Duration `yaml:"crl_refresh"`
+	// Profile is the control-channel TLS profile (built-in name or file).
+	Profile string `yaml:"profile"`
+}
+
+// Interface is the TUN interface.
+type Interface struct {
+	// Name is the interface name.
+	Name string `yaml:"name"`
+	// MTU is the interface MTU; 0 chooses the smallest that every served
+	// transport needs over a 1500-byte underlay.
+	MTU int `yaml:"mtu"`
+}
+
+// Listen holds listen addresses. The port is where the gateway listens
+// (on every address); the address, when specified, is what peers are told
+// to reach the data plane at.
+type Listen struct {
+	Control Endpoint `yaml:"control"`
+	UDP     Endpoint `yaml:"udp"`
+	QUIC    Endpoint `yaml:"quic"`
+	TLS     Endpoint `yaml:"tls"`
+}
+
+// Transports returns the served data-plane transports in the order the
+// gateway's Bind lists them (udp first) with their endpoints.
+func (l Listen) Transports() []TransportListen {
+	var out []TransportListen
+	for _, t := range []struct {
+		name string
+		ep   Endpoint
+	}{{transport.UDP, l.UDP}, {transport.QUIC, l.QUIC}, {transport.TLS, l.TLS}} {
+		if t.ep.IsValid() {
+			out = append(out, TransportListen{Name: t.name, Endpoint: t.ep.AddrPort})
+		}
+	}
+	return out
+}
+
+// TransportListen is one served data-plane transport.
+type TransportListen struct {
+	// Name is transport.UDP, transport.QUIC or transport.TLS.
+	Name string
+	// Endpoint is the listen address and port.
+	Endpoint netip.AddrPort
+}
+
+// Remote is a remote gateway.
+type Remote struct {
+	// Line is where the remote starts in the file.
+	Line int `yaml:"-"`
+	// Name names the remote in logs, status and metrics.
+	Name string `yaml:"name"`
+	// Identity is the URI SAN (with "://") or DNS SAN its certificate must
+	// carry.
+	Identity string `yaml:"identity"`
+	// Control lists the remote's control endpoints, dialed in order;
+	// empty means this gateway only accepts the remote's connections.
+	Control []Endpoint `yaml:"control"`
+	// Transports orders the data-plane transports to use with the remote.
+	Transports []string `yaml:"transports"`
+	// AllowedPrefixes are the prefixes the remote may be routed for.
+	AllowedPrefixes []Prefix `yaml:"allowed_prefixes"`
+}
+
+// Allow returns the identity allow-list matching the remote's identity.
+func (r Remote) Allow() tlspolicy.Identity {
+	if strings.Contains(r.Identity, "://") {
+		return tlspolicy.Identity{URIs: []string{r.Identity}}
+	}
+	return tlspolicy.Identity{DNSNames: []string{r.Identity}}
+}
+
+// Prefixes returns the remote's allowed prefixes.
+func (r Remote) Prefixes() []netip.Prefix { return prefixes(r.AllowedPrefixes) }
+
+// Prefixes returns the site prefixes.
+func (c *Config) Prefixes() []netip.Prefix { return prefixes(c.SitePrefixes) }
+
+func prefixes(ps []Prefix) []netip.Prefix {
+	out := make([]netip.Prefix, len(ps))
+	for i, p := range ps {
+		out[i] = p.Prefix
+	}
+	return out
+}
+
+// Error is a configuration error at a place in the file.
+type Error struct {
+	// File is the configuration file.
+	File string
+	// Line is the line in the file (0 when unknown).
+	Line int
+	// Field is the dotted path of the field ("remotes[1].identity").
+	Field string
+	// Msg says what is wrong.
+	Msg string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	if e.Field == "" {
+		return fmt.Sprintf("%s: %s", loc, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", loc, e.Field, e.Msg)
+}
+
+// Load reads and validates the configuration at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses and validates a configuration; path names it in errors and
+// is the base of relative paths.
+func Parse(path string, data []byte) (*Config, error) {
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{File: path, Msg: "the file is empty"}
+		}
+		return nil, yamlError(path, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, &Error{File: path, Line: extra.Line, Msg: "more than one YAML document"}
+	}
+	cfg := &Config{Path: path}
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	if err := strict.Decode(cfg); err != nil {
+		return nil, yamlError(path, err)
+	}
+	v := validator{file: path, root: &root}
+	v.validate(cfg)
+	if v.err != nil {
+		return nil, v.err
+	}
+	return cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
+
+// yamlError turns a yaml.v3 error into an Error with its line.
+func yamlError(path string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		err = errors.New(te.Errors[0])
+	}
+	var fe *fieldError
+	if errors.As(err, &fe) {
+		return &Error{File: path, Line: fe.line, Msg: fe.msg}
+	}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		var line int
+		fmt.Sscanf(m[1], "%d", &line)
+		return &Error{File: path, Line: line, Msg: m[2]}
+	}
+	return &Error{File: path, Msg: msg}
+}
+
+// fieldError is returned by the UnmarshalYAML methods of the value types.
+type fieldError struct {
+	line int
+	msg  string
+}
+
+func (e *fieldError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+
+// Prefix is an IP prefix in the file, with its line.
+type Prefix struct {
+	netip.Prefix
+	// Line is where the prefix is written.
+	Line int
+}
+
+// UnmarshalYAML parses a canonical prefix ("10.1.0.0/24").
+func (p *Prefix) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &fieldError{n.Line, "want a prefix such as 10.1.0.0/24"}
+	}
+	pr, err := netip.ParsePrefix(n.Value)
+	if err != nil {
+		return &fieldError{n.Line, fmt.Sprintf("invalid prefix %q: %v", n.Value, err)}
+	}
+	if pr.Masked() != pr {
+		return &fieldError{n.Line, fmt.Sprintf("prefix %s has host bits set (did you mean %s?)", n.Value, pr.Masked())}
+	}
+	if pr.Addr().Is4In6() {
+		return &fieldError{n.Line, fmt.Sprintf("prefix %s is an IPv4-mapped IPv6 prefix; write it as IPv4", n.Value)}
+	}
+	p.Prefix, p.Line = pr, n.Line
+	return nil
+}
+
+// Endpoint is an address and port in the file, with its line.
+type Endpoint struct {
+	netip.AddrPort
+	// Line is where the endpoint is written.
+	Line int
+}
+
+// UnmarshalYAML parses "192.0.2.1:443" or "[2001:db8::1]:443".
+func (e *Endpoint) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &fieldError{n.Line, "want an address and port such as 192.0.2.1:443"}
+	}
+	ap, err := netip.ParseAddrPort(n.Value)
+	if err != nil {
+		return &fieldError{n.Line, fmt.Sprintf("invalid address and port %q: %v", n.Value, err)}
+	}
+	if ap.Port() == 0 {
+		return &fieldError{n.Line, fmt.Sprintf("%s: port 0 is not allowed", n.Value)}
+	}
+	e.AddrPort, e.Line = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), n.Line
+	return nil
+}
+
+// Duration is a Go duration in the file ("2m", "15s").
+type Duration struct {
+	time.Duration
+	// Line is where the duration is written.
+	Line int
+}
+
+// UnmarshalYAML parses a duration.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &fieldError{n.Line, "want a duration such as 2m or 15s"}
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return &fieldError{n.Line, fmt.Sprintf("invalid duration %q (want e.g. 2m or 15s)", n.Value)}
+	}
+	if v <= 0 {
+		return &fieldError{n.Line, fmt.Sprintf("duration %s must be positive", n.Value)}
+	}
+	d.Duration, d.Line = v, n.Line
+	return nil
+}
+
+// UnmarshalYAML records where the remote starts.
+func (r *Remote) UnmarshalYAML(n *yaml.Node) error {
+	type plain Remote
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*r = Remote(p)
+	r.Line = n.Line
+	return nil
+}
+
+// CRLIsURL reports whether the CRL source is a URL.
+func (id Identity) CRLIsURL() bool {
+	return strings.HasPrefix(id.CRL, "http://") || strings.HasPrefix(id.CRL, "https://")
+}
+
+// resolve makes p absolute against the directory of the config file.
+func resolve(base, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(base), p)
+}
+
+// validURI reports whether s is an absolute URI with a scheme and a host.
+func validURI(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "" && u.Host != ""
+}

@@ -1,0 +1,307 @@
+package daemonconfig
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"intransit/tlspolicy"
+	"intransit/tunnel"
+	"intransit/tunnel/transport"
+)
+
+// validator checks a decoded Config, fills in defaults and resolves paths;
+// it keeps the first error.
+type validator struct {
+	file string
+	root *yaml.Node
+	err  error
+}
+
+// fail records the first error at the line of the field named by path
+// (mapping keys and sequence indexes), or line when it is not zero.
+func (v *validator) fail(line int, path []any, format string, args ...any) {
+	if v.err != nil {
+		return
+	}
+	if line == 0 {
+		line = v.line(path)
+	}
+	v.err = &Error{File: v.file, Line: line, Field: fieldName(path), Msg: fmt.Sprintf(format, args...)}
+}
+
+// line finds the line of the deepest node of path that exists.
+func (v *validator) line(path []any) int {
+	n := v.root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, el := range path {
+		switch k := el.(type) {
+		case string:
+			if n.Kind != yaml.MappingNode {
+				return line
+			}
+			found := false
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == k {
+					line, n, found = n.Content[i].Line, n.Content[i+1], true
+					break
+				}
+			}
+			if !found {
+				return line
+			}
+		case int:
+			if n.Kind != yaml.SequenceNode || k >= len(n.Content) {
+				return line
+			}
+			n = n.Content[k]
+			line = n.Line
+		}
+	}
+	return line
+}
+
+func fieldName(path []any) string {
+	var b strings.Builder
+	for _, el := range path {
+		switch k := el.(type) {
+		case string:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(k)
+		case int:
+			fmt.Fprintf(&b, "[%d]", k)
+		}
+	}
+	return b.String()
+}
+
+var (
+	remoteName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	ifaceName  = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
+)
+
+func (v *validator) validate(c *Config) {
+	switch c.LogFormat {
+	case "":
+		c.LogFormat = LogText
+	case LogText, LogJSON:
+	default:
+		v.fail(0, []any{"log_format"}, "%q: want %s or %s", c.LogFormat, LogText, LogJSON)
+	}
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	}
+	c.StateDir = resolve(c.Path, c.StateDir)
+	if c.StatusSocket == "" {
+		c.StatusSocket = DefaultStatusSocket
+	}
+	c.StatusSocket = resolve(c.Path, c.StatusSocket)
+	if c.MetricsListen != "" {
+		if _, err := netip.ParseAddrPort(c.MetricsListen); err != nil {
+			v.fail(0, []any{"metrics_listen"}, "invalid address and port %q: %v", c.MetricsListen, err)
+		}
+	}
+	v.identity(c)
+	v.iface(c)
+	v.listen(c)
+	if len(c.SitePrefixes) == 0 {
+		v.fail(0, []any{"site_prefixes"}, "at least one local site prefix is required")
+	}
+	v.prefixList([]any{"site_prefixes"}, c.SitePrefixes)
+	v.durations(c)
+	switch {
+	case c.PathMTU == 0:
+		c.PathMTU = DefaultPathMTU
+	case c.PathMTU < MinPathMTU || c.PathMTU > MaxPathMTU:
+		v.fail(0, []any{"path_mtu"}, "%d is outside %d..%d", c.PathMTU, MinPathMTU, MaxPathMTU)
+	}
+	v.remotes(c)
+}
+
+func (v *validator) identity(c *Config) {
+	id := &c.Identity
+	for _, f := range []struct {
+		name string
+		val  *string
+	}{{"cert", &id.Cert}, {"key", &id.Key}, {"ca", &id.CA}} {
+		if *f.val == "" {
+			v.fail(0, []any{"identity", f.name}, "required")
+		}
+		*f.val = resolve(c.Path, *f.val)
+	}
+	if id.CRL == "" {
+		v.fail(0, []any{"identity", "crl"}, "required (a file or an http(s):// URL): revoked peers must be refused")
+	}
+	if !id.CRLIsURL() {
+		id.CRL = resolve(c.Path, id.CRL)
+	} else if !validURI(id.CRL) {
+		v.fail(0, []any{"identity", "crl"}, "invalid URL %q", id.CRL)
+	}
+	if id.CRLRefresh.Duration == 0 {
+		id.CRLRefresh.Duration = DefaultCRLRefresh
+	}
+	if id.Profile == "" {
+		id.Profile = tlspolicy.PQ
+	}
+	if _, err := tlspolicy.Builtin(id.Profile); err != nil {
+		id.Profile = resolve(c.Path, id.Profile)
+		if _, err := tlspolicy.LoadProfile(id.Profile); err != nil {
+			v.fail(0, []any{"identity", "profile"}, "%v", err)
+		}
+	}
+}
+
+func (v *validator) iface(c *Config) {
+	if c.Interface.Name == "" {
+		c.Interface.Name = DefaultInterface
+	}
+	if !ifaceName.MatchString(c.Interface.Name) {
+		v.fail(0, []any{"interface", "name"}, "%q: want 1 to 15 letters, digits, '.', '_' or '-'", c.Interface.Name)
+	}
+	if c.Interface.MTU != 0 && (c.Interface.MTU < tunnel.MinMTU || c.Interface.MTU > tunnel.MaxMTU) {
+		v.fail(0, []any{"interface", "mtu"}, "%d is outside %d..%d", c.Interface.MTU, tunnel.MinMTU, tunnel.MaxMTU)
+	}
+}
+
+func (v *validator) listen(c *Config) {
+	l := &c.Listen
+	if !l.Control.IsValid() {
+		l.Control = Endpoint{AddrPort: netip.AddrPortFrom(netip.IPv6Unspecified(), DefaultControlPort)}
+	}
+	ts := l.Transports()
+	if len(ts) == 0 {
+		v.fail(0, []any{"listen"}, "serve at least one data-plane transport (udp, quic or tls)")
+		return
+	}
+	if l.QUIC.IsValid() && l.UDP.IsValid() && l.QUIC.Port() == l.UDP.Port() {
+		v.fail(l.QUIC.Line, []any{"listen", "quic"}, "UDP port %d is also listen.udp", l.QUIC.Port())
+	}
+	if l.TLS.IsValid() && l.TLS.Port() == l.Control.Port() {
+		v.fail(l.TLS.Line, []any{"listen", "tls"}, "TCP port %d is also listen.control", l.TLS.Port())
+	}
+	if c.Interface.MTU == 0 {
+		names := make([]string, len(ts))
+		for i, t := range ts {
+			names[i] = t.Name
+		}
+		mtu, err := transport.FallbackMTU(names, 1500)
+		if err != nil {
+			v.fail(0, []any{"interface", "mtu"}, "%v", err)
+			return
+		}
+		c.Interface.MTU = mtu
+	}
+}
+
+func (v *validator) durations(c *Config) {
+	if c.PSKRotation.Duration == 0 {
+		c.PSKRotation.Duration = DefaultPSKRotation
+	}
+	if c.Keepalive.Duration == 0 {
+		c.Keepalive.Duration = DefaultKeepalive
+	}
+	if c.DeadAfter.Duration == 0 {
+		c.DeadAfter.Duration = DefaultDeadAfter
+	}
+	if c.DeadAfter.Duration <= c.Keepalive.Duration {
+		v.fail(c.DeadAfter.Line, []any{"dead_after"}, "%s must exceed keepalive (%s)", c.DeadAfter.Duration, c.Keepalive.Duration)
+	}
+}
+
+// prefixList checks that no two prefixes of a list overlap.
+func (v *validator) prefixList(path []any, ps []Prefix) {
+	for i, p := range ps {
+		for j := range i {
+			if ps[j].Overlaps(p.Prefix) {
+				v.fail(p.Line, append(slices.Clone(path), i), "%s overlaps %s (%s[%d])", p.Prefix, ps[j].Prefix, fieldName(path), j)
+			}
+		}
+	}
+}
+
+func (v *validator) remotes(c *Config) {
+	names := map[string]int{}
+	ids := map[string]int{}
+	for i := range c.Remotes {
+		r := &c.Remotes[i]
+		at := func(f ...any) []any { return append([]any{"remotes", i}, f...) }
+		if !remoteName.MatchString(r.Name) {
+			v.fail(0, at("name"), "%q: want lower-case letters, digits, '.', '_' or '-' (at most 63)", r.Name)
+		}
+		if j, dup := names[r.Name]; dup {
+			v.fail(0, at("name"), "%q is also remotes[%d].name", r.Name, j)
+		}
+		names[r.Name] = i
+		switch {
+		case r.Identity == "":
+			v.fail(0, at("identity"), "required: the URI or DNS SAN the remote's certificate must carry")
+		case strings.Contains(r.Identity, "://") && !validURI(r.Identity):
+			v.fail(0, at("identity"), "invalid URI %q", r.Identity)
+		case !strings.Contains(r.Identity, "://") && !validDNSName(r.Identity):
+			v.fail(0, at("identity"), "%q is neither a URI nor a DNS name", r.Identity)
+		}
+		if j, dup := ids[r.Identity]; dup {
+			v.fail(0, at("identity"), "%q is also remotes[%d].identity", r.Identity, j)
+		}
+		ids[r.Identity] = i
+		for k, ep := range r.Control {
+			if ep.Addr().IsUnspecified() {
+				v.fail(ep.Line, at("control", k), "%s: an unspecified address cannot be dialed", ep)
+			}
+		}
+		if len(r.Transports) == 0 {
+			r.Transports = transport.DefaultOrder()
+		}
+		seen := map[string]bool{}
+		for k, t := range r.Transports {
+			if t != transport.UDP && t != transport.QUIC && t != transport.TLS {
+				v.fail(0, at("transports", k), "%q: want %s, %s or %s", t, transport.UDP, transport.QUIC, transport.TLS)
+			}
+			if seen[t] {
+				v.fail(0, at("transports", k), "%q is listed twice", t)
+			}
+			seen[t] = true
+		}
+		if len(r.AllowedPrefixes) == 0 {
+			v.fail(0, at("allowed_prefixes"), "at least one prefix is required")
+		}
+		v.prefixList(at("allowed_prefixes"), r.AllowedPrefixes)
+		for k, p := range r.AllowedPrefixes {
+			for s, sp := range c.SitePrefixes {
+				if sp.Overlaps(p.Prefix) {
+					v.fail(p.Line, at("allowed_prefixes", k), "%s overlaps site_prefixes[%d] %s", p.Prefix, s, sp.Prefix)
+				}
+			}
+			for j := range i {
+				for m, op := range c.Remotes[j].AllowedPrefixes {
+					if op.Overlaps(p.Prefix) {
+						v.fail(p.Line, at("allowed_prefixes", k), "%s overlaps remotes[%d].allowed_prefixes[%d] %s (%s)", p.Prefix, j, m, op.Prefix, c.Remotes[j].Name)
+					}
+				}
+			}
+		}
+	}
+}
+
+var dnsLabel = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
+
+func validDNSName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(s, "."), ".") {
+		if !dnsLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
+}
