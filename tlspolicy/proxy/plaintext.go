@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -56,18 +57,16 @@ func (p *Proxy) refusePlaintext(c net.Conn, first []byte) error {
 	return err
 }
 
-// prefixConn gives back bytes already read from a connection before reading
-// more from it.
-type prefixConn struct {
+// bufferedConn reads through a large buffer, so that the TLS layer above it,
+// which asks for about one record at a time, costs one read system call per
+// buffer rather than one per record. It starts with bytes already read.
+type bufferedConn struct {
 	net.Conn
-	prefix []byte
+	r *bufio.Reader
 }
 
-func (c *prefixConn) Read(b []byte) (int, error) {
-	if len(c.prefix) > 0 {
-		n := copy(b, c.prefix)
-		c.prefix = c.prefix[n:]
-		return n, nil
-	}
-	return c.Conn.Read(b)
+func newBufferedConn(c net.Conn, prefix []byte, size int) *bufferedConn {
+	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(io.MultiReader(bytes.NewReader(prefix), c), size)}
 }
+
+func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }

@@ -239,7 +239,7 @@ func (p *Proxy) acceptTLS(ctx context.Context, c net.Conn) (*tls.Conn, error) {
 		err := p.refusePlaintext(c, first)
 		return nil, err
 	}
-	tc := tls.Server(&prefixConn{Conn: c, prefix: first}, p.cfg.TLS)
+	tc := tls.Server(newBufferedConn(c, first, p.cfg.BufferSize), p.cfg.TLS)
 	hctx, cancel := context.WithTimeout(ctx, p.cfg.HandshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
@@ -270,7 +270,7 @@ func (p *Proxy) dialTLS(ctx context.Context, peer string) (*tls.Conn, error) {
 		cfg = cfg.Clone()
 		cfg.ServerName = host
 	}
-	tc := tls.Client(raw, cfg)
+	tc := tls.Client(newBufferedConn(raw, nil, p.cfg.BufferSize), cfg)
 	hctx, cancel := context.WithTimeout(ctx, p.cfg.HandshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {

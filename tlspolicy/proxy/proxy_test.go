@@ -168,7 +168,7 @@ type fixture struct {
 	caPath, crlPath                      string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{dir: t.TempDir(), ca: certs.NewCA(t, "Proxy Test CA")}
 	f.server = f.ca.Issue(certs.LeafOptions{CommonName: "server-1", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
