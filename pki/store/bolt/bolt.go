@@ -13,7 +13,7 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -43,18 +43,20 @@ type Options struct {
 	// LockTimeout bounds the wait for another process holding the file;
 	// zero means 2 seconds.
 	LockTimeout time.Duration
-	// MaxBatchDelay is how long a commit waits to gather concurrent writers;
-	// zero means 2ms. A writer alone never waits.
-	MaxBatchDelay time.Duration
 }
 
 // Store is a store.Store in one bbolt file. One process at a time may open
 // it (a file lock enforces this); within it, all methods are safe for
 // concurrent use.
 type Store struct {
-	db      *bbolt.DB
-	path    string
-	writers atomic.Int64
+	db   *bbolt.DB
+	path string
+	// writes feeds the committer goroutine; closed by Close.
+	writes chan *write
+	// committed is closed when the committer has stopped.
+	committed chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -84,18 +86,15 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("PKI store %s is damaged or not a bbolt file: %w", path, err)
 	}
-	db.MaxBatchDelay = opts.MaxBatchDelay
-	if db.MaxBatchDelay == 0 {
-		db.MaxBatchDelay = 2 * time.Millisecond
-	}
-	s := &Store{db: db, path: path}
+	s := &Store{db: db, path: path, writes: make(chan *write), committed: make(chan struct{})}
+	go s.commitLoop()
 	if fresh {
 		err = s.initialise()
 	} else {
 		err = s.check()
 	}
 	if err != nil {
-		_ = db.Close()
+		_ = s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -155,12 +154,17 @@ func (s *Store) check() error {
 // Path returns the file the store lives in.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the file.
+// Close stops the committer and closes the file. Later calls return the
+// first call's result.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close PKI store %s: %w", s.path, err)
-	}
-	return nil
+	s.closeOnce.Do(func() {
+		close(s.writes)
+		<-s.committed
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("close PKI store %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
 }
 
 // view runs fn in a read transaction, turning a panic from damaged pages
@@ -171,17 +175,81 @@ func (s *Store) view(fn func(*bbolt.Tx) error) (err error) {
 	return s.db.View(fn)
 }
 
-// update runs fn in a write transaction of its own when the caller is the
-// only writer, and in a shared batch commit when others are writing too, so
-// a lone writer never waits for company.
-func (s *Store) update(fn func(*bbolt.Tx) error) (err error) {
-	defer s.recoverDamage(&err)
-	n := s.writers.Add(1)
-	defer s.writers.Add(-1)
-	if n == 1 {
-		return s.db.Update(fn)
+// write is one caller's change waiting for a commit.
+type write struct {
+	fn   func(*bbolt.Tx) error
+	done chan error
+}
+
+// maxGroup bounds how many writes share one commit.
+const maxGroup = 1024
+
+// update runs fn in a write transaction and returns once it is committed
+// and fsync'd. Writes that arrive while a commit is in flight are grouped
+// into the next one (group commit): a lone writer never waits for company,
+// and concurrent writers share the fsyncs.
+func (s *Store) update(fn func(*bbolt.Tx) error) error {
+	w := &write{fn: fn, done: make(chan error, 1)}
+	s.writes <- w
+	return <-w.done
+}
+
+// commitLoop takes the writes waiting, commits them together, and repeats.
+func (s *Store) commitLoop() {
+	defer close(s.committed)
+	for w := range s.writes {
+		group := []*write{w}
+	gather:
+		for len(group) < maxGroup {
+			select {
+			case w, ok := <-s.writes:
+				if !ok {
+					break gather
+				}
+				group = append(group, w)
+			default:
+				break gather
+			}
+		}
+		s.commitGroup(group)
 	}
-	return s.db.Batch(fn)
+}
+
+// commitGroup commits the writes in one transaction. When one of them fails,
+// the transaction is rolled back, that write gets its error and the others
+// are committed without it, so a failing write never affects another.
+func (s *Store) commitGroup(group []*write) {
+	for len(group) > 0 {
+		failed := -1
+		var fnErr error
+		err := s.safely(func() error {
+			return s.db.Update(func(tx *bbolt.Tx) error {
+				for i, w := range group {
+					if err := s.safely(func() error { return w.fn(tx) }); err != nil {
+						failed, fnErr = i, err
+						return err
+					}
+				}
+				return nil
+			})
+		})
+		if failed < 0 {
+			for _, w := range group {
+				w.done <- err
+			}
+			return
+		}
+		group[failed].done <- fnErr
+		group = append(group[:failed:failed], group[failed+1:]...)
+	}
+}
+
+// safely runs fn, turning a panic (bbolt raises them on damaged pages) into
+// an error naming the file.
+func (s *Store) safely(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.recoverDamage(&err)
+	return fn()
 }
 
 func (s *Store) recoverDamage(err *error) {
