@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"intransit/internal/testutil/certs"
+	"intransit/pki"
+	"intransit/pki/keywrap"
+	"intransit/pki/store"
 	"intransit/tlspolicy"
 	"intransit/tlspolicy/crlsource"
 )
@@ -162,10 +166,10 @@ func startProxy(t *testing.T, mode Mode, target string, o tlspolicy.Options, twe
 }
 
 type fixture struct {
-	dir                                  string
-	ca                                   *certs.CA
-	server, alice, mallory, bob, outside *certs.Leaf
-	caPath, crlPath                      string
+	dir           string
+	ca            *certs.CA
+	server, alice *certs.Leaf
+	caPath        string
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -173,11 +177,7 @@ func newFixture(t testing.TB) *fixture {
 	f := &fixture{dir: t.TempDir(), ca: certs.NewCA(t, "Proxy Test CA")}
 	f.server = f.ca.Issue(certs.LeafOptions{CommonName: "server-1", DNSNames: []string{"localhost"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	f.alice = f.ca.Issue(certs.LeafOptions{CommonName: "alice", URIs: []string{"spiffe://intransit.test/alice"}})
-	f.mallory = f.ca.Issue(certs.LeafOptions{CommonName: "mallory", URIs: []string{"spiffe://intransit.test/alice"}})
-	f.bob = f.ca.Issue(certs.LeafOptions{CommonName: "bob", URIs: []string{"spiffe://intransit.test/bob"}})
-	f.outside = certs.NewCA(t, "Other CA").Issue(certs.LeafOptions{CommonName: "outsider", URIs: []string{"spiffe://intransit.test/alice"}})
 	f.caPath = certs.WriteFile(t, f.dir, "ca.pem", f.ca.CertPEM)
-	f.crlPath = certs.WriteFile(t, f.dir, "ca.crl", f.ca.CRL(time.Now().Add(time.Hour), f.mallory.Cert))
 	return f
 }
 
@@ -241,38 +241,88 @@ func TestOpenSSLClients(t *testing.T) {
 	}
 }
 
+// pkiCA opens a fresh CA of the project's PKI in a temporary directory.
+func pkiCA(t *testing.T, name string) *pki.CA {
+	t.Helper()
+	ca, err := pki.Init(context.Background(), pki.InitOptions{
+		Dir: filepath.Join(t.TempDir(), name), Name: name, Secret: keywrap.Passphrase([]byte("test passphrase")),
+		KDF: keywrap.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1},
+	})
+	if err != nil {
+		t.Fatalf("pki.Init: %v", err)
+	}
+	t.Cleanup(func() { ca.Close() })
+	return ca
+}
+
+// pkiIssue issues a certificate from the PKI and writes it to dir.
+func pkiIssue(t *testing.T, ca *pki.CA, dir string, req pki.Request) (*pki.Issued, pki.IssuedFiles) {
+	t.Helper()
+	is, err := ca.Issue(context.Background(), req, pki.ECDSAP256)
+	if err != nil {
+		t.Fatalf("pki issue %s: %v", req.Name, err)
+	}
+	files, err := ca.WriteIssued(dir, is)
+	if err != nil {
+		t.Fatalf("pki write %s: %v", req.Name, err)
+	}
+	return is, files
+}
+
+// TestCurlMutualTLS runs curl through the proxy with client certificates
+// issued by the project's PKI, revocation from the PKI's CRL handler and a
+// URI SAN allow-list.
 func TestCurlMutualTLS(t *testing.T) {
 	curl := requireTool(t, "curl")
-	f := newFixture(t)
-	cas, err := tlspolicy.LoadCAFile(f.caPath, nil)
+	ctx := context.Background()
+	dir := t.TempDir()
+	ca := pkiCA(t, "proxytest")
+	_, server := pkiIssue(t, ca, dir, pki.Request{Profile: pki.ProfileServer, Name: "localhost", DNSNames: []string{"localhost"}})
+	_, alice := pkiIssue(t, ca, dir, pki.Request{Profile: pki.ProfileClient, Name: "alice"})
+	malloryIssued, mallory := pkiIssue(t, ca, dir, pki.Request{Profile: pki.ProfileClient, Name: "mallory"})
+	_, bob := pkiIssue(t, ca, dir, pki.Request{Profile: pki.ProfileClient, Name: "bob"})
+	_, outsider := pkiIssue(t, pkiCA(t, "othertest"), t.TempDir(), pki.Request{Profile: pki.ProfileClient, Name: "alice"})
+	if _, err := ca.Revoke(ctx, malloryIssued.Certificate.SerialNumber, store.ReasonKeyCompromise); err != nil {
+		t.Fatal(err)
+	}
+	caPath := certs.WriteFile(t, dir, "bundle.pem", ca.Bundle())
+
+	log := slog.New(slog.DiscardHandler)
+	prof := profile(t, tlspolicy.Baseline)
+	kp, err := tlspolicy.LoadKeyPairFiles(server.Chain, server.Key, prof, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rev, err := tlspolicy.NewRevocation(context.Background(), &crlsource.File{Path: f.crlPath}, cas, nil)
+	cas, err := tlspolicy.LoadCAFile(caPath, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := tlspolicy.NewRevocation(ctx, &crlsource.Handler{Handler: ca.Handler(), Path: "/crl"}, cas, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	px := startProxy(t, ModeServer, httpTarget(t), tlspolicy.Options{
-		Profile: profile(t, tlspolicy.Baseline), Certificate: &tlspolicy.StaticCertificate{Cert: f.server.TLS()},
-		CAs: cas, Revocation: rev, Allow: tlspolicy.Identity{URIs: []string{"spiffe://intransit.test/alice"}},
+		Profile: prof, Certificate: kp, CAs: cas, Revocation: rev,
+		Allow: tlspolicy.Identity{URIs: []string{ca.Identity(pki.ProfileClient, "alice").String()}},
 	}, nil)
-	url := "https://localhost:" + strings.Split(px.addr, ":")[1] + "/"
+	port := strings.Split(px.addr, ":")[1]
+	url := "https://localhost:" + port + "/"
 	run := func(args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		base := []string{"-sS", "--max-time", "10", "--resolve", "localhost:" + strings.Split(px.addr, ":")[1] + ":127.0.0.1", "--cacert", f.caPath}
+		base := []string{"-sS", "--max-time", "10", "--resolve", "localhost:" + port + ":127.0.0.1", "--cacert", caPath}
 		out, err := exec.CommandContext(ctx, curl, append(base, args...)...).CombinedOutput()
 		return string(out), err
 	}
 	tests := []struct {
-		name string
-		leaf *certs.Leaf
-		want tlspolicy.Reason
+		name   string
+		client *pki.IssuedFiles
+		want   tlspolicy.Reason
 	}{
-		{"allowed client", f.alice, ""},
-		{"revoked", f.mallory, tlspolicy.ReasonRevoked},
-		{"other CA", f.outside, tlspolicy.ReasonChain},
-		{"URI SAN not allowed", f.bob, tlspolicy.ReasonIdentity},
+		{"allowed client", &alice, ""},
+		{"revoked", &mallory, tlspolicy.ReasonRevoked},
+		{"other CA", &outsider, tlspolicy.ReasonChain},
+		{"URI SAN not allowed", &bob, tlspolicy.ReasonIdentity},
 		{"no client certificate", nil, tlspolicy.ReasonNoCertificate},
 	}
 	for _, tt := range tests {
@@ -280,9 +330,8 @@ func TestCurlMutualTLS(t *testing.T) {
 			for _, version := range []string{"--tlsv1.2", "--tlsv1.3"} {
 				before := px.logs.String()
 				args := []string{version, url}
-				if tt.leaf != nil {
-					crt, key := tt.leaf.WriteFiles(t, t.TempDir(), "client")
-					args = append([]string{"--cert", crt, "--key", key}, args...)
+				if tt.client != nil {
+					args = append([]string{"--cert", tt.client.Chain, "--key", tt.client.Key}, args...)
 				}
 				if version == "--tlsv1.2" {
 					args = append([]string{"--tls-max", "1.2"}, args...)
