@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -46,7 +47,7 @@ Certificates, keys, CA files and file CRLs are re-read when they change and on
 SIGHUP; open connections keep going. Every refusal is logged with its reason.
 --metrics ADDR serves /metrics (Prometheus) and /status (JSON).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runTLSProxy(cmd.Context(), f) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return runTLSProxy(cmd.Context(), f, cmd.ErrOrStderr()) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "", "address to accept connections on (required)")
@@ -70,7 +71,7 @@ SIGHUP; open connections keep going. Every refusal is logged with its reason.
 	return cmd
 }
 
-func runTLSProxy(parent context.Context, f tlsProxyFlags) error {
+func runTLSProxy(parent context.Context, f tlsProxyFlags, logOut io.Writer) error {
 	if parent == nil {
 		parent = context.Background()
 	}
@@ -100,7 +101,7 @@ func runTLSProxy(parent context.Context, f tlsProxyFlags) error {
 		}
 		f.serverName = host
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := slog.New(slog.NewTextHandler(logOut, nil))
 	prof, err := tlspolicy.LoadProfile(f.profile)
 	if err != nil {
 		return err
@@ -173,6 +174,11 @@ func runTLSProxy(parent context.Context, f tlsProxyFlags) error {
 	if err != nil {
 		return err
 	}
+	// Catch SIGHUP before the port opens, so that a reload signal sent to a
+	// running proxy never takes the default action (exit).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -180,7 +186,7 @@ func runTLSProxy(parent context.Context, f tlsProxyFlags) error {
 	for _, w := range watchers {
 		go w(ctx)
 	}
-	go reloadOnHangup(ctx, log, reloaders)
+	go reloadOnHangup(ctx, hup, log, reloaders)
 	if f.metrics != "" {
 		if err := serveStatus(ctx, f.metrics, px.StatusHandler(reg), log); err != nil {
 			ln.Close()
@@ -190,11 +196,9 @@ func runTLSProxy(parent context.Context, f tlsProxyFlags) error {
 	return px.Serve(ctx, ln)
 }
 
-// reloadOnHangup re-reads every source on SIGHUP until ctx ends.
-func reloadOnHangup(ctx context.Context, log *slog.Logger, reloaders []tlspolicy.Reloader) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// reloadOnHangup re-reads every source on each signal from hup until ctx
+// ends.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, log *slog.Logger, reloaders []tlspolicy.Reloader) {
 	for {
 		select {
 		case <-ctx.Done():
