@@ -447,3 +447,41 @@ func TestOptionsAreChecked(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyConnectionChecksNegotiated feeds the post-handshake check states
+// that the ClientHello check cannot see, such as a TLS 1.3 suite chosen by
+// crypto/tls that the profile forbids.
+func TestVerifyConnectionChecksNegotiated(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		profile string
+		cs      tls.ConnectionState
+		want    Reason
+	}{
+		{FIPS, tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_CHACHA20_POLY1305_SHA256, CurveID: tls.CurveP256}, ReasonCipherSuite},
+		{FIPS, tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_256_GCM_SHA384, CurveID: tls.X25519}, ReasonGroup},
+		{PQ, tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256, CurveID: tls.X25519}, ReasonGroup},
+		{Modern, tls.ConnectionState{Version: tls.VersionTLS12, CipherSuite: tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, CurveID: tls.X25519}, ReasonVersion},
+		{Baseline, tls.ConnectionState{Version: tls.VersionTLS12, CipherSuite: tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, CurveID: tls.X25519}, ReasonCipherSuite},
+		{Baseline, tls.ConnectionState{Version: tls.VersionTLS12, CipherSuite: tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, CurveID: 0}, ReasonGroup},
+		{PQ, tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256, CurveID: tls.X25519MLKEM768}, ""},
+	}
+	for _, tt := range tests {
+		reg := prometheus.NewRegistry()
+		m, err := NewMetrics(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := ServerConfig(Options{Profile: mustProfile(t, tt.profile), Certificate: &StaticCertificate{Cert: f.server.TLS()}, Metrics: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = srv.VerifyConnection(tt.cs)
+		if got := ReasonOf(err); (tt.want == "" && err != nil) || (tt.want != "" && got != tt.want) {
+			t.Errorf("%s %s/%s/%s: %v, want %q", tt.profile, VersionName(tt.cs.Version), SuiteName(tt.cs.CipherSuite), GroupName(tt.cs.CurveID), err, tt.want)
+		}
+		if tt.want != "" && counter(t, reg, "intransit_tls_refusals_total", map[string]string{"reason": string(tt.want)}) != 1 {
+			t.Errorf("%s: refusal not counted", tt.profile)
+		}
+	}
+}
