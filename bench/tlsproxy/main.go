@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,44 +93,70 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	systems := []struct{ name, addr string }{{"intransit", oursAddr}, {"stunnel4", stunnelAddr}}
-	type series struct{ up, down, hs []float64 }
+	type system struct {
+		name, addr string
+		pid        int
+	}
+	systems := []system{{"intransit", oursAddr, ours.Process.Pid}, {"stunnel4", stunnelAddr, st.Process.Pid}}
+	type series struct{ up, down, hs, upCPU, downCPU, hsCPU []float64 }
 	res := map[string]*series{"intransit": {}, "stunnel4": {}}
 	suites := map[string]string{}
 	for r := 0; r < o.runs; r++ {
 		order := systems
 		if r%2 == 1 {
-			order = []struct{ name, addr string }{systems[1], systems[0]}
+			order = []system{systems[1], systems[0]}
 		}
 		for _, s := range order {
+			sr := res[s.name]
+			c0, err := cpuSeconds(s.pid)
+			if err != nil {
+				return err
+			}
 			up, suite, err := throughput(s.addr, cfg, 'u', o.bytes)
 			if err != nil {
 				return fmt.Errorf("%s upload: %w", s.name, err)
+			}
+			c1, err := cpuSeconds(s.pid)
+			if err != nil {
+				return err
 			}
 			down, _, err := throughput(s.addr, cfg, 'd', o.bytes)
 			if err != nil {
 				return fmt.Errorf("%s download: %w", s.name, err)
 			}
-			hs, err := handshakes(s.addr, cfg, o.concurrency, o.duration)
+			c2, err := cpuSeconds(s.pid)
+			if err != nil {
+				return err
+			}
+			hs, n, err := handshakes(s.addr, cfg, o.concurrency, o.duration)
 			if err != nil {
 				return fmt.Errorf("%s handshakes: %w", s.name, err)
 			}
+			c3, err := cpuSeconds(s.pid)
+			if err != nil {
+				return err
+			}
+			gib := float64(o.bytes) / (1 << 30)
 			suites[s.name] = suite
-			res[s.name].up = append(res[s.name].up, up)
-			res[s.name].down = append(res[s.name].down, down)
-			res[s.name].hs = append(res[s.name].hs, hs)
-			fmt.Fprintf(os.Stderr, "run %d %-9s upload %8.1f MB/s  download %8.1f MB/s  handshakes %7.1f/s\n", r+1, s.name, up, down, hs)
+			sr.up, sr.upCPU = append(sr.up, up), append(sr.upCPU, (c1-c0)/gib)
+			sr.down, sr.downCPU = append(sr.down, down), append(sr.downCPU, (c2-c1)/gib)
+			sr.hs, sr.hsCPU = append(sr.hs, hs), append(sr.hsCPU, (c3-c2)*1e6/float64(n))
+			fmt.Fprintf(os.Stderr, "run %d %-9s upload %8.1f MB/s (%.2f CPU-s/GiB)  download %8.1f MB/s (%.2f CPU-s/GiB)  handshakes %7.1f/s (%.0f CPU-µs each)\n",
+				r+1, s.name, up, (c1-c0)/gib, down, (c2-c1)/gib, hs, (c3-c2)*1e6/float64(n))
 		}
 	}
 	a, b := res["intransit"], res["stunnel4"]
-	fmt.Printf("| measurement | intransit tls proxy | stunnel4 | ratio |\n|---|---|---|---|\n")
+	fmt.Printf("| measurement | intransit tls proxy | stunnel4 | ratio intransit/stunnel4 |\n|---|---|---|---|\n")
 	row := func(what string, x, y []float64, unit string) {
 		mx, my := median(x), median(y)
-		fmt.Printf("| %s | %.1f %s | %.1f %s | %.2fx |\n", what, mx, unit, my, unit, mx/my)
+		fmt.Printf("| %s | %.2f %s | %.2f %s | %.2fx |\n", what, mx, unit, my, unit, mx/my)
 	}
 	row("throughput client→target (proxy decrypts), one connection", a.up, b.up, "MB/s")
 	row("throughput target→client (proxy encrypts), one connection", a.down, b.down, "MB/s")
 	row(fmt.Sprintf("full handshakes, %d clients", o.concurrency), a.hs, b.hs, "/s")
+	row("proxy CPU per GiB, client→target (lower is better)", a.upCPU, b.upCPU, "CPU-s")
+	row("proxy CPU per GiB, target→client (lower is better)", a.downCPU, b.downCPU, "CPU-s")
+	row("proxy CPU per full handshake (lower is better)", a.hsCPU, b.hsCPU, "CPU-µs")
 	fmt.Printf("\nNegotiated: intransit %s, stunnel4 %s; group offered by the client: %s; nproc %d; %d runs each, interleaved, medians; %d MiB per throughput run, %s per handshake run.\n",
 		suites["intransit"], suites["stunnel4"], o.group, runtime.NumCPU(), o.runs, o.bytes>>20, o.duration)
 	return nil
@@ -212,8 +239,8 @@ func throughput(addr string, cfg *tls.Config, dir byte, n int64) (float64, strin
 }
 
 // handshakes runs full handshakes (no resumption) from workers clients for
-// d and returns completed handshakes per second.
-func handshakes(addr string, cfg *tls.Config, workers int, d time.Duration) (float64, error) {
+// d and returns completed handshakes per second and their number.
+func handshakes(addr string, cfg *tls.Config, workers int, d time.Duration) (float64, int64, error) {
 	var done, failed atomic.Int64
 	var firstErr atomic.Value
 	deadline := time.Now().Add(d)
@@ -236,9 +263,9 @@ func handshakes(addr string, cfg *tls.Config, workers int, d time.Duration) (flo
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
 	if f := failed.Load(); f > done.Load()/100 {
-		return 0, fmt.Errorf("%d of %d handshakes failed, first: %v", f, f+done.Load(), firstErr.Load())
+		return 0, 0, fmt.Errorf("%d of %d handshakes failed, first: %v", f, f+done.Load(), firstErr.Load())
 	}
-	return float64(done.Load()) / elapsed, nil
+	return float64(done.Load()) / elapsed, done.Load(), nil
 }
 
 // startTarget serves the plaintext side: 'u'+N reads N bytes then answers
@@ -304,6 +331,31 @@ func waitListening(addr string, limit time.Duration) error {
 	}
 	return errors.New(addr + " did not start listening")
 }
+
+// cpuSeconds returns the user+system CPU time of process pid (all its
+// threads) from /proc, in seconds.
+func cpuSeconds(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("CPU time of %d: %w", pid, err)
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: state is field 3, utime 14, stime 15.
+	rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
+	fields := strings.Fields(rest)
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("CPU time of %d: short /proc stat", pid)
+	}
+	utime, err1 := strconv.ParseFloat(fields[11], 64)
+	stime, err2 := strconv.ParseFloat(fields[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("CPU time of %d: bad /proc stat", pid)
+	}
+	return (utime + stime) / clockTicks, nil
+}
+
+// clockTicks is USER_HZ, the unit of /proc CPU times on Linux.
+const clockTicks = 100
 
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
