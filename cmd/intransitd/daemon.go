@@ -1,0 +1,332 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"reflect"
+	"sync"
+	"syscall"
+	"time"
+
+	sd "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sys/unix"
+
+	"intransit/internal/daemonconfig"
+	"intransit/internal/status"
+	"intransit/s2s"
+	"intransit/tlspolicy"
+	"intransit/tlspolicy/crlsource"
+)
+
+// daemon is a running intransitd.
+type daemon struct {
+	log      *slog.Logger
+	cfg      *daemonconfig.Config
+	loadedAt time.Time
+	gw       *s2s.Gateway
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// newLogger builds the slog logger of the configured format on stderr
+// (journald adds the time).
+func newLogger(format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if format == daemonconfig.LogJSON {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// newDaemon loads the key material and starts the gateway.
+func newDaemon(ctx context.Context, cfg *daemonconfig.Config) (*daemon, error) {
+	log := newLogger(cfg.LogFormat)
+	d := &daemon{log: log, cfg: cfg, loadedAt: time.Now()}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	tlsMetrics, err := tlspolicy.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	opts, err := d.gatewayOptions(ctx, cfg, tlsMetrics)
+	if err != nil {
+		d.cancel()
+		return nil, err
+	}
+	d.gw, err = s2s.Open(ctx, opts)
+	if err != nil {
+		d.cancel()
+		return nil, err
+	}
+	reg.MustRegister(s2s.NewCollector(d.gw))
+	if err := d.startSockets(reg); err != nil {
+		d.gw.Close()
+		d.cancel()
+		return nil, err
+	}
+	return d, nil
+}
+
+// gatewayOptions turns the configuration into s2s options, loading the
+// certificate, CAs and CRL and the WireGuard key.
+func (d *daemon) gatewayOptions(ctx context.Context, cfg *daemonconfig.Config, m *tlspolicy.Metrics) (s2s.Options, error) {
+	prof, err := tlspolicy.LoadProfile(cfg.Identity.Profile)
+	if err != nil {
+		return s2s.Options{}, fmt.Errorf("identity.profile: %w", err)
+	}
+	kp, err := tlspolicy.LoadKeyPairFiles(cfg.Identity.Cert, cfg.Identity.Key, prof, d.log)
+	if err != nil {
+		return s2s.Options{}, fmt.Errorf("identity.cert/key: %w", err)
+	}
+	cas, err := tlspolicy.LoadCAFile(cfg.Identity.CA, d.log)
+	if err != nil {
+		return s2s.Options{}, fmt.Errorf("identity.ca: %w", err)
+	}
+	var src tlspolicy.CRLSource = &crlsource.File{Path: cfg.Identity.CRL}
+	if cfg.Identity.CRLIsURL() {
+		src = &crlsource.URL{URL: cfg.Identity.CRL, Client: &http.Client{Timeout: 10 * time.Second}}
+	}
+	rev, err := tlspolicy.NewRevocation(ctx, src, cas, d.log)
+	if err != nil {
+		return s2s.Options{}, fmt.Errorf("identity.crl: %w", err)
+	}
+	key, err := s2s.LoadOrCreateKey(cfg.StateDir)
+	if err != nil {
+		return s2s.Options{}, fmt.Errorf("state_dir: %w", err)
+	}
+	d.wg.Add(3)
+	go func() { defer d.wg.Done(); rev.Watch(d.ctx, cfg.Identity.CRLRefresh.Duration) }()
+	go func() { defer d.wg.Done(); kp.Watch(d.ctx, time.Minute) }()
+	go func() { defer d.wg.Done(); cas.Watch(d.ctx, time.Minute) }()
+	opts := s2s.Options{
+		Interface: cfg.Interface.Name, MTU: cfg.Interface.MTU, SitePrefixes: cfg.Prefixes(),
+		Control: cfg.Listen.Control.AddrPort, Certificate: kp, CAs: cas, Revocation: rev, Profile: prof,
+		TLSMetrics: m, PrivateKey: key, PSKRotation: cfg.PSKRotation.Duration, Keepalive: cfg.Keepalive.Duration,
+		DeadAfter: cfg.DeadAfter.Duration, PathMTU: cfg.PathMTU, Remotes: remotes(cfg), Logger: d.log,
+	}
+	for _, t := range cfg.Listen.Transports() {
+		opts.Transports = append(opts.Transports, s2s.Listener{Name: t.Name, Endpoint: t.Endpoint})
+	}
+	return opts, nil
+}
+
+// remotes converts the configured remotes.
+func remotes(cfg *daemonconfig.Config) []s2s.Remote {
+	out := make([]s2s.Remote, 0, len(cfg.Remotes))
+	for _, r := range cfg.Remotes {
+		sr := s2s.Remote{Name: r.Name, Identity: r.Identity, Transports: r.Transports, AllowedPrefixes: r.Prefixes()}
+		for _, c := range r.Control {
+			sr.Control = append(sr.Control, c.AddrPort)
+		}
+		out = append(out, sr)
+	}
+	return out
+}
+
+// startSockets opens the status socket and, when configured, the metrics
+// listener.
+func (d *daemon) startSockets(reg *prometheus.Registry) error {
+	ln, err := status.Listen(d.cfg.StatusSocket)
+	if err != nil {
+		return err
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := status.Serve(d.ctx, ln, d.report, d.log); err != nil {
+			d.log.Error("status socket failed", "error", err.Error())
+		}
+	}()
+	if d.cfg.MetricsListen == "" {
+		return nil
+	}
+	mln, err := net.Listen("tcp", d.cfg.MetricsListen)
+	if err != nil {
+		return fmt.Errorf("metrics_listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	d.wg.Add(2)
+	go func() {
+		defer d.wg.Done()
+		if err := srv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("metrics listener failed", "error", err.Error())
+		}
+	}()
+	go func() {
+		defer d.wg.Done()
+		<-d.ctx.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	d.log.Info("metrics listening", "addr", mln.Addr().String())
+	return nil
+}
+
+// report is the status socket's answer.
+func (d *daemon) report() status.Report {
+	rep := d.gw.Status()
+	rep.Gateway.ConfigPath = d.cfg.Path
+	rep.Gateway.ConfigLoaded = d.loadedAt
+	return rep
+}
+
+// serve runs until ctx ends or the device goes away: SIGHUP reloads,
+// the watchdog is fed while the gateway answers.
+func (d *daemon) serve(ctx context.Context) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	d.notify(sd.SdNotifyReady, d.statusLine())
+	d.log.Info("intransitd ready", "config", d.cfg.Path, "remotes", len(d.cfg.Remotes))
+	var watchdog <-chan time.Time
+	if every, err := sd.SdWatchdogEnabled(false); err == nil && every > 0 {
+		t := time.NewTicker(every / 2)
+		defer t.Stop()
+		watchdog = t.C
+	}
+	statusTick := time.NewTicker(30 * time.Second)
+	defer statusTick.Stop()
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-d.gw.Wait():
+			runErr = errors.New("the tunnel device went away")
+			break loop
+		case <-hup:
+			d.notify(sd.SdNotifyReloading, "")
+			d.reload(ctx)
+			d.notify(sd.SdNotifyReady, d.statusLine())
+		case <-watchdog:
+			d.gw.Status()
+			d.notify(sd.SdNotifyWatchdog, "")
+		case <-statusTick.C:
+			d.notify("", d.statusLine())
+		}
+	}
+	d.notify(sd.SdNotifyStopping, "STATUS=stopping")
+	d.log.Info("intransitd stopping")
+	if err := d.gw.Close(); err != nil {
+		d.log.Error("closing the gateway", "error", err.Error())
+	}
+	d.cancel()
+	d.wg.Wait()
+	os.Remove(d.cfg.StatusSocket)
+	return runErr
+}
+
+// statusLine is the one-line STATUS= for systemd.
+func (d *daemon) statusLine() string {
+	rep := d.gw.Status()
+	up := 0
+	for _, p := range rep.Peers {
+		if p.State == status.StateUp {
+			up++
+		}
+	}
+	return fmt.Sprintf("STATUS=%d of %d remote gateways up", up, len(rep.Peers))
+}
+
+// notify sends states to systemd when it is listening; a failure is only
+// logged at debug level (not running under systemd).
+func (d *daemon) notify(state, statusLine string) {
+	msg := state
+	if statusLine != "" {
+		if msg != "" {
+			msg += "\n"
+		}
+		msg += statusLine
+	}
+	if msg == "" {
+		return
+	}
+	if state == sd.SdNotifyReloading {
+		msg += fmt.Sprintf("\nMONOTONIC_USEC=%d", monotonicUsec())
+	}
+	if _, err := sd.SdNotify(false, msg); err != nil {
+		d.log.Debug("sd_notify failed", "error", err.Error())
+	}
+}
+
+// monotonicUsec is CLOCK_MONOTONIC in microseconds, as RELOADING=1 wants.
+func monotonicUsec() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return ts.Nano() / 1000
+}
+
+// reload applies a new configuration: remotes are added, removed or
+// restarted, certificate material is re-read; a file that fails validation,
+// or that changes a setting only a restart can apply, changes nothing.
+func (d *daemon) reload(ctx context.Context) {
+	next, err := daemonconfig.Load(d.cfg.Path)
+	if err != nil {
+		d.log.Error("reload refused: invalid configuration, nothing changed", "error", err.Error())
+		return
+	}
+	if field := restartOnly(d.cfg, next); field != "" {
+		d.log.Error("reload refused: this change needs a restart, nothing changed", "field", field)
+		return
+	}
+	if err := d.gw.SetRemotes(remotes(next)); err != nil {
+		d.log.Error("reload refused, nothing changed", "error", err.Error())
+		return
+	}
+	if err := d.gw.Reload(ctx); err != nil {
+		d.log.Warn("reload: certificate material kept", "error", err.Error())
+	}
+	d.cfg, d.loadedAt = next, time.Now()
+	d.log.Info("configuration reloaded", "config", next.Path, "remotes", len(next.Remotes))
+}
+
+// restartOnly names the first setting that differs between a and b and
+// that only a restart can apply; "" when there is none.
+func restartOnly(a, b *daemonconfig.Config) string {
+	fields := []struct {
+		name string
+		a, b any
+	}{
+		{"log_format", a.LogFormat, b.LogFormat},
+		{"state_dir", a.StateDir, b.StateDir},
+		{"status_socket", a.StatusSocket, b.StatusSocket},
+		{"metrics_listen", a.MetricsListen, b.MetricsListen},
+		{"identity.cert", a.Identity.Cert, b.Identity.Cert},
+		{"identity.key", a.Identity.Key, b.Identity.Key},
+		{"identity.ca", a.Identity.CA, b.Identity.CA},
+		{"identity.crl", a.Identity.CRL, b.Identity.CRL},
+		{"identity.crl_refresh", a.Identity.CRLRefresh.Duration, b.Identity.CRLRefresh.Duration},
+		{"identity.profile", a.Identity.Profile, b.Identity.Profile},
+		{"interface", a.Interface, b.Interface},
+		{"listen", a.Listen.Transports(), b.Listen.Transports()},
+		{"listen.control", a.Listen.Control.AddrPort, b.Listen.Control.AddrPort},
+		{"site_prefixes", a.Prefixes(), b.Prefixes()},
+		{"psk_rotation", a.PSKRotation.Duration, b.PSKRotation.Duration},
+		{"keepalive", a.Keepalive.Duration, b.Keepalive.Duration},
+		{"dead_after", a.DeadAfter.Duration, b.DeadAfter.Duration},
+		{"path_mtu", a.PathMTU, b.PathMTU},
+	}
+	for _, f := range fields {
+		if !reflect.DeepEqual(f.a, f.b) {
+			return f.name
+		}
+	}
+	return ""
+}

@@ -1,0 +1,66 @@
+// Command intransitd is the intransit gateway daemon: it reads one
+// configuration file (see internal/daemonconfig), runs the site-to-site
+// gateway (package s2s), answers `intransit status` on a local unix socket,
+// serves Prometheus metrics when asked to, reloads on SIGHUP and speaks
+// sd_notify (READY, STATUS, RELOADING, STOPPING and the watchdog).
+//
+//	intransitd --config /etc/intransit/intransitd.yaml
+//	intransitd --config FILE --check   # validate the file and exit
+//
+// Exit status: 0 after a clean stop, 1 for an invalid configuration, 2 when
+// the gateway could not run.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"intransit/internal/daemonconfig"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("intransitd", flag.ContinueOnError)
+	path := fs.String("config", "/etc/intransit/intransitd.yaml", "configuration file")
+	check := fs.Bool("check", false, "validate the configuration and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "intransitd: unexpected arguments %v\n", fs.Args())
+		return 2
+	}
+	cfg, err := daemonconfig.Load(*path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "intransitd: %v\n", err)
+		var ce *daemonconfig.Error
+		if errors.As(err, &ce) {
+			return 1
+		}
+		return 2
+	}
+	if *check {
+		fmt.Printf("%s: ok (%d remotes)\n", cfg.Path, len(cfg.Remotes))
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	d, err := newDaemon(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "intransitd: %v\n", err)
+		return 2
+	}
+	if err := d.serve(ctx); err != nil {
+		d.log.Error("intransitd stopped", "error", err.Error())
+		return 2
+	}
+	return 0
+}

@@ -1,0 +1,43 @@
+// Package s2s is the site-to-site gateway engine: one WireGuard device that
+// serves every configured transport at once, and per remote gateway a
+// control session over TLS 1.3 mTLS (tunnel/control) that proves both
+// identities, binds the WireGuard keys to the certificates, agrees on the
+// routed prefixes and rotates the post-quantum PSK.
+//
+// # Sessions
+//
+// A remote with control addresses is dialed, with backoff between failed
+// attempts; every remote may also connect to us. When both gateways list
+// each other, the one whose identity sorts first keeps its own outgoing
+// session and refuses the other's (ReasonUnexpected), and a gateway never
+// dials a remote it already has a session with, so the two never flap. A new
+// session from a remote that already has one (the remote restarted before
+// the old session timed out) supersedes the old one.
+//
+// Admission checks the certificate (chain to the configured CAs, the CRL,
+// the profile) in tlspolicy, then the identity: the peer's URI or DNS SAN
+// must be a configured remote's identity. Refusals are logged, kept in the
+// status (last refusals, and the remote's state and reason) and counted.
+//
+// # Data plane
+//
+// When a session is admitted the remote becomes a WireGuard peer whose
+// allowed IPs are the agreed prefixes (control.Agree), with a route for each
+// into the TUN interface; both go away when the session ends. The dialing
+// side gives the peer an endpoint, chosen from the transports the remote
+// advertised in the order the configuration prefers, and falls back to the
+// next one when no handshake completes (transport.Fallback); the accepting
+// side learns the endpoint from the remote's first packet.
+//
+// TCP crossing the tunnel never meets a path-MTU black hole: SYN segments
+// forwarded through the interface have their MSS clamped so that a full
+// segment, encapsulated, fits the configured WAN path MTU (1280 by default,
+// the IPv6 minimum), whatever ICMP the WAN drops.
+//
+// # Revocation
+//
+// The CRL is fetched every CRLRefresh; every second each running session's
+// certificate is checked against it and against its expiry, and a session
+// whose certificate is revoked or expired is closed with ReasonRevoked at
+// once: the peer and its routes are removed within seconds.
+package s2s

@@ -1,0 +1,80 @@
+package s2s
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Encapsulation sizes behind the MSS clamp: the outer IPv6 and UDP headers
+// plus the WireGuard data overhead, and the inner IP and TCP headers.
+const (
+	outerOverhead = 48 + 32
+	innerV4       = 20 + 20
+	innerV6       = 40 + 20
+)
+
+// mssClamp is the nftables table that clamps TCP MSS in the gateway's
+// network namespace.
+type mssClamp struct {
+	table string
+}
+
+// clampValues returns the MSS for IPv4 and IPv6 TCP inside the tunnel so
+// that a full segment, encapsulated, fits pathMTU; and for the gateway's
+// own TCP (control channel, tls transport) on the WAN.
+func clampValues(pathMTU int) (tun4, tun6, wan4, wan6 int) {
+	return pathMTU - outerOverhead - innerV4, pathMTU - outerOverhead - innerV6, pathMTU - innerV4, pathMTU - innerV6
+}
+
+// installMSSClamp creates the table: SYN segments forwarded into or out of
+// iface, or sent by this host into it, get their MSS lowered to fit
+// pathMTU, and so do the SYNs of the gateway's own TCP connections on other
+// interfaces (the control channel and the tls transport cross the same
+// WAN). A table left by an earlier run is replaced.
+func installMSSClamp(ctx context.Context, iface string, pathMTU int) (*mssClamp, error) {
+	m := &mssClamp{table: "intransit_" + strings.NewReplacer("-", "_", ".", "_").Replace(iface)}
+	tun4, tun6, wan4, wan6 := clampValues(pathMTU)
+	syn := "tcp flags & (syn|rst) == syn"
+	clamp := func(nf, dir string, mss int) string {
+		return fmt.Sprintf("\t\tmeta nfproto %s %s %s tcp option maxseg size > %d tcp option maxseg size set %d\n", nf, dir, syn, mss, mss)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "table inet %s {}\ndelete table inet %s\ntable inet %s {\n", m.table, m.table, m.table)
+	b.WriteString("\tchain forward {\n\t\ttype filter hook forward priority mangle; policy accept;\n")
+	for _, dir := range []string{fmt.Sprintf("oifname %q", iface), fmt.Sprintf("iifname %q", iface)} {
+		b.WriteString(clamp("ipv4", dir, tun4))
+		b.WriteString(clamp("ipv6", dir, tun6))
+	}
+	b.WriteString("\t}\n\tchain output {\n\t\ttype filter hook output priority mangle; policy accept;\n")
+	b.WriteString(clamp("ipv4", fmt.Sprintf("oifname %q", iface), tun4))
+	b.WriteString(clamp("ipv6", fmt.Sprintf("oifname %q", iface), tun6))
+	b.WriteString(clamp("ipv4", fmt.Sprintf("oifname != %q", iface), wan4))
+	b.WriteString(clamp("ipv6", fmt.Sprintf("oifname != %q", iface), wan6))
+	b.WriteString("\t}\n}\n")
+	if err := m.nft(ctx, b.String()); err != nil {
+		return nil, fmt.Errorf("MSS clamp: %w", err)
+	}
+	return m, nil
+}
+
+// remove deletes the table.
+func (m *mssClamp) remove() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = m.nft(ctx, fmt.Sprintf("table inet %s {}\ndelete table inet %s\n", m.table, m.table))
+}
+
+func (m *mssClamp) nft(ctx context.Context, script string) error {
+	cmd := exec.CommandContext(ctx, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(script)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("nft: %w: %s", err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}

@@ -1,0 +1,522 @@
+package s2s
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"intransit/internal/status"
+	"intransit/tlspolicy"
+	"intransit/tunnel"
+	"intransit/tunnel/control"
+	"intransit/tunnel/pqpsk"
+	"intransit/tunnel/transport"
+)
+
+// Timing of the dial loop and of the data plane.
+const (
+	dialTimeout       = 5 * time.Second
+	backoffMin        = 500 * time.Millisecond
+	backoffMax        = 5 * time.Second
+	fallbackPoll      = time.Second
+	peerKeepalive     = 25 * time.Second
+	superseded        = "superseded by a new session from the same remote"
+	reasonUnreachable = "unreachable"
+)
+
+// remote is one configured remote gateway and its current session.
+type remote struct {
+	g      *Gateway
+	cfg    Remote
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	cur      *sessionState
+	changed  chan struct{} // closed and replaced whenever cur changes
+	state    string
+	reason   string
+	detail   string
+	since    time.Time
+	sessions uint64
+	routes   []netip.Prefix // routes installed for the remote
+}
+
+func newRemote(g *Gateway, cfg Remote) *remote {
+	ctx, cancel := context.WithCancel(g.ctx)
+	return &remote{g: g, cfg: cfg, ctx: ctx, cancel: cancel, changed: make(chan struct{}),
+		state: status.StateConnecting, since: time.Now()}
+}
+
+// stop ends the remote: its session is closed with reason and its loop
+// ends. The caller holds g.mu.
+func (r *remote) stop(reason control.Reason, detail string) {
+	r.mu.Lock()
+	cur := r.cur
+	r.mu.Unlock()
+	if cur != nil {
+		cur.sess.Close(reason, detail)
+	}
+	r.cancel()
+}
+
+// setState records a state change; the caller holds r.mu.
+func (r *remote) setState(state, reason, detail string) {
+	if r.state != state || r.reason != reason {
+		r.since = time.Now()
+	}
+	r.state, r.reason, r.detail = state, reason, detail
+}
+
+// run dials the remote while it has no session, with backoff between
+// failed attempts, until the remote is stopped. A remote without control
+// addresses is only ever accepted.
+func (r *remote) run() {
+	if len(r.cfg.Control) == 0 {
+		r.mu.Lock()
+		r.setState(status.StateConnecting, "", "waiting for the remote to connect")
+		r.mu.Unlock()
+		<-r.ctx.Done()
+		return
+	}
+	clientCfg, err := tlspolicy.ControlClientConfig(tlspolicy.Options{
+		Profile: r.g.opts.Profile, Certificate: r.g.opts.Certificate, CAs: r.g.opts.CAs,
+		Revocation: r.g.opts.Revocation, Allow: r.cfg.allow(), Logger: r.g.log, Metrics: r.g.opts.TLSMetrics,
+	})
+	if err != nil {
+		r.g.log.Error("remote cannot be dialed", "remote", r.cfg.Name, "error", err.Error())
+		r.mu.Lock()
+		r.setState(status.StateDown, "internal", err.Error())
+		r.mu.Unlock()
+		<-r.ctx.Done()
+		return
+	}
+	backoff := backoffMin
+	for {
+		if !r.waitIdle() {
+			return
+		}
+		established := false
+		for _, addr := range r.cfg.Control {
+			if r.dial(clientCfg, addr) {
+				established = true
+				break
+			}
+			if r.ctx.Err() != nil {
+				return
+			}
+		}
+		if established {
+			backoff = backoffMin
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, backoffMax)
+	}
+}
+
+// waitIdle waits until the remote has no session (one it accepted may be
+// running); it returns false when the remote is stopped.
+func (r *remote) waitIdle() bool {
+	for {
+		r.mu.Lock()
+		busy, ch := r.cur != nil, r.changed
+		r.mu.Unlock()
+		if !busy {
+			return r.ctx.Err() == nil
+		}
+		select {
+		case <-r.ctx.Done():
+			return false
+		case <-ch:
+		}
+	}
+}
+
+// dial runs one initiator session with the remote at addr to its end and
+// reports whether it got established.
+func (r *remote) dial(clientCfg *tls.Config, addr netip.AddrPort) bool {
+	d := net.Dialer{Timeout: dialTimeout}
+	c, err := d.DialContext(r.ctx, "tcp", addr.String())
+	if err != nil {
+		if r.ctx.Err() == nil {
+			r.g.log.Debug("control dial failed", "remote", r.cfg.Name, "addr", addr.String(), "error", err.Error())
+			r.mu.Lock()
+			if r.cur == nil {
+				r.setState(status.StateConnecting, reasonUnreachable, err.Error())
+			}
+			r.mu.Unlock()
+		}
+		return false
+	}
+	tc := tls.Client(c, clientCfg)
+	ss := &sessionState{g: r.g, role: control.Initiator, conn: tc, remote: r}
+	sess, err := control.New(tc, r.g.sessionConfig(control.Initiator, ss))
+	if err != nil {
+		r.g.log.Error("control session not started", "remote", r.cfg.Name, "error", err.Error())
+		c.Close()
+		return false
+	}
+	ss.sess = sess
+	err = sess.Run(r.ctx)
+	ss.finish(err)
+	return ss.established
+}
+
+// attach makes ss the remote's session, superseding an older one; the
+// caller holds r.mu.
+func (r *remote) attach(ss *sessionState) {
+	if old := r.cur; old != nil && old != ss {
+		old.sess.Close(control.ReasonShutdown, superseded)
+		r.g.log.Info("session superseded", "remote", r.cfg.Name)
+	}
+	r.cur = ss
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.sessions++
+	r.g.sessions.Add(1)
+}
+
+// detach removes ss if it is still the remote's session: the WireGuard
+// peer and the routes go. It reports whether ss was current.
+func (r *remote) detach(ss *sessionState) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cur != ss {
+		return false
+	}
+	r.cur = nil
+	close(r.changed)
+	r.changed = make(chan struct{})
+	if err := r.g.dev.RemovePeer(ss.pub); err != nil && !errors.Is(err, tunnel.ErrNoPeer) && !errors.Is(err, tunnel.ErrClosed) {
+		r.g.log.Error("removing peer failed", "remote", r.cfg.Name, "error", err.Error())
+	}
+	r.syncRoutes(nil)
+	return true
+}
+
+// syncRoutes makes the remote's routes equal to want; the caller holds
+// r.mu.
+func (r *remote) syncRoutes(want []netip.Prefix) {
+	var del []netip.Prefix
+	for _, p := range r.routes {
+		if !slices.Contains(want, p) {
+			del = append(del, p)
+		}
+	}
+	var add []netip.Prefix
+	for _, p := range want {
+		if !slices.Contains(r.routes, p) {
+			add = append(add, p)
+		}
+	}
+	if err := r.g.routes.remove(del); err != nil {
+		r.g.log.Error("removing routes failed", "remote", r.cfg.Name, "error", err.Error())
+	}
+	if err := r.g.routes.add(add); err != nil {
+		r.g.log.Error("adding routes failed", "remote", r.cfg.Name, "error", err.Error())
+	}
+	r.routes = slices.Clone(want)
+	if len(add)+len(del) > 0 {
+		r.g.log.Info("routes updated", "remote", r.cfg.Name, "routes", fmt.Sprint(want))
+	}
+}
+
+// checkCertificate closes the session when its certificate was revoked or
+// has expired.
+func (r *remote) checkCertificate(rev *tlspolicy.Revocation) {
+	r.mu.Lock()
+	ss := r.cur
+	r.mu.Unlock()
+	if ss == nil || ss.peer == nil {
+		return
+	}
+	leaf := ss.peer.Certificate
+	if ref := rev.Check([]*x509.Certificate{leaf}); ref != nil && ref.Reason == tlspolicy.ReasonRevoked {
+		r.g.log.Warn("peer certificate revoked, cutting the session", "remote", r.cfg.Name, "serial", leaf.SerialNumber.Text(16), "detail", ref.Err.Error())
+		ss.sess.Close(control.ReasonRevoked, "certificate revoked: "+ref.Err.Error())
+		return
+	}
+	if time.Now().After(leaf.NotAfter) {
+		r.g.log.Warn("peer certificate expired, cutting the session", "remote", r.cfg.Name, "not_after", leaf.NotAfter)
+		ss.sess.Close(control.ReasonRevoked, "certificate expired at "+leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+}
+
+// status reports the remote.
+func (r *remote) status(byKey map[tunnel.PublicKey]tunnel.PeerStatus) status.Peer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := status.Peer{Name: r.cfg.Name, Identity: r.cfg.Identity, State: r.state, Reason: r.reason,
+		Detail: r.detail, Since: r.since, Sessions: r.sessions}
+	ss := r.cur
+	if ss == nil || ss.peer == nil {
+		return p
+	}
+	p.Role = ss.role.String()
+	p.PublicKey = ss.pub.String()
+	p.CertExpiry = ss.peer.Certificate.NotAfter
+	for _, pr := range r.routes {
+		p.Routes = append(p.Routes, pr.String())
+	}
+	st := ss.sess.Status()
+	p.PSKEpoch, p.PSKID, p.PSKInstalled = st.Epoch, st.PSKID, st.PSKInstalled
+	if ps, ok := byKey[ss.pub]; ok {
+		p.Endpoint, p.LastHandshake, p.RxBytes, p.TxBytes = ps.Endpoint, ps.LastHandshake, ps.RxBytes, ps.TxBytes
+		if ps.Endpoint != "" {
+			scheme, _ := transport.SplitScheme(ps.Endpoint)
+			if scheme == "" {
+				scheme = transport.UDP
+			}
+			p.Transport = scheme
+		}
+	}
+	return p
+}
+
+// sessionState is one control session, accepted or dialed.
+type sessionState struct {
+	g      *Gateway
+	role   control.Role
+	conn   *tls.Conn
+	sess   *control.Session
+	remote *remote // known from the start when dialed, at admission when accepted
+
+	// Set during the session, read after Run returns or under remote.mu.
+	peer        *control.Peer
+	pub         tunnel.PublicKey
+	pc          tunnel.PeerConfig
+	fallback    *transport.Fallback
+	established bool
+}
+
+// sessionConfig is the control configuration of a session.
+func (g *Gateway) sessionConfig(role control.Role, ss *sessionState) control.Config {
+	ss.g = g
+	_, _, signer, err := g.ownIdentity()
+	if err != nil {
+		g.log.Error("own certificate unusable", "error", err.Error())
+	}
+	return control.Config{
+		Role: role, Kind: control.KindGateway, WireGuardKey: g.dev.PublicKey(), Signer: signer,
+		Prefixes: g.opts.SitePrefixes, Transports: g.advertised(ss.conn.LocalAddr()),
+		Admit: ss.admit, InstallPSK: ss.install,
+		RotationPeriod: g.opts.PSKRotation, KeepaliveInterval: g.opts.Keepalive, DeadAfter: g.opts.DeadAfter,
+		Logger: g.log.With("component", "control", "role", role.String(), "remote_addr", ss.conn.RemoteAddr().String()),
+	}
+}
+
+// advertised lists the data-plane endpoints for a remote that reached us
+// at local: unspecified listen addresses become local's address.
+func (g *Gateway) advertised(local net.Addr) []control.Transport {
+	var at netip.Addr
+	if ta, ok := local.(*net.TCPAddr); ok {
+		at = ta.AddrPort().Addr().Unmap()
+	}
+	var out []control.Transport
+	for _, l := range g.opts.Transports {
+		a := l.Endpoint.Addr().Unmap()
+		if a.IsUnspecified() {
+			a = at
+		}
+		if a.IsValid() {
+			out = append(out, control.Transport{Name: l.Name, Endpoint: netip.AddrPortFrom(a, l.Endpoint.Port())})
+		}
+	}
+	return out
+}
+
+// admit decides on the peer of a session.
+func (ss *sessionState) admit(_ context.Context, p *control.Peer) (*control.Admission, error) {
+	g := ss.g
+	if p.Kind != control.KindGateway {
+		return nil, control.Refuse(control.ReasonIdentity, "%s is a %s, not a gateway", p.Identity, p.Kind)
+	}
+	r := ss.remote
+	if r == nil {
+		r = g.remoteFor(p.Certificate)
+		if r == nil {
+			return nil, control.Refuse(control.ReasonIdentity, "no remote gateway is configured for identity %s", p.Identity)
+		}
+		own, _, _, err := g.ownIdentity()
+		if err != nil {
+			return nil, control.Refuse(control.ReasonInternal, "own certificate: %v", err)
+		}
+		if len(r.cfg.Control) > 0 && own < r.cfg.Identity {
+			return nil, control.Refuse(control.ReasonUnexpected, "both gateways dial each other; %s dials %s", own, r.cfg.Identity)
+		}
+		ss.remote = r
+	} else if !r.cfg.matches(p.Certificate) {
+		return nil, control.Refuse(control.ReasonIdentity, "%s is not %s", p.Identity, r.cfg.Identity)
+	}
+	if ss.role == control.Initiator {
+		var eps []string
+		for _, name := range r.cfg.Transports {
+			for _, t := range p.Transports {
+				if t.Name == name {
+					eps = append(eps, transport.FormatEndpoint(t.Name, t.Endpoint))
+					break
+				}
+			}
+		}
+		if len(eps) == 0 {
+			return nil, control.Refuse(control.ReasonUnexpected, "no common transport: we use %v", r.cfg.Transports)
+		}
+		fb, err := transport.NewFallback(eps, 0, time.Now())
+		if err != nil {
+			return nil, control.Refuse(control.ReasonInternal, "transport choice: %v", err)
+		}
+		ss.fallback = fb
+	}
+	ss.peer = p
+	ss.pub = tunnel.PublicKey(p.WireGuardKey)
+	return &control.Admission{AllowedPrefixes: r.cfg.AllowedPrefixes}, nil
+}
+
+// install puts a rotation's PSK into WireGuard; epoch 1 creates the peer
+// and its routes.
+func (ss *sessionState) install(_ context.Context, p *control.Peer, epoch uint64, psk pqpsk.PSK) error {
+	r := ss.remote
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := tunnel.PresharedKey(psk)
+	if epoch == 1 {
+		r.attach(ss)
+		ss.established = true
+		ss.pc = tunnel.PeerConfig{PublicKey: ss.pub, AllowedIPs: p.Routes.Accepted}
+		if ss.fallback != nil {
+			ss.pc.Endpoint = ss.fallback.Current()
+			ss.pc.PersistentKeepalive = peerKeepalive
+		}
+	} else if r.cur != ss {
+		return fmt.Errorf("session is no longer the remote's (%s)", superseded)
+	}
+	ss.pc.PresharedKey = &key
+	if err := r.g.dev.SetPeer(ss.pc); err != nil {
+		return fmt.Errorf("install PSK epoch %d: %w", epoch, err)
+	}
+	if epoch == 1 {
+		r.syncRoutes(p.Routes.Accepted)
+		r.setState(status.StateUp, "", "")
+		for _, rp := range p.Routes.Refused {
+			r.g.log.Warn("offered prefix not routed", "remote", r.cfg.Name, "prefix", rp.Prefix.String(), "why", rp.Why)
+		}
+		r.g.log.Info("tunnel up", "remote", r.cfg.Name, "identity", p.Identity, "role", ss.role.String(),
+			"public_key", ss.pub.String(), "routes", fmt.Sprint(p.Routes.Accepted), "endpoint", ss.pc.Endpoint)
+		if ss.fallback != nil {
+			go ss.followFallback()
+		}
+	}
+	return nil
+}
+
+// followFallback moves the peer to the next transport while no handshake
+// completes on the current one, as long as the session is current.
+func (ss *sessionState) followFallback() {
+	r := ss.remote
+	t := time.NewTicker(fallbackPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		if r.cur != ss {
+			r.mu.Unlock()
+			return
+		}
+		ps, err := r.g.dev.Peer(ss.pub)
+		if err == nil {
+			if ep, changed := ss.fallback.Observe(time.Now(), ps.LastHandshake); changed {
+				ss.pc.Endpoint = ep
+				if err := r.g.dev.UpdatePeer(ss.pc); err != nil {
+					r.g.log.Error("changing transport failed", "remote", r.cfg.Name, "error", err.Error())
+				} else {
+					r.g.log.Info("no handshake on the current transport, trying the next", "remote", r.cfg.Name, "endpoint", ep)
+				}
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// finish records how a session ended and removes what it installed.
+func (ss *sessionState) finish(err error) {
+	g := ss.g
+	reason, detail := "closed", ""
+	var se *control.SessionError
+	switch {
+	case errors.As(err, &se):
+		reason, detail = se.Reason.String(), se.Detail
+		if se.Remote {
+			detail = "remote says: " + detail
+		}
+	case tlspolicy.IsRefusal(err):
+		reason, detail = string(tlspolicy.ReasonOf(err)), err.Error()
+	case err != nil:
+		reason, detail = string(tlspolicy.ReasonHandshake), err.Error()
+		if ss.established {
+			reason = "connection"
+		}
+	}
+	stopping := g.ctx.Err() != nil || (ss.remote != nil && ss.remote.ctx.Err() != nil)
+	addr := ss.conn.RemoteAddr().String()
+	identity := ""
+	if ss.peer != nil {
+		identity = ss.peer.Identity
+	}
+	if !ss.established {
+		if stopping {
+			return
+		}
+		if ss.role == control.Responder {
+			g.refused(addr, identity, reason, detail)
+		} else {
+			g.log.Warn("session with remote failed", "remote", ss.remote.cfg.Name, "addr", addr, "reason", reason, "detail", detail)
+		}
+		if r := ss.remote; r != nil {
+			r.mu.Lock()
+			if r.cur == nil {
+				r.setState(status.StateRefused, reason, detail)
+			}
+			r.mu.Unlock()
+			if ss.role == control.Initiator && !(se != nil && se.Remote && se.Reason == control.ReasonUnexpected) {
+				g.countRefusal(reason)
+			}
+		}
+		return
+	}
+	r := ss.remote
+	if !r.detach(ss) {
+		return
+	}
+	state := status.StateDown
+	if se != nil && (se.Reason == control.ReasonRevoked || se.Reason == control.ReasonIdentity) {
+		state = status.StateRefused
+	}
+	r.mu.Lock()
+	r.setState(state, reason, detail)
+	r.mu.Unlock()
+	g.log.Info("tunnel down", "remote", r.cfg.Name, "reason", reason, "detail", detail)
+}
+
+// countRefusal counts a refusal seen by a dialing gateway.
+func (g *Gateway) countRefusal(reason string) {
+	g.mu.Lock()
+	g.refusedBy[reason]++
+	g.mu.Unlock()
+}

@@ -1,0 +1,71 @@
+package s2s
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+
+	"github.com/vishvananda/netlink"
+)
+
+// routeTable installs routes for remote prefixes into the TUN interface.
+type routeTable struct {
+	index int
+	mu    sync.Mutex
+	have  map[netip.Prefix]bool
+}
+
+func newRouteTable(iface string) (*routeTable, error) {
+	l, err := netlink.LinkByName(iface)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", iface, err)
+	}
+	return &routeTable{index: l.Attrs().Index, have: map[netip.Prefix]bool{}}, nil
+}
+
+func (t *routeTable) route(p netip.Prefix) *netlink.Route {
+	return &netlink.Route{LinkIndex: t.index, Dst: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}, Scope: netlink.SCOPE_LINK}
+}
+
+// add installs routes (replacing any route to the same prefix).
+func (t *routeTable) add(ps []netip.Prefix) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var errs []error
+	for _, p := range ps {
+		if err := netlink.RouteReplace(t.route(p)); err != nil {
+			errs = append(errs, fmt.Errorf("route %s: %w", p, err))
+			continue
+		}
+		t.have[p] = true
+	}
+	return errors.Join(errs...)
+}
+
+// remove deletes routes; a route already gone is not an error.
+func (t *routeTable) remove(ps []netip.Prefix) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var errs []error
+	for _, p := range ps {
+		delete(t.have, p)
+		if err := netlink.RouteDel(t.route(p)); err != nil && !errors.Is(err, syscall.ESRCH) && !errors.Is(err, syscall.ENODEV) {
+			errs = append(errs, fmt.Errorf("route %s: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeAll deletes every route the table installed.
+func (t *routeTable) removeAll() {
+	t.mu.Lock()
+	ps := make([]netip.Prefix, 0, len(t.have))
+	for p := range t.have {
+		ps = append(ps, p)
+	}
+	t.mu.Unlock()
+	_ = t.remove(ps)
+}
