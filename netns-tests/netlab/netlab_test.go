@@ -118,6 +118,8 @@ func TestLossBlockAndMTU(t *testing.T) {
 		t.Errorf("ping passed a link with 100%% loss:\n%s", out)
 	}
 	all.Remove()
+	// The lost ARP replies left a FAILED neighbour entry; start afresh.
+	a.MustRun("ip", "neigh", "flush", "dev", l.A.Name())
 	if out, ok := ping(a, "-c1", "-W3", "192.0.2.2"); !ok {
 		t.Errorf("ping failed after removing the loss:\n%s", out)
 	}
@@ -125,6 +127,7 @@ func TestLossBlockAndMTU(t *testing.T) {
 	half := l.B.Loss(50)
 	out, _ := ping(a, "-c200", "-i0.005", "-W1", "192.0.2.2")
 	half.Remove()
+	a.MustRun("ip", "neigh", "flush", "dev", l.A.Name())
 	var sent, received int
 	for _, line := range strings.Split(out, "\n") {
 		if strings.Contains(line, "packets transmitted") {
