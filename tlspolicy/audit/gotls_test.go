@@ -171,3 +171,29 @@ func TestGroupFindings(t *testing.T) {
 		t.Errorf("group.hybrid-pq = %+v, want fail", c)
 	}
 }
+
+// A stapled OCSP response is seen both in the clear (TLS 1.2
+// CertificateStatus) and through crypto/tls (TLS 1.3).
+func TestOCSPStaple(t *testing.T) {
+	ca := certs.NewCA(t, "audit test CA")
+	leaf := ca.Issue(certs.LeafOptions{CommonName: "localhost", DNSNames: []string{"localhost"}})
+	stapled := leaf.TLS()
+	stapled.OCSPStaple = []byte("an OCSP response, stapled as is")
+	for _, name := range []string{tlspolicy.Baseline, tlspolicy.Modern} {
+		t.Run(name, func(t *testing.T) {
+			prof, err := tlspolicy.Builtin(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := goServer(t, profileConfig(prof, stapled))
+			r, err := Run(context.Background(), Options{Address: addr, ServerName: "localhost", Profile: prof, Roots: ca.Pool()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := checkByID(r, "certificate.ocsp-staple")
+			if r.Certificate == nil || !r.Certificate.OCSPStapled || c.Detail != "OCSP response stapled (31 bytes)" {
+				t.Errorf("certificate %+v, check %+v", r.Certificate, c)
+			}
+		})
+	}
+}

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
+
+	"intransit/internal/testutil/certs"
 )
 
 // oddServer accepts connections on loopback and hands each to behave, until
@@ -145,5 +148,100 @@ func TestServerThatClosesAfterServerHello(t *testing.T) {
 	}
 	if c, _ := checkByID(r, "protocol.tls1.2"); c.Status != Pass || !r.Protocols[3].Accepted {
 		t.Errorf("TLS 1.2 check %+v", c)
+	}
+}
+
+// legacyServer speaks only SSL 3.0: it picks the first offered suite of
+// RC4-SHA and 3DES, takes DEFLATE when offered, sends no renegotiation_info,
+// and sends its certificate and ServerHelloDone; anything else gets a
+// protocol_version alert.
+func legacyServer(t *testing.T, certDER []byte) string {
+	return oddServer(t, func(c net.Conn) {
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		var hdr [5]byte
+		if _, err := io.ReadFull(c, hdr[:]); err != nil {
+			return
+		}
+		body := make([]byte, int(hdr[3])<<8|int(hdr[4]))
+		if _, err := io.ReadFull(c, body); err != nil {
+			return
+		}
+		in := cryptobyte.String(body)
+		var typ uint8
+		var msg, sid, suiteList, comp cryptobyte.String
+		var version uint16
+		if !in.ReadUint8(&typ) || !in.ReadUint24LengthPrefixed(&msg) || !msg.ReadUint16(&version) ||
+			!msg.Skip(32) || !msg.ReadUint8LengthPrefixed(&sid) || !msg.ReadUint16LengthPrefixed(&suiteList) ||
+			!msg.ReadUint8LengthPrefixed(&comp) {
+			return
+		}
+		if version != 0x0300 {
+			_, _ = c.Write([]byte{21, 3, 0, 0, 2, 2, 70})
+			return
+		}
+		var chosen uint16
+		for !suiteList.Empty() && chosen == 0 {
+			var s uint16
+			suiteList.ReadUint16(&s)
+			if s == 0x0005 || s == 0x000A {
+				chosen = s
+			}
+		}
+		if chosen == 0 {
+			_, _ = c.Write([]byte{21, 3, 0, 0, 2, 2, 40})
+			return
+		}
+		method := uint8(0)
+		if slices.Contains([]byte(comp), 1) {
+			method = 1
+		}
+		var b cryptobyte.Builder
+		b.AddUint8(2)
+		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+			b.AddUint16(0x0300)
+			b.AddBytes(make([]byte, 32))
+			b.AddUint8(0)
+			b.AddUint16(chosen)
+			b.AddUint8(method)
+		})
+		b.AddUint8(11)
+		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+			b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+				b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(certDER) })
+			})
+		})
+		b.AddUint8(14)
+		b.AddUint24(0)
+		out := b.BytesOrPanic()
+		_, _ = c.Write(append([]byte{22, 3, 0, byte(len(out) >> 8), byte(len(out))}, out...))
+	})
+}
+
+func TestSSL3ServerFindings(t *testing.T) {
+	ca := certs.NewCA(t, "legacy CA")
+	leaf := ca.Issue(certs.LeafOptions{CommonName: "localhost", DNSNames: []string{"localhost"}, Key: certs.RSA2048})
+	addr := legacyServer(t, leaf.Cert.Raw)
+	r, err := Run(context.Background(), Options{Address: addr, ServerName: "localhost", Profile: baseline(t), Roots: ca.Pool(), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"protocol.ssl3.0":     "accepted; profile baseline allows TLS 1.2 to TLS 1.3",
+		"suite.ssl3.0.0x0005": "TLS_RSA_WITH_RC4_128_SHA accepted; not allowed by profile baseline: RC4 stream cipher",
+		"suite.ssl3.0.0x000a": "64-bit block cipher",
+		"renegotiation":       "no secure renegotiation (RFC 5746) at SSL 3.0",
+		"compression":         "TLS compression (DEFLATE) accepted at SSL 3.0",
+	}
+	for id, detail := range want {
+		c, ok := checkByID(r, id)
+		if !ok || c.Status != Fail || !strings.Contains(c.Detail, detail) {
+			t.Errorf("check %s = %+v (present %v), want fail mentioning %q", id, c, ok, detail)
+		}
+	}
+	if c, _ := checkByID(r, "certificate.trust"); c.Status != Pass {
+		t.Errorf("certificate read from the SSL 3.0 handshake: %+v", c)
+	}
+	if c, _ := checkByID(r, "probes"); c.Status != Pass {
+		t.Errorf("probes: %+v", c)
 	}
 }
