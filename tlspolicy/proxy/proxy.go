@@ -68,7 +68,9 @@ type Config struct {
 	// ShutdownGrace is how long Serve waits for open connections after its
 	// context ends before closing them (default 10s).
 	ShutdownGrace time.Duration
-	// BufferSize is the copy buffer per direction (default 256 KiB).
+	// BufferSize is the copy buffer per direction and the read buffer
+	// under the TLS side (default 32 KiB; a connection holds three while it
+	// is open). Larger buffers did not measurably speed up the data path.
 	BufferSize int
 }
 
@@ -108,7 +110,7 @@ func New(cfg Config) (*Proxy, error) {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
 	if cfg.BufferSize == 0 {
-		cfg.BufferSize = 256 << 10
+		cfg.BufferSize = 32 << 10
 	}
 	cfg.TLS = cfg.TLS.Clone()
 	// Full-size records from the first byte: this is a bulk data path.
