@@ -88,7 +88,7 @@ func BenchmarkThroughput(b *testing.B, server, client transport.Bind, size int) 
 		sent += int64(n)
 	wait:
 		for inFlight(sent) > window {
-			idle.Reset(20 * time.Millisecond)
+			idle.Reset(50 * time.Millisecond)
 			select {
 			case <-progress:
 			case <-idle.C:
@@ -99,7 +99,7 @@ func BenchmarkThroughput(b *testing.B, server, client transport.Bind, size int) 
 	}
 	last := time.Now()
 	for inFlight(sent) > 0 {
-		idle.Reset(20 * time.Millisecond)
+		idle.Reset(500 * time.Millisecond)
 		select {
 		case <-progress:
 			last = time.Now()
