@@ -485,3 +485,48 @@ func TestVerifyConnectionChecksNegotiated(t *testing.T) {
 		}
 	}
 }
+
+func TestSignatureAlgorithmsOfPeerChain(t *testing.T) {
+	f := newFixture(t)
+	strict, err := ParseProfile([]byte("name: sha384-only\nbase: baseline\nsignature_algorithms: [ECDSA-SHA384]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ServerConfig(Options{Profile: strict, Certificate: &StaticCertificate{Cert: f.server.TLS()}, CAs: &StaticCAs{Set: NewCASet(f.ca.Cert)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverErr, _, _ := handshake(t, srv, f.clientConfig(f.alice))
+	if ReasonOf(serverErr) != ReasonSignature || !strings.Contains(serverErr.Error(), "ECDSA-SHA256") {
+		t.Fatalf("client certificate signed with ECDSA-SHA256 under an ECDSA-SHA384-only profile: %v", serverErr)
+	}
+}
+
+func TestIdentityAllowLists(t *testing.T) {
+	ca := certs.NewCA(t, "Identity CA")
+	leaf := ca.Issue(certs.LeafOptions{CommonName: "web-1", OrgUnits: []string{"frontend"}, DNSNames: []string{"Web-1.Example.Net"}, URIs: []string{"spiffe://example/web"}})
+	tests := []struct {
+		name  string
+		allow Identity
+		want  bool
+	}{
+		{"no lists", Identity{}, true},
+		{"URI", Identity{URIs: []string{"spiffe://example/web"}}, true},
+		{"URI prefix is not a match", Identity{URIs: []string{"spiffe://example/"}}, false},
+		{"DNS ignores case", Identity{DNSNames: []string{"web-1.example.net"}}, true},
+		{"CN", Identity{CommonNames: []string{"web-1"}}, true},
+		{"CN is case-sensitive", Identity{CommonNames: []string{"WEB-1"}}, false},
+		{"OU", Identity{OrgUnits: []string{"frontend"}}, true},
+		{"any list may match", Identity{OrgUnits: []string{"backend"}, CommonNames: []string{"web-1"}}, true},
+		{"none match", Identity{OrgUnits: []string{"backend"}, DNSNames: []string{"db.example.net"}}, false},
+	}
+	for _, tt := range tests {
+		r := tt.allow.Check(leaf.Cert)
+		if (r == nil) != tt.want {
+			t.Errorf("%s: Check = %v, want allowed=%v", tt.name, r, tt.want)
+		}
+		if r != nil && (r.Reason != ReasonIdentity || !strings.Contains(r.Error(), "web-1")) {
+			t.Errorf("%s: refusal %v does not name the peer", tt.name, r)
+		}
+	}
+}

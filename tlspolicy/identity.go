@@ -4,10 +4,12 @@ import (
 	"crypto/x509"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Identity lists the peer identities allowed in. A peer is allowed when any
-// of its names matches any entry of any list (exact, case-sensitive match).
+// of its names matches any entry of any list: exact matches, except DNS
+// names, which compare without regard to case.
 // An Identity with every list empty allows any peer whose chain verifies.
 type Identity struct {
 	// URIs are allowed URI SANs, such as spiffe://example.org/web.
@@ -36,7 +38,7 @@ func (id Identity) Check(c *x509.Certificate) *Refusal {
 		}
 	}
 	for _, d := range c.DNSNames {
-		if slices.Contains(id.DNSNames, d) {
+		if slices.ContainsFunc(id.DNSNames, func(a string) bool { return strings.EqualFold(a, d) }) {
 			return nil
 		}
 	}

@@ -136,18 +136,28 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	var acceptErr error
+	backoff := time.Duration(0)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if ctx.Err() == nil {
-				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					continue
-				}
-				acceptErr = fmt.Errorf("accept: %w", err)
+			if ctx.Err() != nil {
+				break
 			}
-			break
+			if errors.Is(err, net.ErrClosed) {
+				acceptErr = fmt.Errorf("accept: %w", err)
+				break
+			}
+			// Out of file descriptors and the like: wait and try again
+			// rather than give up serving.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			p.log.Error("accept failed, retrying", "error", err.Error(), "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			continue
 		}
+		backoff = 0
 		p.track(c, true)
 		p.wg.Go(func() {
 			defer p.track(c, false)
