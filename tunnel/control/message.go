@@ -87,7 +87,8 @@ type Transport struct {
 	// Name is the transport ("udp", "quic", "tls"), at most 16 bytes of
 	// lower-case letters and digits.
 	Name string
-	// Endpoint is where the transport listens.
+	// Endpoint is where the transport listens: a specific address (never
+	// unspecified) and a port other than 0.
 	Endpoint netip.AddrPort
 }
 

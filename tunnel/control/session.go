@@ -74,7 +74,8 @@ type Config struct {
 	Transports []Transport
 	// Admit decides on the peer once its Hello (and, on a client, the
 	// Assignment) has been verified, and says what the local configuration
-	// allows it; return Refuse(...) to refuse with a reason. Required.
+	// allows it; return Refuse(...) to refuse with a reason. It runs while
+	// the peer waits, so it must return well within DeadAfter. Required.
 	Admit func(ctx context.Context, p *Peer) (*Admission, error)
 	// InstallPSK installs the PSK of a completed rotation into WireGuard.
 	// It is called once per epoch, starting at 1 right after the Hello
@@ -102,7 +103,8 @@ type Config struct {
 type Admission struct {
 	// AllowedPrefixes are the prefixes the peer may be routed for (see
 	// Agree). On a client they bound the routes the gateway pushes; on a
-	// gateway admitting a client they must cover its assigned addresses.
+	// gateway admitting a client they must cover its assigned addresses
+	// (the address pools, which must not overlap the local site prefixes).
 	AllowedPrefixes []netip.Prefix
 	// Assignment is what a gateway assigns to a point-to-site client;
 	// required when the peer is a client, nil otherwise.
