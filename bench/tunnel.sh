@@ -11,8 +11,11 @@
 #   <t>      our testpeer endpoint on both ends with transport t
 # iperf3 runs one TCP stream for SECONDS (default 5) from namespace a to b,
 # RUNS times (default 5) per system, systems interleaved round by round (in
-# reverse order every other round) so that machine noise hits them alike. The script prints every run, the
-# medians, and the ratios. Needs root, iperf3, wg, openssl, go.
+# reverse order every other round) so that machine noise hits them alike.
+# The script prints every run, the medians, and the ratios, twice: of the
+# medians, and as the median of the ratios within each round (steadier when
+# the machine's load changes between rounds). Needs root, iperf3, wg,
+# openssl, go.
 set -euo pipefail
 
 runs=5 secs=5 transports="udp"
@@ -21,7 +24,7 @@ while getopts "n:t:T:h" o; do
     n) runs=$OPTARG ;;
     t) secs=$OPTARG ;;
     T) transports=$OPTARG ;;
-    *) sed -n '2,17p' "$0"; exit 2 ;;
+    *) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 2 ;;
   esac
 done
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "tunnel.sh: -n wants a positive count" >&2; exit 2; }
@@ -152,7 +155,7 @@ for s in "${systems[@]}"; do
   wait_for 10 ip netns exec "${prefix}$s-a" ping -c1 -W1 "$dst"
 done
 
-declare -A results
+declare -A results paired
 echo "nproc $(nproc), $runs runs of ${secs}s per system, one TCP stream (Mbit/s received):"
 for ((r = 1; r <= runs; r++)); do
   line="run $r:"
@@ -168,17 +171,28 @@ for ((r = 1; r <= runs; r++)); do
     line+=" $s=$mbps"
   done
   echo "$line"
+  # Ratios to wireguard-go within the round: robust to load that changes
+  # between rounds.
+  w=$(awk -v l="$line" 'BEGIN {n = split(l, f, " "); for (i = 1; i <= n; i++) if (f[i] ~ /^wggo=/) {sub(/^wggo=/, "", f[i]); print f[i]}}')
+  for s in "${systems[@]}"; do
+    v=${results[$s]% }; v=${v##* }
+    paired[$s]+="$(awk -v a="$v" -v b="$w" 'BEGIN {printf "%.3f", a/b}') "
+  done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else printf "%.1f\n", (v[NR/2]+v[NR/2+1])/2}'; }
+median() { # median FORMAT < "v1 v2 ..."
+  tr ' ' '\n' | grep -v '^$' | sort -g |
+    awk -v f="$1" '{v[NR]=$1} END {m = (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2; printf f "\n", m}'
+}
 declare -A med
 echo
-echo "| system | median Mbit/s | vs wireguard-go | vs our udp | vs veth |"
-echo "| --- | ---: | ---: | ---: | ---: |"
-for s in "${systems[@]}"; do med[$s]=$(median <<<"${results[$s]}"); done
+echo "| system | median Mbit/s | vs wireguard-go | vs wireguard-go, median of per-round ratios | vs our udp | vs veth |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+for s in "${systems[@]}"; do med[$s]=$(median %.0f <<<"${results[$s]}"); done
 for s in "${systems[@]}"; do
   vw=$(awk -v a="${med[$s]}" -v b="${med[wggo]}" 'BEGIN {printf "%.2fx", a/b}')
   vu="-"; [[ -n ${med[udp]:-} ]] && vu=$(awk -v a="${med[$s]}" -v b="${med[udp]}" 'BEGIN {printf "%.2fx", a/b}')
   vv=$(awk -v a="${med[$s]}" -v b="${med[veth]}" 'BEGIN {printf "%.2fx", a/b}')
-  echo "| $s | ${med[$s]} | $vw | $vu | $vv |"
+  pr=$(median %.2f <<<"${paired[$s]}")
+  echo "| $s | ${med[$s]} | $vw | ${pr}x | $vu | $vv |"
 done

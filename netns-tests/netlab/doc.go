@@ -12,9 +12,9 @@
 // process no longer exists (a run killed with SIGKILL cannot clean up after
 // itself).
 //
-// The harness drives the kernel through the ip, nft, tc, iptables, sysctl and
-// tcpdump commands (Debian packages iproute2, nftables, iptables, procps,
-// tcpdump), each invocation checked and reported with its output on error.
+// The harness drives the kernel through the ip, nft, tc, iptables and
+// tcpdump commands (Debian packages iproute2, nftables, iptables, tcpdump),
+// each invocation checked and reported with its output on error.
 // It needs root; RequireRoot skips a test with one line when not root and
 // fails it when the environment says CI=true.
 //

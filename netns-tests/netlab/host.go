@@ -94,8 +94,8 @@ func (h *Host) AddRoute(dst, via string) {
 // EnableForwarding turns the host into a router for IPv4 and IPv6.
 func (h *Host) EnableForwarding() {
 	h.lab.t.Helper()
-	h.MustRun("sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-	h.MustRun("sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
+	// /proc/sys/net belongs to the namespace of the process that opens it.
+	h.MustRun("sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward && echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")
 }
 
 // Masquerade makes the host a NAT router: forwarding on, and IPv4 traffic

@@ -43,7 +43,7 @@ type Lab struct {
 func New(t testing.TB) *Lab {
 	t.Helper()
 	RequireRoot(t)
-	RequireTools(t, "ip", "nft", "tc", "sysctl")
+	RequireTools(t, "ip", "nft", "tc")
 	if err := Sweep(context.Background()); err != nil {
 		t.Logf("netlab: sweeping stale namespaces: %v", err)
 	}
