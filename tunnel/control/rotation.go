@@ -71,6 +71,7 @@ func (r *run) rotation(ctx context.Context, m Message) error {
 		if !initiator || r.pending != m.Epoch || !r.acked {
 			return refusef(ReasonUnexpected, "rotate-ack for epoch %d, none awaited", m.Epoch)
 		}
+		r.cfg.Metrics.rotationDone(time.Since(r.since).Seconds())
 		r.pending, r.acked = 0, false
 		if r.again {
 			r.again = false
@@ -88,6 +89,7 @@ func (r *run) install(ctx context.Context, sec *pqpsk.Secret) error {
 		return &SessionError{Reason: ReasonInternal, Detail: "installing the PSK failed", err: fmt.Errorf("install PSK of epoch %d: %w", sec.Epoch(), err)}
 	}
 	r.epoch = sec.Epoch()
+	r.cfg.Metrics.pskInstalled(r.cfg.Role)
 	now := time.Now()
 	r.mu.Lock()
 	r.status.Epoch, r.status.PSKID, r.status.PSKInstalled = r.epoch, psk.ID(), now

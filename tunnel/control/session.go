@@ -94,6 +94,8 @@ type Config struct {
 	DeadAfter time.Duration
 	// Rand is the randomness for the KEM; crypto/rand when nil.
 	Rand io.Reader
+	// Metrics counts sessions and rotations; nil counts nothing.
+	Metrics *Metrics
 	// Logger receives session events; nil discards them. Keys are never
 	// logged, only their fingerprints.
 	Logger *slog.Logger
@@ -309,6 +311,7 @@ func (s *Session) Run(ctx context.Context) error {
 		r.sendFinal(&SessionError{Reason: ReasonShutdown, Detail: "shutting down", Closed: true})
 	}
 	r.logEnd(ctx, err)
+	s.cfg.Metrics.sessionEnded(ctx, s.cfg.Role, err)
 	close(done)
 	s.conn.Close()
 	wg.Wait()
@@ -468,6 +471,7 @@ func (r *run) loop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.cfg.Metrics.sessionEstablished(r.cfg.Role)
 	r.log = r.log.With("peer", r.peer.Identity)
 	r.log.Info("control session established", "kind", r.peer.Kind.String(), "routes", joinPrefixes(r.peer.Routes.Accepted))
 	for _, rp := range r.peer.Routes.Refused {

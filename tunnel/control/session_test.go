@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"intransit/internal/testutil/certs"
 	"intransit/tlspolicy"
 	"intransit/tunnel/pqpsk"
@@ -199,6 +201,11 @@ func TestSiteToSiteAgreesAcrossRotations(t *testing.T) {
 	insA, insB := newInstalls(), newInstalls()
 	var admittedByB atomic.Pointer[Peer]
 	var logA bytes.Buffer
+	reg := prometheus.NewRegistry()
+	metrics, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfgA := Config{
 		Role: Initiator, Kind: KindGateway, WireGuardKey: keyA, Signer: p.client.Key,
 		Prefixes:   pfxs("10.1.0.0/16"),
@@ -211,6 +218,7 @@ func TestSiteToSiteAgreesAcrossRotations(t *testing.T) {
 		},
 		InstallPSK:     insA.install,
 		Logger:         slog.New(slog.NewTextHandler(&logA, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics:        metrics,
 		RotationPeriod: 40 * time.Millisecond, KeepaliveInterval: 20 * time.Millisecond, DeadAfter: 5 * time.Second,
 	}
 	cfgB := Config{
@@ -225,6 +233,7 @@ func TestSiteToSiteAgreesAcrossRotations(t *testing.T) {
 			return &Admission{AllowedPrefixes: pfxs("10.1.0.0/16")}, nil
 		},
 		InstallPSK:        insB.install,
+		Metrics:           metrics,
 		KeepaliveInterval: 20 * time.Millisecond, DeadAfter: 5 * time.Second,
 	}
 	sA, doneA := runSession(ctxA, t, cc, cfgA)
@@ -287,6 +296,25 @@ func TestSiteToSiteAgreesAcrossRotations(t *testing.T) {
 		t.Fatalf("A ended with %v", err)
 	}
 	wantSessionError(t, waitErr(t, doneB), ReasonShutdown, true, true, "shutting down")
+
+	// Metrics: both sessions established, rotated and ended as they did.
+	for _, c := range []struct {
+		got  float64
+		what string
+		min  float64
+	}{
+		{metricValue(t, reg, "intransit_control_sessions_established_total", "role=initiator"), "initiator established", 1},
+		{metricValue(t, reg, "intransit_control_sessions_established_total", "role=responder"), "responder established", 1},
+		{metricValue(t, reg, "intransit_control_psk_rotations_total", "role=initiator"), "initiator rotations", epochs},
+		{metricValue(t, reg, "intransit_control_psk_rotations_total", "role=responder"), "responder rotations", epochs},
+		{metricValue(t, reg, "intransit_control_sessions_ended_total", "by=local,reason=context,role=initiator"), "initiator ended by context", 1},
+		{metricValue(t, reg, "intransit_control_sessions_ended_total", "by=peer,reason=shutdown,role=responder"), "responder ended by the peer's shutdown", 1},
+		{metricValue(t, reg, "intransit_control_psk_rotation_seconds", ""), "rotations timed", epochs - 1},
+	} {
+		if c.got < c.min {
+			t.Errorf("metric %s = %v, want >= %v", c.what, c.got, c.min)
+		}
+	}
 
 	// The log names PSKs by fingerprint only.
 	logs := logA.String()
@@ -645,4 +673,34 @@ func TestRotateOnDemand(t *testing.T) {
 	if _, ok := insB.get(7); ok {
 		t.Error("more rotations than asked for")
 	}
+}
+
+// metricValue returns the value of a counter, or the sample count of a
+// histogram, whose labels (sorted, "k=v,k=v") are exactly labels.
+func metricValue(t *testing.T, reg *prometheus.Registry, name, labels string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var kv []string
+			for _, l := range m.GetLabel() {
+				kv = append(kv, l.GetName()+"="+l.GetValue())
+			}
+			if strings.Join(kv, ",") != labels {
+				continue
+			}
+			if h := m.GetHistogram(); h != nil {
+				return float64(h.GetSampleCount())
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s{%s}", name, labels)
+	return 0
 }
