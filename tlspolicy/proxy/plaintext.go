@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -56,17 +55,3 @@ func (p *Proxy) refusePlaintext(c net.Conn, first []byte) error {
 	}
 	return err
 }
-
-// bufferedConn reads through a large buffer, so that the TLS layer above it,
-// which asks for about one record at a time, costs one read system call per
-// buffer rather than one per record. It starts with bytes already read.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func newBufferedConn(c net.Conn, prefix []byte, size int) *bufferedConn {
-	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(io.MultiReader(bytes.NewReader(prefix), c), size)}
-}
-
-func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }

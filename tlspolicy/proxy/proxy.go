@@ -79,7 +79,8 @@ type Proxy struct {
 	cfg    Config
 	log    *slog.Logger
 	dialer net.Dialer
-	bufs   sync.Pool
+	bufs   sync.Pool // BufferSize buffers, for every connection
+	bulk   sync.Pool // bulkBufferSize buffers, for connections moving bulk data
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -122,6 +123,10 @@ func New(cfg Config) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, log: log, dialer: net.Dialer{Timeout: cfg.DialTimeout}, conns: map[net.Conn]struct{}{}}
 	p.bufs.New = func() any {
 		b := make([]byte, cfg.BufferSize)
+		return &b
+	}
+	p.bulk.New = func() any {
+		b := make([]byte, bulkBufferSize)
 		return &b
 	}
 	return p, nil
@@ -207,51 +212,51 @@ func (p *Proxy) track(c net.Conn, add bool) {
 
 func (p *Proxy) handle(ctx context.Context, c net.Conn) {
 	peer := c.RemoteAddr().String()
-	var (
-		client, target net.Conn
-		err            error
-	)
 	switch p.cfg.Mode {
 	case ModeServer:
-		client, err = p.acceptTLS(ctx, c)
+		client, raw, err := p.acceptTLS(ctx, c)
 		if err != nil {
 			p.refused.Add(1)
 			return
 		}
-		target, err = p.dialer.DialContext(ctx, "tcp", p.cfg.Target)
+		target, err := p.dialer.DialContext(ctx, "tcp", p.cfg.Target)
 		if err != nil {
 			p.log.Error("cannot reach the target", "target", p.cfg.Target, "peer", peer, "error", err.Error())
 			return
 		}
+		defer target.Close()
+		p.accepted.Add(1)
+		p.pipe(client, target, raw, nil)
 	case ModeClient:
-		client = c
-		target, err = p.dialTLS(ctx, peer)
+		target, raw, err := p.dialTLS(ctx, peer)
 		if err != nil {
 			p.refused.Add(1)
 			return
 		}
+		defer target.Close()
+		p.accepted.Add(1)
+		p.pipe(c, target, nil, raw)
 	}
-	defer target.Close()
-	p.accepted.Add(1)
-	p.pipe(client, target)
 }
 
-// acceptTLS refuses plaintext and runs the server handshake.
-func (p *Proxy) acceptTLS(ctx context.Context, c net.Conn) (*tls.Conn, error) {
+// acceptTLS refuses plaintext and runs the server handshake. It returns the
+// TLS connection and the buffered connection under it.
+func (p *Proxy) acceptTLS(ctx context.Context, c net.Conn) (*tls.Conn, *bufferedConn, error) {
 	peer := c.RemoteAddr().String()
 	_ = c.SetDeadline(time.Now().Add(p.cfg.HandshakeTimeout))
 	first := make([]byte, 8)
 	n, err := c.Read(first)
 	if err != nil {
 		p.refuse(tlspolicy.ReasonHandshake, peer, fmt.Errorf("no ClientHello: %w", err))
-		return nil, err
+		return nil, nil, err
 	}
 	first = first[:n]
 	if first[0] != recordTypeHandshake {
 		err := p.refusePlaintext(c, first)
-		return nil, err
+		return nil, nil, err
 	}
-	tc := tls.Server(newBufferedConn(c, first, p.cfg.BufferSize), p.cfg.TLS)
+	raw := newBufferedConn(c, first, p.cfg.BufferSize)
+	tc := tls.Server(raw, p.cfg.TLS)
 	hctx, cancel := context.WithTimeout(ctx, p.cfg.HandshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
@@ -259,40 +264,42 @@ func (p *Proxy) acceptTLS(ctx context.Context, c net.Conn) (*tls.Conn, error) {
 			// Policy refusals are logged and counted by the TLS config.
 			p.refuse(tlspolicy.ReasonHandshake, peer, err)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	_ = c.SetDeadline(time.Time{})
-	return tc, nil
+	return tc, raw, nil
 }
 
-// dialTLS connects to the target and runs the client handshake.
-func (p *Proxy) dialTLS(ctx context.Context, peer string) (*tls.Conn, error) {
-	raw, err := p.dialer.DialContext(ctx, "tcp", p.cfg.Target)
+// dialTLS connects to the target and runs the client handshake. It returns
+// the TLS connection and the buffered connection under it.
+func (p *Proxy) dialTLS(ctx context.Context, peer string) (*tls.Conn, *bufferedConn, error) {
+	conn, err := p.dialer.DialContext(ctx, "tcp", p.cfg.Target)
 	if err != nil {
 		p.log.Error("cannot reach the target", "target", p.cfg.Target, "peer", peer, "error", err.Error())
-		return nil, err
+		return nil, nil, err
 	}
 	cfg := p.cfg.TLS
 	if cfg.ServerName == "" {
 		host, _, err := net.SplitHostPort(p.cfg.Target)
 		if err != nil {
-			raw.Close()
-			return nil, fmt.Errorf("target %q: %w", p.cfg.Target, err)
+			conn.Close()
+			return nil, nil, fmt.Errorf("target %q: %w", p.cfg.Target, err)
 		}
 		cfg = cfg.Clone()
 		cfg.ServerName = host
 	}
-	tc := tls.Client(newBufferedConn(raw, nil, p.cfg.BufferSize), cfg)
+	raw := newBufferedConn(conn, nil, p.cfg.BufferSize)
+	tc := tls.Client(raw, cfg)
 	hctx, cancel := context.WithTimeout(ctx, p.cfg.HandshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
-		raw.Close()
+		conn.Close()
 		if !tlspolicy.IsRefusal(err) {
 			p.refuse(tlspolicy.ReasonHandshake, p.cfg.Target, err)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return tc, nil
+	return tc, raw, nil
 }
 
 func (p *Proxy) refuse(reason tlspolicy.Reason, peer string, err error) {
@@ -305,14 +312,16 @@ func (p *Proxy) refuse(reason tlspolicy.Reason, peer string, err error) {
 
 // pipe copies both ways until both directions end. When one side finishes
 // sending, the other side's write half is closed so that it sees EOF too.
-func (p *Proxy) pipe(client, target net.Conn) {
+// The buffered connection under the TLS side (clientRaw in server mode,
+// targetRaw in client mode) gathers the records of each write.
+func (p *Proxy) pipe(client, target net.Conn, clientRaw, targetRaw *bufferedConn) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		n := p.copy(target, client, directionIn)
+		n := p.copy(target, client, directionIn, targetRaw)
 		p.bytesIn.Add(n)
 		closeWrite(target)
 	})
-	n := p.copy(client, target, directionOut)
+	n := p.copy(client, target, directionOut, clientRaw)
 	p.bytesOut.Add(n)
 	closeWrite(client)
 	wg.Wait()
@@ -325,17 +334,41 @@ const (
 	directionOut = "out"
 )
 
-// copy moves bytes from src to dst with a pooled buffer and counts them as
-// they go; it returns the total.
-func (p *Proxy) copy(dst io.Writer, src io.Reader, dir string) int64 {
-	bp := p.bufs.Get().(*[]byte)
-	defer p.bufs.Put(bp)
-	buf := *bp
+// bulkBufferSize is the copy buffer of a direction once a read has filled
+// the first, small one: the connection is moving bulk data.
+const bulkBufferSize = 256 << 10
+
+// copy moves bytes from src to dst and counts them as they go; it returns
+// the total. It starts with a BufferSize buffer and switches to a bulk one
+// when a read fills it. When gather is not nil (dst is TLS over it), each
+// write is sent with one system call.
+func (p *Proxy) copy(dst io.Writer, src io.Reader, dir string, gather *bufferedConn) int64 {
+	small := p.bufs.Get().(*[]byte)
+	defer p.bufs.Put(small)
+	buf := *small
+	var bulk *[]byte
+	defer func() {
+		if bulk != nil {
+			p.bulk.Put(bulk)
+		}
+	}()
 	var total int64
 	for {
 		n, rerr := src.Read(buf)
 		if n > 0 {
-			w, werr := dst.Write(buf[:n])
+			var (
+				w    int
+				werr error
+			)
+			if gather != nil {
+				werr = gather.gathered(func() error {
+					var err error
+					w, err = dst.Write(buf[:n])
+					return err
+				})
+			} else {
+				w, werr = dst.Write(buf[:n])
+			}
 			total += int64(w)
 			p.cfg.Metrics.transferred(dir, w)
 			if werr != nil {
@@ -344,6 +377,10 @@ func (p *Proxy) copy(dst io.Writer, src io.Reader, dir string) int64 {
 		}
 		if rerr != nil {
 			return total
+		}
+		if n == len(buf) && bulk == nil && len(buf) < bulkBufferSize {
+			bulk = p.bulk.Get().(*[]byte)
+			buf = *bulk
 		}
 	}
 }
