@@ -83,10 +83,12 @@ func versionID(v uint16) string {
 // findings gathers raw probe results before they are judged.
 type findings struct {
 	versions map[uint16]answer
-	// suites maps a version to the accepted suite IDs, in discovery order.
-	suites    map[uint16][]uint16
-	groups    map[tls.CurveID]*Group
-	order     ServerOrder
+	// suites maps a version to the accepted suite IDs, sorted.
+	suites map[uint16][]uint16
+	groups map[tls.CurveID]*Group
+	order  ServerOrder
+	// dheBits is the prime size of finite-field DHE, 0 when untested.
+	dheBits   int
 	cert      *certResult
 	probeErrs []string
 	mu        sync.Mutex
@@ -153,6 +155,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if v, ok := f.best12(); ok {
 		wg.Go(func() { probeTLS12Groups(ctx, p, f, v) })
 		wg.Go(func() { probeServerOrder(ctx, p, f, v) })
+		wg.Go(func() { probeDHE(ctx, p, f, v) })
 		wg.Wait()
 	}
 
@@ -401,6 +404,29 @@ func probeTLS12Groups(ctx context.Context, p *prober, f *findings, v uint16) {
 		})
 	}
 	wg.Wait()
+}
+
+// probeDHE offers the accepted finite-field DHE suites and reads the size
+// of the prime from the ServerKeyExchange.
+func probeDHE(ctx context.Context, p *prober, f *findings, v uint16) {
+	var dhe []uint16
+	for _, id := range f.suites[v] {
+		if s, ok := suites.Lookup(id); ok && (strings.HasPrefix(s.KeyExchange(), "DHE_") || s.KeyExchange() == "DH_anon") {
+			dhe = append(dhe, id)
+		}
+	}
+	if len(dhe) == 0 {
+		return
+	}
+	a := p.probe(ctx, p.helloFor(v, dhe, classicalGroups()), true)
+	switch {
+	case a.err != nil:
+		f.probeError(versionName(v)+" DHE parameters", a.err)
+	case a.flightErr != nil:
+		f.probeError(versionName(v)+" DHE parameters", a.flightErr)
+	default:
+		f.dheBits = a.dhBits
+	}
 }
 
 // withCertCurves lists g followed by the ECDSA certificate curves.

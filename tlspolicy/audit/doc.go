@@ -44,12 +44,14 @@
 //	                signature_algorithm, not_before, not_after, days_left},
 //	                hostname_match, chain_in_order, trusted, trust_error, ocsp_stapled}
 //	renegotiation  {applicable (false for TLS 1.3 only), secure}
+//	dhe_bits       prime size of finite-field DHE, 0 when no DHE suite is accepted
 //	compression    true when the server accepted DEFLATE
 //	checks[]       {id, status "pass"|"fail"|"info", detail}
 //
 // Check IDs are stable: protocol.<ver> (ver is ssl3.0, tls1.0 ... tls1.3),
 // protocol.allowed, suite.<ver>.<code>, group.<name>, group.hybrid-pq (only
-// for profiles that require it), server-order, renegotiation, compression,
+// for profiles that require it), server-order, dhe-params (only when a DHE
+// suite is accepted), renegotiation, compression,
 // certificate (only when the chain could not be read), certificate.key,
 // certificate.signature, certificate.validity, certificate.hostname,
 // certificate.chain-order, certificate.trust, certificate.ocsp-staple, and

@@ -56,6 +56,10 @@ func judge(f *findings, prof *tlspolicy.Profile, name string, roots *x509.CertPo
 		}
 	}
 
+	if f.dheBits > 0 {
+		r.DHEBits = f.dheBits
+		add("dhe-params", Info, "finite-field DHE with a %d-bit prime", f.dheBits)
+	}
 	judgeRenegotiation(r, f, add)
 	if f.cert != nil {
 		judgeCertificate(r, f.cert, prof, name, roots, now, add)

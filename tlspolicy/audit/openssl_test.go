@@ -122,6 +122,15 @@ func strongServer(t *testing.T) (addr, certFile string) {
 		"-groups", "X25519:P-256:P-384"), cert
 }
 
+// mixedServer is TLS 1.0 to 1.2 with DHE, ECDHE-CBC and RSA suites and an
+// RSA-2048 key: many suites at several versions for the comparisons.
+func mixedServer(t *testing.T) (addr, certFile string) {
+	requireTool(t, "openssl")
+	cert, key := opensslCert(t, t.TempDir(), "mixed", "rsa:2048")
+	return startSServer(t, cert, key, "-no_tls1_3",
+		"-cipher", "DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-SHA:ECDHE-RSA-AES128-GCM-SHA256:AES256-SHA256:@SECLEVEL=0"), cert
+}
+
 func runAudit(t *testing.T, addr string, roots *x509.CertPool) *Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -196,6 +205,39 @@ func TestStrongOpenSSLServerIsCompliant(t *testing.T) {
 	r = runAudit(t, addr, nil)
 	if c, _ := checkByID(r, "certificate.trust"); c.Status != Fail || r.Compliant {
 		t.Errorf("self-signed certificate trusted by the system pool: %+v", c)
+	}
+}
+
+func TestMixedOpenSSLServer(t *testing.T) {
+	addr, cert := mixedServer(t)
+	r := runAudit(t, addr, rootsFrom(t, cert))
+	want := []string{
+		"TLS 1.0 0xc014", "TLS 1.1 0xc014",
+		"TLS 1.2 0x003d", "TLS 1.2 0x009e", "TLS 1.2 0xc014", "TLS 1.2 0xc02f",
+	}
+	if got := acceptedSuites(r); !slices.Equal(got, want) {
+		t.Errorf("accepted suites %v, want %v", got, want)
+	}
+	if r.DHEBits < 2048 {
+		t.Errorf("DHE prime of %d bits, want the 2048+ bits OpenSSL picks for an RSA-2048 key", r.DHEBits)
+	}
+	checks := map[string]Status{
+		"suite.tls1.2.0xc02f": Pass,
+		"suite.tls1.2.0x009e": Fail,
+		"suite.tls1.0.0xc014": Fail,
+		"suite.tls1.2.0x003d": Fail,
+		"protocol.tls1.1":     Fail,
+		"protocol.tls1.2":     Pass,
+		"certificate.key":     Pass,
+		"dhe-params":          Info,
+	}
+	for id, st := range checks {
+		if c, _ := checkByID(r, id); c.Status != st {
+			t.Errorf("check %s = %+v, want %s", id, c, st)
+		}
+	}
+	if c, _ := checkByID(r, "suite.tls1.2.0x009e"); !strings.Contains(c.Detail, "not in the suites of profile baseline") {
+		t.Errorf("DHE suite detail %q", c.Detail)
 	}
 }
 

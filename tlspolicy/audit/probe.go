@@ -135,7 +135,7 @@ func readFlight(r *hello.Reader, sh *hello.ServerHello, ans *answer) error {
 					return err
 				}
 				ans.kxGroup = tls.CurveID(g)
-			case strings.HasPrefix(kx, "DHE") || strings.HasPrefix(kx, "DH_anon"):
+			case strings.HasPrefix(kx, "DHE_") || kx == "DH_anon":
 				if ans.dhBits, err = hello.ParseDHEKeyExchange(msg.Body); err != nil {
 					return err
 				}

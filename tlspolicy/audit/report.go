@@ -36,8 +36,11 @@ type Report struct {
 	Groups        []Group       `json:"groups"`
 	Certificate   *Certificate  `json:"certificate"`
 	Renegotiation Renegotiation `json:"renegotiation"`
-	Compression   bool          `json:"compression"`
-	Checks        []Check       `json:"checks"`
+	// DHEBits is the size of the finite-field DHE prime, 0 when no DHE
+	// suite is accepted.
+	DHEBits     int     `json:"dhe_bits"`
+	Compression bool    `json:"compression"`
+	Checks      []Check `json:"checks"`
 }
 
 // Protocol is one protocol version and whether the server accepted it.

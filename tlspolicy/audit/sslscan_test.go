@@ -66,7 +66,7 @@ func TestAcceptedSuitesMatchSSLScan(t *testing.T) {
 	for _, srv := range []struct {
 		name  string
 		start func(*testing.T) (string, string)
-	}{{"weak", weakServer}, {"strong", strongServer}} {
+	}{{"weak", weakServer}, {"strong", strongServer}, {"mixed", mixedServer}} {
 		t.Run(srv.name, func(t *testing.T) {
 			addr, cert := srv.start(t)
 			r := runAudit(t, addr, rootsFrom(t, cert))
