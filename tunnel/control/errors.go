@@ -23,6 +23,7 @@ type SessionError struct {
 	err    error
 }
 
+// Error says who ended the session, with which reason, and why.
 func (e *SessionError) Error() string {
 	msg := e.message()
 	if e.err != nil {

@@ -26,6 +26,7 @@ const (
 	TypeClose         Type = 10
 )
 
+// String returns the message type's name, as used in errors and logs.
 func (t Type) String() string {
 	switch t {
 	case TypeHello:
@@ -72,6 +73,7 @@ const (
 	KindClient  Kind = 2
 )
 
+// String returns "gateway" or "client".
 func (k Kind) String() string {
 	switch k {
 	case KindGateway:

@@ -39,6 +39,7 @@ const (
 	Responder Role = 2
 )
 
+// String returns "initiator" or "responder".
 func (r Role) String() string {
 	switch r {
 	case Initiator:

@@ -125,6 +125,7 @@ const (
 	Accepter Role = 2
 )
 
+// String returns "proposer" or "accepter".
 func (r Role) String() string {
 	switch r {
 	case Proposer:
