@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -34,8 +33,6 @@ func fetchCertificate(ctx context.Context, p *prober, f *findings, name string, 
 			return &certResult{source: "handshake", err: a.err}
 		case a.flightErr != nil:
 			return &certResult{source: "handshake", err: a.flightErr}
-		case len(a.certs) == 0:
-			return &certResult{source: "handshake", err: errors.New("the server sent no certificate")}
 		}
 		return &certResult{source: "handshake", certs: a.certs, ocsp: a.ocsp}
 	}

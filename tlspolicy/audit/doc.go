@@ -21,8 +21,9 @@
 //
 // # JSON document (schema "intransit.tls-audit/v1")
 //
-// The Report marshals to one object; fields are never omitted, lists are
-// never null:
+// The Report marshals to one object; fields are never omitted (except
+// protocols[].answer and certificate.trust_error, present only when there is
+// something to say) and lists are never null:
 //
 //	schema         "intransit.tls-audit/v1"
 //	target         "HOST:PORT" as given

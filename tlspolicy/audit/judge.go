@@ -186,6 +186,10 @@ func judgeCertificate(r *Report, res *certResult, prof *tlspolicy.Profile, name 
 		add("certificate", Fail, "could not read the certificate chain: %v", res.err)
 		return
 	}
+	if len(res.certs) == 0 {
+		add("certificate", Fail, "the server sent no certificate")
+		return
+	}
 	chain := make([]*x509.Certificate, 0, len(res.certs))
 	for i, der := range res.certs {
 		c, err := x509.ParseCertificate(der)

@@ -153,8 +153,8 @@ func TestServerThatClosesAfterServerHello(t *testing.T) {
 
 // legacyServer speaks only SSL 3.0: it picks the first offered suite of
 // RC4-SHA and 3DES, takes DEFLATE when offered, sends no renegotiation_info,
-// and sends its certificate and ServerHelloDone; anything else gets a
-// protocol_version alert.
+// and sends its certificate (an empty list when certDER is nil) and
+// ServerHelloDone; anything else gets a protocol_version alert.
 func legacyServer(t *testing.T, certDER []byte) string {
 	return oddServer(t, func(c net.Conn) {
 		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -207,7 +207,9 @@ func legacyServer(t *testing.T, certDER []byte) string {
 		b.AddUint8(11)
 		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
 			b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
-				b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(certDER) })
+				if certDER != nil {
+					b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(certDER) })
+				}
 			})
 		})
 		b.AddUint8(14)
@@ -243,5 +245,16 @@ func TestSSL3ServerFindings(t *testing.T) {
 	}
 	if c, _ := checkByID(r, "probes"); c.Status != Pass {
 		t.Errorf("probes: %+v", c)
+	}
+}
+
+func TestServerWithoutCertificate(t *testing.T) {
+	addr := legacyServer(t, nil)
+	r, err := Run(context.Background(), Options{Address: addr, Profile: baseline(t), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := checkByID(r, "certificate"); c.Status != Fail || c.Detail != "the server sent no certificate" || r.Certificate != nil {
+		t.Errorf("certificate check %+v, report certificate %+v", c, r.Certificate)
 	}
 }
