@@ -3,7 +3,6 @@ package netnstests
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,9 +19,12 @@ import (
 // The site-to-site topology:
 //
 //	siteA (10.1.0.10) — gwA (10.1.0.1 | WAN 192.0.2.1)
-//	    — WAN — gwB (WAN 192.0.2.2 | 10.2.0.1) — siteB (10.2.0.10)
+//	    — router "wan" (192.0.2.254 | 198.51.100.254) —
+//	gwB (WAN 198.51.100.2 | 10.2.0.1) — siteB (10.2.0.10)
+//
+// More gateways join the router with addWANHost.
 const (
-	s2sWanA, s2sWanB   = "192.0.2.1", "192.0.2.2"
+	s2sWanA, s2sWanB   = "192.0.2.1", "198.51.100.2"
 	s2sHostA, s2sHostB = "10.1.0.10", "10.2.0.10"
 	s2sSiteA, s2sSiteB = "10.1.0.0/24", "10.2.0.0/24"
 )
@@ -250,7 +252,9 @@ type s2sLab struct {
 	bin              string
 	siteA, siteB     *netlab.Host
 	gwA, gwB         *netlab.Host
-	wan              *netlab.Link
+	router           *netlab.Host
+	wanA, wanB       *netlab.Link // gwA—router and router—gwB
+	wanHosts         int
 	cfgA, cfgB       gwConfig
 	dirA, dirB       string
 	issuedA, issuedB *pki.Issued
@@ -266,12 +270,19 @@ func newS2SLab(t *testing.T) *s2sLab {
 	l.bin = netlab.GoBuild(t, "intransit/cmd/intransitd", true)
 	l.pki = newS2SPKI(t)
 	l.siteA, l.gwA, l.gwB, l.siteB = l.lab.Host("sitea"), l.lab.Host("gwa"), l.lab.Host("gwb"), l.lab.Host("siteb")
+	l.router = l.lab.Host("wan")
 	la := l.lab.Link(l.siteA, l.gwA)
 	la.A.AddAddr(s2sHostA + "/24")
 	la.B.AddAddr("10.1.0.1/24")
-	l.wan = l.lab.Link(l.gwA, l.gwB)
-	l.wan.A.AddAddr(s2sWanA + "/24")
-	l.wan.B.AddAddr(s2sWanB + "/24")
+	l.wanA = l.lab.Link(l.gwA, l.router)
+	l.wanA.A.AddAddr(s2sWanA + "/24")
+	l.wanA.B.AddAddr("192.0.2.254/24")
+	l.wanB = l.lab.Link(l.router, l.gwB)
+	l.wanB.A.AddAddr("198.51.100.254/24")
+	l.wanB.B.AddAddr(s2sWanB + "/24")
+	l.router.EnableForwarding()
+	l.gwA.AddRoute("default", "192.0.2.254")
+	l.gwB.AddRoute("default", "198.51.100.254")
 	lb := l.lab.Link(l.gwB, l.siteB)
 	lb.A.AddAddr("10.2.0.1/24")
 	lb.B.AddAddr(s2sHostB + "/24")
@@ -304,5 +315,17 @@ func (l *s2sLab) xfer(t *testing.T) string {
 	return netlab.GoBuild(t, "intransit/netns-tests/xfer", true)
 }
 
-// unusedAddr keeps net imported for address helpers.
-var _ = net.ParseIP
+// addWANHost adds a gateway host on a link of its own to the router and
+// returns it with its WAN address.
+func (l *s2sLab) addWANHost(t *testing.T, name string) (*netlab.Host, string) {
+	t.Helper()
+	l.wanHosts++
+	h := l.lab.Host(name)
+	link := l.lab.Link(l.router, h)
+	addr := fmt.Sprintf("203.0.%d.2", 112+l.wanHosts)
+	link.A.AddAddr(fmt.Sprintf("203.0.%d.254/24", 112+l.wanHosts))
+	link.B.AddAddr(addr + "/24")
+	h.EnableForwarding()
+	h.AddRoute("default", fmt.Sprintf("203.0.%d.254", 112+l.wanHosts))
+	return h, addr
+}

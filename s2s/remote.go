@@ -295,6 +295,7 @@ type sessionState struct {
 	remote *remote // known from the start when dialed, at admission when accepted
 
 	// Set during the session, read after Run returns or under remote.mu.
+	identity    string // the peer's certificate identity, once its Hello is in
 	peer        *control.Peer
 	pub         tunnel.PublicKey
 	pc          tunnel.PeerConfig
@@ -311,16 +312,32 @@ func (g *Gateway) sessionConfig(role control.Role, ss *sessionState) control.Con
 	}
 	return control.Config{
 		Role: role, Kind: control.KindGateway, WireGuardKey: g.dev.PublicKey(), Signer: signer,
-		Prefixes: g.opts.SitePrefixes, Transports: g.advertised(ss.conn.LocalAddr()),
+		Prefixes: g.opts.SitePrefixes, Transports: g.advertised(ss.conn.LocalAddr(), ss.remote),
 		Admit: ss.admit, InstallPSK: ss.install,
 		RotationPeriod: g.opts.PSKRotation, KeepaliveInterval: g.opts.Keepalive, DeadAfter: g.opts.DeadAfter,
 		Logger: g.log.With("component", "control", "role", role.String(), "remote_addr", ss.conn.RemoteAddr().String()),
 	}
 }
 
+// firstServed returns the endpoint of the first of a peer's transports
+// that this gateway serves, or "" (the endpoint is then learned from the
+// peer's packets).
+func (g *Gateway) firstServed(ts []control.Transport) string {
+	for _, t := range ts {
+		for _, l := range g.opts.Transports {
+			if l.Name == t.Name {
+				return transport.FormatEndpoint(t.Name, t.Endpoint)
+			}
+		}
+	}
+	return ""
+}
+
 // advertised lists the data-plane endpoints for a remote that reached us
-// at local: unspecified listen addresses become local's address.
-func (g *Gateway) advertised(local net.Addr) []control.Transport {
+// at local: unspecified listen addresses become local's address. A dialing
+// gateway lists first the transports it prefers for the remote r, so that
+// the remote answers on the same one.
+func (g *Gateway) advertised(local net.Addr, r *remote) []control.Transport {
 	var at netip.Addr
 	if ta, ok := local.(*net.TCPAddr); ok {
 		at = ta.AddrPort().Addr().Unmap()
@@ -335,12 +352,22 @@ func (g *Gateway) advertised(local net.Addr) []control.Transport {
 			out = append(out, control.Transport{Name: l.Name, Endpoint: netip.AddrPortFrom(a, l.Endpoint.Port())})
 		}
 	}
+	if r != nil {
+		rank := func(name string) int {
+			if i := slices.Index(r.cfg.Transports, name); i >= 0 {
+				return i
+			}
+			return len(r.cfg.Transports)
+		}
+		slices.SortStableFunc(out, func(x, y control.Transport) int { return rank(x.Name) - rank(y.Name) })
+	}
 	return out
 }
 
 // admit decides on the peer of a session.
 func (ss *sessionState) admit(_ context.Context, p *control.Peer) (*control.Admission, error) {
 	g := ss.g
+	ss.identity = p.Identity
 	if p.Kind != control.KindGateway {
 		return nil, control.Refuse(control.ReasonIdentity, "%s is a %s, not a gateway", p.Identity, p.Kind)
 	}
@@ -397,7 +424,14 @@ func (ss *sessionState) install(_ context.Context, p *control.Peer, epoch uint64
 		ss.established = true
 		ss.pc = tunnel.PeerConfig{PublicKey: ss.pub, AllowedIPs: p.Routes.Accepted}
 		if ss.fallback != nil {
+			// The dialing side installs first (before rotate-commit): its
+			// keepalive, which starts the first WireGuard handshake, waits
+			// for the first fallback tick, when the remote has the key too.
 			ss.pc.Endpoint = ss.fallback.Current()
+		} else {
+			// The accepting side installs last: it starts the handshake at
+			// once, toward the dialer's first choice of transport.
+			ss.pc.Endpoint = ss.g.firstServed(p.Transports)
 			ss.pc.PersistentKeepalive = peerKeepalive
 		}
 	} else if r.cur != ss {
@@ -439,6 +473,12 @@ func (ss *sessionState) followFallback() {
 			r.mu.Unlock()
 			return
 		}
+		if ss.pc.PersistentKeepalive == 0 {
+			ss.pc.PersistentKeepalive = peerKeepalive
+			if err := r.g.dev.UpdatePeer(ss.pc); err != nil {
+				r.g.log.Error("setting the keepalive failed", "remote", r.cfg.Name, "error", err.Error())
+			}
+		}
 		ps, err := r.g.dev.Peer(ss.pub)
 		if err == nil {
 			if ep, changed := ss.fallback.Observe(time.Now(), ps.LastHandshake); changed {
@@ -475,10 +515,7 @@ func (ss *sessionState) finish(err error) {
 	}
 	stopping := g.ctx.Err() != nil || (ss.remote != nil && ss.remote.ctx.Err() != nil)
 	addr := ss.conn.RemoteAddr().String()
-	identity := ""
-	if ss.peer != nil {
-		identity = ss.peer.Identity
-	}
+	identity := ss.identity
 	if !ss.established {
 		if stopping {
 			return

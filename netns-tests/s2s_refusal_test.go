@@ -1,0 +1,92 @@
+package netnstests
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"intransit/internal/status"
+)
+
+// TestS2SRefusals: a third gateway whose certificate names another identity
+// and a fourth whose certificate is revoked are refused by gateway A, with
+// the reason in A's status and log; then B's certificate is revoked while
+// its tunnel runs, and A cuts it within seconds.
+func TestS2SRefusals(t *testing.T) {
+	l := newS2SLab(t)
+	gwC, wanC := l.addWANHost(t, "gwc")
+	gwD, wanD := l.addWANHost(t, "gwd")
+	chainC, keyC, _ := l.pki.issue("gw-c")
+	chainD, keyD, issuedD := l.pki.issue("gw-d")
+	l.pki.revoke(issuedD)
+	// A expects site-b to be gw-b and site-d to be gw-d.
+	l.cfgA.remotes = append(l.cfgA.remotes, gwRemote{name: "site-d", identity: l.pki.identity("gw-d"), allowed: "10.4.0.0/24"})
+	a, b := l.start(t)
+	a.waitUp("site-b", 20*time.Second)
+
+	// C claims to be site-b: its certificate is gw-c's.
+	cfgC := gwConfig{name: "gw-c", wan: wanC, site: "10.3.0.0/24", chain: chainC, key: keyC, listen: defaultListen(wanC),
+		remotes: []gwRemote{{name: "site-a", identity: l.pki.identity("gw-a"), control: s2sWanA + ":8443", allowed: s2sSiteA}}}
+	c := startGateway(t, gwC, l.bin, cfgC.write(t, l.pki, t.TempDir()))
+	cfgD := gwConfig{name: "gw-d", wan: wanD, site: "10.4.0.0/24", chain: chainD, key: keyD, listen: defaultListen(wanD),
+		remotes: []gwRemote{{name: "site-a", identity: l.pki.identity("gw-a"), control: s2sWanA + ":8443", allowed: s2sSiteA}}}
+	d := startGateway(t, gwD, l.bin, cfgD.write(t, l.pki, t.TempDir()))
+
+	pc := c.waitPeer("site-a", 20*time.Second, "refused", func(p status.Peer) bool { return p.State == status.StateRefused })
+	if pc.Reason != "identity" || !strings.Contains(pc.Detail, "gw-c") {
+		t.Errorf("gw-c sees reason %q detail %q, want identity naming gw-c", pc.Reason, pc.Detail)
+	}
+	pd := d.waitPeer("site-a", 20*time.Second, "refused", func(p status.Peer) bool { return p.State == status.StateRefused })
+	t.Logf("gw-d sees: %s: %s", pd.Reason, pd.Detail)
+
+	var sawIdentity, sawRevoked bool
+	deadline := time.Now().Add(20 * time.Second)
+	for !(sawIdentity && sawRevoked) && time.Now().Before(deadline) {
+		for _, r := range a.status().Refusals {
+			if r.Reason == "identity" && r.Identity == l.pki.identity("gw-c") {
+				sawIdentity = true
+			}
+			if r.Reason == "revoked" {
+				sawRevoked = true
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !sawIdentity || !sawRevoked {
+		t.Errorf("gw-a refusals (identity seen %v, revoked seen %v): %+v", sawIdentity, sawRevoked, a.status().Refusals)
+	}
+	logA := a.proc.Output()
+	for _, want := range []string{"reason=identity", "reason=revoked"} {
+		if !strings.Contains(logA, want) {
+			t.Errorf("gw-a log lacks %q", want)
+		}
+	}
+	if p := a.peer("site-b"); p.State != status.StateUp || p.Sessions != 1 {
+		t.Errorf("the refusals disturbed site-b: %+v", p)
+	}
+	if p := a.peer("site-d"); p.State == status.StateUp {
+		t.Errorf("site-d with a revoked certificate is up")
+	}
+	mustPing(t, l.siteA, s2sHostB, 2)
+
+	// Revoke B while its tunnel runs: A cuts it within seconds.
+	revoked := time.Now()
+	l.pki.revoke(l.issuedB)
+	pb := a.waitPeer("site-b", 10*time.Second, "cut", func(p status.Peer) bool { return p.State != status.StateUp })
+	t.Logf("gw-a cut site-b %s after the revocation: %s: %s", time.Since(revoked).Round(100*time.Millisecond), pb.Reason, pb.Detail)
+	if pb.Reason != "revoked" || pb.State != status.StateRefused {
+		t.Errorf("site-b after revocation: state %s reason %q", pb.State, pb.Reason)
+	}
+	if len(pb.Routes) != 0 {
+		t.Errorf("routes left for site-b: %v", pb.Routes)
+	}
+	if out := l.gwA.MustRun("ip", "route", "show", s2sSiteB); strings.Contains(out, "it0") {
+		t.Errorf("route to %s still through the tunnel: %s", s2sSiteB, out)
+	}
+	if _, ok := pingUntil(t, l.siteA, s2sHostB, 2*time.Second); ok {
+		t.Errorf("site B still reachable after its gateway's certificate was revoked")
+	}
+	for _, g := range []*gateway{a, b, c, d} {
+		g.stop()
+	}
+}
