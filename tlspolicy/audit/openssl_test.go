@@ -131,6 +131,14 @@ func mixedServer(t *testing.T) (addr, certFile string) {
 		"-cipher", "DHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-SHA:ECDHE-RSA-AES128-GCM-SHA256:AES256-SHA256:@SECLEVEL=0"), cert
 }
 
+// ffdheServer is TLS 1.3 only with the groups ffdhe2048 and P-521, for
+// which the audit's probes get a HelloRetryRequest and a ServerHello.
+func ffdheServer(t *testing.T) (addr, certFile string) {
+	requireTool(t, "openssl")
+	cert, key := opensslCert(t, t.TempDir(), "ffdhe", "ec", "-pkeyopt", "ec_paramgen_curve:P-256")
+	return startSServer(t, cert, key, "-tls1_3", "-groups", "ffdhe2048:P-521"), cert
+}
+
 func runAudit(t *testing.T, addr string, roots *x509.CertPool) *Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -238,6 +246,23 @@ func TestMixedOpenSSLServer(t *testing.T) {
 	}
 	if c, _ := checkByID(r, "suite.tls1.2.0x009e"); !strings.Contains(c.Detail, "not in the suites of profile baseline") {
 		t.Errorf("DHE suite detail %q", c.Detail)
+	}
+}
+
+func TestGroupsOutsideTheProfile(t *testing.T) {
+	addr, cert := ffdheServer(t)
+	r := runAudit(t, addr, rootsFrom(t, cert))
+	var groups []string
+	for _, g := range r.Groups {
+		groups = append(groups, g.Name)
+	}
+	if !slices.Equal(groups, []string{"P-521", "ffdhe2048"}) {
+		t.Errorf("groups %v, want P-521 and ffdhe2048", groups)
+	}
+	for _, id := range []string{"group.p-521", "group.ffdhe2048"} {
+		if c, _ := checkByID(r, id); c.Status != Fail || !strings.Contains(c.Detail, "not in the groups of profile baseline") {
+			t.Errorf("check %s = %+v, want fail", id, c)
+		}
 	}
 }
 

@@ -19,6 +19,10 @@ type sslscanResult struct {
 			Version string `xml:"version,attr"`
 			Enabled string `xml:"enabled,attr"`
 		} `xml:"protocol"`
+		Groups []struct {
+			SSLVersion string `xml:"sslversion,attr"`
+			ID         string `xml:"id,attr"`
+		} `xml:"group"`
 		Ciphers []struct {
 			Status     string `xml:"status,attr"`
 			SSLVersion string `xml:"sslversion,attr"`
@@ -28,8 +32,9 @@ type sslscanResult struct {
 }
 
 // sslscanAccepted runs sslscan against addr and returns its accepted suites
-// ("TLS 1.2 0xc02b", sorted) and enabled protocols ("TLS 1.0").
-func sslscanAccepted(t *testing.T, addr string) (suiteList, protocols []string) {
+// ("TLS 1.2 0xc02b", sorted), enabled protocols ("TLS 1.0") and TLS 1.3
+// groups ("0x001d", sorted).
+func sslscanAccepted(t *testing.T, addr string) (suiteList, protocols, groups13 []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -57,20 +62,26 @@ func sslscanAccepted(t *testing.T, addr string) (suiteList, protocols []string) 
 			protocols = append(protocols, fmt.Sprintf("%s %s", strings.ToUpper(p.Type), p.Version))
 		}
 	}
+	for _, g := range res.SSLTests[0].Groups {
+		if g.SSLVersion == "TLSv1.3" {
+			groups13 = append(groups13, strings.ToLower(g.ID))
+		}
+	}
 	slices.Sort(suiteList)
-	return suiteList, protocols
+	slices.Sort(groups13)
+	return suiteList, protocols, groups13
 }
 
-func TestAcceptedSuitesMatchSSLScan(t *testing.T) {
+func TestFindingsMatchSSLScan(t *testing.T) {
 	requireTool(t, "sslscan")
 	for _, srv := range []struct {
 		name  string
 		start func(*testing.T) (string, string)
-	}{{"weak", weakServer}, {"strong", strongServer}, {"mixed", mixedServer}} {
+	}{{"weak", weakServer}, {"strong", strongServer}, {"mixed", mixedServer}, {"ffdhe", ffdheServer}} {
 		t.Run(srv.name, func(t *testing.T) {
 			addr, cert := srv.start(t)
 			r := runAudit(t, addr, rootsFrom(t, cert))
-			theirs, theirProtocols := sslscanAccepted(t, addr)
+			theirs, theirProtocols, theirGroups := sslscanAccepted(t, addr)
 			ours := acceptedSuites(r)
 			if len(ours) == 0 || !slices.Equal(ours, theirs) {
 				t.Errorf("accepted suites differ:\n intransit: %v\n   sslscan: %v", ours, theirs)
@@ -83,6 +94,16 @@ func TestAcceptedSuitesMatchSSLScan(t *testing.T) {
 			}
 			if !slices.Equal(ourProtocols, theirProtocols) {
 				t.Errorf("accepted protocols differ:\n intransit: %v\n   sslscan: %v", ourProtocols, theirProtocols)
+			}
+			var ourGroups []string
+			for _, g := range r.Groups {
+				if g.TLS13 {
+					ourGroups = append(ourGroups, g.Code)
+				}
+			}
+			slices.Sort(ourGroups)
+			if !slices.Equal(ourGroups, theirGroups) {
+				t.Errorf("TLS 1.3 groups differ:\n intransit: %v\n   sslscan: %v", ourGroups, theirGroups)
 			}
 		})
 	}
