@@ -213,13 +213,13 @@ func prefixes(ps []Prefix) []netip.Prefix {
 // Error is a configuration error at a place in the file.
 type Error struct {
 	// File is the configuration file.
-	File string
+	File string `json:"file"`
 	// Line is the line in the file (0 when unknown).
-	Line int
+	Line int `json:"line,omitempty"`
 	// Field is the dotted path of the field ("remotes[1].identity").
-	Field string
+	Field string `json:"field,omitempty"`
 	// Msg says what is wrong.
-	Msg string
+	Msg string `json:"message"`
 }
 
 func (e *Error) Error() string {

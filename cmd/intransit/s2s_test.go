@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"intransit/internal/status"
+)
+
+func runS2SCLI(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	root := newRootCommand()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err != nil {
+		out.WriteString(err.Error())
+	}
+	return out.String(), exitCode(err)
+}
+
+func TestS2SCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := "identity: {cert: a.pem, key: a.key, ca: ca.pem, crl: crl.pem}\nlisten: {udp: 192.0.2.1:51820}\nsite_prefixes: [10.1.0.0/24]\n" +
+		"remotes:\n  - name: site-b\n    identity: intransit://t/gateway/b\n    control: [192.0.2.2:8443]\n    allowed_prefixes: [10.2.0.0/24]\n"
+	path := filepath.Join(dir, "gw.yaml")
+	if err := os.WriteFile(path, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runS2SCLI(t, "s2s", "check-config", path)
+	if code != exitOK || !strings.Contains(out, "site-b") || !strings.Contains(out, "dials") {
+		t.Errorf("good config: exit %d\n%s", code, out)
+	}
+	bad := strings.Replace(good, "10.2.0.0/24", "10.1.0.0/25", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code = runS2SCLI(t, "s2s", "check-config", path, "--output", "json")
+	var res checkResult
+	if err := json.Unmarshal([]byte(out[:strings.LastIndex(out, "}")+1]), &res); err != nil {
+		t.Fatalf("json: %v\n%s", err, out)
+	}
+	if code != exitFinding || res.OK || res.Error == nil || res.Error.Line != 8 || res.Error.Field != "remotes[0].allowed_prefixes[0]" {
+		t.Errorf("overlapping prefix: exit %d, result %+v", code, res)
+	}
+	if _, code = runS2SCLI(t, "s2s", "check-config", filepath.Join(dir, "missing.yaml")); code != exitCannot {
+		t.Errorf("missing file: exit %d, want %d", code, exitCannot)
+	}
+}
+
+func TestStatusCommand(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "run", "status.sock")
+	ln, err := status.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	rep := status.Report{Time: now,
+		Gateway: status.Gateway{Identity: "intransit://t/gateway/a", Interface: "it0", MTU: 1380, SitePrefixes: []string{"10.1.0.0/24"}},
+		Peers: []status.Peer{
+			{Name: "site-b", State: status.StateUp, Transport: "quic", Endpoint: "quic://192.0.2.2:443", LastHandshake: now.Add(-3 * time.Second),
+				RxBytes: 3 << 20, TxBytes: 512, PSKEpoch: 4, PSKInstalled: now.Add(-20 * time.Second), Routes: []string{"10.2.0.0/24"}},
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reports := make(chan status.Report, 2)
+	reports <- rep
+	down := rep
+	down.Peers = append(append([]status.Peer(nil), rep.Peers...), status.Peer{Name: "site-c", State: status.StateRefused, Reason: "revoked", Detail: "certificate revoked"})
+	reports <- down
+	go func() { _ = status.Serve(ctx, ln, func() status.Report { return <-reports }, slog.New(slog.DiscardHandler)) }()
+
+	out, code := runS2SCLI(t, "status", "--socket", sock)
+	for _, want := range []string{"intransit://t/gateway/a", "site-b", "quic://192.0.2.2:443", "3.0 MiB", "#4 20s ago", "10.2.0.0/24"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status table lacks %q:\n%s", want, out)
+		}
+	}
+	if code != exitOK {
+		t.Errorf("all up: exit %d", code)
+	}
+	out, code = runS2SCLI(t, "status", "--socket", sock, "--output", "json")
+	if code != exitFinding || !strings.Contains(out, `"reason": "revoked"`) || !strings.Contains(out, "not up: site-c") {
+		t.Errorf("one refused: exit %d\n%s", code, out)
+	}
+	if _, code = runS2SCLI(t, "status", "--socket", filepath.Join(t.TempDir(), "none.sock")); code != exitCannot {
+		t.Errorf("no daemon: exit %d, want %d", code, exitCannot)
+	}
+}
