@@ -78,7 +78,9 @@ func TestStatusCommand(t *testing.T) {
 	down := rep
 	down.Peers = append(append([]status.Peer(nil), rep.Peers...), status.Peer{Name: "site-c", State: status.StateRefused, Reason: "revoked", Detail: "certificate revoked"})
 	reports <- down
-	go func() { _ = status.Serve(ctx, ln, func() status.Report { return <-reports }, slog.New(slog.DiscardHandler)) }()
+	go func() {
+		_ = status.Serve(ctx, ln, func() status.Report { return <-reports }, slog.New(slog.DiscardHandler))
+	}()
 
 	out, code := runS2SCLI(t, "status", "--socket", sock)
 	for _, want := range []string{"intransit://t/gateway/a", "site-b", "quic://192.0.2.2:443", "3.0 MiB", "#4 20s ago", "10.2.0.0/24"} {
