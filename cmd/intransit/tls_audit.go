@@ -29,12 +29,12 @@ func newTLSAuditCommand() *cobra.Command {
 		Long: `Probe a TLS endpoint with hand-built ClientHellos (SSL 3.0 to TLS 1.3, every
 IANA cipher suite, every key exchange group including the hybrid post-quantum
 ones) and read its certificate chain, then judge each finding against a
-profile.
+profile: a built-in one or a YAML profile file (see intransit tls proxy).
 
 Exit codes: 0 compliant, 1 not compliant, 2 the audit could not run.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			prof, err := tlspolicy.Builtin(profileName)
+			prof, err := tlspolicy.LoadProfile(profileName)
 			if err != nil {
 				return fmt.Errorf("--profile: %w", err)
 			}
@@ -74,7 +74,7 @@ Exit codes: 0 compliant, 1 not compliant, 2 the audit could not run.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&sni, "sni", "", "server name to send and to check the certificate against (default: the host)")
-	f.StringVar(&profileName, "profile", tlspolicy.Baseline, fmt.Sprintf("profile to judge against %v", tlspolicy.BuiltinNames()))
+	f.StringVar(&profileName, "profile", tlspolicy.Baseline, fmt.Sprintf("profile to judge against: built-in name %v or YAML file", tlspolicy.BuiltinNames()))
 	f.StringVar(&caFile, "ca", "", "PEM file of trusted CA certificates (default: the system pool)")
 	f.Var(&format, "output", "output format: table or json")
 	f.DurationVar(&timeout, "timeout", audit.DefaultTimeout, "timeout of each probe")

@@ -89,6 +89,16 @@ func TestTLSAuditCommandExitCodes(t *testing.T) {
 		t.Errorf("table output:\n%s", out)
 	}
 
+	custom := certs.WriteFile(t, t.TempDir(), "x25519-only.yaml", []byte("name: x25519-only\nbase: baseline\ngroups: [X25519]\n"))
+	out, err = runCLI("tls", "audit", addr, "--sni", "localhost", "--ca", caFile, "--profile", custom)
+	if exitCode(err) != exitFinding || !strings.Contains(out, "under profile x25519-only") || !strings.Contains(out, "P-256 accepted (TLS 1.3, TLS 1.2); not in the groups of profile x25519-only") {
+		t.Errorf("custom profile file: exit %d (%v)\n%s", exitCode(err), err, out)
+	}
+	bad := certs.WriteFile(t, t.TempDir(), "bad.yaml", []byte("name: bad\ngroups: [X25519]\ncolour: blue\n"))
+	if _, err := runCLI("tls", "audit", addr, "--profile", bad); exitCode(err) != exitCannot || !strings.Contains(err.Error(), "line 3") {
+		t.Errorf("bad profile file: exit %d (%v)", exitCode(err), err)
+	}
+
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
