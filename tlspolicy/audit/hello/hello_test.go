@@ -196,7 +196,11 @@ func TestReaderErrors(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
 		}
 	}
-	_, err := NewReader(bytes.NewReader([]byte{21, 3, 1, 0, 2, 2, 70})).Next()
+	_, err := NewReader(bytes.NewReader([]byte{21, 3, 3, 0, 2, 1, 0})).Next()
+	if err == nil || err.Error() != "received warning alert close_notify (0)" {
+		t.Errorf("warning close_notify: %v", err)
+	}
+	_, err = NewReader(bytes.NewReader([]byte{21, 3, 1, 0, 2, 2, 70})).Next()
 	var alert *AlertError
 	if !errors.As(err, &alert) || alert.Description != 70 || err.Error() != "received fatal alert protocol_version (70)" {
 		t.Errorf("alert: %v", err)
@@ -206,7 +210,7 @@ func TestReaderErrors(t *testing.T) {
 func TestReaderReassemblesFragments(t *testing.T) {
 	msg := append([]byte{TypeServerHelloDone, 0, 0, 3}, 1, 2, 3)
 	msg = append(msg, TypeCertificateStatus, 0, 0, 0)
-	var in []byte
+	in := []byte{21, 3, 3, 0, 2, 1, 112}
 	for _, b := range msg {
 		in = append(in, 22, 3, 3, 0, 1, b)
 	}

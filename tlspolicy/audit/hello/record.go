@@ -128,7 +128,8 @@ func NewReader(r io.Reader) *Reader { return &Reader{r: r} }
 // Next returns the next handshake message. A received alert is returned as
 // *AlertError; bytes that are not TLS as an error wrapping ErrNotTLS; a
 // connection closed early as an error wrapping ErrClosed; encrypted records
-// as ErrEncrypted. ChangeCipherSpec records are skipped.
+// as ErrEncrypted. ChangeCipherSpec records and warning alerts other than
+// close_notify are skipped.
 func (r *Reader) Next() (Message, error) {
 	for {
 		if m, ok, err := r.takeMessage(); err != nil || ok {
@@ -150,6 +151,11 @@ func (r *Reader) Next() (Message, error) {
 			}
 			if len(payload) != 2 {
 				return Message{}, fmt.Errorf("%w: alert record of %d bytes", ErrNotTLS, len(payload))
+			}
+			if payload[0] == 1 && payload[1] != 0 {
+				// A warning (say unrecognized_name) does not end the
+				// handshake: the answer follows.
+				continue
 			}
 			return Message{}, &AlertError{Level: payload[0], Description: payload[1]}
 		case recordChangeCipherSpec:
