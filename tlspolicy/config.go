@@ -159,7 +159,14 @@ func ClientConfig(o Options) (*tls.Config, error) {
 	// The chain is verified in VerifyConnection, by the same code as a
 	// server's, so that refusals carry a reason code.
 	cfg.InsecureSkipVerify = true
-	cfg.VerifyConnection = func(cs tls.ConnectionState) error { return p.verify(cs, cs.ServerName) }
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		// crypto/tls leaves IP addresses out of SNI and so out of
+		// cs.ServerName; the configured name is the one to verify.
+		if o.ServerName != "" {
+			cs.ServerName = o.ServerName
+		}
+		return p.verify(cs, cs.ServerName)
+	}
 	if o.Certificate != nil {
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return o.Certificate.Certificate() }
 	}

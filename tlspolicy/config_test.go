@@ -353,6 +353,8 @@ func TestClientConfigVerifiesServer(t *testing.T) {
 		want       Reason
 	}{
 		{"trusted", f.ca, "localhost", Identity{}, ""},
+		{"IP SAN", f.ca, "127.0.0.1", Identity{}, ""},
+		{"IP not in the certificate", f.ca, "127.0.0.2", Identity{}, ReasonChain},
 		{"wrong name", f.ca, "example.com", Identity{}, ReasonChain},
 		{"other CA", other, "localhost", Identity{}, ReasonChain},
 		{"identity allowed", f.ca, "localhost", Identity{CommonNames: []string{"server"}}, ""},

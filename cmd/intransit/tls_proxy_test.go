@@ -196,3 +196,71 @@ func TestTLSProxyCommandFlagErrors(t *testing.T) {
 		})
 	}
 }
+
+// startCommand runs `intransit` with args until the test ends.
+func startCommand(t *testing.T, args ...string) *lockedBuffer {
+	t.Helper()
+	root := newRootCommand()
+	logs := &lockedBuffer{}
+	root.SetErr(logs)
+	root.SetOut(io.Discard)
+	root.SetArgs(args)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("intransit %v: %v", args, err)
+		}
+	})
+	return logs
+}
+
+func TestTLSProxyClientModeToServerMode(t *testing.T) {
+	dir := t.TempDir()
+	ca := certs.NewCA(t, "cmd test CA")
+	caPath := certs.WriteFile(t, dir, "ca.pem", ca.CertPEM)
+	srvCert, srvKey := ca.Issue(certs.LeafOptions{CommonName: "server", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}).WriteFiles(t, dir, "server")
+	cliCert, cliKey := ca.Issue(certs.LeafOptions{CommonName: "laptop", URIs: []string{"spiffe://test/laptop"}}).WriteFiles(t, dir, "client")
+
+	target, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	go func() {
+		for {
+			c, err := target.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	serverAddr, clientAddr := freeLoopbackAddr(t), freeLoopbackAddr(t)
+	serverLogs := startCommand(t, "tls", "proxy", "--listen", serverAddr, "--target", target.Addr().String(), "--profile", "pq",
+		"--cert", srvCert, "--key", srvKey, "--client-ca", caPath, "--allow-uri", "spiffe://test/laptop")
+	clientLogs := startCommand(t, "tls", "proxy", "--mode", "client", "--listen", clientAddr, "--target", serverAddr, "--profile", "pq",
+		"--cert", cliCert, "--key", cliKey, "--ca", caPath)
+
+	var c net.Conn
+	if !eventually(func() bool {
+		c, err = net.DialTimeout("tcp", clientAddr, time.Second)
+		if err != nil {
+			return false
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err = io.WriteString(c, "ping"); err == nil {
+			buf := make([]byte, 4)
+			if _, err = io.ReadFull(c, buf); err == nil && string(buf) == "ping" {
+				return true
+			}
+		}
+		c.Close()
+		return false
+	}) {
+		t.Fatalf("no echo through client mode and server mode: %v\nclient log:\n%s\nserver log:\n%s", err, clientLogs, serverLogs)
+	}
+	c.Close()
+}
