@@ -3,6 +3,7 @@ package netlab
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -298,5 +299,36 @@ func TestParsePcapRejectsGarbage(t *testing.T) {
 		if _, err := ParsePcap(c.data); err == nil {
 			t.Errorf("%s: ParsePcap accepted it", c.name)
 		}
+	}
+}
+
+func TestSweepRemovesNamespacesOfDeadRuns(t *testing.T) {
+	RequireRoot(t)
+	// A pid that existed and is gone: that of a finished child.
+	child := exec.Command("true")
+	if err := child.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := fmt.Sprintf("%s%d-dead00-h", NamePrefix, child.Process.Pid)
+	live := fmt.Sprintf("%s%d-live00-h", NamePrefix, os.Getpid())
+	for _, ns := range []string{stale, live} {
+		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
+		}
+	}
+	t.Cleanup(func() {
+		for _, ns := range []string{stale, live} {
+			_ = exec.Command("ip", "netns", "del", ns).Run()
+		}
+	})
+	if err := Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	list := namespaces(t)
+	if strings.Contains(list, stale) {
+		t.Errorf("Sweep left %s of a dead process", stale)
+	}
+	if !strings.Contains(list, live) {
+		t.Errorf("Sweep removed %s of a running process", live)
 	}
 }
