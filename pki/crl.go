@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"time"
 
@@ -72,7 +73,9 @@ func (ca *CA) CurrentCRL(ctx context.Context) (*store.CRL, error) {
 		return nil, err
 	}
 	if c != nil {
-		_, rev, err := ca.store.RevocationsSince(ctx, ^uint64(0)-1)
+		// Asking for revocations after the highest possible revision returns
+		// none, and the current revision.
+		_, rev, err := ca.store.RevocationsSince(ctx, math.MaxUint64-1)
 		if err != nil {
 			return nil, err
 		}

@@ -82,11 +82,11 @@ func (ca *CA) SignCSR(ctx context.Context, csr *x509.CertificateRequest, req Req
 	if err != nil {
 		return nil, err
 	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, refusef("the CSR's signature does not verify (not signed by the key it carries): %w", err)
-	}
 	if !strongSignature(csr.SignatureAlgorithm) {
 		return nil, refusef("the CSR is signed with %s; SHA-256 or better is required", csr.SignatureAlgorithm)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, refusef("the CSR's signature does not verify (not signed by the key it carries): %w", err)
 	}
 	if err := p.Keys.Check(csr.PublicKey); err != nil {
 		return nil, refusef("profile %s: %v", p.Name, err)

@@ -354,3 +354,53 @@ func TestCRLNumbersAndCaching(t *testing.T) {
 		t.Fatalf("CRL %d: entries %+v, thisUpdate %v, nextUpdate %v", rl.Number, rl.RevokedCertificateEntries, rl.ThisUpdate, rl.NextUpdate)
 	}
 }
+
+// TestSignOpenSSLCSR signs CSRs made by openssl: an RSA-2048 one with
+// SHA-256 is granted and verifies with openssl; a SHA-1 one is refused for
+// its hash.
+func TestSignOpenSSLCSR(t *testing.T) {
+	bin := pkitest.Openssl(t)
+	ca := pkitest.NewCA(t, pki.InitOptions{})
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		digest string
+		want   string
+	}{
+		{"-sha256", ""},
+		{"-sha1", "SHA-256 or better is required"},
+	} {
+		csrPath := filepath.Join(dir, "req"+tc.digest+".csr")
+		if o, err := openssl(t, bin, "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", filepath.Join(dir, "k"+tc.digest), tc.digest,
+			"-subj", "/CN=ossl", "-out", csrPath); err != nil {
+			t.Fatalf("openssl req %s: %v\n%s", tc.digest, err, o)
+		}
+		b, err := os.ReadFile(csrPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		csr, err := pki.ParseCSR(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		is, err := ca.SignCSR(context.Background(), csr, issueReq(pki.ProfileServer, "ossl"+tc.digest))
+		if tc.want != "" {
+			if !pki.IsRefusal(err) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%s CSR: err = %v; want a refusal saying %q", tc.digest, err, tc.want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := ca.WriteIssued(dir, is)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, err := openssl(t, bin, "verify", "-CAfile", filepath.Join(ca.Dir(), pki.RootCertFile), "-untrusted", filepath.Join(ca.Dir(), pki.IntermediateFile), files.Cert); err != nil {
+			t.Fatalf("openssl verify: %v\n%s", err, o)
+		}
+		if is.Record.KeyType != "rsa-2048" {
+			t.Fatalf("record key type %q", is.Record.KeyType)
+		}
+	}
+}

@@ -91,7 +91,7 @@ Exit codes: 0 ok, 1 refused (policy, unknown serial, existing PKI), 2 could not 
   intransit pki list --status valid --expiring-within 30d --output json`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&o.dir, "dir", defDir, "PKI directory (default from $INTRANSIT_PKI_DIR, else ./pki)")
+	pf.StringVar(&o.dir, "dir", defDir, "PKI directory ($INTRANSIT_PKI_DIR sets the default)")
 	pf.StringVar(&o.passphraseFile, "passphrase-file", "", "file holding the master passphrase")
 	pf.StringVar(&o.keyFile, "key-file", "", "file holding the 32-byte master key")
 	cmd.AddCommand(

@@ -181,9 +181,7 @@ type Revocation struct {
 	// Revision is the store revision this revocation created.
 	Revision uint64 `json:"revision"`
 	// Serial is the revoked certificate's serial number.
-	Serial *big.Int `json:"-"`
-	// SerialHex is Serial in hex, for encodings.
-	SerialHex string `json:"serial"`
+	Serial *big.Int `json:"serial"`
 	// At is the revocation time.
 	At time.Time `json:"at"`
 	// Reason is the revocation reason.

@@ -116,7 +116,7 @@ func testRevokeAndFeed(t *testing.T, b Backend) {
 	ctx := context.Background()
 	s := b(t)()
 	defer s.Close()
-	exp := time.Now().Add(time.Hour)
+	exp := time.Now().Add(time.Hour).UTC()
 	for i := int64(1); i <= 3; i++ {
 		if err := s.PutCertificate(ctx, Record(i, fmt.Sprintf("n%d", i), "server", exp)); err != nil {
 			t.Fatal(err)
@@ -148,6 +148,9 @@ func testRevokeAndFeed(t *testing.T, b Backend) {
 	}
 	if cur != 2 || len(revs) != 2 || revs[0].Serial.Int64() != 2 || revs[1].Serial.Int64() != 3 || revs[1].Revision != 2 {
 		t.Fatalf("feed = %+v at %d; want serials 2, 3 at revisions 1, 2", revs, cur)
+	}
+	if !revs[0].At.Equal(at) || revs[0].Reason != store.ReasonKeyCompromise || !revs[0].NotAfter.Equal(exp) {
+		t.Fatalf("feed entry = %+v; want revoked at %v for keyCompromise, expiring %v", revs[0], at, exp)
 	}
 	revs, cur, err = s.RevocationsSince(ctx, 1)
 	if err != nil || cur != 2 || len(revs) != 1 || revs[0].Serial.Int64() != 3 {
