@@ -212,6 +212,7 @@ func (p *Proxy) track(c net.Conn, add bool) {
 
 func (p *Proxy) handle(ctx context.Context, c net.Conn) {
 	peer := c.RemoteAddr().String()
+	start := time.Now()
 	switch p.cfg.Mode {
 	case ModeServer:
 		client, raw, err := p.acceptTLS(ctx, c)
@@ -226,7 +227,8 @@ func (p *Proxy) handle(ctx context.Context, c net.Conn) {
 		}
 		defer target.Close()
 		p.accepted.Add(1)
-		p.pipe(client, target, raw, nil)
+		in, out := p.pipe(client, target, raw, nil)
+		p.log.Debug("connection closed", "peer", peer, "bytes_in", in, "bytes_out", out, "duration", time.Since(start))
 	case ModeClient:
 		target, raw, err := p.dialTLS(ctx, peer)
 		if err != nil {
@@ -235,7 +237,8 @@ func (p *Proxy) handle(ctx context.Context, c net.Conn) {
 		}
 		defer target.Close()
 		p.accepted.Add(1)
-		p.pipe(c, target, nil, raw)
+		in, out := p.pipe(c, target, nil, raw)
+		p.log.Debug("connection closed", "peer", peer, "bytes_in", in, "bytes_out", out, "duration", time.Since(start))
 	}
 }
 
@@ -313,18 +316,20 @@ func (p *Proxy) refuse(reason tlspolicy.Reason, peer string, err error) {
 // pipe copies both ways until both directions end. When one side finishes
 // sending, the other side's write half is closed so that it sees EOF too.
 // The buffered connection under the TLS side (clientRaw in server mode,
-// targetRaw in client mode) gathers the records of each write.
-func (p *Proxy) pipe(client, target net.Conn, clientRaw, targetRaw *bufferedConn) {
+// targetRaw in client mode) gathers the records of each write. It returns
+// the bytes moved each way.
+func (p *Proxy) pipe(client, target net.Conn, clientRaw, targetRaw *bufferedConn) (in, out int64) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		n := p.copy(target, client, directionIn, targetRaw)
-		p.bytesIn.Add(n)
+		in = p.copy(target, client, directionIn, targetRaw)
+		p.bytesIn.Add(in)
 		closeWrite(target)
 	})
-	n := p.copy(client, target, directionOut, clientRaw)
-	p.bytesOut.Add(n)
+	out = p.copy(client, target, directionOut, clientRaw)
+	p.bytesOut.Add(out)
 	closeWrite(client)
 	wg.Wait()
+	return in, out
 }
 
 // Directions of the byte counters: in flows from the accepting side to the
