@@ -33,6 +33,7 @@ type daemon struct {
 	cfg      *daemonconfig.Config
 	loadedAt time.Time
 	gw       *s2s.Gateway
+	p2s      *p2sRuntime
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -70,7 +71,15 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config) (*daemon, error) {
 		return nil, err
 	}
 	reg.MustRegister(s2s.NewCollector(d.gw))
+	if cfg.P2S != nil {
+		if d.p2s, err = startP2S(ctx, cfg, opts, log); err != nil {
+			d.gw.Close()
+			d.cancel()
+			return nil, err
+		}
+	}
 	if err := d.startSockets(reg); err != nil {
+		d.p2s.close()
 		d.gw.Close()
 		d.cancel()
 		return nil, err
@@ -181,6 +190,7 @@ func (d *daemon) report() status.Report {
 	rep := d.gw.Status()
 	rep.Gateway.ConfigPath = d.cfg.Path
 	rep.Gateway.ConfigLoaded = d.loadedAt
+	rep.P2S = d.p2s.status()
 	return rep
 }
 
@@ -222,6 +232,7 @@ loop:
 	}
 	d.notify(sd.SdNotifyStopping, "STATUS=stopping")
 	d.log.Info("intransitd stopping")
+	d.p2s.close()
 	if err := d.gw.Close(); err != nil {
 		d.log.Error("closing the gateway", "error", err.Error())
 	}
@@ -322,6 +333,7 @@ func restartOnly(a, b *daemonconfig.Config) string {
 		{"keepalive", a.Keepalive.Duration, b.Keepalive.Duration},
 		{"dead_after", a.DeadAfter.Duration, b.DeadAfter.Duration},
 		{"path_mtu", a.PathMTU, b.PathMTU},
+		{"p2s", a.P2S, b.P2S},
 	}
 	for _, f := range fields {
 		if !reflect.DeepEqual(f.a, f.b) {

@@ -110,6 +110,8 @@ type Config struct {
 	PathMTU int `yaml:"path_mtu"`
 	// Remotes are the remote gateways.
 	Remotes []Remote `yaml:"remotes"`
+	// P2S, when present, makes the gateway serve point-to-site clients.
+	P2S *P2S `yaml:"p2s"`
 }
 
 // Identity is the gateway's certificate, key and trust material.

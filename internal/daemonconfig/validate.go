@@ -125,6 +125,7 @@ func (v *validator) validate(c *Config) {
 		v.fail(0, []any{"path_mtu"}, "%d is outside %d..%d", c.PathMTU, MinPathMTU, MaxPathMTU)
 	}
 	v.remotes(c)
+	v.p2s(c)
 }
 
 func (v *validator) identity(c *Config) {

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"intransit/internal/daemonconfig"
+	"intransit/internal/output"
+	"intransit/internal/status"
+	"intransit/p2s/enroll"
+)
+
+// newP2SCommand builds the `intransit p2s` group: point-to-site, on the
+// gateway (invite, clients) and on the laptop (enroll, connect, status,
+// disconnect).
+func newP2SCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "p2s",
+		Short: "Point-to-site: invite and list laptops on the gateway; enroll, connect and disconnect on the laptop",
+		Long: `Point-to-site VPN on the intransit PKI.
+
+On the gateway (intransitd with a p2s section):
+  intransit p2s invite NAME [--group G] [--expires 24h]   print a one-time token
+  intransit p2s clients                                   connected laptops
+
+On the laptop:
+  intransit p2s enroll https://GATEWAY:PORT --token T     key, CSR, certificate, pinned CA
+  intransit p2s connect [--profile NAME]                  stay connected (foreground)
+  intransit p2s status [--profile NAME]                   what the running client does
+  intransit p2s disconnect [--profile NAME]               stop it; routes and DNS restored`,
+	}
+	cmd.AddCommand(newP2SInviteCommand(), newP2SClientsCommand(), newP2SEnrollCommand(), newP2SConnectCommand(),
+		newP2SStatusCommand(), newP2SDisconnectCommand())
+	return cmd
+}
+
+func newP2SInviteCommand() *cobra.Command {
+	var group, socket string
+	var expires time.Duration
+	format := output.Table
+	cmd := &cobra.Command{
+		Use:   "invite NAME",
+		Short: "Create a one-time enrollment token for a laptop (asks the running intransitd)",
+		Long: `Ask the running intransitd, over its root-only p2s admin socket, for a
+one-time token that lets one laptop enroll as NAME in a group. The token is
+printed once and stored on the gateway only as a hash; it expires after
+--expires and works once. It also pins the CA, so the laptop trusts the
+right gateway from its first connection.`,
+		Example: `  intransit p2s invite alice-laptop --group staff --expires 24h`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			inv, err := enroll.RequestInvite(cmd.Context(), socket, enroll.InviteRequest{Name: args[0], Group: group, TTL: expires})
+			var ref *enroll.Refusal
+			if errors.As(err, &ref) {
+				return refusal(err)
+			}
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if format == output.JSON {
+				return output.WriteJSON(w, inv)
+			}
+			fmt.Fprintf(w, "%s\n", inv.Token)
+			fmt.Fprintf(cmd.ErrOrStderr(), "one-time token for %s (group %s), valid until %s\n", inv.Name, inv.Group, inv.Expires.Format(time.RFC3339))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&group, "group", "default", "the client's policy group")
+	cmd.Flags().DurationVar(&expires, "expires", enroll.DefaultTokenTTL, "how long the token stays valid")
+	cmd.Flags().StringVar(&socket, "socket", daemonconfig.DefaultP2SAdminSocket, "p2s admin socket of intransitd")
+	cmd.Flags().Var(&format, "output", "table or json")
+	return cmd
+}
+
+func newP2SClientsCommand() *cobra.Command {
+	var socket string
+	format := output.Table
+	cmd := &cobra.Command{
+		Use:   "clients",
+		Short: "List the laptops connected to this gateway: address, transport, handshake, bytes, PSK",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := status.Get(cmd.Context(), socket)
+			if err != nil {
+				return err
+			}
+			if rep.P2S == nil {
+				return refusalf("intransitd at %s serves no point-to-site clients (no p2s section)", socket)
+			}
+			w := cmd.OutOrStdout()
+			if format == output.JSON {
+				return output.WriteJSON(w, rep.P2S)
+			}
+			return writeP2SClients(w, rep.P2S)
+		},
+	}
+	cmd.Flags().StringVar(&socket, "socket", daemonconfig.DefaultStatusSocket, "status socket of intransitd")
+	cmd.Flags().Var(&format, "output", "table or json")
+	return cmd
+}
+
+func writeP2SClients(w io.Writer, p *status.P2S) error {
+	fmt.Fprintf(w, "p2s       %s key %s, control %s, transports %s\n", p.Interface, p.PublicKey, p.Control, strings.Join(p.Transports, " "))
+	fmt.Fprintf(w, "pools     %s (%d of %d leased)\n\n", strings.Join(p.Pools, " "), p.Leases, p.PoolSize)
+	rows := make([][]string, 0, len(p.Clients))
+	for _, c := range p.Clients {
+		hs := "never"
+		if !c.LastHandshake.IsZero() {
+			hs = time.Since(c.LastHandshake).Round(time.Second).String() + " ago"
+		}
+		rows = append(rows, []string{c.Name, c.Group, strings.Join(c.Addresses, " "), c.Transport, c.Endpoint, hs,
+			fmt.Sprintf("%d/%d", c.RxBytes, c.TxBytes), fmt.Sprint(c.PSKEpoch), c.CertExpiry.Format("2006-01-02")})
+	}
+	if err := output.WriteTable(w, []string{"CLIENT", "GROUP", "ADDRESSES", "TRANSPORT", "ENDPOINT", "HANDSHAKE", "RX/TX", "PSK", "CERT UNTIL"}, rows); err != nil {
+		return err
+	}
+	if len(p.Refusals) > 0 {
+		fmt.Fprintln(w)
+		rr := make([][]string, 0, len(p.Refusals))
+		for _, r := range p.Refusals {
+			rr = append(rr, []string{r.Time.Format(time.RFC3339), r.Remote, r.Identity, r.Reason, r.Detail})
+		}
+		return output.WriteTable(w, []string{"REFUSED", "FROM", "IDENTITY", "REASON", "DETAIL"}, rr)
+	}
+	return nil
+}

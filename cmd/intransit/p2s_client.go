@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"intransit/internal/output"
+	"intransit/p2s/client"
+	"intransit/p2s/enroll"
+)
+
+// DefaultP2SDir holds the laptop's profiles.
+const defaultP2SDir = "/var/lib/intransit/p2s"
+
+// profileFlags are the flags naming a laptop profile.
+type profileFlags struct {
+	dir, profile string
+}
+
+func (p *profileFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&p.dir, "dir", defaultP2SDir, "directory of the laptop's profiles")
+	cmd.Flags().StringVar(&p.profile, "profile", client.DefaultProfile, "profile (one per gateway)")
+}
+
+func (p *profileFlags) path() (string, error) { return client.ProfileDir(p.dir, p.profile) }
+
+func newP2SEnrollCommand() *cobra.Command {
+	var pf profileFlags
+	var token string
+	cmd := &cobra.Command{
+		Use:   "enroll https://GATEWAY[:PORT]",
+		Short: "Enroll this laptop with a gateway: local key, CSR, client certificate, pinned CA",
+		Long: `Redeem a one-time token (from intransit p2s invite) at the gateway's
+enrollment endpoint. The private key is generated here and never leaves this
+machine; the gateway's CA is checked against the pin inside the token before
+anything is sent. The profile (certificate, CA, keys) is written under --dir.
+
+Exit codes: 0 enrolled, 1 the gateway refused (expired or used token, weak
+key, ...), 2 could not run.`,
+		Example: `  intransit p2s enroll https://vpn.example.com:8445 --token itp1.xxx`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if token == "" {
+				return errors.New("--token is required")
+			}
+			dir, err := pf.path()
+			if err != nil {
+				return err
+			}
+			p, err := client.Enroll(cmd.Context(), dir, args[0], token)
+			var ref *enroll.Refusal
+			if errors.As(err, &ref) {
+				return refusal(fmt.Errorf("the gateway refused the enrollment: %w", err))
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "enrolled as %s (group %s, %s) at %s; profile %s\n", p.Name, p.Group, p.Identity, p.Gateway, dir)
+			return nil
+		},
+	}
+	pf.add(cmd)
+	cmd.Flags().StringVar(&token, "token", "", "one-time token from intransit p2s invite")
+	return cmd
+}
+
+func newP2SConnectCommand() *cobra.Command {
+	var pf profileFlags
+	var opts client.Options
+	var logFormat string
+	cmd := &cobra.Command{
+		Use:   "connect",
+		Short: "Connect to the profile's gateway and stay connected (foreground) until stopped",
+		Long: `Connect to the gateway of a profile and stay connected: transports are tried
+in order (udp, quic, tls on 443) with fallback within seconds, routes and DNS
+are applied while connected and restored on exit (SIGINT/SIGTERM, or
+intransit p2s disconnect), and the client reconnects by itself after link
+changes, sleep or a gateway restart. Run it under systemd for a daemon.`,
+		Example: `  intransit p2s connect --profile work`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := pf.path()
+			if err != nil {
+				return err
+			}
+			opts.Dir = dir
+			hopts := &slog.HandlerOptions{Level: slog.LevelInfo}
+			if logFormat == "json" {
+				opts.Logger = slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), hopts))
+			} else {
+				opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), hopts))
+			}
+			c, err := client.New(opts)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			errc := make(chan error, 1)
+			sctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go func() { errc <- c.ServeStatus(sctx) }()
+			err = c.Run(ctx)
+			cancel()
+			if serr := <-errc; serr != nil && err == nil {
+				err = serr
+			}
+			return err
+		},
+	}
+	pf.add(cmd)
+	cmd.Flags().StringVar(&opts.Interface, "interface", client.DefaultInterface, "TUN interface name")
+	cmd.Flags().StringVar(&opts.DNSMode, "dns", client.DNSAuto, "DNS handling: auto, resolvectl, resolv.conf or off")
+	cmd.Flags().StringVar(&opts.ResolvConf, "resolv-conf", "/etc/resolv.conf", "resolv.conf replaced in resolv.conf mode")
+	cmd.Flags().IntVar(&opts.UnderlayMTU, "underlay-mtu", 1500, "MTU of this machine's network")
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func newP2SStatusCommand() *cobra.Command {
+	var pf profileFlags
+	format := output.Table
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the running client: state, address, transport, handshake, bytes, PSK (exit 1 when not connected)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := pf.path()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+			defer cancel()
+			st, err := client.GetStatus(ctx, dir)
+			if err != nil {
+				return refusal(err)
+			}
+			w := cmd.OutOrStdout()
+			if format == output.JSON {
+				err = output.WriteJSON(w, st)
+			} else {
+				err = writeClientStatus(w, st)
+			}
+			if err != nil {
+				return err
+			}
+			if st.State != client.StateConnected {
+				return refusalf("not connected: %s %s", st.Reason, st.Detail)
+			}
+			return nil
+		},
+	}
+	pf.add(cmd)
+	cmd.Flags().Var(&format, "output", "table or json")
+	return cmd
+}
+
+func writeClientStatus(w io.Writer, st *client.Status) error {
+	rows := [][]string{
+		{"profile", st.Profile}, {"client", fmt.Sprintf("%s (group %s)", st.Name, st.Group)},
+		{"gateway", strings.TrimSpace(st.Gateway + " " + st.GatewayIdentity)},
+		{"state", strings.TrimSpace(st.State + " " + st.Reason + " " + st.Detail)},
+		{"addresses", strings.Join(st.Addresses, " ")}, {"routes", strings.Join(st.Routes, " ")},
+		{"dns", strings.TrimSpace(strings.Join(st.DNSServers, " ") + " " + strings.Join(st.SearchDomains, " "))},
+		{"transport", strings.TrimSpace(st.Transport + " " + st.Endpoint)},
+		{"handshake", st.LastHandshake.Format(time.RFC3339)},
+		{"bytes", fmt.Sprintf("rx %d tx %d", st.RxBytes, st.TxBytes)},
+		{"psk", fmt.Sprintf("epoch %d, installed %s", st.PSKEpoch, st.PSKInstalled.Format(time.RFC3339))},
+		{"cert until", st.CertExpiry.Format(time.RFC3339)},
+	}
+	return output.WriteTable(w, []string{"FIELD", "VALUE"}, rows)
+}
+
+func newP2SDisconnectCommand() *cobra.Command {
+	var pf profileFlags
+	cmd := &cobra.Command{
+		Use:   "disconnect",
+		Short: "Stop the running client of a profile; routes and DNS are restored (also after a crash)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := pf.path()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 20*time.Second)
+			defer cancel()
+			st, err := client.GetStatus(ctx, dir)
+			if err != nil {
+				if err := client.Restore(ctx, dir); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "no client running; nothing left applied")
+				return nil
+			}
+			p, err := os.FindProcess(st.PID)
+			if err != nil {
+				return err
+			}
+			if err := p.Signal(syscall.SIGTERM); err != nil {
+				return fmt.Errorf("stop client (pid %d): %w", st.PID, err)
+			}
+			for {
+				if _, err := client.GetStatus(ctx, dir); err != nil {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("client (pid %d) still running after SIGTERM", st.PID)
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "disconnected (pid %d stopped)\n", st.PID)
+			return nil
+		},
+	}
+	pf.add(cmd)
+	return cmd
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"intransit/internal/daemonconfig"
+	"intransit/internal/status"
+	"intransit/p2s/enroll"
+	"intransit/p2s/gateway"
+	"intransit/p2s/pool"
+	"intransit/p2s/store/bolt"
+	"intransit/pki/keywrap"
+	"intransit/s2s"
+	"intransit/tlspolicy"
+)
+
+// p2sRuntime is the point-to-site part of a running intransitd: the
+// gateway engine, its store, and the enrollment, renewal and admin
+// listeners.
+type p2sRuntime struct {
+	gw     *gateway.Gateway
+	store  *bolt.Store
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	srvs   []*http.Server
+}
+
+// startP2S starts point-to-site serving from the configuration's p2s
+// section, sharing the site-to-site identity and trust material in base.
+func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, log *slog.Logger) (*p2sRuntime, error) {
+	pc := cfg.P2S
+	log = log.With("component", "p2s")
+	key, err := s2s.LoadOrCreateKey(filepath.Join(cfg.StateDir, "p2s"))
+	if err != nil {
+		return nil, fmt.Errorf("p2s: state_dir: %w", err)
+	}
+	st, err := bolt.Open(filepath.Join(cfg.StateDir, "p2s", bolt.FileName))
+	if err != nil {
+		return nil, err
+	}
+	rt := &p2sRuntime{store: st}
+	ok := false
+	defer func() {
+		if !ok {
+			rt.close()
+		}
+	}()
+	pl, err := pool.New(ctx, pc.PoolV4(), pc.PoolV6(), st)
+	if err != nil {
+		return nil, fmt.Errorf("p2s: pools: %w", err)
+	}
+	var groups []gateway.Group
+	var names []string
+	for _, g := range pc.Groups {
+		gr := gateway.Group{Name: g.Name, FullTunnel: g.FullTunnel, Routes: g.Prefixes(), ClientToClient: g.ClientToClient, SearchDomains: g.Search}
+		for _, a := range g.DNS {
+			gr.DNSServers = append(gr.DNSServers, a.Addr)
+		}
+		groups = append(groups, gr)
+		names = append(names, g.Name)
+	}
+	opts := gateway.Options{
+		Interface: pc.Interface.Name, MTU: pc.Interface.MTU, Control: pc.Listen.Control.AddrPort,
+		Certificate: base.Certificate, CAs: base.CAs, Revocation: base.Revocation, Profile: base.Profile, TLSMetrics: base.TLSMetrics,
+		PrivateKey: key, Pool: pl, Store: st, SitePrefixes: base.SitePrefixes, Groups: groups,
+		PSKRotation: base.PSKRotation, Keepalive: base.Keepalive, DeadAfter: base.DeadAfter,
+		ClientKeepalive: pc.ClientKeepalive.Duration, Logger: log,
+	}
+	for _, t := range pc.Listen.Transports() {
+		opts.Transports = append(opts.Transports, gateway.Listener{Name: t.Name, Endpoint: t.Endpoint})
+	}
+	rt.gw, err = gateway.Open(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	srv := &enroll.Server{Store: st, Groups: names, ClientTTL: pc.ClientTTL.Duration, ControlPort: pc.Listen.Control.Port(),
+		RenewPort: pc.Renew.Port(), Logger: log}
+	if pc.PKI.Dir != "" {
+		secret, err := p2sSecret(pc.PKI)
+		if err != nil {
+			return nil, err
+		}
+		srv.Authority = &enroll.PKIAuthority{Dir: pc.PKI.Dir, Secret: secret, Logger: log}
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	rt.cancel = cancel
+	tlsOpts := tlspolicy.Options{Profile: base.Profile, Certificate: base.Certificate, Logger: log, Metrics: base.TLSMetrics}
+	if pc.Enroll.IsValid() {
+		cfgTLS, err := tlspolicy.ServerConfig(tlsOpts)
+		if err != nil {
+			return nil, fmt.Errorf("p2s: enroll: %w", err)
+		}
+		if err := rt.serveHTTPS(ctx, pc.Enroll.AddrPort.String(), cfgTLS, srv.Handler(), log, "enroll"); err != nil {
+			return nil, err
+		}
+	}
+	if pc.Renew.IsValid() {
+		tlsOpts.CAs, tlsOpts.Revocation = base.CAs, base.Revocation
+		cfgTLS, err := tlspolicy.ServerConfig(tlsOpts)
+		if err != nil {
+			return nil, fmt.Errorf("p2s: renew: %w", err)
+		}
+		if err := rt.serveHTTPS(ctx, pc.Renew.AddrPort.String(), cfgTLS, srv.RenewHandler(), log, "renew"); err != nil {
+			return nil, err
+		}
+	}
+	if srv.Authority != nil {
+		ln, err := status.Listen(pc.AdminSocket)
+		if err != nil {
+			return nil, fmt.Errorf("p2s: admin_socket: %w", err)
+		}
+		rt.wg.Add(1)
+		go func() {
+			defer rt.wg.Done()
+			defer os.Remove(pc.AdminSocket)
+			if err := srv.ServeAdmin(sctx, ln); err != nil {
+				log.Error("p2s admin socket failed", "error", err.Error())
+			}
+		}()
+	}
+	ok = true
+	return rt, nil
+}
+
+// p2sSecret reads the PKI master key of the p2s section.
+func p2sSecret(p daemonconfig.P2SPKI) (keywrap.Secret, error) {
+	if p.KeyFile != "" {
+		b, err := os.ReadFile(p.KeyFile)
+		if err != nil {
+			return keywrap.Secret{}, fmt.Errorf("p2s.pki.key_file: %w", err)
+		}
+		defer clear(b)
+		s, err := keywrap.ParseRawKey(b)
+		if err != nil {
+			return keywrap.Secret{}, fmt.Errorf("p2s.pki.key_file %s: %w", p.KeyFile, err)
+		}
+		return s, nil
+	}
+	b, err := os.ReadFile(p.PassphraseFile)
+	if err != nil {
+		return keywrap.Secret{}, fmt.Errorf("p2s.pki.passphrase_file: %w", err)
+	}
+	defer clear(b)
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	if len(b) == 0 {
+		return keywrap.Secret{}, fmt.Errorf("p2s.pki.passphrase_file %s: the passphrase is empty", p.PassphraseFile)
+	}
+	return keywrap.Passphrase(b), nil
+}
+
+// serveHTTPS serves h over TLS on addr until close.
+func (rt *p2sRuntime) serveHTTPS(ctx context.Context, addr string, cfg *tls.Config, h http.Handler, log *slog.Logger, what string) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("p2s: %s listener: %w", what, err)
+	}
+	srv := &http.Server{Handler: h, TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	rt.srvs = append(rt.srvs, srv)
+	rt.wg.Add(1)
+	go func() {
+		defer rt.wg.Done()
+		if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("p2s "+what+" listener failed", "error", err.Error())
+		}
+	}()
+	log.Info("p2s "+what+" listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// status is the point-to-site part of the status report.
+func (rt *p2sRuntime) status() *status.P2S {
+	if rt == nil || rt.gw == nil {
+		return nil
+	}
+	return rt.gw.Status()
+}
+
+// close stops everything point-to-site.
+func (rt *p2sRuntime) close() {
+	if rt == nil {
+		return
+	}
+	if rt.cancel != nil {
+		rt.cancel()
+	}
+	for _, s := range rt.srvs {
+		s.Close()
+	}
+	rt.wg.Wait()
+	if rt.gw != nil {
+		rt.gw.Close()
+	}
+	rt.store.Close()
+}

@@ -1,0 +1,283 @@
+package daemonconfig
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"intransit/tunnel"
+	"intransit/tunnel/transport"
+)
+
+// Defaults of the point-to-site section.
+const (
+	DefaultP2SInterface   = "itp0"
+	DefaultP2SControlPort = 8444
+	DefaultP2SAdminSocket = "/run/intransitd/p2s.sock"
+	DefaultClientTTL      = 7 * 24 * time.Hour
+)
+
+// P2S is the optional point-to-site section: the gateway then also serves
+// laptops.
+//
+//	p2s:
+//	  interface: {name: itp0, mtu: 0}
+//	  listen:                         # as the top-level listen section
+//	    control: 0.0.0.0:8444
+//	    udp: 0.0.0.0:51821
+//	    quic: 0.0.0.0:443
+//	    tls: 0.0.0.0:443
+//	  enroll: 0.0.0.0:8445            # enrollment API (HTTPS)
+//	  renew: 0.0.0.0:8446             # renewal API (HTTPS, mTLS)
+//	  admin_socket: /run/intransitd/p2s.sock   # intransit p2s invite
+//	  pki: {dir: /var/lib/intransit/pki, key_file: /etc/intransit/pki.key}
+//	  client_ttl: 168h                # lifetime of client certificates
+//	  client_keepalive: 2s
+//	  pools: [10.9.0.0/24, fd00:9::/112]
+//	  groups:
+//	    - name: staff
+//	      full_tunnel: false          # split tunnel: routes, else site_prefixes
+//	      routes: []
+//	      client_to_client: false
+//	      dns: [10.1.0.53]
+//	      search: [corp.example]
+type P2S struct {
+	// Interface is the point-to-site TUN interface.
+	Interface Interface `yaml:"interface"`
+	// Listen holds the control and data-plane listen addresses.
+	Listen Listen `yaml:"listen"`
+	// Enroll is the enrollment API's listen address; Renew the renewal
+	// API's (mTLS). Without them clients cannot enroll or renew here.
+	Enroll Endpoint `yaml:"enroll"`
+	Renew  Endpoint `yaml:"renew"`
+	// AdminSocket is the root-only socket `intransit p2s invite` uses.
+	AdminSocket string `yaml:"admin_socket"`
+	// PKI is the CA that signs client certificates.
+	PKI P2SPKI `yaml:"pki"`
+	// ClientTTL is the lifetime of client certificates.
+	ClientTTL Duration `yaml:"client_ttl"`
+	// ClientKeepalive is the WireGuard keepalive sent to each client.
+	ClientKeepalive Duration `yaml:"client_keepalive"`
+	// Pools are the address pools: at most one IPv4 and one IPv6 prefix.
+	Pools []Prefix `yaml:"pools"`
+	// Groups are the client policy groups.
+	Groups []P2SGroup `yaml:"groups"`
+}
+
+// P2SPKI locates the CA and its master key.
+type P2SPKI struct {
+	// Dir is the PKI directory.
+	Dir string `yaml:"dir"`
+	// KeyFile holds the raw master key, PassphraseFile a passphrase; one
+	// of them is required.
+	KeyFile        string `yaml:"key_file"`
+	PassphraseFile string `yaml:"passphrase_file"`
+}
+
+// P2SGroup is a client policy group.
+type P2SGroup struct {
+	// Name names the group.
+	Name string `yaml:"name"`
+	// FullTunnel sends all the client's traffic into the tunnel.
+	FullTunnel bool `yaml:"full_tunnel"`
+	// Routes are the split-tunnel routes (site_prefixes when empty).
+	Routes []Prefix `yaml:"routes"`
+	// ClientToClient lets the group's members reach each other.
+	ClientToClient bool `yaml:"client_to_client"`
+	// DNS servers and Search domains pushed to the clients.
+	DNS    []Addr   `yaml:"dns"`
+	Search []string `yaml:"search"`
+}
+
+// Addr is an IP address in the file, with its line.
+type Addr struct {
+	netip.Addr
+	// Line is where the address is written.
+	Line int
+}
+
+// UnmarshalYAML parses an IP address.
+func (a *Addr) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &fieldError{n.Line, "want an IP address such as 10.1.0.53"}
+	}
+	ad, err := netip.ParseAddr(n.Value)
+	if err != nil {
+		return &fieldError{n.Line, fmt.Sprintf("invalid IP address %q: %v", n.Value, err)}
+	}
+	a.Addr, a.Line = ad.Unmap(), n.Line
+	return nil
+}
+
+// PoolV4 and PoolV6 return the pools per family (invalid when absent).
+func (p *P2S) PoolV4() netip.Prefix { return p.pool(true) }
+
+// PoolV6 returns the IPv6 pool (invalid when absent).
+func (p *P2S) PoolV6() netip.Prefix { return p.pool(false) }
+
+func (p *P2S) pool(v4 bool) netip.Prefix {
+	for _, pr := range p.Pools {
+		if pr.Addr().Is4() == v4 {
+			return pr.Prefix
+		}
+	}
+	return netip.Prefix{}
+}
+
+var groupNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// p2s validates the point-to-site section.
+func (v *validator) p2s(c *Config) {
+	p := c.P2S
+	if p == nil {
+		return
+	}
+	at := func(f ...any) []any { return append([]any{"p2s"}, f...) }
+	if p.Interface.Name == "" {
+		p.Interface.Name = DefaultP2SInterface
+	}
+	if !ifaceName.MatchString(p.Interface.Name) {
+		v.fail(0, at("interface", "name"), "%q: want 1 to 15 letters, digits, '.', '_' or '-'", p.Interface.Name)
+	}
+	if p.Interface.Name == c.Interface.Name {
+		v.fail(0, at("interface", "name"), "%q is also the site-to-site interface", p.Interface.Name)
+	}
+	if p.Interface.MTU != 0 && (p.Interface.MTU < tunnel.MinMTU || p.Interface.MTU > tunnel.MaxMTU) {
+		v.fail(0, at("interface", "mtu"), "%d is outside %d..%d", p.Interface.MTU, tunnel.MinMTU, tunnel.MaxMTU)
+	}
+	l := &p.Listen
+	if !l.Control.IsValid() {
+		l.Control = Endpoint{AddrPort: netip.AddrPortFrom(netip.IPv6Unspecified(), DefaultP2SControlPort)}
+	}
+	ts := l.Transports()
+	if len(ts) == 0 {
+		v.fail(0, at("listen"), "serve at least one data-plane transport (udp, quic or tls)")
+	}
+	tcp := map[uint16]string{c.Listen.Control.Port(): "listen.control"}
+	udp := map[uint16]string{}
+	for _, t := range c.Listen.Transports() {
+		if t.Name == transport.TLS {
+			tcp[t.Endpoint.Port()] = "listen." + t.Name
+		} else {
+			udp[t.Endpoint.Port()] = "listen." + t.Name
+		}
+	}
+	claim := func(ports map[uint16]string, ep Endpoint, field ...any) {
+		if !ep.IsValid() {
+			return
+		}
+		if other, ok := ports[ep.Port()]; ok {
+			v.fail(ep.Line, at(field...), "port %d is also %s", ep.Port(), other)
+			return
+		}
+		ports[ep.Port()] = fieldName(at(field...))
+	}
+	claim(tcp, l.Control, "listen", "control")
+	claim(tcp, l.TLS, "listen", "tls")
+	claim(tcp, p.Enroll, "enroll")
+	claim(tcp, p.Renew, "renew")
+	claim(udp, l.UDP, "listen", "udp")
+	claim(udp, l.QUIC, "listen", "quic")
+	if p.Interface.MTU == 0 && len(ts) > 0 {
+		names := make([]string, len(ts))
+		for i, t := range ts {
+			names[i] = t.Name
+		}
+		mtu, err := transport.FallbackMTU(names, 1500)
+		if err != nil {
+			v.fail(0, at("interface", "mtu"), "%v", err)
+		}
+		p.Interface.MTU = mtu
+	}
+	if p.AdminSocket == "" {
+		p.AdminSocket = DefaultP2SAdminSocket
+	}
+	p.AdminSocket = resolve(c.Path, p.AdminSocket)
+	if p.Enroll.IsValid() || p.Renew.IsValid() {
+		if p.PKI.Dir == "" {
+			v.fail(0, at("pki", "dir"), "required to sign client certificates (enroll, renew)")
+		}
+		if (p.PKI.KeyFile == "") == (p.PKI.PassphraseFile == "") {
+			v.fail(0, at("pki"), "give exactly one of key_file and passphrase_file")
+		}
+	}
+	p.PKI.Dir, p.PKI.KeyFile, p.PKI.PassphraseFile = resolve(c.Path, p.PKI.Dir), resolve(c.Path, p.PKI.KeyFile), resolve(c.Path, p.PKI.PassphraseFile)
+	if p.ClientTTL.Duration == 0 {
+		p.ClientTTL.Duration = DefaultClientTTL
+	}
+	if p.ClientKeepalive.Duration == 0 {
+		p.ClientKeepalive.Duration = 2 * time.Second
+	}
+	if p.ClientKeepalive.Duration < time.Second || p.ClientKeepalive.Duration > time.Hour {
+		v.fail(p.ClientKeepalive.Line, at("client_keepalive"), "%s is outside 1s..1h", p.ClientKeepalive.Duration)
+	}
+	v.p2sPools(c, at)
+	v.p2sGroups(p, at)
+}
+
+func (v *validator) p2sPools(c *Config, at func(...any) []any) {
+	p := c.P2S
+	if len(p.Pools) == 0 {
+		v.fail(0, at("pools"), "at least one address pool is required")
+	}
+	fam := map[bool]int{}
+	for i, pr := range p.Pools {
+		v4 := pr.Addr().Is4()
+		if j, dup := fam[v4]; dup {
+			v.fail(pr.Line, at("pools", i), "a second pool of the same family as pools[%d]", j)
+		}
+		fam[v4] = i
+		if (v4 && pr.Bits() > 30) || (!v4 && pr.Bits() > 126) {
+			v.fail(pr.Line, at("pools", i), "%s is too small for clients", pr.Prefix)
+		}
+		for s, sp := range c.SitePrefixes {
+			if sp.Overlaps(pr.Prefix) {
+				v.fail(pr.Line, at("pools", i), "%s overlaps site_prefixes[%d] %s", pr.Prefix, s, sp.Prefix)
+			}
+		}
+		for r, rm := range c.Remotes {
+			for k, rp := range rm.AllowedPrefixes {
+				if rp.Overlaps(pr.Prefix) {
+					v.fail(pr.Line, at("pools", i), "%s overlaps remotes[%d].allowed_prefixes[%d] %s", pr.Prefix, r, k, rp.Prefix)
+				}
+			}
+		}
+	}
+}
+
+func (v *validator) p2sGroups(p *P2S, at func(...any) []any) {
+	if len(p.Groups) == 0 {
+		v.fail(0, at("groups"), "at least one client group is required")
+	}
+	names := map[string]int{}
+	for i, g := range p.Groups {
+		if !groupNamePattern.MatchString(g.Name) {
+			v.fail(0, at("groups", i, "name"), "%q: want 1 to 32 lower-case letters, digits, '_' or '-'", g.Name)
+		}
+		if j, dup := names[g.Name]; dup {
+			v.fail(0, at("groups", i, "name"), "%q is also groups[%d].name", g.Name, j)
+		}
+		names[g.Name] = i
+		if g.FullTunnel && len(g.Routes) > 0 {
+			v.fail(0, at("groups", i, "routes"), "a full-tunnel group routes everything; remove routes or full_tunnel")
+		}
+		v.prefixList(at("groups", i, "routes"), g.Routes)
+		if len(g.DNS) > 8 {
+			v.fail(0, at("groups", i, "dns"), "at most 8 DNS servers")
+		}
+		if len(g.Search) > 16 {
+			v.fail(0, at("groups", i, "search"), "at most 16 search domains")
+		}
+		for k, d := range g.Search {
+			if !validDNSName(d) {
+				v.fail(0, at("groups", i, "search", k), "%q is not a DNS name", d)
+			}
+		}
+	}
+}
+
+// Prefixes returns the group's routes.
+func (g P2SGroup) Prefixes() []netip.Prefix { return prefixes(g.Routes) }

@@ -1,0 +1,572 @@
+// Package client is the laptop side of point-to-site. A Client connects to
+// the gateway of one profile (see Enroll) over the mTLS control channel,
+// receives its address, routes, DNS and the gateway's transports, and runs
+// a WireGuard device on a TUN interface until its context ends.
+//
+// # Transports
+//
+// It tries the gateway's transports in the profile's order (udp, quic, tls)
+// and settles on the first on which a fresh WireGuard handshake completes
+// within DefaultAttempt. The gateway sends a keepalive every 2 s; when
+// nothing arrives for DefaultStallAfter the transport counts as broken and
+// the next one is tried, so a blocked transport is left within 10 s. From
+// a fallback transport it tries the first one again after DefaultProbeEvery
+// (doubling while it keeps failing) and stays there once it works.
+//
+// # Routes and DNS
+//
+// The routes the gateway pushes go into the TUN interface (a default route
+// as its two halves, with a host route that keeps the gateway itself on the
+// original path); DNS goes to systemd-resolved through resolvectl where it
+// runs, else into resolv.conf, whose original is moved aside and moved back.
+// What was changed outside the interface is recorded in the profile's
+// StateFile first, so that a crash is repaired by the next start or by
+// Restore.
+//
+// # Staying connected
+//
+// The control session pings every 2 s and gives up after 8 s of silence;
+// the client then dials again with backoff (0.5 to 5 s), forever. So link
+// down/up, a new underlay address, or the process stopped for a minute
+// (SIGSTOP) and continued all end with the client reconnected by itself,
+// with the same address (the gateway keeps its lease).
+//
+// # Renewal
+//
+// At two thirds of its certificate's lifetime the client asks the gateway's
+// renewal endpoint, over mTLS with the current certificate, for a new one
+// for a freshly generated key, and uses it from the next session on.
+package client
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"intransit/tlspolicy"
+	"intransit/tunnel"
+	"intransit/tunnel/control"
+	"intransit/tunnel/pqpsk"
+	"intransit/tunnel/transport"
+	"intransit/tunnel/transport/multi"
+	"intransit/tunnel/transport/quic"
+	transporttls "intransit/tunnel/transport/tls"
+	"intransit/tunnel/transport/udp"
+)
+
+// Timing of the control channel and the dial loop.
+const (
+	controlKeepalive = 2 * time.Second
+	controlDeadAfter = 8 * time.Second
+	dialTimeout      = 5 * time.Second
+	backoffMin       = 500 * time.Millisecond
+	backoffMax       = 5 * time.Second
+	pollEvery        = 500 * time.Millisecond
+	peerKeepalive    = time.Second
+)
+
+// DefaultInterface is the client's TUN interface name.
+const DefaultInterface = "itc0"
+
+// Options configure a Client.
+type Options struct {
+	// Dir is the profile directory.
+	Dir string
+	// Interface is the TUN interface name (DefaultInterface when empty).
+	Interface string
+	// UnderlayMTU is the MTU of the laptop's network (1500 when 0).
+	UnderlayMTU int
+	// DNSMode is one of the DNS constants (DNSAuto when empty), and
+	// ResolvConf the file DNSResolvConf replaces (/etc/resolv.conf when
+	// empty).
+	DNSMode    string
+	ResolvConf string
+	// Attempt, StallAfter and ProbeEvery tune the transport selection
+	// (DefaultAttempt, DefaultStallAfter, DefaultProbeEvery when 0).
+	Attempt, StallAfter, ProbeEvery time.Duration
+	// Logger receives the client's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Client is one profile's connection to its gateway.
+type Client struct {
+	opts    Options
+	log     *slog.Logger
+	profile *Profile
+	tlsProf *tlspolicy.Profile
+	mat     atomic.Pointer[Material]
+	net     *netconf
+
+	mu       sync.Mutex
+	dev      *tunnel.Device
+	addrs    []netip.Addr
+	sel      *selector
+	pc       tunnel.PeerConfig
+	st       Status
+	sess     *control.Session
+	sessions uint64
+}
+
+// New loads the profile in opts.Dir.
+func New(opts Options) (*Client, error) {
+	if opts.Interface == "" {
+		opts.Interface = DefaultInterface
+	}
+	if opts.UnderlayMTU == 0 {
+		opts.UnderlayMTU = 1500
+	}
+	if opts.DNSMode == "" {
+		opts.DNSMode = DNSAuto
+	}
+	if !slices.Contains([]string{DNSAuto, DNSResolvectl, DNSResolvConf, DNSOff}, opts.DNSMode) {
+		return nil, fmt.Errorf("DNS mode %q: want %s, %s, %s or %s", opts.DNSMode, DNSAuto, DNSResolvectl, DNSResolvConf, DNSOff)
+	}
+	if opts.ResolvConf == "" {
+		opts.ResolvConf = "/etc/resolv.conf"
+	}
+	if opts.Attempt == 0 {
+		opts.Attempt = DefaultAttempt
+	}
+	if opts.StallAfter == 0 {
+		opts.StallAfter = DefaultStallAfter
+	}
+	if opts.ProbeEvery == 0 {
+		opts.ProbeEvery = DefaultProbeEvery
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p, err := LoadProfile(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := LoadMaterial(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	tp, err := tlspolicy.LoadProfile(p.TLSProfile)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{opts: opts, log: log, profile: p, tlsProf: tp,
+		net: &netconf{stateFile: stateFileIn(opts.Dir), dnsMode: opts.DNSMode, resolvConf: opts.ResolvConf, iface: opts.Interface}}
+	c.mat.Store(m)
+	c.st = Status{Profile: filepath.Base(opts.Dir), Name: p.Name, Group: p.Group, Gateway: p.Gateway, State: StateConnecting, CertExpiry: m.Leaf.NotAfter}
+	return c, nil
+}
+
+// Restore undoes what a client of the profile in dir left applied (after
+// a crash); nothing recorded is not an error.
+func Restore(ctx context.Context, dir string) error {
+	n := &netconf{stateFile: stateFileIn(dir)}
+	return n.restoreLeftovers(ctx)
+}
+
+// Run connects and stays connected until ctx ends, then removes the
+// interface and restores routes and DNS. It returns nil after a clean
+// stop.
+func (c *Client) Run(ctx context.Context) error {
+	if err := c.net.restoreLeftovers(ctx); err != nil {
+		return fmt.Errorf("settings left by an earlier run: %w", err)
+	}
+	defer c.teardown()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Add(1)
+	go func() { defer wg.Done(); c.renewLoop(rctx) }()
+	backoff := backoffMin
+	for ctx.Err() == nil {
+		established := c.session(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if established {
+			backoff = backoffMin
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, backoffMax)
+	}
+	return nil
+}
+
+// teardown closes the device and restores the system.
+func (c *Client) teardown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.mu.Lock()
+	dev := c.dev
+	c.dev = nil
+	c.st.State = StateDisconnected
+	c.mu.Unlock()
+	if dev != nil {
+		if err := dev.Close(); err != nil {
+			c.log.Error("closing the interface", "error", err.Error())
+		}
+	}
+	if err := c.net.restore(ctx); err != nil {
+		c.log.Error("restoring routes and DNS failed; run intransit p2s disconnect", "error", err.Error())
+	} else {
+		c.log.Info("routes and DNS restored")
+	}
+}
+
+// gatewayAddr resolves the gateway host.
+func (c *Client) gatewayAddr(ctx context.Context) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(c.profile.Gateway); err == nil {
+		return a.Unmap(), nil
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", c.profile.Gateway)
+	if err != nil || len(ips) == 0 {
+		return netip.Addr{}, fmt.Errorf("gateway %s: %v", c.profile.Gateway, err)
+	}
+	return ips[0].Unmap(), nil
+}
+
+// tlsOptions are the TLS options toward the gateway with the current
+// material.
+func (c *Client) tlsOptions() tlspolicy.Options {
+	m := c.mat.Load()
+	return tlspolicy.Options{Profile: c.tlsProf, Certificate: &tlspolicy.StaticCertificate{Cert: m.Cert},
+		CAs: &tlspolicy.StaticCAs{Set: tlspolicy.NewCASet(m.CAs...)}, ServerName: c.profile.Gateway, Logger: c.log}
+}
+
+// session runs one control session to its end and reports whether it got
+// established.
+func (c *Client) session(ctx context.Context) bool {
+	gw, err := c.gatewayAddr(ctx)
+	if err != nil {
+		c.setDown("unreachable", err.Error())
+		return false
+	}
+	addr := netip.AddrPortFrom(gw, c.profile.ControlPort)
+	cfg, err := tlspolicy.ControlClientConfig(c.tlsOptions())
+	if err != nil {
+		c.setDown("internal", err.Error())
+		return false
+	}
+	d := net.Dialer{Timeout: dialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		if ctx.Err() == nil {
+			c.setDown("unreachable", err.Error())
+			c.log.Debug("control dial failed", "addr", addr.String(), "error", err.Error())
+		}
+		return false
+	}
+	tc := tls.Client(conn, cfg)
+	m := c.mat.Load()
+	signer, ok := m.Cert.PrivateKey.(crypto.Signer)
+	if !ok {
+		conn.Close()
+		c.setDown("internal", "the client key cannot sign")
+		return false
+	}
+	run := &sessionRun{c: c, gateway: gw}
+	sess, err := control.New(tc, control.Config{
+		Role: control.Initiator, Kind: control.KindClient, WireGuardKey: publicKey(m.WireGuard), Signer: signer,
+		Admit: run.admit, InstallPSK: run.install, KeepaliveInterval: controlKeepalive, DeadAfter: controlDeadAfter,
+		Logger: c.log.With("component", "control"),
+	})
+	if err != nil {
+		conn.Close()
+		c.setDown("internal", err.Error())
+		return false
+	}
+	c.mu.Lock()
+	c.sess = sess
+	c.mu.Unlock()
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	run.start = func() {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.follow(sctx, run) }()
+	}
+	err = sess.Run(sctx)
+	cancel()
+	wg.Wait()
+	c.endSession(run, err)
+	return run.established
+}
+
+// sessionRun is the state of one control session.
+type sessionRun struct {
+	c           *Client
+	gateway     netip.Addr
+	gwKey       tunnel.PublicKey
+	established bool
+	start       func()
+}
+
+// setDown records a failed attempt.
+func (c *Client) setDown(reason, detail string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.st.State != StateConnecting || c.st.Reason != reason {
+		c.st.Since = time.Now()
+	}
+	c.st.State, c.st.Reason, c.st.Detail = StateConnecting, reason, detail
+	c.st.Transport, c.st.Endpoint = "", ""
+}
+
+// admit checks the gateway's Hello and Assignment and readies the device.
+func (r *sessionRun) admit(ctx context.Context, p *control.Peer) (*control.Admission, error) {
+	c := r.c
+	a := p.Assignment
+	if a == nil || len(a.Addresses) == 0 {
+		return nil, control.Refuse(control.ReasonProtocol, "no address assigned")
+	}
+	var eps []string
+	for _, name := range c.profile.Transports {
+		for _, t := range p.Transports {
+			if t.Name == name {
+				eps = append(eps, transport.FormatEndpoint(t.Name, t.Endpoint))
+				break
+			}
+		}
+	}
+	sel, err := newSelector(eps, c.opts.Attempt, c.opts.StallAfter, c.opts.ProbeEvery, time.Now())
+	if err != nil {
+		return nil, control.Refuse(control.ReasonUnexpected, "%v (gateway offers %d transports, we use %v)", err, len(p.Transports), c.profile.Transports)
+	}
+	if err := c.ensureDevice(ctx, a.Addresses); err != nil {
+		c.log.Error("tunnel interface", "error", err.Error())
+		return nil, control.Refuse(control.ReasonInternal, "the client could not set up its interface")
+	}
+	r.gwKey = tunnel.PublicKey(p.WireGuardKey)
+	c.mu.Lock()
+	c.sel = sel
+	c.mu.Unlock()
+	return &control.Admission{AllowedPrefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}}, nil
+}
+
+// ensureDevice opens the TUN device with the assigned addresses, or
+// reopens it when they changed.
+func (c *Client) ensureDevice(ctx context.Context, addrs []netip.Addr) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dev != nil && slices.Equal(c.addrs, addrs) {
+		return nil
+	}
+	if c.dev != nil {
+		c.dev.Close()
+		c.dev = nil
+	}
+	mtu, err := transport.FallbackMTU(c.profile.Transports, c.opts.UnderlayMTU)
+	if err != nil {
+		return err
+	}
+	bind, err := c.newBind()
+	if err != nil {
+		return err
+	}
+	var prefixes []netip.Prefix
+	for _, a := range addrs {
+		prefixes = append(prefixes, netip.PrefixFrom(a, a.BitLen()))
+	}
+	dev, err := tunnel.Open(ctx, tunnel.Config{Name: c.opts.Interface, MTU: mtu, Addresses: prefixes,
+		PrivateKey: c.mat.Load().WireGuard, Bind: bind, Logger: c.log.With("component", "wireguard")})
+	if err != nil {
+		return err
+	}
+	c.dev, c.addrs = dev, slices.Clone(addrs)
+	c.net.routes = nil
+	return nil
+}
+
+// newBind builds the client's Bind over the profile's transports. The
+// quic and tls transports verify the gateway against the pinned CA and
+// present the client certificate.
+func (c *Client) newBind() (*multi.Bind, error) {
+	var members []multi.Member
+	for _, name := range c.profile.Transports {
+		var b transport.Bind
+		switch name {
+		case transport.UDP:
+			b = udp.New()
+		case transport.QUIC, transport.TLS:
+			cfg, err := tlspolicy.ClientConfig(c.tlsOptions())
+			if err != nil {
+				return nil, err
+			}
+			if name == transport.QUIC {
+				b, err = quic.New(quic.Config{ClientTLS: cfg, UnderlayMTU: c.opts.UnderlayMTU, Logger: c.log.With("component", "quic")})
+			} else {
+				b, err = transporttls.New(transporttls.Config{ClientTLS: cfg, Logger: c.log.With("component", "tls")})
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s transport: %w", name, err)
+			}
+		}
+		members = append(members, multi.Member{Bind: b})
+	}
+	return multi.New(members...)
+}
+
+// install puts a rotation's PSK in place; epoch 1 creates the gateway peer
+// and applies routes and DNS.
+func (r *sessionRun) install(ctx context.Context, p *control.Peer, epoch uint64, psk pqpsk.PSK) error {
+	c := r.c
+	key := tunnel.PresharedKey(psk)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dev == nil {
+		return errors.New("the interface is gone")
+	}
+	c.pc.PresharedKey = &key
+	if epoch > 1 {
+		if err := c.dev.SetPeer(c.pc); err != nil {
+			return fmt.Errorf("install PSK epoch %d: %w", epoch, err)
+		}
+		c.st.PSKEpoch, c.st.PSKInstalled = epoch, time.Now()
+		return nil
+	}
+	c.pc = tunnel.PeerConfig{PublicKey: r.gwKey, PresharedKey: &key, Endpoint: c.sel.current(),
+		AllowedIPs: p.Routes.Accepted, PersistentKeepalive: peerKeepalive}
+	if err := c.freshPeer(); err != nil {
+		return err
+	}
+	a := p.Assignment
+	full := slices.ContainsFunc(p.Routes.Accepted, func(pr netip.Prefix) bool { return pr.Bits() == 0 })
+	if err := c.net.apply(ctx, p.Routes.Accepted, r.gateway, a.DNSServers, a.SearchDomains, full); err != nil {
+		c.log.Error("applying routes and DNS failed", "error", err.Error())
+		return err
+	}
+	r.established = true
+	c.sessions++
+	c.st.State, c.st.Reason, c.st.Detail, c.st.Since = StateConnected, "", "", time.Now()
+	c.st.Addresses, c.st.Routes, c.st.DNSServers, c.st.SearchDomains = nil, nil, nil, a.SearchDomains
+	for _, ad := range a.Addresses {
+		c.st.Addresses = append(c.st.Addresses, ad.String())
+	}
+	for _, pr := range p.Routes.Accepted {
+		c.st.Routes = append(c.st.Routes, pr.String())
+	}
+	for _, s := range a.DNSServers {
+		c.st.DNSServers = append(c.st.DNSServers, s.String())
+	}
+	c.st.GatewayIdentity, c.st.PSKEpoch, c.st.PSKInstalled, c.st.Sessions = p.Identity, epoch, time.Now(), c.sessions
+	c.log.Info("connected", "gateway", p.Identity, "addresses", fmt.Sprint(a.Addresses), "routes", fmt.Sprint(p.Routes.Accepted),
+		"dns", fmt.Sprint(a.DNSServers), "endpoint", c.pc.Endpoint)
+	r.start()
+	return nil
+}
+
+// freshPeer re-creates the gateway peer so that a new handshake runs on
+// its endpoint; the caller holds c.mu.
+func (c *Client) freshPeer() error {
+	if err := c.dev.RemovePeer(c.pc.PublicKey); err != nil && !errors.Is(err, tunnel.ErrNoPeer) {
+		return fmt.Errorf("gateway peer: %w", err)
+	}
+	if err := c.dev.AddPeer(c.pc); err != nil {
+		return fmt.Errorf("gateway peer: %w", err)
+	}
+	return nil
+}
+
+// follow runs the transport selection while the session lasts.
+func (c *Client) follow(ctx context.Context, r *sessionRun) {
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		if c.dev == nil || c.sel == nil {
+			c.mu.Unlock()
+			return
+		}
+		ps, err := c.dev.Peer(c.pc.PublicKey)
+		if err == nil {
+			was := c.sel.working()
+			ep, renew := c.sel.observe(time.Now(), ps.LastHandshake, ps.RxBytes)
+			if renew {
+				c.pc.Endpoint = ep
+				if err := c.freshPeer(); err != nil {
+					c.log.Error("changing transport failed", "error", err.Error())
+				} else {
+					c.log.Info("trying transport", "endpoint", ep, "why", map[bool]string{true: "the transport in use stopped working", false: "no handshake yet"}[was])
+				}
+			}
+			if c.sel.working() {
+				if !was {
+					c.log.Info("transport working", "endpoint", ep)
+				}
+				c.st.Transport, c.st.Endpoint = transportName(ep), ep
+			} else {
+				c.st.Transport, c.st.Endpoint = "", ep
+			}
+			c.st.LastHandshake, c.st.RxBytes, c.st.TxBytes = ps.LastHandshake, ps.RxBytes, ps.TxBytes
+		}
+		c.mu.Unlock()
+	}
+}
+
+// endSession removes the gateway peer after a session ended; the
+// interface, routes and DNS stay for the next session.
+func (c *Client) endSession(r *sessionRun, err error) {
+	reason, detail := "closed", ""
+	var se *control.SessionError
+	switch {
+	case errors.As(err, &se):
+		reason, detail = se.Reason.String(), se.Detail
+		if se.Remote {
+			detail = "gateway says: " + detail
+		}
+	case tlspolicy.IsRefusal(err):
+		reason, detail = string(tlspolicy.ReasonOf(err)), err.Error()
+	case err != nil:
+		reason, detail = "connection", err.Error()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sess, c.sel = nil, nil
+	if r.established && c.dev != nil {
+		if err := c.dev.RemovePeer(c.pc.PublicKey); err != nil && !errors.Is(err, tunnel.ErrNoPeer) && !errors.Is(err, tunnel.ErrClosed) {
+			c.log.Error("removing the gateway peer", "error", err.Error())
+		}
+	}
+	c.st.State, c.st.Reason, c.st.Detail, c.st.Since = StateConnecting, reason, detail, time.Now()
+	c.st.Transport, c.st.Endpoint = "", ""
+	if r.established {
+		c.log.Warn("disconnected; reconnecting", "reason", reason, "detail", detail)
+	} else {
+		c.log.Warn("connection refused or failed", "reason", reason, "detail", detail)
+	}
+}
+
+func transportName(ep string) string {
+	scheme, _ := transport.SplitScheme(ep)
+	if scheme == "" {
+		return transport.UDP
+	}
+	return scheme
+}
+
+func publicKey(k tunnel.PrivateKey) [32]byte {
+	return [32]byte(k.PublicKey())
+}
+
+// portString formats a port.
+func portString(p uint16) string { return strconv.Itoa(int(p)) }

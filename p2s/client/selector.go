@@ -1,0 +1,111 @@
+package client
+
+import (
+	"errors"
+	"time"
+)
+
+// Timing of the transport selection.
+const (
+	// DefaultAttempt is the time a transport gets to complete a WireGuard
+	// handshake before the next one is tried.
+	DefaultAttempt = 4 * time.Second
+	// DefaultStallAfter is how long nothing may arrive from the gateway
+	// (which sends a keepalive every 2 s) before the transport in use
+	// counts as broken.
+	DefaultStallAfter = 5 * time.Second
+	// DefaultProbeEvery is the first wait before a client that fell back
+	// tries the first transport (udp) again; it doubles up to maxProbeEvery
+	// while the first transport keeps failing.
+	DefaultProbeEvery = 20 * time.Second
+	maxProbeEvery     = 5 * time.Minute
+)
+
+// Selector states.
+const (
+	stateTrying  = "trying"  // a fresh handshake is running on cur
+	stateWorking = "working" // cur carries traffic
+	stateProbing = "probing" // trying the first transport again, back to working on failure
+)
+
+// selector chooses the gateway endpoint a client uses: it tries the
+// endpoints in order until a fresh WireGuard handshake completes on one,
+// moves on when the one in use stops carrying anything from the gateway
+// for stallAfter, and from a fallback transport tries the first one again
+// now and then. Every change asks for a fresh peer (a new handshake on the
+// new transport), so that success is proved on that transport alone. It is
+// plain logic: the caller polls the peer and applies what it returns. Not
+// safe for concurrent use.
+type selector struct {
+	endpoints                  []string
+	attempt, stallAfter, probe time.Duration
+
+	state      string
+	cur        int
+	since      time.Time // when cur was chosen
+	lastRx     time.Time // when rx last grew
+	rx         uint64
+	fallbackTo int // the working endpoint to return to after a failed probe
+	probeWait  time.Duration
+}
+
+func newSelector(endpoints []string, attempt, stallAfter, probe time.Duration, now time.Time) (*selector, error) {
+	if len(endpoints) == 0 {
+		return nil, errors.New("the gateway advertises none of the transports this client uses")
+	}
+	return &selector{endpoints: endpoints, attempt: attempt, stallAfter: stallAfter, probe: probe, probeWait: probe,
+		state: stateTrying, since: now, lastRx: now}, nil
+}
+
+// current returns the endpoint in use.
+func (s *selector) current() string { return s.endpoints[s.cur] }
+
+// working reports whether the endpoint in use carries traffic.
+func (s *selector) working() bool { return s.state == stateWorking }
+
+// observe takes the time, the peer's last handshake (zero when none since
+// the peer was last re-created) and its received bytes, and returns the
+// endpoint to use; renew is true when the caller must re-create the peer
+// on that endpoint.
+func (s *selector) observe(now, lastHandshake time.Time, rx uint64) (endpoint string, renew bool) {
+	grew := rx > s.rx
+	s.rx = rx
+	if grew {
+		s.lastRx = now
+	}
+	switch s.state {
+	case stateTrying, stateProbing:
+		if !lastHandshake.IsZero() {
+			if s.state == stateProbing || s.cur == 0 {
+				s.probeWait = s.probe
+			}
+			s.state, s.since, s.lastRx = stateWorking, now, now
+			return s.current(), false
+		}
+		if now.Sub(s.since) < s.attempt {
+			return s.current(), false
+		}
+		if s.state == stateProbing {
+			s.probeWait = min(2*s.probeWait, maxProbeEvery)
+			s.switchTo(s.fallbackTo, stateTrying, now)
+			return s.current(), true
+		}
+		s.switchTo((s.cur+1)%len(s.endpoints), stateTrying, now)
+		return s.current(), true
+	default:
+		if now.Sub(s.lastRx) >= s.stallAfter {
+			s.switchTo((s.cur+1)%len(s.endpoints), stateTrying, now)
+			return s.current(), true
+		}
+		if s.cur != 0 && now.Sub(s.since) >= s.probeWait {
+			s.fallbackTo = s.cur
+			s.switchTo(0, stateProbing, now)
+			return s.current(), true
+		}
+		return s.current(), false
+	}
+}
+
+func (s *selector) switchTo(i int, state string, now time.Time) {
+	s.cur, s.state, s.since, s.lastRx, s.rx = i, state, now, now, 0
+}

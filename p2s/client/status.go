@@ -1,0 +1,130 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// StatusSocket is the client's status socket in the profile directory.
+const StatusSocket = "status.sock"
+
+// Client states.
+const (
+	StateConnecting   = "connecting"
+	StateConnected    = "connected"
+	StateDisconnected = "disconnected"
+)
+
+// Status is what a running client reports.
+type Status struct {
+	Profile         string    `json:"profile"`
+	Name            string    `json:"name"`
+	Group           string    `json:"group"`
+	Gateway         string    `json:"gateway"`
+	GatewayIdentity string    `json:"gateway_identity,omitempty"`
+	State           string    `json:"state"`
+	Reason          string    `json:"reason,omitempty"`
+	Detail          string    `json:"detail,omitempty"`
+	Since           time.Time `json:"since"`
+	Addresses       []string  `json:"addresses,omitempty"`
+	Routes          []string  `json:"routes,omitempty"`
+	DNSServers      []string  `json:"dns_servers,omitempty"`
+	SearchDomains   []string  `json:"search_domains,omitempty"`
+	Transport       string    `json:"transport,omitempty"`
+	Endpoint        string    `json:"endpoint,omitempty"`
+	LastHandshake   time.Time `json:"last_handshake"`
+	RxBytes         uint64    `json:"rx_bytes"`
+	TxBytes         uint64    `json:"tx_bytes"`
+	PSKEpoch        uint64    `json:"psk_epoch"`
+	PSKInstalled    time.Time `json:"psk_installed"`
+	CertExpiry      time.Time `json:"cert_expiry"`
+	Sessions        uint64    `json:"sessions"`
+	PID             int       `json:"pid"`
+}
+
+// Status returns a snapshot of the client.
+func (c *Client) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.st
+	st.CertExpiry = c.mat.Load().Leaf.NotAfter
+	if c.sess != nil {
+		ss := c.sess.Status()
+		if ss.Epoch > 0 {
+			st.PSKEpoch, st.PSKInstalled = ss.Epoch, ss.PSKInstalled
+		}
+	}
+	st.PID = os.Getpid()
+	return st
+}
+
+// ServeStatus answers every connection on the profile's status socket
+// (mode 0600) with one JSON Status until ctx ends.
+func (c *Client) ServeStatus(ctx context.Context) error {
+	path := filepath.Join(c.opts.Dir, StatusSocket)
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("status socket: %w", err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("status socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("status socket: %w", err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	defer os.Remove(path)
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("status socket: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			if err := json.NewEncoder(conn).Encode(c.Status()); err != nil {
+				c.log.Debug("status socket write", "error", err.Error())
+			}
+		}()
+	}
+}
+
+// GetStatus reads the status of the client running with the profile in
+// dir.
+func GetStatus(ctx context.Context, dir string) (*Status, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", filepath.Join(dir, StatusSocket))
+	if err != nil {
+		return nil, fmt.Errorf("no client running for %s: %w", dir, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	data, err := io.ReadAll(io.LimitReader(conn, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	var st Status
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("status: %w", err)
+	}
+	return &st, nil
+}

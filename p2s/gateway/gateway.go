@@ -1,0 +1,549 @@
+// Package gateway is the gateway side of point-to-site: it admits laptops
+// on the mTLS control channel (tunnel/control) and runs their WireGuard
+// peers on one TUN device that serves every configured transport.
+//
+// # Admission
+//
+// Every connect is checked afresh: the TLS layer (tlspolicy) verifies that
+// the client certificate is valid, chains to the configured CAs, is not on
+// the CRL and fits the profile; then the certificate must be a client
+// certificate (intransit://<ca>/client/<name>) of a client that enrolled
+// with this gateway, whose group is configured. The client then gets its
+// addresses from the pool (the same ones on every connect, across gateway
+// restarts), the routes of its group (the site prefixes by default: split
+// tunnel; everything for a full-tunnel group), the group's DNS servers and
+// search domains, the gateway's WireGuard key in the Hello, and a
+// post-quantum PSK rotated as for site-to-site. Refusals are logged, kept
+// for the status and sent to the client with their reason.
+//
+// # Isolation
+//
+// Clients cannot reach each other: an nftables table drops traffic that
+// enters and leaves the tunnel interface, except between members of a
+// group that allows it (nftables sets of their addresses).
+//
+// # Revocation
+//
+// Once a second every session's certificate is checked against the CRL
+// (refreshed by the caller, every few seconds) and its expiry; a revoked or
+// expired one is closed with ReasonRevoked and its peer removed at once.
+package gateway
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"intransit/internal/status"
+	"intransit/p2s"
+	"intransit/p2s/pool"
+	"intransit/tlspolicy"
+	"intransit/tunnel"
+	"intransit/tunnel/control"
+	"intransit/tunnel/pqpsk"
+	"intransit/tunnel/transport"
+	"intransit/tunnel/transport/multi"
+	"intransit/tunnel/transport/quic"
+	transporttls "intransit/tunnel/transport/tls"
+	"intransit/tunnel/transport/udp"
+)
+
+// maxRefusals bounds the refusals kept for the status.
+const maxRefusals = 32
+
+// superseded is the detail of a session replaced by a newer one.
+const superseded = "superseded by a new session of the same client"
+
+// Gateway is a running point-to-site gateway.
+type Gateway struct {
+	opts    Options
+	log     *slog.Logger
+	dev     *tunnel.Device
+	iso     *isolation
+	ctrlLn  net.Listener
+	server  *tls.Config
+	started time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[string]*session // by client name
+	refusals []status.Refusal
+}
+
+// Open starts the gateway: the TUN device with the pools' first addresses
+// and every transport, client isolation, and the control listener. ctx
+// bounds the setup; Close stops the gateway. On error nothing is left.
+func Open(ctx context.Context, opts Options) (*Gateway, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	if opts.Profile == nil {
+		p, err := tlspolicy.Builtin(tlspolicy.PQ)
+		if err != nil {
+			return nil, err
+		}
+		opts.Profile = p
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{opts: opts, log: log, sessions: map[string]*session{}, started: time.Now()}
+	tlsOpts := tlspolicy.Options{Profile: opts.Profile, Certificate: opts.Certificate, CAs: opts.CAs,
+		Revocation: opts.Revocation, Logger: log, Metrics: opts.TLSMetrics}
+	server, err := tlspolicy.ControlServerConfig(tlsOpts)
+	if err != nil {
+		return nil, fmt.Errorf("p2s gateway: control channel: %w", err)
+	}
+	g.server = server
+	bind, err := g.newBind(tlsOpts)
+	if err != nil {
+		return nil, err
+	}
+	g.dev, err = tunnel.Open(ctx, tunnel.Config{
+		Name: opts.Interface, MTU: opts.MTU, PrivateKey: opts.PrivateKey, Addresses: opts.Pool.GatewayAddresses(),
+		ListenPort: opts.Transports[0].Endpoint.Port(), Bind: bind, Logger: log.With("component", "wireguard"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("p2s gateway: %w", err)
+	}
+	g.iso, err = installIsolation(ctx, opts.Interface, opts.Groups)
+	if err != nil {
+		g.dev.Close()
+		return nil, fmt.Errorf("p2s gateway: %w", err)
+	}
+	var lc net.ListenConfig
+	g.ctrlLn, err = lc.Listen(ctx, "tcp", netip.AddrPortFrom(unspecifiedLike(opts.Control.Addr()), opts.Control.Port()).String())
+	if err != nil {
+		g.iso.remove()
+		g.dev.Close()
+		return nil, fmt.Errorf("p2s gateway: control listener: %w", err)
+	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.wg.Add(2)
+	go func() { defer g.wg.Done(); g.accept() }()
+	go func() { defer g.wg.Done(); g.watchCertificates() }()
+	log.Info("p2s gateway up", "interface", opts.Interface, "mtu", g.dev.MTU(), "control", g.ctrlLn.Addr().String(),
+		"transports", g.transportNames(), "pools", fmt.Sprint(opts.Pool.Prefixes()), "public_key", g.dev.PublicKey().String())
+	return g, nil
+}
+
+func unspecifiedLike(a netip.Addr) netip.Addr {
+	if a.IsUnspecified() {
+		return netip.IPv6Unspecified()
+	}
+	return a
+}
+
+// newBind builds the multi Bind over the served transports. The quic and
+// tls transports require client certificates (mTLS) like the control
+// channel.
+func (g *Gateway) newBind(o tlspolicy.Options) (*multi.Bind, error) {
+	var members []multi.Member
+	for _, l := range g.opts.Transports {
+		var b transport.Bind
+		switch l.Name {
+		case transport.UDP:
+			b = udp.New()
+		case transport.QUIC, transport.TLS:
+			server, err := tlspolicy.ServerConfig(o)
+			if err != nil {
+				return nil, fmt.Errorf("p2s gateway: data-plane TLS: %w", err)
+			}
+			if l.Name == transport.QUIC {
+				b, err = quic.New(quic.Config{ServerTLS: server, Logger: g.log.With("component", "quic")})
+			} else {
+				b, err = transporttls.New(transporttls.Config{ServerTLS: server, Logger: g.log.With("component", "tls")})
+			}
+			if err != nil {
+				return nil, fmt.Errorf("p2s gateway: %s transport: %w", l.Name, err)
+			}
+		default:
+			return nil, fmt.Errorf("p2s gateway: unknown transport %q", l.Name)
+		}
+		members = append(members, multi.Member{Bind: b, Port: l.Endpoint.Port()})
+	}
+	b, err := multi.New(members...)
+	if err != nil {
+		return nil, fmt.Errorf("p2s gateway: %w", err)
+	}
+	return b, nil
+}
+
+func (g *Gateway) transportNames() []string {
+	out := make([]string, len(g.opts.Transports))
+	for i, t := range g.opts.Transports {
+		out[i] = fmt.Sprintf("%s/%d", t.Name, t.Endpoint.Port())
+	}
+	return out
+}
+
+// Close ends every session (telling the clients), removes the isolation
+// table and deletes the interface.
+func (g *Gateway) Close() error {
+	g.cancel()
+	g.ctrlLn.Close()
+	g.mu.Lock()
+	for _, s := range g.sessions {
+		s.sess.Close(control.ReasonShutdown, "gateway stopping")
+	}
+	g.mu.Unlock()
+	g.wg.Wait()
+	g.iso.remove()
+	return g.dev.Close()
+}
+
+// Wait returns a channel closed when the device stopped by itself.
+func (g *Gateway) Wait() <-chan struct{} { return g.dev.Wait() }
+
+// ControlAddr is the control listener's address.
+func (g *Gateway) ControlAddr() net.Addr { return g.ctrlLn.Addr() }
+
+// accept serves the control listener.
+func (g *Gateway) accept() {
+	for {
+		c, err := g.ctrlLn.Accept()
+		if err != nil {
+			if g.ctx.Err() == nil {
+				g.log.Error("p2s control listener failed", "error", err.Error())
+			}
+			return
+		}
+		g.wg.Add(1)
+		go func() { defer g.wg.Done(); g.serve(c) }()
+	}
+}
+
+// serve runs one client's control session.
+func (g *Gateway) serve(c net.Conn) {
+	tc := tls.Server(c, g.server)
+	s := &session{g: g, conn: tc}
+	signer, err := g.signer()
+	if err != nil {
+		g.log.Error("own certificate unusable", "error", err.Error())
+		c.Close()
+		return
+	}
+	sess, err := control.New(tc, control.Config{
+		Role: control.Responder, Kind: control.KindGateway, WireGuardKey: g.dev.PublicKey(), Signer: signer,
+		Prefixes: g.opts.SitePrefixes, Transports: g.advertised(tc.LocalAddr()),
+		Admit: s.admit, InstallPSK: s.install,
+		RotationPeriod: g.opts.PSKRotation, KeepaliveInterval: g.opts.Keepalive, DeadAfter: g.opts.DeadAfter,
+		Logger: g.log.With("component", "p2s-control", "remote_addr", c.RemoteAddr().String()),
+	})
+	if err != nil {
+		g.log.Error("p2s control session not started", "error", err.Error())
+		c.Close()
+		return
+	}
+	s.sess = sess
+	s.finish(sess.Run(g.ctx))
+}
+
+func (g *Gateway) signer() (crypto.Signer, error) {
+	cert, err := g.opts.Certificate.Certificate()
+	if err != nil {
+		return nil, err
+	}
+	signer, ok := cert.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("the certificate's private key cannot sign")
+	}
+	return signer, nil
+}
+
+// advertised lists the data-plane endpoints for a client that reached us
+// at local.
+func (g *Gateway) advertised(local net.Addr) []control.Transport {
+	var at netip.Addr
+	if ta, ok := local.(*net.TCPAddr); ok {
+		at = ta.AddrPort().Addr().Unmap()
+	}
+	var out []control.Transport
+	for _, l := range g.opts.Transports {
+		a := l.Endpoint.Addr().Unmap()
+		if a.IsUnspecified() {
+			a = at
+		}
+		if a.IsValid() {
+			out = append(out, control.Transport{Name: l.Name, Endpoint: netip.AddrPortFrom(a, l.Endpoint.Port())})
+		}
+	}
+	return out
+}
+
+// refused records a refused connection.
+func (g *Gateway) refused(remote, identity, reason, detail string) {
+	g.mu.Lock()
+	g.refusals = append(g.refusals, status.Refusal{Time: time.Now(), Remote: remote, Identity: identity, Reason: reason, Detail: detail})
+	if len(g.refusals) > maxRefusals {
+		g.refusals = slices.Delete(g.refusals, 0, len(g.refusals)-maxRefusals)
+	}
+	g.mu.Unlock()
+	g.log.Warn("p2s client refused", "remote_addr", remote, "identity", identity, "reason", reason, "detail", detail)
+}
+
+func (g *Gateway) group(name string) (Group, bool) {
+	i := slices.IndexFunc(g.opts.Groups, func(gr Group) bool { return gr.Name == name })
+	if i < 0 {
+		return Group{}, false
+	}
+	return g.opts.Groups[i], true
+}
+
+// clientName returns the client name of a client certificate, or why it
+// is not one.
+func clientName(c *x509.Certificate) (string, error) {
+	name := c.Subject.CommonName
+	for _, u := range c.URIs {
+		if u.Scheme == "intransit" && u.Path == "/client/"+name {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("certificate %q is not an intransit client certificate (no intransit://<ca>/client/%s URI)", name, name)
+}
+
+// watchCertificates cuts sessions whose certificate was revoked or has
+// expired, once a second.
+func (g *Gateway) watchCertificates() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-t.C:
+		}
+		g.mu.Lock()
+		ss := make([]*session, 0, len(g.sessions))
+		for _, s := range g.sessions {
+			ss = append(ss, s)
+		}
+		g.mu.Unlock()
+		now := time.Now()
+		for _, s := range ss {
+			leaf := s.peer.Certificate
+			if ref := g.opts.Revocation.Check([]*x509.Certificate{leaf}); ref != nil && ref.Reason == tlspolicy.ReasonRevoked {
+				g.log.Warn("p2s client certificate revoked, cutting the session", "client", s.name, "serial", leaf.SerialNumber.Text(16))
+				s.sess.Close(control.ReasonRevoked, "certificate revoked: "+ref.Err.Error())
+			} else if now.After(leaf.NotAfter) {
+				g.log.Warn("p2s client certificate expired, cutting the session", "client", s.name, "not_after", leaf.NotAfter)
+				s.sess.Close(control.ReasonRevoked, "certificate expired at "+leaf.NotAfter.UTC().Format(time.RFC3339))
+			}
+		}
+	}
+}
+
+// session is one client's control session.
+type session struct {
+	g    *Gateway
+	conn *tls.Conn
+	sess *control.Session
+
+	// Set by admit, read after it.
+	name     string
+	group    Group
+	peer     *control.Peer
+	pub      tunnel.PublicKey
+	pc       tunnel.PeerConfig
+	addrs    []netip.Addr
+	attached bool
+	since    time.Time
+}
+
+// admit decides on a client.
+func (s *session) admit(ctx context.Context, p *control.Peer) (*control.Admission, error) {
+	g := s.g
+	if p.Kind != control.KindClient {
+		return nil, control.Refuse(control.ReasonIdentity, "%s is a %s; this port serves point-to-site clients", p.Identity, p.Kind)
+	}
+	name, err := clientName(p.Certificate)
+	if err != nil {
+		return nil, control.Refuse(control.ReasonIdentity, "%v", err)
+	}
+	rec, err := g.opts.Store.Client(ctx, name)
+	if errors.Is(err, p2s.ErrNotFound) {
+		return nil, control.Refuse(control.ReasonIdentity, "client %q did not enroll with this gateway", name)
+	}
+	if err != nil {
+		g.log.Error("p2s client record unreadable", "client", name, "error", err.Error())
+		return nil, control.Refuse(control.ReasonInternal, "the gateway cannot read its client records")
+	}
+	gr, ok := g.group(rec.Group)
+	if !ok {
+		return nil, control.Refuse(control.ReasonIdentity, "client %q is in group %q, which this gateway does not allow", name, rec.Group)
+	}
+	addrs, err := g.opts.Pool.Acquire(ctx, name)
+	if errors.Is(err, pool.ErrExhausted) {
+		return nil, control.Refuse(control.ReasonPoolExhausted, "%v", err)
+	}
+	if err != nil {
+		g.log.Error("p2s lease failed", "client", name, "error", err.Error())
+		return nil, control.Refuse(control.ReasonInternal, "no address could be leased")
+	}
+	s.name, s.group, s.peer, s.addrs = name, gr, p, addrs
+	s.pub = tunnel.PublicKey(p.WireGuardKey)
+	allowed := make([]netip.Prefix, len(addrs))
+	for i, a := range addrs {
+		allowed[i] = netip.PrefixFrom(a, a.BitLen())
+	}
+	return &control.Admission{AllowedPrefixes: allowed, Assignment: &control.Assignment{
+		Addresses: addrs, Routes: gr.routes(g.opts.SitePrefixes), DNSServers: gr.DNSServers, SearchDomains: gr.SearchDomains,
+	}}, nil
+}
+
+// install puts a rotation's PSK into WireGuard; epoch 1 makes the session
+// the client's current one and creates its peer.
+func (s *session) install(ctx context.Context, p *control.Peer, epoch uint64, psk pqpsk.PSK) error {
+	g := s.g
+	key := tunnel.PresharedKey(psk)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if epoch == 1 {
+		if old := g.sessions[s.name]; old != nil && old != s {
+			old.sess.Close(control.ReasonShutdown, superseded)
+			if old.pub != s.pub {
+				if err := g.dev.RemovePeer(old.pub); err != nil && !errors.Is(err, tunnel.ErrNoPeer) {
+					g.log.Error("removing superseded peer failed", "client", s.name, "error", err.Error())
+				}
+			}
+		}
+		g.sessions[s.name] = s
+		s.attached, s.since = true, time.Now()
+		s.pc = tunnel.PeerConfig{PublicKey: s.pub, AllowedIPs: p.Routes.Accepted, PersistentKeepalive: g.opts.ClientKeepalive}
+	} else if g.sessions[s.name] != s {
+		return errors.New("session is no longer the client's: " + superseded)
+	}
+	s.pc.PresharedKey = &key
+	if err := g.dev.SetPeer(s.pc); err != nil {
+		return fmt.Errorf("install PSK epoch %d: %w", epoch, err)
+	}
+	if epoch == 1 {
+		if err := g.iso.add(ctx, s.group, s.addrs); err != nil {
+			g.log.Error("p2s isolation set update failed", "client", s.name, "error", err.Error())
+		}
+		g.log.Info("p2s client connected", "client", s.name, "group", s.group.Name, "addresses", fmt.Sprint(s.addrs),
+			"remote_addr", s.conn.RemoteAddr().String(), "public_key", s.pub.String())
+	}
+	return nil
+}
+
+// finish records how a session ended and removes its peer.
+func (s *session) finish(err error) {
+	g := s.g
+	reason, detail := "closed", ""
+	var se *control.SessionError
+	switch {
+	case errors.As(err, &se):
+		reason, detail = se.Reason.String(), se.Detail
+		if se.Remote {
+			detail = "client says: " + detail
+		}
+	case tlspolicy.IsRefusal(err):
+		reason, detail = string(tlspolicy.ReasonOf(err)), err.Error()
+	case err != nil:
+		reason, detail = string(tlspolicy.ReasonHandshake), err.Error()
+		if s.attached {
+			reason = "connection"
+		}
+	}
+	identity := ""
+	if s.peer != nil {
+		identity = s.peer.Identity
+	}
+	if !s.attached {
+		if g.ctx.Err() == nil {
+			g.refused(s.conn.RemoteAddr().String(), identity, reason, detail)
+		}
+		return
+	}
+	g.mu.Lock()
+	current := g.sessions[s.name] == s
+	if current {
+		delete(g.sessions, s.name)
+		if err := g.dev.RemovePeer(s.pub); err != nil && !errors.Is(err, tunnel.ErrNoPeer) && !errors.Is(err, tunnel.ErrClosed) {
+			g.log.Error("removing p2s peer failed", "client", s.name, "error", err.Error())
+		}
+	}
+	g.mu.Unlock()
+	if current {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := g.iso.del(ctx, s.group, s.addrs); err != nil {
+			g.log.Error("p2s isolation set update failed", "client", s.name, "error", err.Error())
+		}
+		cancel()
+		g.log.Info("p2s client disconnected", "client", s.name, "reason", reason, "detail", detail)
+	}
+}
+
+// Status reports the gateway and its connected clients, sorted by name.
+func (g *Gateway) Status() *status.P2S {
+	st := &status.P2S{Interface: g.dev.Name(), PublicKey: g.dev.PublicKey().String(), Control: g.ctrlLn.Addr().String(),
+		Transports: g.transportNames(), PoolSize: g.opts.Pool.Size(), Leases: g.opts.Pool.InUse(), Clients: []status.P2SClient{}}
+	for _, p := range g.opts.Pool.Prefixes() {
+		st.Pools = append(st.Pools, p.String())
+	}
+	peers, err := g.dev.Peers()
+	if err != nil {
+		g.log.Debug("device status", "error", err.Error())
+	}
+	byKey := make(map[tunnel.PublicKey]tunnel.PeerStatus, len(peers))
+	for _, p := range peers {
+		byKey[p.PublicKey] = p
+	}
+	g.mu.Lock()
+	ss := make([]*session, 0, len(g.sessions))
+	for _, s := range g.sessions {
+		ss = append(ss, s)
+	}
+	st.Refusals = slices.Clone(g.refusals)
+	g.mu.Unlock()
+	if st.Refusals == nil {
+		st.Refusals = []status.Refusal{}
+	}
+	sort.Slice(ss, func(i, j int) bool { return ss[i].name < ss[j].name })
+	for _, s := range ss {
+		cs := status.P2SClient{Name: s.name, Identity: s.peer.Identity, Group: s.group.Name, PublicKey: s.pub.String(),
+			Since: s.since, CertExpiry: s.peer.Certificate.NotAfter}
+		for _, a := range s.addrs {
+			cs.Addresses = append(cs.Addresses, a.String())
+		}
+		for _, r := range s.group.routes(g.opts.SitePrefixes) {
+			cs.Routes = append(cs.Routes, r.String())
+		}
+		sst := s.sess.Status()
+		cs.PSKEpoch, cs.PSKID = sst.Epoch, sst.PSKID
+		if ps, ok := byKey[s.pub]; ok {
+			cs.Endpoint, cs.LastHandshake, cs.RxBytes, cs.TxBytes = ps.Endpoint, ps.LastHandshake, ps.RxBytes, ps.TxBytes
+			cs.Transport = transportOf(ps.Endpoint)
+		}
+		st.Clients = append(st.Clients, cs)
+	}
+	return st
+}
+
+// transportOf names the transport of an endpoint string.
+func transportOf(ep string) string {
+	if ep == "" {
+		return ""
+	}
+	scheme, _ := transport.SplitScheme(ep)
+	if scheme == "" {
+		return transport.UDP
+	}
+	return strings.ToLower(scheme)
+}

@@ -1,0 +1,137 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"regexp"
+	"time"
+
+	"intransit/p2s"
+	"intransit/p2s/pool"
+	"intransit/tlspolicy"
+	"intransit/tunnel"
+)
+
+// Options configure a Gateway.
+type Options struct {
+	// Interface is the TUN interface name and MTU its MTU.
+	Interface string
+	MTU       int
+	// Control is the control-channel listen address.
+	Control netip.AddrPort
+	// Transports are the served data-plane transports, udp first if
+	// present; an unspecified address advertises the address the client
+	// reached the control channel at.
+	Transports []Listener
+	// Certificate is the gateway's certificate and key, CAs the CAs that
+	// client certificates chain to and Revocation their CRL.
+	Certificate *tlspolicy.KeyPairFiles
+	CAs         *tlspolicy.CAFile
+	Revocation  *tlspolicy.Revocation
+	// Profile is the TLS profile of the control channel and of the quic
+	// and tls transports (tlspolicy's pq profile when nil).
+	Profile *tlspolicy.Profile
+	// TLSMetrics counts TLS handshakes and refusals; nil counts nothing.
+	TLSMetrics *tlspolicy.Metrics
+	// PrivateKey is the WireGuard static key.
+	PrivateKey tunnel.PrivateKey
+	// Pool hands out client addresses; Store holds the enrolled clients.
+	Pool  *pool.Pool
+	Store p2s.Store
+	// SitePrefixes are the prefixes behind the gateway: the routes of a
+	// split-tunnel group that names none.
+	SitePrefixes []netip.Prefix
+	// Groups are the policy groups; a client whose group is not listed is
+	// refused.
+	Groups []Group
+	// PSKRotation, Keepalive and DeadAfter configure the control sessions.
+	PSKRotation, Keepalive, DeadAfter time.Duration
+	// ClientKeepalive is the WireGuard keepalive the gateway sends each
+	// client (DefaultClientKeepalive when 0); clients watch for it to
+	// notice a broken transport.
+	ClientKeepalive time.Duration
+	// Logger receives the gateway's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultClientKeepalive is the default of Options.ClientKeepalive.
+const DefaultClientKeepalive = 2 * time.Second
+
+// Listener is one served data-plane transport.
+type Listener struct {
+	// Name is transport.UDP, transport.QUIC or transport.TLS.
+	Name string
+	// Endpoint is the advertised address and the listen port.
+	Endpoint netip.AddrPort
+}
+
+// Group is a client policy group.
+type Group struct {
+	// Name names the group (tokens and client records carry it).
+	Name string
+	// FullTunnel sends all the client's traffic into the tunnel; otherwise
+	// only Routes (split tunnel).
+	FullTunnel bool
+	// Routes are the split-tunnel routes; empty means the site prefixes.
+	Routes []netip.Prefix
+	// ClientToClient lets members of the group reach each other; clients
+	// are isolated otherwise.
+	ClientToClient bool
+	// DNSServers and SearchDomains are pushed to the clients.
+	DNSServers    []netip.Addr
+	SearchDomains []string
+}
+
+var groupName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// fullTunnel are the routes of a full-tunnel group.
+var fullTunnel = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+
+// routes are the routes pushed to members of the group.
+func (gr Group) routes(site []netip.Prefix) []netip.Prefix {
+	switch {
+	case gr.FullTunnel:
+		return fullTunnel
+	case len(gr.Routes) > 0:
+		return gr.Routes
+	}
+	return site
+}
+
+func (o *Options) check() error {
+	if o.Certificate == nil || o.CAs == nil || o.Revocation == nil {
+		return errors.New("p2s gateway: the certificate, the CAs and the CRL are required")
+	}
+	if o.Pool == nil || o.Store == nil {
+		return errors.New("p2s gateway: the address pool and the store are required")
+	}
+	if len(o.Transports) == 0 {
+		return errors.New("p2s gateway: no data-plane transport to serve")
+	}
+	if len(o.Groups) == 0 {
+		return errors.New("p2s gateway: no client group")
+	}
+	seen := map[string]bool{}
+	for _, gr := range o.Groups {
+		if !groupName.MatchString(gr.Name) {
+			return fmt.Errorf("p2s gateway: group name %q: use 1 to 32 lower-case letters, digits, '_' or '-'", gr.Name)
+		}
+		if seen[gr.Name] {
+			return fmt.Errorf("p2s gateway: group %q listed twice", gr.Name)
+		}
+		seen[gr.Name] = true
+	}
+	for _, pp := range o.Pool.Prefixes() {
+		for _, s := range o.SitePrefixes {
+			if pp.Overlaps(s) {
+				return fmt.Errorf("p2s gateway: address pool %s overlaps site prefix %s", pp, s)
+			}
+		}
+	}
+	if o.ClientKeepalive == 0 {
+		o.ClientKeepalive = DefaultClientKeepalive
+	}
+	return nil
+}

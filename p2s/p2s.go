@@ -1,0 +1,103 @@
+// Package p2s is point-to-site: laptops ("clients") that enroll with a
+// gateway and connect to it. The sub-packages each do one job:
+//
+//   - store/bolt keeps the gateway's point-to-site records (enrolled
+//     clients, one-time tokens, address leases) in one bbolt file;
+//   - pool hands out tunnel addresses from IPv4 and IPv6 pools, keeping a
+//     client's address across reconnects and gateway restarts;
+//   - enroll issues one-time tokens and serves the enrollment and renewal
+//     API (CSR in, client certificate and chain out), and is the laptop's
+//     client of that API;
+//   - gateway admits clients on the mTLS control channel and runs their
+//     WireGuard peers, routes, DNS, client isolation and revocation cuts;
+//   - client is the laptop: it connects, picks a transport, applies routes
+//     and DNS and restores them, and reconnects by itself.
+//
+// This package holds what they share: the Store seam and its records.
+package p2s
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// ErrNotFound is returned by a Store for a record that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrAddressTaken is returned by Store.PutLease when an address of the
+// lease is leased to another client.
+var ErrAddressTaken = errors.New("address already leased to another client")
+
+// Client is an enrolled laptop, recorded when its token is redeemed.
+type Client struct {
+	// Name is the client's name: the last element of its certificate's
+	// intransit://<ca>/client/<name> identity.
+	Name string `json:"name"`
+	// Group is the policy group the client belongs to.
+	Group string `json:"group"`
+	// Enrolled is when the client enrolled.
+	Enrolled time.Time `json:"enrolled"`
+	// Serials are the serial numbers (hex) of the certificates issued to
+	// the client, oldest first.
+	Serials []string `json:"serials"`
+}
+
+// Token is a one-time enrollment token as the gateway stores it: the
+// secret itself is never stored, only its SHA-256.
+type Token struct {
+	// ID names the token (public half of the token text).
+	ID string `json:"id"`
+	// SecretHash is SHA-256 of the secret half.
+	SecretHash []byte `json:"secret_hash"`
+	// Name and Group are what the enrolling client becomes.
+	Name  string `json:"name"`
+	Group string `json:"group"`
+	// Created and Expires bound the token's use.
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	// Used is when the token was redeemed; zero while unused.
+	Used time.Time `json:"used,omitzero"`
+}
+
+// Lease binds tunnel addresses to a client.
+type Lease struct {
+	// Client is the client's name.
+	Client string `json:"client"`
+	// Addresses are the leased addresses, at most one per family.
+	Addresses []netip.Addr `json:"addresses"`
+	// Updated is when the lease was last granted or confirmed.
+	Updated time.Time `json:"updated"`
+}
+
+// Store keeps a gateway's point-to-site records durably. Every method is
+// safe for concurrent use; a write has reached stable storage when it
+// returns nil. Methods block only on storage and give up when ctx ends.
+type Store interface {
+	// PutClient creates or replaces a client record.
+	PutClient(ctx context.Context, c Client) error
+	// Client returns the named client, or an error wrapping ErrNotFound.
+	Client(ctx context.Context, name string) (Client, error)
+	// Clients returns every client, sorted by name.
+	Clients(ctx context.Context) ([]Client, error)
+
+	// PutToken stores a new token; an existing ID is an error.
+	PutToken(ctx context.Context, t Token) error
+	// RedeemToken marks the token id used, atomically: check sees the
+	// stored token and may refuse (expired, used, wrong secret); only
+	// when it returns nil is the token marked used at now and returned.
+	// An unknown id is an error wrapping ErrNotFound.
+	RedeemToken(ctx context.Context, id string, now time.Time, check func(Token) error) (Token, error)
+
+	// Leases returns every lease.
+	Leases(ctx context.Context) ([]Lease, error)
+	// PutLease creates or replaces the lease of l.Client. An address held
+	// by another client's lease is refused with ErrAddressTaken.
+	PutLease(ctx context.Context, l Lease) error
+	// DeleteLease removes the lease of a client; none is not an error.
+	DeleteLease(ctx context.Context, client string) error
+
+	// Close releases the store.
+	Close() error
+}
