@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"intransit/tunnel/transport"
+	"intransit/tunnel/transport/internal/linkbind"
 	"intransit/tunnel/transport/internal/transporttest"
 )
 
@@ -152,5 +153,62 @@ func TestOversizedFramesCounted(t *testing.T) {
 	r.Expect(t, 4000000, 4000001, 10*time.Second)
 	if n := srv.Stats().OversizedFrames; n != 1 {
 		t.Fatalf("OversizedFrames = %d, want 1", n)
+	}
+}
+
+// TestSilentHangupBacksOff dials a server that completes the handshake and
+// hangs up at once (as a TLS 1.3 server does when it refuses the client's
+// certificate): the Bind keeps being asked to send, and must redial with
+// backoff rather than in a tight loop.
+func TestSilentHangupBacksOff(t *testing.T) {
+	server, client := transporttest.TLSConfigs(t, "modern")
+	server, err := linkbind.WithALPN(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := cryptotls.Listen("tcp", "127.0.0.1:0", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.(*cryptotls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	b, err := New(Config{ClientTLS: client, BackoffMin: 300 * time.Millisecond, BackoffMax: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, _, err := b.Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := transporttest.Receive(t, b, fns)
+	defer func() { b.Close(); r.Wait() }()
+	ep, err := b.ParseEndpoint("tls://" + ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1000 sends over about a second: without backoff every one of them
+	// would find the connection gone and dial again.
+	for i := range 1000 {
+		if err := b.Send([][]byte{transporttest.Message(uint32(i), 100)}, ep); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// With waits of 0.3, 0.6 and 1 s between dials, the second or so of
+	// sending leaves room for at most 4 dials.
+	if st := b.Stats(); st.DialFailures > 0 {
+		t.Fatalf("dials failed: %+v", st)
+	}
+	if d := b.Stats().Dials; d < 2 || d > 4 {
+		t.Fatalf("%d dials in 1000 sends to a server that hangs up: want 2 to 4 (it redials, with backoff)", d)
 	}
 }

@@ -374,13 +374,26 @@ func (cl *clientLink) run() {
 			backoff = min(2*backoff, c.cfg.BackoffMax)
 			continue
 		}
-		backoff = c.cfg.BackoffMin
 		c.log.Debug("connected", "peer", cl.dst)
-		err = s.serve(link, cl.out, cl.ep)
+		heard, err := s.serve(link, cl.out, cl.ep)
 		if s.ctx.Err() != nil {
 			return
 		}
 		c.log.Info("connection ended, will redial on next send", "peer", cl.dst, "err", err)
+		if heard {
+			backoff = c.cfg.BackoffMin
+			continue
+		}
+		// A peer that completes the handshake and hangs up without a word
+		// (a TLS 1.3 server refusing our certificate does just that) must
+		// not be redialed in a tight loop.
+		cl.out.discard()
+		select {
+		case <-time.After(backoff):
+		case <-s.ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, c.cfg.BackoffMax)
 	}
 }
 
@@ -439,7 +452,7 @@ func (s *session) handshakeAndServe(hs Handshake) {
 	s.accepted[sl] = struct{}{}
 	s.mu.Unlock()
 	c.log.Debug("accepted", "peer", remote)
-	err = s.serve(link, sl.out, sl.ep)
+	_, err = s.serve(link, sl.out, sl.ep)
 	sl.gone.Store(true)
 	sl.out.discard()
 	s.mu.Lock()
@@ -451,14 +464,19 @@ func (s *session) handshakeAndServe(hs Handshake) {
 }
 
 // serve runs a link until it fails or the session stops: a reader
-// goroutine feeds the inbox, this goroutine writes what out collects.
-func (s *session) serve(link Link, out *outbox, ep *Endpoint) error {
+// goroutine feeds the inbox, this goroutine writes what out collects. It
+// reports whether the peer sent anything, and why the link ended.
+func (s *session) serve(link Link, out *outbox, ep *Endpoint) (heard bool, _ error) {
 	c := s.core
 	readDone := make(chan struct{})
-	var readErr error
+	var (
+		readErr error
+		got     bool
+	)
 	go func() {
 		defer close(readDone)
 		readErr = link.ReadMessages(func(msg []byte) {
+			got = true
 			if s.in.deliver(s.ctx, msg, ep) {
 				c.received.Add(1)
 			}
@@ -483,10 +501,10 @@ func (s *session) serve(link Link, out *outbox, ep *Endpoint) error {
 	link.Close()
 	<-readDone
 	if werr != nil {
-		return fmt.Errorf("write: %w", werr)
+		return got, fmt.Errorf("write: %w", werr)
 	}
 	if readErr != nil {
-		return fmt.Errorf("read: %w", readErr)
+		return got, fmt.Errorf("read: %w", readErr)
 	}
-	return nil
+	return got, nil
 }
