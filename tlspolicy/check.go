@@ -20,12 +20,15 @@ const (
 
 // Finding is one way a tls.Config departs from a profile.
 type Finding struct {
+	// Severity ranks the finding.
 	Severity Severity `json:"severity"`
 	// Field names the tls.Config field concerned.
-	Field   string `json:"field"`
+	Field string `json:"field"`
+	// Message says what is wrong and which rule of the profile it breaks.
 	Message string `json:"message"`
 }
 
+// String formats the finding as "severity: field: message".
 func (f Finding) String() string { return fmt.Sprintf("%s: %s: %s", f.Severity, f.Field, f.Message) }
 
 // Check lints a foreign tls.Config against a profile and returns what breaks

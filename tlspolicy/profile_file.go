@@ -35,6 +35,7 @@ type keyPolicyFile struct {
 
 type versionName uint16
 
+// UnmarshalYAML parses a version name, reporting the line of a bad one.
 func (v *versionName) UnmarshalYAML(n *yaml.Node) error {
 	id, err := ParseVersion(n.Value)
 	if err != nil {
@@ -46,6 +47,7 @@ func (v *versionName) UnmarshalYAML(n *yaml.Node) error {
 
 type suiteName uint16
 
+// UnmarshalYAML parses a cipher suite name, reporting the line of a bad one.
 func (s *suiteName) UnmarshalYAML(n *yaml.Node) error {
 	id, err := ParseCipherSuite(n.Value)
 	if err != nil {
@@ -57,6 +59,7 @@ func (s *suiteName) UnmarshalYAML(n *yaml.Node) error {
 
 type groupName tls.CurveID
 
+// UnmarshalYAML parses a group name, reporting the line of a bad one.
 func (g *groupName) UnmarshalYAML(n *yaml.Node) error {
 	id, err := ParseGroup(n.Value)
 	if err != nil {
@@ -68,6 +71,8 @@ func (g *groupName) UnmarshalYAML(n *yaml.Node) error {
 
 type signatureName x509.SignatureAlgorithm
 
+// UnmarshalYAML parses a signature algorithm name, reporting the line of a
+// bad one.
 func (a *signatureName) UnmarshalYAML(n *yaml.Node) error {
 	id, err := ParseSignatureAlgorithm(n.Value)
 	if err != nil {

@@ -51,6 +51,7 @@ type Refusal struct {
 	Err error
 }
 
+// Error formats the refusal with its reason code.
 func (r *Refusal) Error() string { return fmt.Sprintf("refused (%s): %v", r.Reason, r.Err) }
 
 // Unwrap returns the detailed error.

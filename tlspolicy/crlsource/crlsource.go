@@ -101,14 +101,17 @@ type recorder struct {
 	body   bytes.Buffer
 }
 
+// Header returns the response headers.
 func (r *recorder) Header() http.Header { return r.header }
 
+// WriteHeader records the first status set.
 func (r *recorder) WriteHeader(status int) {
 	if r.status == 0 {
 		r.status = status
 	}
 }
 
+// Write collects the body.
 func (r *recorder) Write(p []byte) (int, error) {
 	r.WriteHeader(http.StatusOK)
 	return r.body.Write(p)

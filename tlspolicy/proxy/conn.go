@@ -27,8 +27,10 @@ func newBufferedConn(c net.Conn, prefix []byte, size int) *bufferedConn {
 	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(io.MultiReader(bytes.NewReader(prefix), c), size)}
 }
 
+// Read reads through the buffer.
 func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
+// Write sends b, or collects it while a gathered write runs.
 func (c *bufferedConn) Write(b []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
