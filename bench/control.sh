@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cost of a post-quantum PSK rotation, beside its references, in one run.
 #
-#   bench/control.sh [-n ROUNDS] [-t BENCHTIME]
+#   bench/control.sh [-n ROUNDS] [-t BENCHTIME] [-c GOMAXPROCS]
 #
 #   rotation    BenchmarkRotationRoundTrip (tunnel/control): one rotation
 #               between two running control sessions over loopback TLS 1.3
@@ -15,19 +15,23 @@
 #   mlkem       BenchmarkMLKEM768Reference (tunnel/pqpsk): Go's crypto/mlkem
 #               ML-KEM-768 keygen + encapsulate + decapsulate
 # Each round runs every benchmark once (default 7 rounds, -benchtime 1s), in
-# reverse order every other round, so machine noise hits them alike. Prints
-# every run, the medians and the ratios. Needs go.
+# reverse order every other round, so machine noise hits them alike; -c sets
+# GOMAXPROCS for all of them (default: nproc). On a loaded machine use -c 1,
+# or the two-goroutine rotation wins CPU share from the one-goroutine ones.
+# Prints every run, the medians and the ratios. Needs go.
 set -euo pipefail
 
-rounds=7 benchtime=1s
-while getopts "n:t:h" o; do
+rounds=7 benchtime=1s cpus=$(nproc)
+while getopts "n:t:c:h" o; do
   case $o in
     n) rounds=$OPTARG ;;
     t) benchtime=$OPTARG ;;
-    *) sed -n '2,20p' "$0"; exit 2 ;;
+    c) cpus=$OPTARG ;;
+    *) sed -n '2,22p' "$0"; exit 2 ;;
   esac
 done
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "control.sh: -n wants a positive count" >&2; exit 2; }
+[[ $cpus =~ ^[1-9][0-9]*$ ]] || { echo "control.sh: -c wants a positive count" >&2; exit 2; }
 [[ $benchtime =~ ^[0-9]+(s|ms|x)$ ]] || { echo "control.sh: -t wants a Go benchtime such as 1s or 500x" >&2; exit 2; }
 
 cd "$(dirname "$0")/.."
@@ -41,7 +45,7 @@ declare -A name=([rotation]=BenchmarkRotationRoundTrip [handshake]=BenchmarkTLSH
                  [pqpsk]=BenchmarkRotation [mlkem]=BenchmarkMLKEM768Reference)
 order=(rotation handshake pqpsk mlkem)
 
-echo "nproc $(nproc), $(go version), rounds $rounds, benchtime $benchtime"
+echo "nproc $(nproc), GOMAXPROCS $cpus, $(go version), rounds $rounds, benchtime $benchtime, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= rounds; r++)); do
   list=("${order[@]}")
   if ((r % 2 == 0)); then
@@ -49,7 +53,7 @@ for ((r = 1; r <= rounds; r++)); do
   fi
   for s in "${list[@]}"; do
     ns=$(cd "tunnel/${bin[$s]}" && "$tmp/${bin[$s]}.test" -test.run '^$' -test.bench "^${name[$s]}\$" \
-           -test.benchtime "$benchtime" | awk '$1 ~ /^Benchmark/ {print $3}')
+           -test.benchtime "$benchtime" -test.cpu "$cpus" | awk '$1 ~ /^Benchmark/ {print $3}')
     [[ -n $ns ]] || { echo "control.sh: ${name[$s]} printed no result" >&2; exit 1; }
     echo "round $r $s $ns ns/op"
     echo "$ns" >> "$tmp/$s"
