@@ -250,6 +250,11 @@ func (p *Proxy) acceptTLS(ctx context.Context, c net.Conn) (*tls.Conn, *buffered
 	first := make([]byte, 8)
 	n, err := c.Read(first)
 	if err != nil {
+		if errors.Is(err, io.EOF) {
+			// A TCP health check or port probe: nothing was refused.
+			p.log.Debug("connection closed before sending anything", "peer", peer)
+			return nil, nil, err
+		}
 		p.refuse(tlspolicy.ReasonHandshake, peer, fmt.Errorf("no ClientHello: %w", err))
 		return nil, nil, err
 	}

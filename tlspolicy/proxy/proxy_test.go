@@ -123,7 +123,7 @@ func (r *running) metricsText(t *testing.T) string {
 func startProxy(t *testing.T, mode Mode, target string, o tlspolicy.Options, tweak func(*Config)) *running {
 	t.Helper()
 	r := &running{reg: prometheus.NewRegistry(), logs: &logBuffer{}}
-	log := slog.New(slog.NewTextHandler(r.logs, nil))
+	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	pm, err := tlspolicy.NewMetrics(r.reg)
 	if err != nil {
 		t.Fatal(err)
@@ -374,6 +374,7 @@ func TestPlaintextNeverHangs(t *testing.T) {
 	}{
 		{"other protocol", "EHLO mail.example\r\n", "reason=plaintext"},
 		{"silent client", "", "reason=handshake"},
+		{"health check", "close", "connection closed before sending anything"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := net.Dial("tcp", px.addr)
@@ -381,7 +382,11 @@ func TestPlaintextNeverHangs(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			if tt.send != "" {
+			switch tt.send {
+			case "":
+			case "close":
+				_ = c.(*net.TCPConn).CloseWrite()
+			default:
 				if _, err := io.WriteString(c, tt.send); err != nil {
 					t.Fatal(err)
 				}
@@ -395,6 +400,9 @@ func TestPlaintextNeverHangs(t *testing.T) {
 				t.Fatalf("no %s line:\n%s", tt.log, px.logs.String())
 			}
 		})
+	}
+	if !strings.Contains(px.metricsText(t), `intransit_tls_refusals_total{profile="baseline",reason="handshake",role="server"} 1`) {
+		t.Errorf("a health check was counted as a refusal:\n%s", px.metricsText(t))
 	}
 }
 
