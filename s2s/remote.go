@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ const (
 	fallbackPoll      = time.Second
 	peerKeepalive     = 25 * time.Second
 	superseded        = "superseded by a new session from the same remote"
+	tieBreakDetail    = "both gateways dial each other;"
 	reasonUnreachable = "unreachable"
 )
 
@@ -296,6 +298,7 @@ type sessionState struct {
 
 	// Set during the session, read after Run returns or under remote.mu.
 	identity    string // the peer's certificate identity, once its Hello is in
+	tieBreak    bool   // refused only because this gateway dials the remote itself
 	peer        *control.Peer
 	pub         tunnel.PublicKey
 	pc          tunnel.PeerConfig
@@ -382,7 +385,8 @@ func (ss *sessionState) admit(_ context.Context, p *control.Peer) (*control.Admi
 			return nil, control.Refuse(control.ReasonInternal, "own certificate: %v", err)
 		}
 		if len(r.cfg.Control) > 0 && own < r.cfg.Identity {
-			return nil, control.Refuse(control.ReasonUnexpected, "both gateways dial each other; %s dials %s", own, r.cfg.Identity)
+			ss.tieBreak = true
+			return nil, control.Refuse(control.ReasonUnexpected, "%s %s dials %s", tieBreakDetail, own, r.cfg.Identity)
 		}
 		ss.remote = r
 	} else if !r.cfg.matches(p.Certificate) {
@@ -516,6 +520,20 @@ func (ss *sessionState) finish(err error) {
 	stopping := g.ctx.Err() != nil || (ss.remote != nil && ss.remote.ctx.Err() != nil)
 	addr := ss.conn.RemoteAddr().String()
 	identity := ss.identity
+	tieBreak := ss.tieBreak || (se != nil && se.Remote && se.Reason == control.ReasonUnexpected && strings.HasPrefix(se.Detail, tieBreakDetail))
+	if !ss.established && tieBreak {
+		// Both gateways dial: the one whose identity sorts first keeps
+		// its session; this is no refusal of a bad peer.
+		g.log.Info("both gateways dial each other; the one whose identity sorts first dials", "remote_addr", addr, "detail", detail)
+		if r := ss.remote; r != nil {
+			r.mu.Lock()
+			if r.cur == nil {
+				r.setState(status.StateConnecting, "", "waiting for the remote, whose identity sorts first, to dial")
+			}
+			r.mu.Unlock()
+		}
+		return
+	}
 	if !ss.established {
 		if stopping {
 			return
@@ -531,7 +549,7 @@ func (ss *sessionState) finish(err error) {
 				r.setState(status.StateRefused, reason, detail)
 			}
 			r.mu.Unlock()
-			if ss.role == control.Initiator && !(se != nil && se.Remote && se.Reason == control.ReasonUnexpected) {
+			if ss.role == control.Initiator {
 				g.countRefusal(reason)
 			}
 		}

@@ -23,22 +23,30 @@ import (
 )
 
 // newDemoCommand builds `intransit demo`: a throw-away setup that shows the
-// toolkit working. For now it is the PKI quickstart.
+// toolkit working: the site-to-site netns demo (demo_s2s.go), or with
+// --pki-only (or --dir) the PKI quickstart.
 func newDemoCommand() *cobra.Command {
 	var dir string
+	var pkiOnly bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Build a throw-away PKI, issue, verify (Go and openssl), revoke, and list",
-		Long: `Run the PKI quickstart in a fresh temporary directory (or --dir, which must not
+		Short: "Two sites joined by intransitd gateways in network namespaces (root); --pki-only: the PKI quickstart",
+		Long: s2sDemoHelp + `
+
+With --pki-only (implied by --dir), run the PKI quickstart instead, in a fresh temporary directory (or --dir, which must not
 hold a PKI yet): create a PKI with a generated passphrase, issue a gateway, a
 server and a client certificate, verify each chain in Go and with openssl
 (when installed), revoke the client, write the CRL and show that openssl now
 refuses the client, list the certificates, and say where the verified chain
 is on disk. Needs no root and takes a few seconds.`,
 		Example: `  intransit demo
+  intransit demo --pki-only
   intransit demo --dir /tmp/pki-demo`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !pkiOnly && dir == "" {
+				return runS2SDemo(cmd.Context(), cmd.OutOrStdout(), "")
+			}
 			if dir == "" {
 				d, err := os.MkdirTemp("", "intransit-demo-")
 				if err != nil {
@@ -49,7 +57,8 @@ is on disk. Needs no root and takes a few seconds.`,
 			return runPKIQuickstart(cmd.Context(), cmd.OutOrStdout(), dir)
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "directory to build the demo in (default: a new temporary directory)")
+	cmd.Flags().StringVar(&dir, "dir", "", "directory to build the PKI quickstart in (implies --pki-only; default: a new temporary directory)")
+	cmd.Flags().BoolVar(&pkiOnly, "pki-only", false, "run the PKI quickstart only (no root needed)")
 	return cmd
 }
 

@@ -18,7 +18,7 @@ func newS2SCommand() *cobra.Command {
 		Use:   "s2s",
 		Short: "Site-to-site gateways: check configurations, run the netns demo",
 	}
-	cmd.AddCommand(newS2SCheckConfigCommand())
+	cmd.AddCommand(newS2SCheckConfigCommand(), newS2SDemoCommand())
 	return cmd
 }
 
