@@ -58,7 +58,7 @@ func deviceLifecycle(t *testing.T, offloads bool) {
 		Name:            "wgtest0",
 		MTU:             1400,
 		Addresses:       []netip.Prefix{netip.MustParsePrefix("10.77.0.1/24"), netip.MustParsePrefix("fd77::1/64")},
-		Routes:          []netip.Prefix{netip.MustParsePrefix("10.78.0.0/16")},
+		Routes:          []netip.Prefix{netip.MustParsePrefix("10.78.0.0/16"), netip.MustParsePrefix("fd78::/48")},
 		PrivateKey:      priv,
 		DisableOffloads: !offloads,
 		Bind:            conn.NewStdNetBind(),
@@ -99,8 +99,10 @@ func deviceLifecycle(t *testing.T, offloads bool) {
 			t.Errorf("address %s missing: %v", want, got)
 		}
 	}
-	if !hasRoute(t, link, "10.78.0.0/16") {
-		t.Errorf("route 10.78.0.0/16 missing")
+	for _, r := range []string{"10.78.0.0/16", "fd78::/48"} {
+		if !hasRoute(t, link, r) {
+			t.Errorf("route %s missing", r)
+		}
 	}
 	if port, err := d.ListenPort(); err != nil || port == 0 {
 		t.Errorf("listen port %d, %v", port, err)
@@ -173,9 +175,12 @@ func deviceLifecycle(t *testing.T, offloads bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	routes, _ := netlink.RouteList(nil, netlink.FAMILY_V4)
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range routes {
-		if r.Dst != nil && r.Dst.String() == "10.78.0.0/16" {
+		if r.Dst != nil && (r.Dst.String() == "10.78.0.0/16" || r.Dst.String() == "fd78::/48") {
 			t.Errorf("route left after Close: %v", r)
 		}
 	}
