@@ -502,11 +502,14 @@ func (c *Client) follow(ctx context.Context, r *sessionRun) {
 			was := c.sel.working()
 			ep, renew := c.sel.observe(time.Now(), ps.LastHandshake, ps.RxBytes)
 			if renew {
+				if ep != c.pc.Endpoint {
+					c.log.Info("trying transport", "endpoint", ep, "previous", c.pc.Endpoint, "previous_worked", was)
+				}
 				c.pc.Endpoint = ep
 				if err := c.freshPeer(); err != nil {
 					c.log.Error("changing transport failed", "error", err.Error())
 				} else {
-					c.log.Info("trying transport", "endpoint", ep, "why", map[bool]string{true: "the transport in use stopped working", false: "no handshake yet"}[was])
+					c.log.Debug("handshake attempt", "endpoint", ep, "working_before", was)
 				}
 			}
 			if c.sel.working() {

@@ -1,0 +1,277 @@
+package netnstests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"intransit/internal/status"
+	"intransit/internal/testutil/pkitest"
+	"intransit/netns-tests/netlab"
+	"intransit/p2s/client"
+	"intransit/pki"
+	"intransit/pki/keywrap"
+	"intransit/pki/store"
+)
+
+// The point-to-site topology:
+//
+//	site (10.1.0.10) — gw (10.1.0.1 | WAN 192.0.2.1) — router —
+//	    laptop N (198.51.10N.2), one link each
+//
+// The gateway runs intransitd with a p2s section; each laptop runs
+// `intransit p2s connect`.
+const (
+	p2sWan      = "192.0.2.1"
+	p2sSiteHost = "10.1.0.10"
+	p2sPool4    = "10.9.0.0/24"
+	p2sPool6    = "fd00:9::/112"
+	p2sDNS      = "10.1.0.53"
+)
+
+// p2sLab is the topology, the PKI and the binaries.
+type p2sLab struct {
+	t       *testing.T
+	lab     *netlab.Lab
+	site    *netlab.Host
+	gwHost  *netlab.Host
+	router  *netlab.Host
+	daemon  string // intransitd
+	cli     string // intransit
+	pkiDir  string
+	pass    string // passphrase file
+	caFile  string
+	crl     string
+	dir     string
+	config  string
+	gw      *gateway
+	laptops int
+}
+
+func newP2SLab(t *testing.T) *p2sLab {
+	t.Helper()
+	netlab.RequireRoot(t)
+	netlab.RequireTools(t, "nft", "ping")
+	l := &p2sLab{t: t, lab: netlab.New(t), dir: t.TempDir()}
+	l.daemon = netlab.GoBuild(t, "intransit/cmd/intransitd", true)
+	l.cli = netlab.GoBuild(t, "intransit/cmd/intransit", true)
+	l.site, l.gwHost, l.router = l.lab.Host("site"), l.lab.Host("gw"), l.lab.Host("wan")
+	ls := l.lab.Link(l.site, l.gwHost)
+	ls.A.AddAddr(p2sSiteHost + "/24")
+	ls.B.AddAddr("10.1.0.1/24")
+	lw := l.lab.Link(l.gwHost, l.router)
+	lw.A.AddAddr(p2sWan + "/24")
+	lw.B.AddAddr("192.0.2.254/24")
+	l.router.EnableForwarding()
+	l.gwHost.EnableForwarding()
+	l.gwHost.AddRoute("default", "192.0.2.254")
+	l.site.AddRoute("default", "10.1.0.1")
+
+	ca := pkitest.NewCA(t, pki.InitOptions{Name: "p2s"})
+	l.pkiDir = ca.Dir()
+	l.pass = filepath.Join(l.dir, "pki.pass")
+	if err := os.WriteFile(l.pass, []byte(pkitest.Passphrase+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l.caFile, l.crl = filepath.Join(l.dir, "ca.pem"), filepath.Join(l.dir, "crl.pem")
+	if err := os.WriteFile(l.caFile, ca.Bundle(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	is, err := ca.Issue(context.Background(), pki.Request{Profile: pki.ProfileGateway, Name: "gw",
+		DNSNames: []string{"gw.p2s.test"}, IPAddresses: []net.IP{net.ParseIP(p2sWan)}}, pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := ca.WriteIssued(filepath.Join(l.dir, "issued"), is)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.publishCRL(ca)
+	// The gateway opens the PKI for each enrollment; the test only between.
+	ca.Close()
+	l.config = l.writeConfig(files.Chain, files.Key)
+	return l
+}
+
+// withCA opens the PKI for fn.
+func (l *p2sLab) withCA(fn func(*pki.CA)) {
+	l.t.Helper()
+	ca, err := pki.Open(context.Background(), l.pkiDir, keywrap.Passphrase([]byte(pkitest.Passphrase)), pki.OpenOptions{})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	defer ca.Close()
+	fn(ca)
+}
+
+func (l *p2sLab) publishCRL(ca *pki.CA) {
+	l.t.Helper()
+	crl, err := ca.CurrentCRL(context.Background())
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	tmp := l.crl + ".tmp"
+	if err := os.WriteFile(tmp, pki.PEMCRL(crl.DER), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, l.crl); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// revoke revokes a client's certificates by name and publishes the CRL.
+func (l *p2sLab) revoke(name string) {
+	l.t.Helper()
+	l.withCA(func(ca *pki.CA) {
+		if _, err := ca.RevokeRef(context.Background(), name, store.ReasonKeyCompromise); err != nil {
+			l.t.Fatal(err)
+		}
+		if _, err := ca.NewCRL(context.Background()); err != nil {
+			l.t.Fatal(err)
+		}
+		l.publishCRL(ca)
+	})
+}
+
+func (l *p2sLab) writeConfig(chain, key string) string {
+	l.t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "state_dir: %s\nstatus_socket: %s\n", filepath.Join(l.dir, "state"), filepath.Join(l.dir, "run", "status.sock"))
+	fmt.Fprintf(&b, "identity:\n  cert: %s\n  key: %s\n  ca: %s\n  crl: %s\n  crl_refresh: 1s\n", chain, key, l.caFile, l.crl)
+	fmt.Fprintf(&b, "listen:\n  control: %s:8443\n  udp: %s:51820\n", p2sWan, p2sWan)
+	fmt.Fprintf(&b, "site_prefixes: [10.1.0.0/24]\nkeepalive: 1s\ndead_after: 5s\nremotes: []\n")
+	fmt.Fprintf(&b, "p2s:\n  listen:\n    control: %s:8444\n    udp: %s:51821\n    quic: %s:443\n    tls: %s:443\n", p2sWan, p2sWan, p2sWan, p2sWan)
+	fmt.Fprintf(&b, "  enroll: %s:8445\n  renew: %s:8446\n  admin_socket: %s\n", p2sWan, p2sWan, filepath.Join(l.dir, "run", "p2s.sock"))
+	fmt.Fprintf(&b, "  pki: {dir: %s, passphrase_file: %s}\n  client_ttl: 72h\n", l.pkiDir, l.pass)
+	fmt.Fprintf(&b, "  pools: [%s, %s]\n  groups:\n    - name: staff\n      dns: [%s]\n      search: [corp.test]\n", p2sPool4, p2sPool6, p2sDNS)
+	path := filepath.Join(l.dir, "gw.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		l.t.Fatal(err)
+	}
+	return path
+}
+
+// start starts the gateway daemon.
+func (l *p2sLab) start() {
+	l.t.Helper()
+	l.gw = startGateway(l.t, l.gwHost, l.daemon, l.config)
+}
+
+// p2sStatus reads the gateway's point-to-site status.
+func (l *p2sLab) p2sStatus() *status.P2S {
+	l.t.Helper()
+	rep := l.gw.status()
+	if rep.P2S == nil {
+		l.t.Fatalf("gateway status has no p2s section")
+	}
+	return rep.P2S
+}
+
+// gwClient returns the gateway's view of a connected client.
+func (l *p2sLab) gwClient(name string) (status.P2SClient, bool) {
+	for _, c := range l.p2sStatus().Clients {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return status.P2SClient{}, false
+}
+
+// invite asks the gateway for a token through the CLI.
+func (l *p2sLab) invite(name, expires string) string {
+	l.t.Helper()
+	out := l.gwHost.MustRun(l.cli, "p2s", "invite", name, "--group", "staff", "--expires", expires,
+		"--socket", filepath.Join(l.dir, "run", "p2s.sock"), "--output", "json")
+	var inv struct{ Token string }
+	if err := json.Unmarshal([]byte(out), &inv); err != nil || inv.Token == "" {
+		l.t.Fatalf("invite output %q: %v", out, err)
+	}
+	return inv.Token
+}
+
+// laptop is one laptop host with its profile and client process.
+type laptop struct {
+	l      *p2sLab
+	name   string
+	host   *netlab.Host
+	link   *netlab.Link
+	dir    string // profiles
+	resolv string // its resolv.conf (the netns share the mount namespace)
+	proc   *netlab.Process
+}
+
+// addLaptop adds a laptop on a link of its own to the router.
+func (l *p2sLab) addLaptop(name string) *laptop {
+	l.t.Helper()
+	l.laptops++
+	h := l.lab.Host(name)
+	link := l.lab.Link(l.router, h)
+	link.A.AddAddr(fmt.Sprintf("198.51.%d.254/24", 100+l.laptops))
+	link.B.AddAddr(fmt.Sprintf("198.51.%d.2/24", 100+l.laptops))
+	h.AddRoute("default", fmt.Sprintf("198.51.%d.254", 100+l.laptops))
+	lp := &laptop{l: l, name: name, host: h, link: link, dir: filepath.Join(l.dir, name), resolv: filepath.Join(l.dir, name+"-resolv.conf")}
+	if err := os.WriteFile(lp.resolv, []byte("# "+name+"\nnameserver 192.0.2.53\n"), 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+	return lp
+}
+
+// enroll runs intransit p2s enroll and returns its output and error.
+func (lp *laptop) enroll(token string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := lp.host.Run(ctx, lp.l.cli, "p2s", "enroll", "https://"+p2sWan+":8445", "--token", token, "--dir", lp.dir)
+	return string(out), err
+}
+
+// connect starts the client.
+func (lp *laptop) connect() {
+	lp.proc = lp.host.Start(lp.l.cli, "p2s", "connect", "--dir", lp.dir, "--dns", "resolv.conf", "--resolv-conf", lp.resolv)
+}
+
+// status reads the client's status (nil when it does not answer).
+func (lp *laptop) status() *client.Status {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := client.GetStatus(ctx, filepath.Join(lp.dir, client.DefaultProfile))
+	if err != nil {
+		return nil
+	}
+	return st
+}
+
+// wait waits until cond holds for the client's status.
+func (lp *laptop) wait(timeout time.Duration, what string, cond func(*client.Status) bool) *client.Status {
+	lp.l.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st := lp.status()
+		if st != nil && cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			out := ""
+			if lp.proc != nil {
+				out = lp.proc.Output()
+			}
+			lp.l.t.Fatalf("%s: not %s within %s: %+v\nclient log:\n%s\ngateway log:\n%s", lp.name, what, timeout, st, out, lp.l.gw.proc.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func connected(st *client.Status) bool { return st.State == client.StateConnected && st.Transport != "" }
+
+// ping reports whether the laptop reaches addr (three tries).
+func (lp *laptop) ping(addr string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := lp.host.Run(ctx, "ping", "-c", "3", "-i", "0.2", "-W", "1", addr)
+	return err == nil
+}

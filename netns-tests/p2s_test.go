@@ -1,0 +1,196 @@
+package netnstests
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"intransit/p2s/client"
+)
+
+// TestP2S: three laptops enroll with one gateway and connect; each gets a
+// distinct address, reaches the site host behind the gateway, gets the
+// group's DNS in its resolv.conf, and cannot reach the other laptops. Then
+// the transports: a laptop whose WireGuard UDP port is blocked moves to
+// QUIC, one with UDP 443 blocked as well to TLS, each within 10 s and
+// visible in both status outputs. Then one laptop's certificate is revoked:
+// it is cut within 5 s and cannot come back while the others keep working.
+// Then the gateway restarts: every laptop is back with the same address
+// within 15 s. Finally disconnect restores resolv.conf byte for byte.
+func TestP2S(t *testing.T) {
+	l := newP2SLab(t)
+	l.start()
+	names := []string{"alice", "bob", "carol"}
+	var lps []*laptop
+	for _, n := range names {
+		lp := l.addLaptop(n)
+		out, err := lp.enroll(l.invite(n, "1h"))
+		if err != nil {
+			t.Fatalf("%s: enroll: %v\n%s", n, err, l.gw.proc.Output())
+		}
+		t.Logf("%s: %s", n, strings.TrimSpace(out))
+		lp.connect()
+		lps = append(lps, lp)
+	}
+	origResolv := map[string][]byte{}
+	addrs := map[string]string{}
+	for _, lp := range lps {
+		b, err := os.ReadFile(lp.resolv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := lp.wait(20*time.Second, "connected", connected)
+		if st.Transport != "udp" {
+			t.Errorf("%s: transport %q, want udp", lp.name, st.Transport)
+		}
+		if len(st.Addresses) != 2 {
+			t.Fatalf("%s: addresses %v, want one IPv4 and one IPv6", lp.name, st.Addresses)
+		}
+		for n, a := range addrs {
+			if a == st.Addresses[0] {
+				t.Errorf("%s and %s share address %s", lp.name, n, a)
+			}
+		}
+		addrs[lp.name] = st.Addresses[0]
+		if !strings.HasPrefix(st.Addresses[0], "10.9.0.") || !strings.HasPrefix(st.Addresses[1], "fd00:9::") {
+			t.Errorf("%s: addresses %v outside the pools", lp.name, st.Addresses)
+		}
+		if !lp.ping(p2sSiteHost) {
+			t.Errorf("%s cannot reach the site host %s\n%s", lp.name, p2sSiteHost, lp.proc.Output())
+		}
+		_ = b
+	}
+	for _, lp := range lps {
+		now, err := os.ReadFile(lp.resolv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(now), "nameserver "+p2sDNS) || !strings.Contains(string(now), "search corp.test") {
+			t.Errorf("%s: resolv.conf while connected:\n%s", lp.name, now)
+		}
+		backup, err := os.ReadFile(lp.resolv + ".intransit-backup")
+		if err != nil {
+			t.Fatalf("%s: original resolv.conf not kept: %v", lp.name, err)
+		}
+		origResolv[lp.name] = backup
+	}
+	// Isolation: no laptop reaches another's tunnel address.
+	if lps[0].ping(addrs["bob"]) {
+		t.Errorf("alice reaches bob's tunnel address %s: clients are not isolated", addrs["bob"])
+	}
+	if lps[2].ping(addrs["alice"]) {
+		t.Errorf("carol reaches alice's tunnel address %s: clients are not isolated", addrs["alice"])
+	}
+	// The gateway lists all three on udp.
+	for _, n := range names {
+		c, ok := l.gwClient(n)
+		if !ok {
+			t.Fatalf("gateway does not list %s: %+v", n, l.p2sStatus())
+		}
+		if c.Transport != "udp" || c.Addresses[0] != addrs[n] || c.Group != "staff" {
+			t.Errorf("gateway's view of %s: %+v", n, c)
+		}
+	}
+
+	// Transport fallback while connected.
+	bob, carol := lps[1], lps[2]
+	bob.host.Block("udp", 51821)
+	carol.host.Block("udp", 51821)
+	carol.host.Block("udp", 443)
+	start := time.Now()
+	for _, want := range []struct {
+		lp        *laptop
+		transport string
+	}{{bob, "quic"}, {carol, "tls"}} {
+		want.lp.wait(15*time.Second, "on "+want.transport, func(st *client.Status) bool { return connected(st) && st.Transport == want.transport })
+		t.Logf("%s on %s after %s", want.lp.name, want.transport, time.Since(start).Round(100*time.Millisecond))
+		if !want.lp.ping(p2sSiteHost) {
+			t.Errorf("%s on %s cannot reach the site host", want.lp.name, want.transport)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c, _ := l.gwClient(want.lp.name)
+			if c.Transport == want.transport {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("gateway shows %s on %q, want %s", want.lp.name, c.Transport, want.transport)
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	// Revocation: alice is cut within 5 s, the others keep working.
+	alice := lps[0]
+	l.revoke("alice")
+	revoked := time.Now()
+	for {
+		if _, ok := l.gwClient("alice"); !ok {
+			break
+		}
+		if time.Since(revoked) > 5*time.Second {
+			t.Fatalf("alice still connected 5 s after revocation\n%s", l.gw.proc.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("alice cut %s after revocation", time.Since(revoked).Round(100*time.Millisecond))
+	if alice.ping(p2sSiteHost) {
+		t.Errorf("alice still reaches the site after revocation")
+	}
+	for _, lp := range []*laptop{bob, carol} {
+		if !lp.ping(p2sSiteHost) {
+			t.Errorf("%s lost the site after alice's revocation", lp.name)
+		}
+	}
+	time.Sleep(3 * time.Second)
+	if _, ok := l.gwClient("alice"); ok {
+		t.Errorf("alice reconnected after revocation")
+	}
+	refusedRevoked := false
+	for _, r := range l.p2sStatus().Refusals {
+		if r.Reason == "revoked" {
+			refusedRevoked = true
+		}
+	}
+	if !refusedRevoked {
+		t.Errorf("alice's reconnects are not refused as revoked: %+v", l.p2sStatus().Refusals)
+	}
+
+	// Gateway restart: everyone back with the same address within 15 s.
+	l.gw.stop()
+	l.gw.start()
+	restarted := time.Now()
+	for _, lp := range []*laptop{bob, carol} {
+		st := lp.wait(15*time.Second-time.Since(restarted), "back after the gateway restart", func(st *client.Status) bool {
+			return connected(st) && st.Sessions >= 2
+		})
+		if st.Addresses[0] != addrs[lp.name] {
+			t.Errorf("%s came back with %s, had %s", lp.name, st.Addresses[0], addrs[lp.name])
+		}
+	}
+	t.Logf("laptops back %s after the gateway restart", time.Since(restarted).Round(100*time.Millisecond))
+	for _, lp := range []*laptop{bob, carol} {
+		if !lp.ping(p2sSiteHost) {
+			t.Errorf("%s cannot reach the site after the gateway restart", lp.name)
+		}
+	}
+
+	// Disconnect restores resolv.conf exactly.
+	for _, lp := range lps {
+		if err := lp.proc.Stop(15 * time.Second); err != nil {
+			t.Errorf("%s: client: %v\n%s", lp.name, err, lp.proc.Output())
+		}
+		now, err := os.ReadFile(lp.resolv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(now) != string(origResolv[lp.name]) {
+			t.Errorf("%s: resolv.conf after disconnect:\n%s\nwant:\n%s", lp.name, now, origResolv[lp.name])
+		}
+		if _, err := os.Stat(lp.resolv + ".intransit-backup"); err == nil {
+			t.Errorf("%s: backup left behind", lp.name)
+		}
+	}
+}
