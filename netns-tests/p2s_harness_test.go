@@ -266,7 +266,9 @@ func (lp *laptop) wait(timeout time.Duration, what string, cond func(*client.Sta
 	}
 }
 
-func connected(st *client.Status) bool { return st.State == client.StateConnected && st.Transport != "" }
+func connected(st *client.Status) bool {
+	return st.State == client.StateConnected && st.Transport != ""
+}
 
 // ping reports whether the laptop reaches addr (three tries).
 func (lp *laptop) ping(addr string) bool {
