@@ -38,22 +38,35 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout "$work/key
   -days 30 -nodes -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 addr="127.0.0.1:$port"
-openssl s_server -accept "$addr" -cert "$work/cert.pem" -key "$work/key.pem" -www -quiet \
-  -no_ssl3 -no_tls1 -no_tls1_1 -groups X25519:P-256:P-384 \
-  -cipher 'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256' \
-  >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 50); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+# Each measured run gets a fresh server: s_server handles one connection
+# at a time, and a connection a tool leaves open must not slow the next one.
+start_server() {
+  openssl s_server -accept "$addr" -cert "$work/cert.pem" -key "$work/key.pem" -www -quiet \
+    -no_ssl3 -no_tls1 -no_tls1_1 -groups X25519:P-256:P-384 \
+    -cipher 'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256' \
+    >>"$work/server.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "openssl s_server did not start" >&2; cat "$work/server.log" >&2; exit 2
+}
+stop_server() {
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
 
-# seconds TOOL ARGS...: run once, print wall seconds; output goes to a log.
+# seconds TOOL ARGS...: run once against a fresh server, print wall
+# seconds; output goes to a log.
 seconds() {
   local start end
+  start_server
   start=$(date +%s.%N)
   "$@" >"$work/last.log" 2>&1 || true
   end=$(date +%s.%N)
+  stop_server
   printf "%.3f\n" "$(echo "$end - $start" | bc -l)"
 }
 median() { sort -g | awk '{a[NR]=$1} END {printf "%.3f", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -73,7 +86,7 @@ cat <<MD
 
 Command: \`RUNS=$RUNS bench/tlsaudit.sh\` — $(nproc) CPUs, $(date -u +%Y-%m-%d), $(openssl version | cut -d' ' -f1-2),
 sslscan $(sslscan --version 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' | awk 'NF{print $1; exit}'), testssl.sh $("$TESTSSL" --version 2>/dev/null | grep -o '3\.[0-9.a-z-]*' | head -1).
-Endpoint: \`openssl s_server\` on loopback, TLS 1.2 + 1.3, three ECDHE-ECDSA AEAD suites, groups X25519/P-256/P-384, P-256 certificate.
+Endpoint: \`openssl s_server\` on loopback (restarted before each measured run), TLS 1.2 + 1.3, three ECDHE-ECDSA AEAD suites, groups X25519/P-256/P-384, P-256 certificate.
 Wall time of one full audit, median of $RUNS runs, all tools in the same run:
 
 | tool | median (s) | ratio to intransit |
