@@ -1,0 +1,133 @@
+package bolt
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"intransit/p2s"
+)
+
+func open(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestLeasesPersistAndConflict(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	s := open(t, path)
+	a := p2s.Lease{Client: "a", Addresses: []netip.Addr{netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("fd00::1")}}
+	if err := s.PutLease(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	b := p2s.Lease{Client: "b", Addresses: []netip.Addr{netip.MustParseAddr("10.9.0.1")}}
+	if err := s.PutLease(ctx, b); !errors.Is(err, p2s.ErrAddressTaken) {
+		t.Fatalf("lease of a taken address: %v, want ErrAddressTaken", err)
+	}
+	// Moving a's lease frees its old address.
+	a.Addresses = []netip.Addr{netip.MustParseAddr("10.9.0.2")}
+	if err := s.PutLease(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutLease(ctx, b); err != nil {
+		t.Fatalf("old address not freed: %v", err)
+	}
+	s.Close()
+	s = open(t, path)
+	defer s.Close()
+	ls, err := s.Leases(ctx)
+	if err != nil || len(ls) != 2 {
+		t.Fatalf("after reopen: %v %v", ls, err)
+	}
+	if err := s.DeleteLease(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutLease(ctx, p2s.Lease{Client: "c", Addresses: []netip.Addr{netip.MustParseAddr("10.9.0.2")}}); err != nil {
+		t.Fatalf("address of a deleted lease not freed: %v", err)
+	}
+}
+
+func TestRedeemTokenOnce(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), FileName))
+	defer s.Close()
+	tok := p2s.Token{ID: "t1", SecretHash: []byte{1}, Name: "n", Group: "g", Expires: time.Now().Add(time.Hour)}
+	if err := s.PutToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutToken(ctx, tok); err == nil {
+		t.Fatal("a token ID stored twice")
+	}
+	refused := errors.New("refused")
+	if _, err := s.RedeemToken(ctx, "t1", time.Now(), func(p2s.Token) error { return refused }); !errors.Is(err, refused) {
+		t.Fatalf("check's refusal not returned: %v", err)
+	}
+	unused := func(t p2s.Token) error {
+		if !t.Used.IsZero() {
+			return errors.New("used")
+		}
+		return nil
+	}
+	got, err := s.RedeemToken(ctx, "t1", time.Now(), unused)
+	if err != nil || got.Used.IsZero() || got.Name != "n" {
+		t.Fatalf("first redeem: %+v %v", got, err)
+	}
+	if _, err := s.RedeemToken(ctx, "t1", time.Now(), unused); err == nil {
+		t.Fatal("a token redeemed twice")
+	}
+	if _, err := s.RedeemToken(ctx, "nope", time.Now(), unused); !errors.Is(err, p2s.ErrNotFound) {
+		t.Fatalf("unknown token: %v", err)
+	}
+}
+
+func TestClients(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), FileName))
+	defer s.Close()
+	if _, err := s.Client(ctx, "x"); !errors.Is(err, p2s.ErrNotFound) {
+		t.Fatalf("missing client: %v", err)
+	}
+	for _, n := range []string{"b", "a"} {
+		if err := s.PutClient(ctx, p2s.Client{Name: n, Group: "g", Serials: []string{"01"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := s.Clients(ctx)
+	if err != nil || len(cs) != 2 || cs[0].Name != "a" {
+		t.Fatalf("clients: %+v %v", cs, err)
+	}
+}
+
+func TestForeignFileRefused(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(empty); err == nil {
+		t.Error("an empty file was opened as a store")
+	}
+	other := filepath.Join(dir, "other.db")
+	db, err := bbolt.Open(other, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error { _, err := tx.CreateBucket([]byte("x")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(other); err == nil {
+		t.Error("another program's bbolt file was opened as a store")
+	}
+}
