@@ -2,6 +2,12 @@
 // wireguard-go's own StdNetBind, with its batched sendmmsg/recvmmsg and UDP
 // GSO/GRO, under the transport.Bind interface. On the wire it is stock
 // WireGuard, so it interoperates with the kernel module and wireguard-go.
+//
+// One rule of the transport.Bind contract holds only as it does for stock
+// WireGuard: Send hands the batch to the kernel, whose socket send buffer is
+// the bounded queue, and if that buffer is full the call waits for room
+// rather than dropping. That brief back-pressure is what keeps UDP lossless
+// on a fast local link; the datagrams still never outlive the call.
 package udp
 
 import (
