@@ -31,14 +31,14 @@ const (
 
 // s2sPKI is a fresh PKI for one test.
 type s2sPKI struct {
-	t      *testing.T
+	t      testing.TB
 	ca     *pki.CA
 	dir    string
 	caFile string
 	crl    string
 }
 
-func newS2SPKI(t *testing.T) *s2sPKI {
+func newS2SPKI(t testing.TB) *s2sPKI {
 	t.Helper()
 	dir := t.TempDir()
 	ca := pkitest.NewCA(t, pki.InitOptions{Dir: filepath.Join(dir, "pki"), Name: "s2s"})
@@ -109,6 +109,7 @@ type gwConfig struct {
 	chain, key      string
 	listen          string // listen section body
 	rotation        string
+	metrics         string // metrics_listen, empty for none
 	remotes         []gwRemote
 }
 
@@ -118,13 +119,16 @@ func defaultListen(wan string) string {
 }
 
 // write renders the configuration into dir/<name>.yaml.
-func (c gwConfig) write(t *testing.T, p *s2sPKI, dir string) string {
+func (c gwConfig) write(t testing.TB, p *s2sPKI, dir string) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "state_dir: %s\nstatus_socket: %s\n", filepath.Join(dir, "state"), filepath.Join(dir, "run", "status.sock"))
 	fmt.Fprintf(&b, "identity:\n  cert: %s\n  key: %s\n  ca: %s\n  crl: %s\n  crl_refresh: 1s\n", c.chain, c.key, p.caFile, p.crl)
 	fmt.Fprintf(&b, "listen:\n%s", c.listen)
 	fmt.Fprintf(&b, "site_prefixes: [%s]\n", c.site)
+	if c.metrics != "" {
+		fmt.Fprintf(&b, "metrics_listen: %s\n", c.metrics)
+	}
 	if c.rotation != "" {
 		fmt.Fprintf(&b, "psk_rotation: %s\n", c.rotation)
 	}
@@ -150,7 +154,7 @@ func (c gwConfig) write(t *testing.T, p *s2sPKI, dir string) string {
 
 // gateway is a running intransitd in a host.
 type gateway struct {
-	t      *testing.T
+	t      testing.TB
 	host   *netlab.Host
 	bin    string
 	config string
@@ -160,7 +164,7 @@ type gateway struct {
 
 // startGateway starts intransitd with a written configuration and waits
 // for its status socket.
-func startGateway(t *testing.T, h *netlab.Host, bin, config string) *gateway {
+func startGateway(t testing.TB, h *netlab.Host, bin, config string) *gateway {
 	t.Helper()
 	g := &gateway{t: t, host: h, bin: bin, config: config, socket: filepath.Join(filepath.Dir(config), "run", "status.sock")}
 	g.start()
@@ -202,16 +206,25 @@ func (g *gateway) status() *status.Report {
 	return r
 }
 
-// peer returns the status of the named remote.
-func (g *gateway) peer(name string) status.Peer {
+// findPeer returns the status of the named remote, if the gateway has it.
+func (g *gateway) findPeer(name string) (status.Peer, bool) {
 	g.t.Helper()
 	for _, p := range g.status().Peers {
 		if p.Name == name {
-			return p
+			return p, true
 		}
 	}
-	g.t.Fatalf("%s has no remote %q", g.host.Name(), name)
-	return status.Peer{}
+	return status.Peer{}, false
+}
+
+// peer returns the status of the named remote.
+func (g *gateway) peer(name string) status.Peer {
+	g.t.Helper()
+	p, ok := g.findPeer(name)
+	if !ok {
+		g.t.Fatalf("%s has no remote %q", g.host.Name(), name)
+	}
+	return p
 }
 
 // waitPeer waits until cond holds for the named remote, for at most
@@ -220,8 +233,8 @@ func (g *gateway) waitPeer(name string, timeout time.Duration, what string, cond
 	g.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		p := g.peer(name)
-		if cond(p) {
+		p, ok := g.findPeer(name)
+		if ok && cond(p) {
 			return p
 		}
 		if time.Now().After(deadline) {
@@ -262,7 +275,7 @@ type s2sLab struct {
 
 // newS2SLab builds the topology (hosts, links, addresses, routes and
 // forwarding) and the PKI; no daemon runs yet.
-func newS2SLab(t *testing.T) *s2sLab {
+func newS2SLab(t testing.TB) *s2sLab {
 	t.Helper()
 	netlab.RequireRoot(t)
 	netlab.RequireTools(t, "nft", "ping")
@@ -302,7 +315,7 @@ func newS2SLab(t *testing.T) *s2sLab {
 }
 
 // start writes both configurations and starts both daemons.
-func (l *s2sLab) start(t *testing.T) (a, b *gateway) {
+func (l *s2sLab) start(t testing.TB) (a, b *gateway) {
 	t.Helper()
 	a = startGateway(t, l.gwA, l.bin, l.cfgA.write(t, l.pki, l.dirA))
 	b = startGateway(t, l.gwB, l.bin, l.cfgB.write(t, l.pki, l.dirB))
@@ -310,14 +323,14 @@ func (l *s2sLab) start(t *testing.T) (a, b *gateway) {
 }
 
 // xfer builds the transfer program.
-func (l *s2sLab) xfer(t *testing.T) string {
+func (l *s2sLab) xfer(t testing.TB) string {
 	t.Helper()
 	return netlab.GoBuild(t, "intransit/netns-tests/xfer", true)
 }
 
 // addWANHost adds a gateway host on a link of its own to the router and
 // returns it with its WAN address.
-func (l *s2sLab) addWANHost(t *testing.T, name string) (*netlab.Host, string) {
+func (l *s2sLab) addWANHost(t testing.TB, name string) (*netlab.Host, string) {
 	t.Helper()
 	l.wanHosts++
 	h := l.lab.Host(name)

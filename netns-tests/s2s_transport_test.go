@@ -1,6 +1,7 @@
 package netnstests
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -14,6 +15,7 @@ func TestS2SEachTransport(t *testing.T) {
 			l := newS2SLab(t)
 			l.cfgA.remotes[0].transports = tr
 			l.cfgB.remotes[0].transports = tr
+			l.cfgA.metrics = "127.0.0.1:9586"
 			a, b := l.start(t)
 			pa := a.waitUp("site-b", 20*time.Second)
 			b.waitUp("site-a", 20*time.Second)
@@ -26,6 +28,13 @@ func TestS2SEachTransport(t *testing.T) {
 			}
 			if len(pa.Routes) != 1 || pa.Routes[0] != s2sSiteB || pa.PSKEpoch < 1 || pa.PSKID == "" || pa.CertExpiry.IsZero() {
 				t.Errorf("gw-a status for site-b: routes %v psk %d %q cert expiry %v", pa.Routes, pa.PSKEpoch, pa.PSKID, pa.CertExpiry)
+			}
+			metrics := l.gwA.MustRun("curl", "-fsS", "http://127.0.0.1:9586/metrics")
+			for _, want := range []string{`intransit_s2s_peer_up{remote="site-b"} 1`, `intransit_s2s_peer_psk_epoch{remote="site-b"}`,
+				`intransit_s2s_peer_tx_bytes_total{remote="site-b"}`, `intransit_tls_handshakes_total{`} {
+				if !strings.Contains(metrics, want) {
+					t.Errorf("metrics lack %q", want)
+				}
 			}
 			a.stop()
 			b.stop()

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestRunCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := "identity: {cert: a.pem, key: a.key, ca: ca.pem, crl: crl.pem}\nlisten: {udp: 192.0.2.1:51820}\nsite_prefixes: [10.1.0.0/24]\n"
+	tests := []struct {
+		name, body string
+		args       []string
+		want       int
+	}{
+		{"valid", good, []string{"--check"}, 0},
+		{"invalid", good + "surprise: 1\n", []string{"--check"}, 1},
+		{"missing", "", []string{"--check"}, 2},
+		{"extra argument", good, []string{"--check", "now"}, 2},
+		{"unknown flag", good, []string{"--chek"}, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, tc.name+".yaml")
+			if tc.body != "" {
+				if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := run(append([]string{"--config", path}, tc.args...)); got != tc.want {
+				t.Errorf("exit %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
