@@ -96,7 +96,13 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, l
 	rt.cancel = cancel
 	tlsOpts := tlspolicy.Options{Profile: base.Profile, Certificate: base.Certificate, Logger: log, Metrics: base.TLSMetrics}
 	if pc.Enroll.IsValid() {
-		cfgTLS, err := tlspolicy.ServerConfig(tlsOpts)
+		prof, err := tlspolicy.LoadProfile(pc.EnrollProfile)
+		if err != nil {
+			return nil, fmt.Errorf("p2s.enroll_profile: %w", err)
+		}
+		eo := tlsOpts
+		eo.Profile = prof
+		cfgTLS, err := tlspolicy.ServerConfig(eo)
 		if err != nil {
 			return nil, fmt.Errorf("p2s: enroll: %w", err)
 		}

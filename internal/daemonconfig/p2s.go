@@ -8,6 +8,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"intransit/tlspolicy"
 	"intransit/tunnel"
 	"intransit/tunnel/transport"
 )
@@ -53,6 +54,11 @@ type P2S struct {
 	// API's (mTLS). Without them clients cannot enroll or renew here.
 	Enroll Endpoint `yaml:"enroll"`
 	Renew  Endpoint `yaml:"renew"`
+	// EnrollProfile is the TLS profile of the enrollment API: modern by
+	// default (TLS 1.3, hybrid post-quantum group preferred, classical ones
+	// allowed), so that stock tools reach it; it carries only a one-time
+	// token and public material. Renewal uses identity.profile.
+	EnrollProfile string `yaml:"enroll_profile"`
 	// AdminSocket is the root-only socket `intransit p2s invite` uses.
 	AdminSocket string `yaml:"admin_socket"`
 	// PKI is the CA that signs client certificates.
@@ -191,6 +197,15 @@ func (v *validator) p2s(c *Config) {
 			v.fail(0, at("interface", "mtu"), "%v", err)
 		}
 		p.Interface.MTU = mtu
+	}
+	if p.EnrollProfile == "" {
+		p.EnrollProfile = tlspolicy.Modern
+	}
+	if _, err := tlspolicy.Builtin(p.EnrollProfile); err != nil {
+		p.EnrollProfile = resolve(c.Path, p.EnrollProfile)
+		if _, err := tlspolicy.LoadProfile(p.EnrollProfile); err != nil {
+			v.fail(0, at("enroll_profile"), "%v", err)
+		}
 	}
 	if p.AdminSocket == "" {
 		p.AdminSocket = DefaultP2SAdminSocket
