@@ -121,6 +121,9 @@ var caNamePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
 // config and an empty store. It refuses when a PKI is there already. On
 // failure it removes what it created.
 func Init(ctx context.Context, opts InitOptions) (*CA, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	cfg, err := initConfig(opts)
 	if err != nil {
 		return nil, err
@@ -372,7 +375,10 @@ func Open(ctx context.Context, dir string, secret keywrap.Secret, opts OpenOptio
 // RotateMaster re-wraps the data keys of the PKI in dir under a master key
 // from next, replacing the keyring file atomically. The CA keys and every
 // issued certificate stay as they are. A wrong old secret changes nothing.
-func RotateMaster(dir string, old, next keywrap.Secret, kdf keywrap.KDFParams) error {
+func RotateMaster(ctx context.Context, dir string, old, next keywrap.Secret, kdf keywrap.KDFParams) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if _, err := readConfig(dir); err != nil {
 		return err
 	}

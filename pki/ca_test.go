@@ -109,7 +109,7 @@ func TestWrongSecretChangesNothing(t *testing.T) {
 		if _, err := Open(ctx, dir, s, OpenOptions{}); !errors.Is(err, keywrap.ErrWrongSecret) || !strings.Contains(err.Error(), KeyringFile) {
 			t.Errorf("open with wrong %s: err = %v; want ErrWrongSecret naming %s", name, err, KeyringFile)
 		}
-		if err := RotateMaster(dir, s, keywrap.Passphrase([]byte("new")), testKDF); !errors.Is(err, keywrap.ErrWrongSecret) {
+		if err := RotateMaster(context.Background(), dir, s, keywrap.Passphrase([]byte("new")), testKDF); !errors.Is(err, keywrap.ErrWrongSecret) {
 			t.Errorf("rotate with wrong %s: err = %v; want ErrWrongSecret", name, err)
 		}
 	}
@@ -129,7 +129,7 @@ func TestRotateMaster(t *testing.T) {
 	ca.Close()
 	certsBefore := snapshot(t, dir)
 	raw, _ := keywrap.RawKey(bytes.Repeat([]byte{42}, 32))
-	if err := RotateMaster(dir, keywrap.Passphrase([]byte("old")), raw, testKDF); err != nil {
+	if err := RotateMaster(context.Background(), dir, keywrap.Passphrase([]byte("old")), raw, testKDF); err != nil {
 		t.Fatal(err)
 	}
 	certsAfter := snapshot(t, dir)

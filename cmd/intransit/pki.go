@@ -607,7 +607,7 @@ they are. A wrong current secret changes nothing.`,
 				return err
 			}
 			defer next.Wipe()
-			if err := pki.RotateMaster(o.dir, old, next, keywrap.DefaultKDF()); err != nil {
+			if err := pki.RotateMaster(cmd.Context(), o.dir, old, next, keywrap.DefaultKDF()); err != nil {
 				return pkiError(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "master key replaced (%s); %s re-written\n", next.Kind(), filepath.Join(o.dir, pki.KeyringFile))

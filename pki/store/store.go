@@ -131,21 +131,6 @@ func (c *Certificate) StatusAt(now time.Time) Status {
 	return c.Status
 }
 
-// Clone returns a deep copy.
-func (c *Certificate) Clone() *Certificate {
-	d := *c
-	d.Serial = new(big.Int).Set(c.Serial)
-	d.DNSNames = append([]string(nil), c.DNSNames...)
-	d.IPAddresses = append([]string(nil), c.IPAddresses...)
-	d.URIs = append([]string(nil), c.URIs...)
-	d.DER = append([]byte(nil), c.DER...)
-	if c.RevokedAt != nil {
-		t := *c.RevokedAt
-		d.RevokedAt = &t
-	}
-	return &d
-}
-
 // Filter selects certificate records. Zero fields match everything.
 type Filter struct {
 	// Name matches the record's name exactly.

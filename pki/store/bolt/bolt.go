@@ -151,9 +151,6 @@ func (s *Store) check() error {
 	})
 }
 
-// Path returns the file the store lives in.
-func (s *Store) Path() string { return s.path }
-
 // Close stops the committer and closes the file. Later calls return the
 // first call's result.
 func (s *Store) Close() error {
