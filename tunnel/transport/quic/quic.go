@@ -46,6 +46,10 @@ type Config struct {
 	// UnderlayMTU is the MTU of the path to the peers (1500 if 0); it sets
 	// the QUIC packet size.
 	UnderlayMTU int
+	// PeerPort is the port peers listen on: it completes endpoints given
+	// without a port, and a peer whose accepted connection has ended is
+	// dialed there (transport.DefaultQUICPort if 0).
+	PeerPort uint16
 	// QueueLen bounds each connection's send queue, in messages.
 	QueueLen int
 	// IdleTimeout ends a connection that has heard nothing from its peer
@@ -94,6 +98,9 @@ func New(cfg Config) (*Bind, error) {
 	if cfg.ServerTLS == nil && cfg.ClientTLS == nil {
 		return nil, errors.New("quic transport: neither a server nor a client TLS configuration")
 	}
+	if cfg.PeerPort == 0 {
+		cfg.PeerPort = transport.DefaultQUICPort
+	}
 	if cfg.UnderlayMTU == 0 {
 		cfg.UnderlayMTU = 1500
 	}
@@ -129,7 +136,7 @@ func New(cfg Config) (*Bind, error) {
 		MaxIncomingUniStreams:   -1,
 	}
 	b.core = linkbind.New(linkbind.Config{
-		Scheme: transport.QUIC, DefaultPort: transport.DefaultQUICPort, QueueLen: cfg.QueueLen,
+		Scheme: transport.QUIC, DefaultPort: cfg.PeerPort, QueueLen: cfg.QueueLen,
 		BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax, HandshakeTimeout: cfg.HandshakeTimeout,
 		Logger: cfg.Logger,
 	})
@@ -142,7 +149,7 @@ func (b *Bind) Scheme() string { return transport.QUIC }
 // Owns reports whether ep is an endpoint of this transport.
 func (b *Bind) Owns(ep conn.Endpoint) bool { return b.core.Owns(ep) }
 
-// ParseEndpoint reads "quic://addr[:port]" or "addr[:port]" (port 443 if
+// ParseEndpoint reads "quic://addr[:port]" or "addr[:port]" (Config.PeerPort if
 // missing).
 func (b *Bind) ParseEndpoint(s string) (conn.Endpoint, error) { return b.core.ParseEndpoint(s) }
 

@@ -45,10 +45,18 @@ type Config struct {
 	// MaxMessageSize bounds the messages read and written
 	// (DefaultMaxMessageSize if 0, at most MaxFrameLen).
 	MaxMessageSize int
+	// PeerPort is the port peers listen on: it completes endpoints given
+	// without a port, and a peer whose accepted connection has ended is
+	// dialed there (transport.DefaultTLSPort if 0).
+	PeerPort uint16
 	// QueueLen bounds each connection's send queue, in messages.
 	QueueLen int
 	// WriteTimeout ends a connection whose peer stops reading (10 s if 0).
 	WriteTimeout time.Duration
+	// DeadAfter ends a connection whose sent data stays unacknowledged
+	// this long (TCP_USER_TIMEOUT; 15 s if 0), and is the TCP keepalive
+	// period, so that a dead path is noticed and the peer redialed.
+	DeadAfter time.Duration
 	// HandshakeTimeout bounds a dial or an incoming handshake (5 s if 0).
 	HandshakeTimeout time.Duration
 	// BackoffMin and BackoffMax bound the wait between failed dials.
@@ -57,8 +65,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// DefaultWriteTimeout is Config.WriteTimeout's default.
-const DefaultWriteTimeout = 10 * time.Second
+// Defaults for Config fields left zero.
+const (
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultDeadAfter    = 15 * time.Second
+)
 
 // coalesceLimit bounds the bytes packed into one write.
 const coalesceLimit = 256 << 10
@@ -97,8 +108,14 @@ func New(cfg Config) (*Bind, error) {
 	if cfg.MaxMessageSize < transport.MinInnerMTU+transport.WireGuardOverhead || cfg.MaxMessageSize > MaxFrameLen {
 		return nil, fmt.Errorf("tls transport: MaxMessageSize %d outside %d..%d", cfg.MaxMessageSize, transport.MinInnerMTU+transport.WireGuardOverhead, MaxFrameLen)
 	}
+	if cfg.PeerPort == 0 {
+		cfg.PeerPort = transport.DefaultTLSPort
+	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.DeadAfter <= 0 {
+		cfg.DeadAfter = DefaultDeadAfter
 	}
 	b := &Bind{cfg: cfg}
 	var err error
@@ -113,7 +130,7 @@ func New(cfg Config) (*Bind, error) {
 		}
 	}
 	b.core = linkbind.New(linkbind.Config{
-		Scheme: transport.TLS, DefaultPort: transport.DefaultTLSPort, QueueLen: cfg.QueueLen,
+		Scheme: transport.TLS, DefaultPort: cfg.PeerPort, QueueLen: cfg.QueueLen,
 		BackoffMin: cfg.BackoffMin, BackoffMax: cfg.BackoffMax, HandshakeTimeout: cfg.HandshakeTimeout,
 		Logger: cfg.Logger,
 	})
@@ -126,7 +143,7 @@ func (b *Bind) Scheme() string { return transport.TLS }
 // Owns reports whether ep is an endpoint of this transport.
 func (b *Bind) Owns(ep conn.Endpoint) bool { return b.core.Owns(ep) }
 
-// ParseEndpoint reads "tls://addr[:port]" or "addr[:port]" (port 443 if
+// ParseEndpoint reads "tls://addr[:port]" or "addr[:port]" (Config.PeerPort if
 // missing).
 func (b *Bind) ParseEndpoint(s string) (conn.Endpoint, error) { return b.core.ParseEndpoint(s) }
 
@@ -151,7 +168,7 @@ func (b *Bind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	var actual uint16
 	if b.server != nil {
 		mark := b.mark
-		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		lc := net.ListenConfig{KeepAlive: -1, Control: func(_, _ string, rc syscall.RawConn) error {
 			if mark == 0 {
 				return nil
 			}
@@ -222,7 +239,7 @@ func (b *Bind) dial(ctx context.Context, dst netip.AddrPort) (linkbind.Link, err
 	b.mu.Lock()
 	mark := b.mark
 	b.mu.Unlock()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+	d := net.Dialer{KeepAlive: -1, Control: func(_, _ string, rc syscall.RawConn) error {
 		if mark == 0 {
 			return nil
 		}
@@ -232,12 +249,25 @@ func (b *Bind) dial(ctx context.Context, dst netip.AddrPort) (linkbind.Link, err
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", dst, err)
 	}
+	if err := b.tuneTCP(raw.(*net.TCPConn)); err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("dial %s: %w", dst, err)
+	}
 	tc := cryptotls.Client(raw, b.client)
 	if err := handshake(ctx, tc); err != nil {
 		raw.Close()
 		return nil, fmt.Errorf("TLS handshake with %s: %w", dst, err)
 	}
 	return b.newLink(tc), nil
+}
+
+// tuneTCP sets what makes a dead TCP connection end within DeadAfter:
+// keepalives for an idle one, TCP_USER_TIMEOUT for one with data in flight.
+func (b *Bind) tuneTCP(c *net.TCPConn) error {
+	if err := c.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: b.cfg.DeadAfter / 3, Interval: b.cfg.DeadAfter / 3, Count: 3}); err != nil {
+		return fmt.Errorf("TCP keepalive: %w", err)
+	}
+	return setUserTimeout(c, b.cfg.DeadAfter)
 }
 
 func handshake(ctx context.Context, tc *cryptotls.Conn) error {
@@ -260,6 +290,10 @@ func (l *listener) Accept(ctx context.Context) (linkbind.Handshake, error) {
 	return func(ctx context.Context) (linkbind.Link, netip.AddrPort, error) {
 		remote := raw.RemoteAddr().(*net.TCPAddr).AddrPort()
 		remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+		if err := l.b.tuneTCP(raw.(*net.TCPConn)); err != nil {
+			raw.Close()
+			return nil, remote, fmt.Errorf("connection from %s: %w", remote, err)
+		}
 		tc := cryptotls.Server(raw, l.b.server)
 		if err := handshake(ctx, tc); err != nil {
 			raw.Close()

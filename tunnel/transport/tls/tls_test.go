@@ -22,8 +22,8 @@ func TestContract(t *testing.T) {
 		return c
 	}
 	transporttest.RunContract(t, transporttest.Factory{
-		NewServer: func(t *testing.T) transport.Bind {
-			b, err := New(fast(Config{ServerTLS: server, ClientTLS: client}))
+		NewServer: func(t *testing.T, peerPort uint16) transport.Bind {
+			b, err := New(fast(Config{ServerTLS: server, ClientTLS: client, PeerPort: peerPort}))
 			if err != nil {
 				t.Fatal(err)
 			}

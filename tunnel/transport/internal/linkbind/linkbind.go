@@ -8,7 +8,6 @@ package linkbind
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -55,7 +54,8 @@ type Dialer func(ctx context.Context, dst netip.AddrPort) (Link, error)
 type Config struct {
 	// Scheme is the transport's name, the prefix of its endpoint strings.
 	Scheme string
-	// DefaultPort completes endpoint strings without a port.
+	// DefaultPort completes endpoint strings without a port, and is where
+	// a peer is dialed when its accepted connection has ended.
 	DefaultPort uint16
 	// QueueLen bounds the send queue of each link, in messages.
 	QueueLen int
@@ -91,10 +91,6 @@ type Stats struct {
 	// Accepted and HandshakeFailures count incoming connections.
 	Accepted, HandshakeFailures uint64
 }
-
-// ErrLinkGone is returned by Send for an endpoint whose accepted connection
-// has ended; the peer will come back on a new connection (a new endpoint).
-var ErrLinkGone = errors.New("connection of this endpoint has ended")
 
 // Core implements the parts of transport.Bind that do not depend on the
 // wire protocol.
@@ -283,8 +279,10 @@ func (c *Core) current() *session {
 }
 
 // Send queues copies of bufs for ep's connection, dialing it in the
-// background if it is a destination without one. It never waits for the
-// network; messages that do not fit the queue are dropped and counted.
+// background if it is a destination without one, or if it was an accepted
+// connection that has ended (then the peer's address on DefaultPort is
+// dialed). It never waits for the network; messages that do not fit the
+// queue are dropped and counted.
 func (c *Core) Send(bufs [][]byte, ep conn.Endpoint) error {
 	e, ok := ep.(*Endpoint)
 	if !ok || e.scheme != c.cfg.Scheme {
@@ -295,13 +293,18 @@ func (c *Core) Send(bufs [][]byte, ep conn.Endpoint) error {
 		return net.ErrClosed
 	}
 	var out *outbox
-	if e.accept != nil {
-		if e.accept.sess != s || e.accept.gone.Load() {
-			return fmt.Errorf("%s send to %s: %w", c.cfg.Scheme, e.DstToString(), ErrLinkGone)
-		}
+	if e.accept != nil && e.accept.sess == s && !e.accept.gone.Load() {
 		out = e.accept.out
 	} else {
-		cl, err := s.client(e.dst)
+		// A dialing endpoint, or an accepted connection that has ended:
+		// WireGuard keeps sending to the last endpoint it heard from, so
+		// the way back to a peer whose connection died (it moved, the path
+		// broke) is to dial it, on the port peers listen on.
+		dst := e.dst
+		if e.accept != nil {
+			dst = netip.AddrPortFrom(dst.Addr(), c.cfg.DefaultPort)
+		}
+		cl, err := s.client(dst)
 		if err != nil {
 			return err
 		}

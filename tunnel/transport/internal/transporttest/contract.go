@@ -15,8 +15,10 @@ import (
 // Factory makes the Binds of one connection-oriented transport for the
 // contract suite.
 type Factory struct {
-	// NewServer returns a Bind that accepts connections (and can dial).
-	NewServer func(t *testing.T) transport.Bind
+	// NewServer returns a Bind that accepts connections (and can dial),
+	// and expects its peers to listen on peerPort (the transport's default
+	// if 0).
+	NewServer func(t *testing.T, peerPort uint16) transport.Bind
 	// NewClient returns a dial-only Bind whose connections queue at most
 	// queueLen messages (the transport's default if 0).
 	NewClient func(t *testing.T, queueLen int) transport.Bind
@@ -39,6 +41,7 @@ func RunContract(t *testing.T, f Factory) {
 	t.Run("ServerRestart", func(t *testing.T) { testServerRestart(t, f) })
 	t.Run("BrokenPeer", func(t *testing.T) { testBrokenPeer(t, f) })
 	t.Run("Roaming", func(t *testing.T) { testRoaming(t, f) })
+	t.Run("DialBack", func(t *testing.T) { testDialBack(t, f) })
 	t.Run("ClosedAndForeign", func(t *testing.T) { testClosedAndForeign(t, f) })
 }
 
@@ -89,7 +92,7 @@ func exchange(t *testing.T, a transport.Bind, epB conn.Endpoint, rb *Receiver, s
 }
 
 func testExchange(t *testing.T, f Factory) {
-	srv := f.NewServer(t)
+	srv := f.NewServer(t, 0)
 	rs, port := open(t, srv, 0)
 	cli := f.NewClient(t, 0)
 	rc, _ := open(t, cli, 0)
@@ -154,7 +157,7 @@ func testDropWhenFull(t *testing.T, f Factory) {
 }
 
 func testServerRestart(t *testing.T, f Factory) {
-	srv := f.NewServer(t)
+	srv := f.NewServer(t, 0)
 	fns, port, err := srv.Open(0)
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +190,7 @@ func testServerRestart(t *testing.T, f Factory) {
 }
 
 func testBrokenPeer(t *testing.T, f Factory) {
-	srv := f.NewServer(t)
+	srv := f.NewServer(t, 0)
 	rs, port := open(t, srv, 0)
 	cli := f.NewClient(t, 0)
 	open(t, cli, 0)
@@ -200,7 +203,7 @@ func testBrokenPeer(t *testing.T, f Factory) {
 }
 
 func testRoaming(t *testing.T, f Factory) {
-	srv := f.NewServer(t)
+	srv := f.NewServer(t, 0)
 	rs, port := open(t, srv, 0)
 
 	cli1 := f.NewClient(t, 0)
@@ -218,18 +221,40 @@ func testRoaming(t *testing.T, f Factory) {
 		t.Fatalf("the new connection came with the old endpoint %q", ep1.DstToString())
 	}
 	exchange(t, srv, ep2, rc2, f.MsgSize, 2, 16, 200)
+}
 
-	deadline := time.Now().Add(30 * time.Second)
-	for srv.Send([][]byte{Message(0, 64)}, ep1) == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("Send to the closed connection's endpoint still succeeds")
-		}
-		time.Sleep(20 * time.Millisecond)
+// testDialBack ends the connection a peer made and checks that sending to
+// the endpoint it came with dials the peer back on its listening port: the
+// way WireGuard's "answer where it came from" survives a dead connection.
+func testDialBack(t *testing.T, f Factory) {
+	peer := f.NewServer(t, 0)
+	rp, peerPort := open(t, peer, 0)
+	srv := f.NewServer(t, peerPort)
+	rs, port := open(t, srv, 0)
+	back := Pump(t, peer, endpoint(t, peer, port), rs, f.MsgSize, 7<<20, 10*time.Second)
+
+	// The peer restarts on the same port: its connection is gone.
+	if err := peer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rp.Wait()
+	fns, again, err := peer.Open(peerPort)
+	if err != nil || again != peerPort {
+		t.Fatalf("reopen on port %d: %d, %v", peerPort, again, err)
+	}
+	rp = Receive(t, peer, fns)
+	t.Cleanup(func() {
+		peer.Close()
+		rp.Wait()
+	})
+	got := Pump(t, srv, back, rp, f.MsgSize, 8<<20, 30*time.Second)
+	if !peer.Owns(got) {
+		t.Fatalf("peer received on endpoint %q, not one of its own", got.DstToString())
 	}
 }
 
 func testClosedAndForeign(t *testing.T, f Factory) {
-	srv := f.NewServer(t)
+	srv := f.NewServer(t, 0)
 	fns, port, err := srv.Open(0)
 	if err != nil {
 		t.Fatal(err)
