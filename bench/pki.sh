@@ -3,8 +3,8 @@
 # on; one caller and 64 concurrent callers) beside the easy-rsa-like
 # reference (`openssl x509 -req -CA -CAkey` signing one CSR, one process per
 # certificate), interleaved round by round so machine noise hits both alike;
-# then CRL generation for 100,000 revoked entries. Prints every run and the
-# medians.
+# then CRL generation for 100,000 revoked entries, and the cost of signing
+# a leaf under each CA key type. Prints every run and the medians.
 #
 #   bench/pki.sh [-n ROUNDS] [-r OPENSSL_RUNS]     (defaults 5 and 200)
 set -euo pipefail
@@ -27,6 +27,7 @@ for r in $(seq "$rounds"); do
   bench/pki-openssl-ref.sh "$oruns" | tee -a "$out"
 done
 go test -run '^$' -bench 'CRL100k' -benchtime 3x -count "$rounds" ./pki/ | grep '^Benchmark' | tee -a "$out"
+go test -run '^$' -bench 'LeafSignature' -benchtime 1s -count "$rounds" ./pki/ | grep '^Benchmark' | tee -a "$out"
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo
@@ -42,3 +43,7 @@ done
 printf "  %-28s %10.1f certificates/s\n" "openssl x509 -req" "$ref"
 crl=$(grep '^BenchmarkCRL100k' "$out" | awk '{ print $3 / 1e6 }' | median)
 printf "  %-28s %10.0f ms per CRL\n" "CRL, 100,000 entries" "$crl"
+for kt in ecdsa-p256 ecdsa-p384 rsa-3072 rsa-4096 ed25519; do
+  m=$(grep "^BenchmarkLeafSignature/$kt-" "$out" | awk '{ print $3 / 1e3 }' | median)
+  printf "  %-28s %10.0f µs per leaf certificate signed by a %s intermediate\n" "signature $kt" "$m" "$kt"
+done
