@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -158,6 +159,71 @@ func TestP2SSleepLinkAndBadInput(t *testing.T) {
 	}
 	if err := gina.proc.Stop(10 * time.Second); err != nil {
 		t.Logf("gina: %v", err)
+	}
+
+	// A static wg-quick profile, used by the stock wireguard-go with wg(8);
+	// removing it on the gateway cuts the device.
+	hank := l.addLaptop("hank")
+	confDir := t.TempDir()
+	conf, png := filepath.Join(confDir, "hank.conf"), filepath.Join(confDir, "hank.png")
+	l.gwHost.MustRun(l.cli, "p2s", "export", "hank", "--format", "wg-quick", "--group", "staff",
+		"--socket", filepath.Join(l.dir, "run", "p2s.sock"), "--out", conf, "--qr", png)
+	for _, f := range []string{conf, png} {
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, mode %v; want 0600", f, err, fi)
+		}
+	}
+	if b, _ := os.ReadFile(png); len(b) < 8 || string(b[1:4]) != "PNG" {
+		t.Errorf("the QR code is not a PNG")
+	}
+	text, _ := os.ReadFile(conf)
+	for _, want := range []string{"no post-quantum PSK rotation", "UDP only", "intransit p2s remove hank", "Endpoint = " + p2sWan + ":51821", "AllowedIPs = 10.1.0.0/24"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("exported profile lacks %q:\n%s", want, text)
+		}
+	}
+	stripped := hank.host.MustRun("wg-quick", "strip", conf)
+	wgConf := filepath.Join(confDir, "hank.wg")
+	if err := os.WriteFile(wgConf, []byte(stripped), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var hankAddr string
+	for _, line := range strings.Split(string(text), "\n") {
+		if v, ok := strings.CutPrefix(line, "Address = "); ok {
+			hankAddr = strings.Split(v, ", ")[0]
+		}
+	}
+	stock := netlab.GoBuild(t, "golang.zx2c4.com/wireguard", false)
+	ifname := fmt.Sprintf("wgh%d", os.Getpid()%100000)
+	wgProc := hank.host.Start("env", "WG_PROCESS_FOREGROUND=1", stock, ifname)
+	defer wgProc.Stop(5 * time.Second)
+	sockDeadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat("/var/run/wireguard/" + ifname + ".sock"); err == nil {
+			break
+		}
+		if time.Now().After(sockDeadline) {
+			t.Fatalf("stock wireguard-go did not start:\n%s", wgProc.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	hank.host.MustRun("wg", "setconf", ifname, wgConf)
+	hank.host.MustRun("ip", "addr", "add", hankAddr, "dev", ifname)
+	hank.host.MustRun("ip", "link", "set", ifname, "mtu", "1420", "up")
+	hank.host.MustRun("ip", "route", "add", "10.1.0.0/24", "dev", ifname)
+	if !hank.ping(p2sSiteHost) {
+		t.Errorf("stock WireGuard with the exported profile cannot reach the site")
+	}
+	hs := false
+	for _, c := range l.p2sStatus().Statics {
+		hs = hs || (c.Name == "hank" && !c.LastHandshake.IsZero())
+	}
+	if !hs {
+		t.Errorf("gateway status shows no handshake for static device hank: %+v", l.p2sStatus().Statics)
+	}
+	l.gwHost.MustRun(l.cli, "p2s", "remove", "hank", "--socket", filepath.Join(l.dir, "run", "p2s.sock"))
+	if hank.ping(p2sSiteHost) {
+		t.Errorf("hank still reaches the site after its removal")
 	}
 
 	// Dave sleeps for 60 s in all, then continues and comes back alone.

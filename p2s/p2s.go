@@ -71,6 +71,23 @@ type Lease struct {
 	Updated time.Time `json:"updated"`
 }
 
+// Static is a device with a static WireGuard profile (wg-quick), for
+// devices that cannot run intransit: no certificate and no PSK rotation;
+// it is revoked by removing it. Its private key is never stored.
+type Static struct {
+	// Name names the device; Group is its policy group.
+	Name  string `json:"name"`
+	Group string `json:"group"`
+	// PublicKey is the device's WireGuard public key.
+	PublicKey [32]byte `json:"public_key"`
+	// PresharedKey is the fixed PSK (secret: the store file is 0600).
+	PresharedKey [32]byte `json:"preshared_key"`
+	// Addresses are the device's leased tunnel addresses.
+	Addresses []netip.Addr `json:"addresses"`
+	// Created is when the profile was exported.
+	Created time.Time `json:"created"`
+}
+
 // Store keeps a gateway's point-to-site records durably. Every method is
 // safe for concurrent use; a write has reached stable storage when it
 // returns nil. Methods block only on storage and give up when ctx ends.
@@ -97,6 +114,14 @@ type Store interface {
 	PutLease(ctx context.Context, l Lease) error
 	// DeleteLease removes the lease of a client; none is not an error.
 	DeleteLease(ctx context.Context, client string) error
+
+	// PutStatic creates a static device; an existing name is an error.
+	PutStatic(ctx context.Context, s Static) error
+	// Statics returns every static device.
+	Statics(ctx context.Context) ([]Static, error)
+	// DeleteStatic removes a static device; an unknown name is an error
+	// wrapping ErrNotFound.
+	DeleteStatic(ctx context.Context, name string) error
 
 	// Close releases the store.
 	Close() error

@@ -28,11 +28,10 @@ import (
 // gateway engine, its store, and the enrollment, renewal and admin
 // listeners.
 type p2sRuntime struct {
-	gw     *gateway.Gateway
-	store  *bolt.Store
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	srvs   []*http.Server
+	gw    *gateway.Gateway
+	store *bolt.Store
+	wg    sync.WaitGroup
+	srvs  []*http.Server
 }
 
 // startP2S starts point-to-site serving from the configuration's p2s
@@ -92,8 +91,6 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, l
 		}
 		srv.Authority = &enroll.PKIAuthority{Dir: pc.PKI.Dir, Secret: secret, Logger: log}
 	}
-	sctx, cancel := context.WithCancel(context.Background())
-	rt.cancel = cancel
 	tlsOpts := tlspolicy.Options{Profile: base.Profile, Certificate: base.Certificate, Logger: log, Metrics: base.TLSMetrics}
 	if pc.Enroll.IsValid() {
 		prof, err := tlspolicy.LoadProfile(pc.EnrollProfile)
@@ -120,20 +117,20 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, l
 			return nil, err
 		}
 	}
-	if srv.Authority != nil {
-		ln, err := status.Listen(pc.AdminSocket)
-		if err != nil {
-			return nil, fmt.Errorf("p2s: admin_socket: %w", err)
-		}
-		rt.wg.Add(1)
-		go func() {
-			defer rt.wg.Done()
-			defer os.Remove(pc.AdminSocket)
-			if err := srv.ServeAdmin(sctx, ln); err != nil {
-				log.Error("p2s admin socket failed", "error", err.Error())
-			}
-		}()
+	ln, err := status.Listen(pc.AdminSocket)
+	if err != nil {
+		return nil, fmt.Errorf("p2s: admin_socket: %w", err)
 	}
+	admin := &http.Server{Handler: rt.gw.AdminMux(srv.AdminMux(http.NewServeMux())), ReadHeaderTimeout: 5 * time.Second}
+	rt.srvs = append(rt.srvs, admin)
+	rt.wg.Add(1)
+	go func() {
+		defer rt.wg.Done()
+		defer os.Remove(pc.AdminSocket)
+		if err := admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("p2s admin socket failed", "error", err.Error())
+		}
+	}()
 	ok = true
 	return rt, nil
 }
@@ -199,9 +196,6 @@ func (rt *p2sRuntime) status() *status.P2S {
 func (rt *p2sRuntime) close() {
 	if rt == nil {
 		return
-	}
-	if rt.cancel != nil {
-		rt.cancel()
 	}
 	for _, s := range rt.srvs {
 		s.Close()

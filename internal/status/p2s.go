@@ -19,6 +19,9 @@ type P2S struct {
 	Leases   int      `json:"leases"`
 	// Clients are the connected clients, sorted by name.
 	Clients []P2SClient `json:"clients"`
+	// Statics are the devices with static wg-quick profiles, sorted by
+	// name.
+	Statics []P2SClient `json:"statics,omitempty"`
 	// Refusals are the most recent refused clients, newest last.
 	Refusals []Refusal `json:"refusals"`
 }
@@ -46,6 +49,9 @@ type P2SClient struct {
 	// PSKEpoch and PSKID describe the post-quantum PSK in place.
 	PSKEpoch uint64 `json:"psk_epoch"`
 	PSKID    string `json:"psk_id,omitempty"`
-	// CertExpiry is when the client's certificate expires.
+	// CertExpiry is when the client's certificate expires (zero for a
+	// static device, which has none).
 	CertExpiry time.Time `json:"cert_expiry"`
+	// Static marks a device with a static wg-quick profile.
+	Static bool `json:"static,omitempty"`
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -34,7 +33,11 @@ type Invitation struct {
 // only on the daemon's root-only unix socket: whoever reaches it can
 // create tokens.
 func (s *Server) AdminHandler() http.Handler {
-	mux := http.NewServeMux()
+	return s.AdminMux(http.NewServeMux())
+}
+
+// AdminMux adds the invitation endpoint to mux and returns it.
+func (s *Server) AdminMux(mux *http.ServeMux) *http.ServeMux {
 	mux.HandleFunc("POST "+PathInvite, func(w http.ResponseWriter, r *http.Request) {
 		var req InviteRequest
 		dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
@@ -53,19 +56,27 @@ func (s *Server) AdminHandler() http.Handler {
 	return mux
 }
 
-// ServeAdmin serves AdminHandler on ln until ctx ends.
-func (s *Server) ServeAdmin(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
-	stop := context.AfterFunc(ctx, func() { srv.Close() })
-	defer stop()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("p2s admin socket: %w", err)
-	}
-	return nil
+// WriteRefusal writes a refusal as the API does, for other admin
+// handlers on the same socket.
+func WriteRefusal(w http.ResponseWriter, status int, reason, format string, args ...any) {
+	writeJSON(w, status, refuse(status, reason, format, args...))
 }
+
+// WriteResult writes a successful JSON answer.
+func WriteResult(w http.ResponseWriter, v any) { writeJSON(w, http.StatusOK, v) }
 
 // RequestInvite asks the daemon behind the admin socket for a token.
 func RequestInvite(ctx context.Context, socket string, req InviteRequest) (*Invitation, error) {
+	var inv Invitation
+	if err := AdminCall(ctx, socket, PathInvite, req, &inv); err != nil {
+		return nil, err
+	}
+	return &inv, nil
+}
+
+// AdminCall posts req as JSON to path on the daemon's admin socket and
+// decodes the answer into out; a refusal is a *Refusal.
+func AdminCall(ctx context.Context, socket, path string, req, out any) error {
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", socket)
@@ -73,33 +84,32 @@ func RequestInvite(ctx context.Context, socket string, req InviteRequest) (*Invi
 	defer tr.CloseIdleConnections()
 	body, err := json.Marshal(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://intransitd"+PathInvite, bytes.NewReader(body))
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://intransitd"+path, bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(hr)
 	if err != nil {
-		return nil, fmt.Errorf("p2s admin socket %s: %w", socket, err)
+		return fmt.Errorf("admin socket %s: %w", socket, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if resp.StatusCode != http.StatusOK {
 		ref := &Refusal{Status: resp.StatusCode}
 		if json.Unmarshal(data, ref) != nil || ref.Reason == "" {
-			return nil, fmt.Errorf("p2s admin socket: HTTP %s", resp.Status)
+			return fmt.Errorf("admin socket: HTTP %s", resp.Status)
 		}
-		return nil, ref
+		return ref
 	}
-	var inv Invitation
-	if err := json.Unmarshal(data, &inv); err != nil {
-		return nil, fmt.Errorf("p2s admin socket answer: %w", err)
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("admin socket answer: %w", err)
 	}
-	return &inv, nil
+	return nil
 }

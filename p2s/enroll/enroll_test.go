@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -212,9 +213,9 @@ func TestAdminInvite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	hs := &http.Server{Handler: e.srv.AdminHandler()}
 	done := make(chan error, 1)
-	go func() { done <- e.srv.ServeAdmin(ctx, ln) }()
+	go func() { done <- hs.Serve(ln) }()
 	inv, err := RequestInvite(context.Background(), sock, InviteRequest{Name: "erin", Group: "staff", TTL: time.Hour})
 	if err != nil || !strings.HasPrefix(inv.Token, TokenPrefix+".") {
 		t.Fatalf("invite: %+v %v", inv, err)
@@ -222,8 +223,8 @@ func TestAdminInvite(t *testing.T) {
 	if _, err := RequestInvite(context.Background(), sock, InviteRequest{Name: "erin", Group: "x"}); reason(err) != ReasonBadRequest {
 		t.Errorf("bad group over the socket: %v", err)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	hs.Close()
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
 		t.Error(err)
 	}
 }

@@ -144,6 +144,9 @@ func (s *Server) Invite(ctx context.Context, name, group string, ttl time.Durati
 	if !slices.Contains(s.Groups, group) {
 		return "", p2s.Token{}, fmt.Errorf("group %q is not configured (groups: %v)", group, s.Groups)
 	}
+	if s.Authority == nil {
+		return "", p2s.Token{}, errors.New("enrollment is not configured on this gateway (p2s.pki, p2s.enroll)")
+	}
 	if ttl == 0 {
 		ttl = DefaultTokenTTL
 	}

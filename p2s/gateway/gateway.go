@@ -81,6 +81,7 @@ type Gateway struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session // by client name
+	statics  map[string]p2s.Static
 	refusals []status.Refusal
 }
 
@@ -102,7 +103,7 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{opts: opts, log: log, sessions: map[string]*session{}, started: time.Now()}
+	g := &Gateway{opts: opts, log: log, sessions: map[string]*session{}, statics: map[string]p2s.Static{}, started: time.Now()}
 	tlsOpts := tlspolicy.Options{Profile: opts.Profile, Certificate: opts.Certificate, CAs: opts.CAs,
 		Revocation: opts.Revocation, Logger: log, Metrics: opts.TLSMetrics}
 	server, err := tlspolicy.ControlServerConfig(tlsOpts)
@@ -123,6 +124,11 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	}
 	g.iso, err = installIsolation(ctx, opts.Interface, opts.Groups)
 	if err != nil {
+		g.dev.Close()
+		return nil, fmt.Errorf("p2s gateway: %w", err)
+	}
+	if err := g.loadStatics(ctx); err != nil {
+		g.iso.remove()
 		g.dev.Close()
 		return nil, fmt.Errorf("p2s gateway: %w", err)
 	}
@@ -511,6 +517,10 @@ func (g *Gateway) Status() *status.P2S {
 		ss = append(ss, s)
 	}
 	st.Refusals = slices.Clone(g.refusals)
+	statics := make([]p2s.Static, 0, len(g.statics))
+	for _, s := range g.statics {
+		statics = append(statics, s)
+	}
 	g.mu.Unlock()
 	if st.Refusals == nil {
 		st.Refusals = []status.Refusal{}
@@ -532,6 +542,23 @@ func (g *Gateway) Status() *status.P2S {
 			cs.Transport = transportOf(ps.Endpoint)
 		}
 		st.Clients = append(st.Clients, cs)
+	}
+	sort.Slice(statics, func(i, j int) bool { return statics[i].Name < statics[j].Name })
+	for _, s := range statics {
+		cs := status.P2SClient{Name: s.Name, Group: s.Group, Static: true, PublicKey: tunnel.PublicKey(s.PublicKey).String(), Since: s.Created}
+		for _, a := range s.Addresses {
+			cs.Addresses = append(cs.Addresses, a.String())
+		}
+		if gr, ok := g.group(s.Group); ok {
+			for _, r := range gr.routes(g.opts.SitePrefixes) {
+				cs.Routes = append(cs.Routes, r.String())
+			}
+		}
+		if ps, ok := byKey[tunnel.PublicKey(s.PublicKey)]; ok {
+			cs.Endpoint, cs.LastHandshake, cs.RxBytes, cs.TxBytes = ps.Endpoint, ps.LastHandshake, ps.RxBytes, ps.TxBytes
+			cs.Transport = transportOf(ps.Endpoint)
+		}
+		st.Statics = append(st.Statics, cs)
 	}
 	return st
 }

@@ -27,6 +27,7 @@ var (
 	bucketTokens  = []byte("tokens")
 	bucketLeases  = []byte("leases")
 	bucketAddrs   = []byte("addresses") // address -> client, the lease index
+	bucketStatic  = []byte("static")
 	keyFormat     = []byte("format")
 )
 
@@ -68,7 +69,7 @@ func Open(path string) (*Store, error) {
 		} else if got := string(meta.Get(keyFormat)); got != formatMarker {
 			return fmt.Errorf("not an intransit p2s store (format %q)", got)
 		}
-		for _, b := range [][]byte{bucketClients, bucketTokens, bucketLeases, bucketAddrs} {
+		for _, b := range [][]byte{bucketClients, bucketTokens, bucketLeases, bucketAddrs, bucketStatic} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -241,4 +242,42 @@ func deleteLease(tx *bbolt.Tx, client string) error {
 		}
 	}
 	return leases.Delete([]byte(client))
+}
+
+// PutStatic implements p2s.Store.
+func (s *Store) PutStatic(ctx context.Context, st p2s.Static) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketStatic)
+		if b.Get([]byte(st.Name)) != nil {
+			return fmt.Errorf("static device %q exists already", st.Name)
+		}
+		return put(b, st.Name, st)
+	})
+}
+
+// Statics implements p2s.Store.
+func (s *Store) Statics(ctx context.Context) ([]p2s.Static, error) {
+	var out []p2s.Static
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketStatic).ForEach(func(k, v []byte) error {
+			var st p2s.Static
+			if err := json.Unmarshal(v, &st); err != nil {
+				return fmt.Errorf("static record %q is damaged: %w", k, err)
+			}
+			out = append(out, st)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DeleteStatic implements p2s.Store.
+func (s *Store) DeleteStatic(ctx context.Context, name string) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketStatic)
+		if b.Get([]byte(name)) == nil {
+			return fmt.Errorf("static device %q: %w", name, p2s.ErrNotFound)
+		}
+		return b.Delete([]byte(name))
+	})
 }

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/skip2/go-qrcode"
+	"github.com/spf13/cobra"
+
+	"intransit/internal/daemonconfig"
+	"intransit/p2s/enroll"
+	"intransit/p2s/gateway"
+)
+
+func newP2SExportCommand() *cobra.Command {
+	var group, socket, endpoint, format, out, qr string
+	cmd := &cobra.Command{
+		Use:   "export NAME --format wg-quick",
+		Short: "Export a static WireGuard profile (UDP only, fixed PSK, revoked by removal) for a device without intransit",
+		Long: `Ask the running intransitd for a static profile for a device that cannot
+run intransit (a phone with the stock WireGuard app, a router): a new key
+pair and PSK, an address from the pool, the group's routes and DNS. The
+gateway keeps only the public key; the profile, with the device's private
+key, is printed (or written to --out, mode 0600) once.
+
+Its limits, also written at the top of the file: UDP only (no QUIC or TLS
+fallback), no post-quantum PSK rotation, no certificate, so it is revoked
+only by removing it: intransit p2s remove NAME.`,
+		Example: `  intransit p2s export phone --format wg-quick --out phone.conf --qr phone.png`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "wg-quick" {
+				return fmt.Errorf("--format %q: the only format is wg-quick", format)
+			}
+			exp, err := gateway.RequestExport(cmd.Context(), socket, gateway.ExportRequest{Name: args[0], Group: group, Endpoint: endpoint})
+			var ref *enroll.Refusal
+			if errors.As(err, &ref) {
+				return refusal(err)
+			}
+			if err != nil {
+				return err
+			}
+			if qr != "" {
+				png, err := qrcode.Encode(exp.WGQuick, qrcode.Medium, 768)
+				if err != nil {
+					return fmt.Errorf("QR code: %w", err)
+				}
+				if err := writeSecretFile(qr, png); err != nil {
+					return fmt.Errorf("QR code: %w", err)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "QR code (holds the private key) written to %s\n", qr)
+			}
+			if out != "" {
+				if err := writeSecretFile(out, []byte(exp.WGQuick)); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "profile written to %s\n", out)
+			} else {
+				fmt.Fprint(cmd.OutOrStdout(), exp.WGQuick)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "limits: UDP only, fixed PSK (no rotation), no certificate: revoke with `intransit p2s remove %s`\n", exp.Name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "output format: wg-quick")
+	cmd.Flags().StringVar(&group, "group", "default", "the device's policy group")
+	cmd.Flags().StringVar(&endpoint, "endpoint", "", "gateway UDP address as the device dials it (HOST:PORT); default: p2s listen.udp")
+	cmd.Flags().StringVar(&out, "out", "", "write the profile to this file (mode 0600) instead of standard output")
+	cmd.Flags().StringVar(&qr, "qr", "", "also write the profile as a PNG QR code (mode 0600)")
+	cmd.Flags().StringVar(&socket, "socket", daemonconfig.DefaultP2SAdminSocket, "p2s admin socket of intransitd")
+	return cmd
+}
+
+func newP2SRemoveCommand() *cobra.Command {
+	var socket string
+	cmd := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Revoke a static device: its peer, address lease and record are removed at once",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			err := gateway.RequestRemove(cmd.Context(), socket, args[0])
+			var ref *enroll.Refusal
+			if errors.As(err, &ref) {
+				return refusal(err)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "static device %s removed\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&socket, "socket", daemonconfig.DefaultP2SAdminSocket, "p2s admin socket of intransitd")
+	return cmd
+}
+
+// writeSecretFile writes data with mode 0600 through a temporary file in
+// the same directory, synced and renamed into place.
+func writeSecretFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
