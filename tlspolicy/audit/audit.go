@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -119,8 +120,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if net.ParseIP(sni) != nil {
 		sni = ""
 	}
-	timeout := cmpOr(opts.Timeout, DefaultTimeout)
-	p := newProber(opts.Address, sni, timeout, cmpOr(opts.Concurrency, DefaultConcurrency))
+	if opts.Timeout < 0 || opts.Concurrency < 0 {
+		return nil, fmt.Errorf("audit: negative timeout (%s) or concurrency (%d)", opts.Timeout, opts.Concurrency)
+	}
+	timeout := cmp.Or(opts.Timeout, DefaultTimeout)
+	p := newProber(opts.Address, sni, timeout, cmp.Or(opts.Concurrency, DefaultConcurrency))
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
@@ -168,14 +172,6 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	return r, nil
 }
 
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
-}
-
 // reachable checks that a TCP connection can be made at all.
 func reachable(ctx context.Context, d *net.Dialer, addr string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -184,7 +180,8 @@ func reachable(ctx context.Context, d *net.Dialer, addr string, timeout time.Dur
 	if err != nil {
 		return fmt.Errorf("%w: cannot connect to %s: %v", ErrCannotAudit, addr, err)
 	}
-	return c.Close()
+	_ = c.Close()
+	return nil
 }
 
 func (f *findings) accepted(v uint16) bool {

@@ -117,6 +117,9 @@ func TestUnreachableEndpoint(t *testing.T) {
 	if !errors.Is(err, ErrCannotAudit) || !strings.Contains(err.Error(), "cannot connect to "+addr) {
 		t.Fatalf("got %v, want a cannot-connect error", err)
 	}
+	if _, err := Run(context.Background(), Options{Address: addr, Profile: baseline(t), Concurrency: -1}); err == nil || !strings.Contains(err.Error(), "negative") {
+		t.Fatalf("negative concurrency: got %v", err)
+	}
 	_, err = Run(context.Background(), Options{Address: "no-port", Profile: baseline(t)})
 	if !errors.Is(err, ErrCannotAudit) || !strings.Contains(err.Error(), `"no-port" is not HOST:PORT`) {
 		t.Fatalf("got %v, want a bad-target error", err)
