@@ -82,9 +82,10 @@ type Proxy struct {
 	bufs   sync.Pool // BufferSize buffers, for every connection
 	bulk   sync.Pool // bulkBufferSize buffers, for connections moving bulk data
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{} // accepted connections
+	targets map[net.Conn]struct{} // connections to the target
+	wg      sync.WaitGroup
 
 	open, accepted, refused atomic.Int64
 	bytesIn, bytesOut       atomic.Int64
@@ -120,7 +121,7 @@ func New(cfg Config) (*Proxy, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{cfg: cfg, log: log, dialer: net.Dialer{Timeout: cfg.DialTimeout}, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{cfg: cfg, log: log, dialer: net.Dialer{Timeout: cfg.DialTimeout}, conns: map[net.Conn]struct{}{}, targets: map[net.Conn]struct{}{}}
 	p.bufs.New = func() any {
 		b := make([]byte, cfg.BufferSize)
 		return &b
@@ -190,6 +191,9 @@ func (p *Proxy) drain() {
 	for c := range p.conns {
 		c.Close()
 	}
+	for c := range p.targets {
+		c.Close()
+	}
 	p.mu.Unlock()
 	p.log.Warn("shutdown grace period over, closed open connections", "count", n)
 	<-done
@@ -210,6 +214,21 @@ func (p *Proxy) track(c net.Conn, add bool) {
 	p.cfg.Metrics.closed()
 }
 
+// trackTarget records a connection to the target, so that the end of a
+// shutdown's grace period closes it, and returns the function that closes
+// and forgets it.
+func (p *Proxy) trackTarget(c net.Conn) func() {
+	p.mu.Lock()
+	p.targets[c] = struct{}{}
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		delete(p.targets, c)
+		p.mu.Unlock()
+		c.Close()
+	}
+}
+
 func (p *Proxy) handle(ctx context.Context, c net.Conn) {
 	peer := c.RemoteAddr().String()
 	start := time.Now()
@@ -225,7 +244,7 @@ func (p *Proxy) handle(ctx context.Context, c net.Conn) {
 			p.log.Error("cannot reach the target", "target", p.cfg.Target, "peer", peer, "error", err.Error())
 			return
 		}
-		defer target.Close()
+		defer p.trackTarget(target)()
 		p.accepted.Add(1)
 		in, out := p.pipe(client, target, raw, nil)
 		p.log.Debug("connection closed", "peer", peer, "bytes_in", in, "bytes_out", out, "duration", time.Since(start))
@@ -235,7 +254,7 @@ func (p *Proxy) handle(ctx context.Context, c net.Conn) {
 			p.refused.Add(1)
 			return
 		}
-		defer target.Close()
+		defer p.trackTarget(target)()
 		p.accepted.Add(1)
 		in, out := p.pipe(c, target, nil, raw)
 		p.log.Debug("connection closed", "peer", peer, "bytes_in", in, "bytes_out", out, "duration", time.Since(start))
@@ -319,20 +338,32 @@ func (p *Proxy) refuse(reason tlspolicy.Reason, peer string, err error) {
 }
 
 // pipe copies both ways until both directions end. When one side finishes
-// sending, the other side's write half is closed so that it sees EOF too.
-// The buffered connection under the TLS side (clientRaw in server mode,
-// targetRaw in client mode) gathers the records of each write. It returns
-// the bytes moved each way.
+// sending (EOF), the other side's write half is closed so that it sees EOF
+// too; when a direction fails (a reset, a write error), both connections
+// are closed so that the other direction ends as well. The buffered
+// connection under the TLS side (clientRaw in server mode, targetRaw in
+// client mode) gathers the records of each write. It returns the bytes
+// moved each way.
 func (p *Proxy) pipe(client, target net.Conn, clientRaw, targetRaw *bufferedConn) (in, out int64) {
+	finish := func(dst net.Conn, err error) {
+		if err != nil {
+			client.Close()
+			target.Close()
+			return
+		}
+		closeWrite(dst)
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		in = p.copy(target, client, directionIn, targetRaw)
+		var err error
+		in, err = p.copy(target, client, directionIn, targetRaw)
 		p.bytesIn.Add(in)
-		closeWrite(target)
+		finish(target, err)
 	})
-	out = p.copy(client, target, directionOut, clientRaw)
+	var err error
+	out, err = p.copy(client, target, directionOut, clientRaw)
 	p.bytesOut.Add(out)
-	closeWrite(client)
+	finish(client, err)
 	wg.Wait()
 	return in, out
 }
@@ -349,10 +380,11 @@ const (
 const bulkBufferSize = 256 << 10
 
 // copy moves bytes from src to dst and counts them as they go; it returns
-// the total. It starts with a BufferSize buffer and switches to a bulk one
-// when a read fills it. When gather is not nil (dst is TLS over it), each
-// write is sent with one system call.
-func (p *Proxy) copy(dst io.Writer, src io.Reader, dir string, gather *bufferedConn) int64 {
+// the total and the error that ended the copy (nil for EOF). It starts with
+// a BufferSize buffer and switches to a bulk one when a read fills it. When
+// gather is not nil (dst is TLS over it), each write is sent with one
+// system call.
+func (p *Proxy) copy(dst io.Writer, src io.Reader, dir string, gather *bufferedConn) (int64, error) {
 	small := p.bufs.Get().(*[]byte)
 	defer p.bufs.Put(small)
 	buf := *small
@@ -382,11 +414,14 @@ func (p *Proxy) copy(dst io.Writer, src io.Reader, dir string, gather *bufferedC
 			total += int64(w)
 			p.cfg.Metrics.transferred(dir, w)
 			if werr != nil {
-				return total
+				return total, werr
 			}
 		}
+		if errors.Is(rerr, io.EOF) {
+			return total, nil
+		}
 		if rerr != nil {
-			return total
+			return total, rerr
 		}
 		if n == len(buf) && bulk == nil && len(buf) < bulkBufferSize {
 			bulk = p.bulk.Get().(*[]byte)

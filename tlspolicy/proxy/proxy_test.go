@@ -619,3 +619,44 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("open connections after shutdown: %d", st.Open)
 	}
 }
+
+func TestResetClientEndsConnectionToSilentTarget(t *testing.T) {
+	f := newFixture(t)
+	// The target accepts and then neither sends nor closes.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			held <- c
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		select {
+		case c := <-held:
+			c.Close()
+		default:
+		}
+	})
+	px := startProxy(t, ModeServer, ln.Addr().String(), tlspolicy.Options{Profile: profile(t, tlspolicy.Baseline), Certificate: &tlspolicy.StaticCertificate{Cert: f.server.TLS()}}, nil)
+	raw, err := net.Dial("tcp", px.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tls.Client(raw, &tls.Config{RootCAs: f.ca.Pool(), ServerName: "localhost"})
+	if _, err := io.WriteString(c, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(func() bool { return px.proxy.Status().Accepted == 1 }) {
+		t.Fatalf("connection not established: %+v", px.proxy.Status())
+	}
+	_ = raw.(*net.TCPConn).SetLinger(0)
+	raw.Close() // reset
+	if !waitFor(func() bool { return px.proxy.Status().Open == 0 }) {
+		t.Fatalf("the proxy still holds the connection after the client reset it: %+v", px.proxy.Status())
+	}
+}
