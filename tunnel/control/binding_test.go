@@ -1,7 +1,6 @@
 package control
 
 import (
-	"context"
 	"crypto/tls"
 	"strings"
 	"testing"
@@ -15,14 +14,7 @@ func handshaken(t *testing.T) (client, server tls.ConnectionState) {
 	t.Helper()
 	p := newPKI(t)
 	cc, sc := p.tlsPair(t)
-	errc := make(chan error, 1)
-	go func() { errc <- sc.HandshakeContext(context.Background()) }()
-	if err := cc.HandshakeContext(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	handshakeBoth(t, cc, sc)
 	return cc.ConnectionState(), sc.ConnectionState()
 }
 
