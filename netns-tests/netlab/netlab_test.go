@@ -332,3 +332,50 @@ func TestSweepRemovesNamespacesOfDeadRuns(t *testing.T) {
 		t.Errorf("Sweep removed %s of a running process", live)
 	}
 }
+
+// udpPcap is a little-endian pcap file with one Ethernet frame: IPv4
+// 10.0.0.1:51820 -> 10.0.0.2:51820 UDP with a 2-byte payload "wg".
+func udpPcap() []byte {
+	hdr := []byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0}
+	frame := append(make([]byte, 12), 0x08, 0x00, 0x45, 0, 0, 30, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+		0xca, 0x6c, 0xca, 0x6c, 0, 10, 0, 0, 'w', 'g')
+	rec := []byte{0, 0, 0, 0, 0, 0, 0, 0, byte(len(frame)), 0, 0, 0, byte(len(frame)), 0, 0, 0}
+	return append(append(hdr, rec...), frame...)
+}
+
+func TestParsePcapDecodesUDP(t *testing.T) {
+	p, err := ParsePcap(udpPcap())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Packets) != 1 {
+		t.Fatalf("%d packets, want 1", len(p.Packets))
+	}
+	pk := p.Packets[0]
+	if pk.Network != "ip4" || pk.Proto != "udp" || pk.Src.String() != "10.0.0.1:51820" || pk.Dst.String() != "10.0.0.2:51820" || string(pk.Payload) != "wg" {
+		t.Errorf("decoded %+v", pk)
+	}
+	if fl := p.Flows(); len(fl) != 1 || fl[0].String() != "udp/51820" || p.Count("udp", 51820) != 1 || !p.Contains([]byte("wg")) {
+		t.Errorf("flows %v, count %d", fl, p.Count("udp", 51820))
+	}
+}
+
+// FuzzParsePcap feeds arbitrary files to the capture parser: it must return
+// an error or packets, never panic, and every packet's payload must lie
+// inside its frame.
+func FuzzParsePcap(f *testing.F) {
+	f.Add(udpPcap())
+	f.Add(udpPcap()[:24])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParsePcap(data)
+		if err != nil {
+			return
+		}
+		for _, pk := range p.Packets {
+			if len(pk.Payload) > len(pk.Data) {
+				t.Fatalf("payload of %d bytes in a frame of %d", len(pk.Payload), len(pk.Data))
+			}
+		}
+		p.Flows()
+	})
+}
