@@ -38,10 +38,13 @@ type s2sPKI struct {
 	crl    string
 }
 
-func newS2SPKI(t testing.TB) *s2sPKI {
+func newS2SPKI(t testing.TB) *s2sPKI { return newNamedS2SPKI(t, "s2s") }
+
+// newNamedS2SPKI is a fresh PKI whose CA has the given name.
+func newNamedS2SPKI(t testing.TB, name string) *s2sPKI {
 	t.Helper()
 	dir := t.TempDir()
-	ca := pkitest.NewCA(t, pki.InitOptions{Dir: filepath.Join(dir, "pki"), Name: "s2s"})
+	ca := pkitest.NewCA(t, pki.InitOptions{Dir: filepath.Join(dir, "pki"), Name: name})
 	p := &s2sPKI{t: t, ca: ca, dir: dir, caFile: filepath.Join(dir, "ca.pem"), crl: filepath.Join(dir, "crl.pem")}
 	if err := os.WriteFile(p.caFile, ca.Bundle(), 0o644); err != nil {
 		t.Fatal(err)
@@ -159,21 +162,26 @@ type gateway struct {
 	bin    string
 	config string
 	socket string
+	env    []string // VAR=value settings for the daemon's environment
 	proc   *netlab.Process
 }
 
 // startGateway starts intransitd with a written configuration and waits
 // for its status socket.
-func startGateway(t testing.TB, h *netlab.Host, bin, config string) *gateway {
+func startGateway(t testing.TB, h *netlab.Host, bin, config string, env ...string) *gateway {
 	t.Helper()
-	g := &gateway{t: t, host: h, bin: bin, config: config, socket: filepath.Join(filepath.Dir(config), "run", "status.sock")}
+	g := &gateway{t: t, host: h, bin: bin, config: config, env: env, socket: filepath.Join(filepath.Dir(config), "run", "status.sock")}
 	g.start()
 	return g
 }
 
 func (g *gateway) start() {
 	g.t.Helper()
-	g.proc = g.host.Start(g.bin, "--config", g.config)
+	if len(g.env) > 0 {
+		g.proc = g.host.Start("env", append(append(append([]string(nil), g.env...), g.bin), "--config", g.config)...)
+	} else {
+		g.proc = g.host.Start(g.bin, "--config", g.config)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := g.tryStatus(); err == nil {

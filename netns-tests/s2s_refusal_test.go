@@ -1,6 +1,8 @@
 package netnstests
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -8,14 +10,24 @@ import (
 	"intransit/internal/status"
 )
 
-// TestS2SRefusals: a third gateway whose certificate names another identity
-// and a fourth whose certificate is revoked are refused by gateway A, with
-// the reason in A's status and log; then B's certificate is revoked while
-// its tunnel runs, and A cuts it within seconds.
+// TestS2SRefusals: a third gateway whose certificate names another identity,
+// a fourth whose certificate is revoked and a fifth whose certificate comes
+// from another CA are refused by gateway A, with the
+// reason in A's status and log; then B's certificate is revoked while its
+// tunnel runs, and A cuts it within seconds.
 func TestS2SRefusals(t *testing.T) {
 	l := newS2SLab(t)
 	gwC, wanC := l.addWANHost(t, "gwc")
 	gwD, wanD := l.addWANHost(t, "gwd")
+	gwE, wanE := l.addWANHost(t, "gwe")
+	// E's certificate, for gw-b, comes from another CA; E trusts both.
+	other := newNamedS2SPKI(t, "elsewhere")
+	chainE, keyE, _ := other.issue("gw-b")
+	bothCAs := filepath.Join(t.TempDir(), "both.pem")
+	if err := os.WriteFile(bothCAs, append(l.pki.ca.Bundle(), other.ca.Bundle()...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other.caFile = bothCAs
 	chainC, keyC, _ := l.pki.issue("gw-c")
 	chainD, keyD, issuedD := l.pki.issue("gw-d")
 	l.pki.revoke(issuedD)
@@ -32,6 +44,10 @@ func TestS2SRefusals(t *testing.T) {
 		remotes: []gwRemote{{name: "site-a", identity: l.pki.identity("gw-a"), control: s2sWanA + ":8443", allowed: s2sSiteA}}}
 	d := startGateway(t, gwD, l.bin, cfgD.write(t, l.pki, t.TempDir()))
 
+	cfgE := gwConfig{name: "gw-e", wan: wanE, site: "10.5.0.0/24", chain: chainE, key: keyE, listen: defaultListen(wanE),
+		remotes: []gwRemote{{name: "site-a", identity: l.pki.identity("gw-a"), control: s2sWanA + ":8443", allowed: s2sSiteA}}}
+	e := startGateway(t, gwE, l.bin, cfgE.write(t, other, t.TempDir()))
+
 	pc := c.waitPeer("site-a", 20*time.Second, "refused", func(p status.Peer) bool { return p.State == status.StateRefused })
 	if pc.Reason != "identity" || !strings.Contains(pc.Detail, "gw-c") {
 		t.Errorf("gw-c sees reason %q detail %q, want identity naming gw-c", pc.Reason, pc.Detail)
@@ -39,24 +55,26 @@ func TestS2SRefusals(t *testing.T) {
 	pd := d.waitPeer("site-a", 20*time.Second, "refused", func(p status.Peer) bool { return p.State == status.StateRefused })
 	t.Logf("gw-d sees: %s: %s", pd.Reason, pd.Detail)
 
-	var sawIdentity, sawRevoked bool
+	var sawIdentity, sawRevoked, sawChain bool
 	deadline := time.Now().Add(20 * time.Second)
-	for !(sawIdentity && sawRevoked) && time.Now().Before(deadline) {
+	for !(sawIdentity && sawRevoked && sawChain) && time.Now().Before(deadline) {
 		for _, r := range a.status().Refusals {
-			if r.Reason == "identity" && r.Identity == l.pki.identity("gw-c") {
+			switch {
+			case r.Reason == "identity" && r.Identity == l.pki.identity("gw-c"):
 				sawIdentity = true
-			}
-			if r.Reason == "revoked" {
+			case r.Reason == "revoked" && strings.Contains(r.Remote, wanD):
 				sawRevoked = true
+			case r.Reason == "chain" && strings.Contains(r.Remote, wanE):
+				sawChain = true
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if !sawIdentity || !sawRevoked {
-		t.Errorf("gw-a refusals (identity seen %v, revoked seen %v): %+v", sawIdentity, sawRevoked, a.status().Refusals)
+	if !sawIdentity || !sawRevoked || !sawChain {
+		t.Errorf("gw-a refusals (identity seen %v, revoked seen %v, foreign CA seen %v): %+v", sawIdentity, sawRevoked, sawChain, a.status().Refusals)
 	}
 	logA := a.proc.Output()
-	for _, want := range []string{"reason=identity", "reason=revoked"} {
+	for _, want := range []string{"reason=identity", "reason=revoked", "reason=chain"} {
 		if !strings.Contains(logA, want) {
 			t.Errorf("gw-a log lacks %q", want)
 		}
@@ -86,7 +104,7 @@ func TestS2SRefusals(t *testing.T) {
 	if _, ok := pingUntil(t, l.siteA, s2sHostB, 2*time.Second); ok {
 		t.Errorf("site B still reachable after its gateway's certificate was revoked")
 	}
-	for _, g := range []*gateway{a, b, c, d} {
+	for _, g := range []*gateway{a, b, c, d, e} {
 		g.stop()
 	}
 }

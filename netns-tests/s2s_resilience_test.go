@@ -3,6 +3,7 @@ package netnstests
 import (
 	"context"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -50,12 +51,10 @@ func TestS2SGatewayRestart(t *testing.T) {
 	<-b.proc.Done()
 	restarted := time.Now()
 	b.start()
-	took, ok := pingUntil(t, l.siteA, s2sHostB, 15*time.Second-time.Since(restarted))
-	if !ok {
+	if _, ok := pingUntil(t, l.siteA, s2sHostB, 15*time.Second-time.Since(restarted)); !ok {
 		t.Fatalf("no traffic within 15s of the restart\ngw-a:\n%s\ngw-b:\n%s", a.proc.Output(), b.proc.Output())
 	}
 	t.Logf("traffic resumed %s after gateway B was restarted", time.Since(restarted).Round(100*time.Millisecond))
-	_ = took
 	if got := b.status().Gateway.PublicKey; got != keyBefore {
 		t.Errorf("gateway B's WireGuard key changed over the restart: %s -> %s", keyBefore, got)
 	}
@@ -174,6 +173,39 @@ func TestS2SPSKRotationKeepsTraffic(t *testing.T) {
 	}
 	if pb := b.peer("site-a"); pb.PSKEpoch != last.PSKEpoch && pb.PSKEpoch+1 != last.PSKEpoch {
 		t.Errorf("gw-b is at PSK epoch %d, gw-a at %d", pb.PSKEpoch, last.PSKEpoch)
+	}
+	a.stop()
+	b.stop()
+}
+
+// TestS2SDeadPeerAndReconnect cuts the WAN silently (every packet dropped,
+// no reset, no ICMP): both gateways declare the peer dead after dead_after
+// (5 s in the test configuration), remove the peer and its routes, and
+// once the WAN is back they reconnect by themselves and traffic flows.
+func TestS2SDeadPeerAndReconnect(t *testing.T) {
+	l := newS2SLab(t)
+	a, b := l.start(t)
+	a.waitUp("site-b", 20*time.Second)
+	b.waitUp("site-a", 20*time.Second)
+	mustPing(t, l.siteA, s2sHostB, 2)
+	cutA, cutB := l.wanA.B.Loss(100), l.wanB.A.Loss(100)
+	pa := a.waitPeer("site-b", 15*time.Second, "down", func(p status.Peer) bool { return p.State != status.StateUp })
+	pb := b.waitPeer("site-a", 15*time.Second, "down", func(p status.Peer) bool { return p.State != status.StateUp })
+	t.Logf("after the cut: gw-a %s %s: %s; gw-b %s %s: %s", pa.State, pa.Reason, pa.Detail, pb.State, pb.Reason, pb.Detail)
+	if pa.Reason != "timeout" || pb.Reason != "timeout" {
+		t.Errorf("dead peer reasons: gw-a %q, gw-b %q, want timeout on both", pa.Reason, pb.Reason)
+	}
+	if out := l.gwA.MustRun("ip", "route", "show", s2sSiteB); strings.Contains(out, "it0") {
+		t.Errorf("route to site B left in the tunnel while the peer is dead: %q", out)
+	}
+	cutA.Remove()
+	cutB.Remove()
+	healed := time.Now()
+	a.waitUp("site-b", 20*time.Second)
+	if took, ok := pingUntil(t, l.siteA, s2sHostB, 20*time.Second); !ok {
+		t.Fatalf("no traffic after the WAN came back\n%s", a.proc.Output())
+	} else {
+		t.Logf("traffic back %s after the WAN healed (ping loop %s)", time.Since(healed).Round(100*time.Millisecond), took.Round(100*time.Millisecond))
 	}
 	a.stop()
 	b.stop()

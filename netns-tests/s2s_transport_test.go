@@ -8,7 +8,9 @@ import (
 
 // TestS2SEachTransport runs the demo topology over each transport: the site
 // hosts reach each other across both gateways, and status reports the
-// transport in use, the routes, a handshake, bytes and the PSK.
+// transport in use, the routes (only what A's configuration allows B, not
+// the extra prefix B offers), a handshake, bytes and the PSK; the opt-in
+// metrics listener serves the peer's state.
 func TestS2SEachTransport(t *testing.T) {
 	for _, tr := range []string{"udp", "quic", "tls"} {
 		t.Run(tr, func(t *testing.T) {
@@ -16,6 +18,8 @@ func TestS2SEachTransport(t *testing.T) {
 			l.cfgA.remotes[0].transports = tr
 			l.cfgB.remotes[0].transports = tr
 			l.cfgA.metrics = "127.0.0.1:9586"
+			// B offers a prefix A does not allow it: A must not route it.
+			l.cfgB.site = s2sSiteB + ", 10.9.0.0/24"
 			a, b := l.start(t)
 			pa := a.waitUp("site-b", 20*time.Second)
 			b.waitUp("site-a", 20*time.Second)

@@ -30,9 +30,15 @@
 // side learns the endpoint from the remote's first packet.
 //
 // TCP crossing the tunnel never meets a path-MTU black hole: SYN segments
-// forwarded through the interface have their MSS clamped so that a full
-// segment, encapsulated, fits the configured WAN path MTU (1280 by default,
-// the IPv6 minimum), whatever ICMP the WAN drops.
+// forwarded through the interface (or sent by the gateway into it) have
+// their MSS clamped so that a full segment, encapsulated in WireGuard over
+// UDP, fits the configured WAN path MTU (1280 by default, the IPv6
+// minimum), whatever ICMP the WAN drops. The gateway host's own TCP outside
+// the tunnel (the control channel, the tls transport, and any other TCP of
+// that host) is clamped to fit the same path. The rules live in one
+// nftables table, inet intransit_<interface>, replaced at start and removed
+// at stop. The quic transport sends full 1500-byte packets and needs a WAN
+// that carries them.
 //
 // # Revocation
 //

@@ -454,7 +454,9 @@ func (ss *sessionState) install(_ context.Context, p *control.Peer, epoch uint64
 		r.g.log.Info("tunnel up", "remote", r.cfg.Name, "identity", p.Identity, "role", ss.role.String(),
 			"public_key", ss.pub.String(), "routes", fmt.Sprint(p.Routes.Accepted), "endpoint", ss.pc.Endpoint)
 		if ss.fallback != nil {
-			go ss.followFallback()
+			// Counted: install runs in a session goroutine that is.
+			r.g.wg.Add(1)
+			go func() { defer r.g.wg.Done(); ss.followFallback() }()
 		}
 	}
 	return nil
