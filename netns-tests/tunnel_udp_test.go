@@ -245,3 +245,21 @@ func TestUDPInteropWithStockWireGuardGo(t *testing.T) {
 		})
 	}
 }
+
+// TestUDPPeerRoams moves host b to a new underlay address while a keeps
+// pinging it: a must learn b's new endpoint from b's packets (WireGuard
+// roaming) without any configuration change.
+func TestUDPPeerRoams(t *testing.T) {
+	p := newPair(t, pairOptions{})
+	mustPing(t, p.a, innerB4, 2)
+	const moved = "10.0.0.3"
+	p.b.MustRun("ip", "addr", "del", underB4+"/24", "dev", p.link.B.Name())
+	p.link.B.AddAddr(moved + "/24")
+	// b speaks first from its new address: a ping from b carries it.
+	mustPing(t, p.b, innerA4, 2)
+	mustPing(t, p.a, innerB4, 2)
+	st, ok := p.ea.Peer(p.eb.PublicKey)
+	if want := fmt.Sprintf("%s:%d", moved, wgPort); !ok || st.Endpoint != want {
+		t.Errorf("a's endpoint for b after the move: %q, want %q", st.Endpoint, want)
+	}
+}
