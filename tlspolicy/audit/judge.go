@@ -35,6 +35,10 @@ func judge(f *findings, prof *tlspolicy.Profile, name string, roots *x509.CertPo
 			add(id, Pass, "accepted; allowed")
 		case p.Accepted:
 			add(id, Fail, "accepted; %s", allowedRange)
+		case a.err != nil && !a.declined() && prof.AllowsVersion(v):
+			add(id, Info, "unknown: the probe failed (%s)", p.Answer)
+		case a.err != nil && !a.declined():
+			add(id, Fail, "could not show that it is refused: the probe failed (%s); %s", p.Answer, allowedRange)
 		default:
 			add(id, Pass, "not accepted (%s)", p.Answer)
 		}

@@ -266,3 +266,36 @@ func TestServerWithoutCertificate(t *testing.T) {
 		t.Errorf("certificate check %+v, report certificate %+v", c, r.Certificate)
 	}
 }
+
+// A server that never answers old-version hellos cannot be shown to refuse
+// them: the protocol checks say so instead of passing.
+func TestVersionProbeTimeoutIsNotAPass(t *testing.T) {
+	addr := oddServer(t, func(c net.Conn) {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var hdr [5]byte
+		if _, err := io.ReadFull(c, hdr[:]); err != nil {
+			return
+		}
+		body := make([]byte, int(hdr[3])<<8|int(hdr[4]))
+		if _, err := io.ReadFull(c, body); err != nil || len(body) < 6 {
+			return
+		}
+		if body[4] == 3 && body[5] == 3 {
+			_, _ = c.Write(fixedServerHello(0xC02F))
+			return
+		}
+		_, _ = io.Copy(io.Discard, c)
+	})
+	r, err := Run(context.Background(), Options{Address: addr, Profile: baseline(t), Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"protocol.ssl3.0", "protocol.tls1.0", "protocol.tls1.1"} {
+		if c, _ := checkByID(r, id); c.Status != Fail || !strings.Contains(c.Detail, "could not show that it is refused: the probe failed (no answer within 500ms") {
+			t.Errorf("check %s = %+v", id, c)
+		}
+	}
+	if c, _ := checkByID(r, "protocol.tls1.2"); c.Status != Pass {
+		t.Errorf("protocol.tls1.2 = %+v", c)
+	}
+}
