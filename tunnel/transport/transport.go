@@ -94,11 +94,14 @@ const ALPN = "intransit-wg/1"
 //     bound the queue per connection and drop messages when it is full, as
 //     a congested UDP socket would; a drop is not an error. Send returns an
 //     error only for a message it could not even queue (wrong endpoint type,
-//     Bind closed, connection gone).
+//     Bind closed).
 //   - Endpoints identify the underlying connection: a message received on a
 //     connection carries an Endpoint that sends on that same connection, so
 //     a peer that comes back from a new address or on a new connection is
-//     reached there once the device has seen it (WireGuard roaming).
+//     reached there once the device has seen it (WireGuard roaming). When
+//     that connection has ended, Send to its Endpoint dials the peer's
+//     address on the transport's listening port instead, so that two peers
+//     whose connection died find each other again without reconfiguration.
 //   - SetMark sets SO_MARK on the Bind's sockets, present and future.
 type Bind interface {
 	conn.Bind
