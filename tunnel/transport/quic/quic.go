@@ -308,6 +308,7 @@ type listener struct {
 	ln *quicgo.Listener
 }
 
+// Accept waits for the next connection; see linkbind.Listener.
 func (l *listener) Accept(ctx context.Context) (linkbind.Handshake, error) {
 	qc, err := l.ln.Accept(ctx)
 	if err != nil {
@@ -324,6 +325,7 @@ func (l *listener) Accept(ctx context.Context) (linkbind.Handshake, error) {
 	}, nil
 }
 
+// Close stops accepting.
 func (l *listener) Close() error { return l.ln.Close() }
 
 // link is one QUIC connection carrying datagrams.
@@ -334,6 +336,7 @@ type link struct {
 
 func (b *Bind) newLink(qc *quicgo.Conn) *link { return &link{b: b, qc: qc} }
 
+// ReadMessages delivers each received message until the connection fails.
 func (l *link) ReadMessages(deliver func([]byte)) error {
 	for {
 		msg, err := l.qc.ReceiveDatagram(context.Background())
@@ -344,6 +347,7 @@ func (l *link) ReadMessages(deliver func([]byte)) error {
 	}
 }
 
+// WriteMessages sends msgs in order; see linkbind.Link.
 func (l *link) WriteMessages(msgs [][]byte) error {
 	for _, m := range msgs {
 		err := l.qc.SendDatagram(m)
@@ -360,4 +364,5 @@ func (l *link) WriteMessages(msgs [][]byte) error {
 	return nil
 }
 
+// Close closes the connection.
 func (l *link) Close() error { return l.qc.CloseWithError(0, "") }

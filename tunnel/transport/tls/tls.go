@@ -282,6 +282,7 @@ type listener struct {
 	ln *net.TCPListener
 }
 
+// Accept waits for the next connection; see linkbind.Listener.
 func (l *listener) Accept(ctx context.Context) (linkbind.Handshake, error) {
 	raw, err := l.ln.Accept()
 	if err != nil {
@@ -303,6 +304,7 @@ func (l *listener) Accept(ctx context.Context) (linkbind.Handshake, error) {
 	}, nil
 }
 
+// Close stops accepting.
 func (l *listener) Close() error { return l.ln.Close() }
 
 // link is one TLS connection carrying frames.
@@ -317,6 +319,7 @@ func (b *Bind) newLink(tc *cryptotls.Conn) *link {
 	return &link{b: b, tc: tc, dec: NewDecoder(tc, b.cfg.MaxMessageSize), wbuf: make([]byte, 0, coalesceLimit+FrameHeaderLen+b.cfg.MaxMessageSize)}
 }
 
+// ReadMessages delivers each received message until the connection fails.
 func (l *link) ReadMessages(deliver func([]byte)) error {
 	for {
 		msg, err := l.dec.Next()
@@ -331,6 +334,7 @@ func (l *link) ReadMessages(deliver func([]byte)) error {
 	}
 }
 
+// WriteMessages sends msgs in order; see linkbind.Link.
 func (l *link) WriteMessages(msgs [][]byte) error {
 	l.wbuf = l.wbuf[:0]
 	for _, m := range msgs {
@@ -359,4 +363,5 @@ func (l *link) flush() error {
 	return err
 }
 
+// Close closes the connection.
 func (l *link) Close() error { return l.tc.Close() }
