@@ -73,7 +73,7 @@ const (
 	dialTimeout      = 5 * time.Second
 	backoffMin       = 500 * time.Millisecond
 	backoffMax       = 5 * time.Second
-	pollEvery        = 500 * time.Millisecond
+	pollEvery        = 100 * time.Millisecond
 	peerKeepalive    = time.Second
 )
 

@@ -19,11 +19,13 @@ const (
 	// while the first transport keeps failing.
 	DefaultProbeEvery = 20 * time.Second
 	maxProbeEvery     = 5 * time.Minute
-	// retryEvery re-creates the peer, and so sends a new handshake
-	// initiation, while a transport is being tried: WireGuard itself
-	// retries only every 5 s, and the first initiation may reach the
-	// gateway before the gateway has installed the session's PSK.
-	retryEvery = time.Second
+	// While a transport is being tried the peer is re-created, and so a
+	// new handshake initiation sent, after retryFirst, then at doubling
+	// intervals up to retryMax: WireGuard itself retries only every 5 s,
+	// and the first initiation usually reaches the gateway a moment before
+	// the gateway has installed the session's first PSK.
+	retryFirst = 100 * time.Millisecond
+	retryMax   = time.Second
 )
 
 // Selector states.
@@ -49,6 +51,7 @@ type selector struct {
 	cur        int
 	since      time.Time // when cur was chosen
 	lastTry    time.Time // when the peer was last re-created on cur
+	retryWait  time.Duration
 	lastRx     time.Time // when rx last grew
 	rx         uint64
 	fallbackTo int // the working endpoint to return to after a failed probe
@@ -60,7 +63,7 @@ func newSelector(endpoints []string, attempt, stallAfter, probe time.Duration, n
 		return nil, errors.New("the gateway advertises none of the transports this client uses")
 	}
 	return &selector{endpoints: endpoints, attempt: attempt, stallAfter: stallAfter, probe: probe, probeWait: probe,
-		state: stateTrying, since: now, lastRx: now, lastTry: now}, nil
+		state: stateTrying, since: now, lastRx: now, lastTry: now, retryWait: retryFirst}, nil
 }
 
 // current returns the endpoint in use.
@@ -89,8 +92,8 @@ func (s *selector) observe(now, lastHandshake time.Time, rx uint64) (endpoint st
 			return s.current(), false
 		}
 		if now.Sub(s.since) < s.attempt {
-			if now.Sub(s.lastTry) >= retryEvery {
-				s.lastTry = now
+			if now.Sub(s.lastTry) >= s.retryWait {
+				s.lastTry, s.retryWait = now, min(2*s.retryWait, retryMax)
 				return s.current(), true
 			}
 			return s.current(), false
@@ -117,5 +120,5 @@ func (s *selector) observe(now, lastHandshake time.Time, rx uint64) (endpoint st
 }
 
 func (s *selector) switchTo(i int, state string, now time.Time) {
-	s.cur, s.state, s.since, s.lastRx, s.lastTry, s.rx = i, state, now, now, now, 0
+	s.cur, s.state, s.since, s.lastRx, s.lastTry, s.retryWait, s.rx = i, state, now, now, now, retryFirst, 0
 }

@@ -27,14 +27,23 @@ func TestSelector(t *testing.T) {
 			{4.5, true, 200, eps[0], false},
 			{60, true, 20000, eps[0], false},
 		}},
-		{"udp blocked: quic after the attempt, retries inside it", []step{
-			{1.0, false, 0, eps[0], true},
-			{1.5, false, 0, eps[0], false},
-			{2.0, false, 0, eps[0], true},
+		{"udp blocked: quic after the attempt, retries at doubling intervals inside it", []step{
+			{0.05, false, 0, eps[0], false},
+			{0.1, false, 0, eps[0], true},
+			{0.2, false, 0, eps[0], false},
+			{0.3, false, 0, eps[0], true},
+			{0.6, false, 0, eps[0], false},
+			{0.7, false, 0, eps[0], true},
+			{1.5, false, 0, eps[0], true},
+			{2.4, false, 0, eps[0], false},
+			{2.5, false, 0, eps[0], true},
 			{4.0, false, 0, eps[1], true},
+			{4.05, false, 0, eps[1], false},
+			{4.15, false, 0, eps[1], true},
 			{4.5, true, 100, eps[1], false},
 		}},
 		{"udp and quic blocked: tls", []step{
+			{3.9, false, 0, eps[0], true},
 			{4.0, false, 0, eps[1], true},
 			{8.0, false, 0, eps[2], true},
 			{8.5, true, 50, eps[2], false},
@@ -47,10 +56,12 @@ func TestSelector(t *testing.T) {
 			{7.5, true, 40, eps[1], false},
 		}},
 		{"probe udp from quic: fails, back to quic; later succeeds", []step{
+			{3.9, false, 0, eps[0], true},
 			{4.0, false, 0, eps[1], true},
 			{4.5, true, 100, eps[1], false},
 			{10, true, 300, eps[1], false},
 			{24.5, true, 900, eps[0], true},  // probe after 20 s on quic
+			{28.4, false, 0, eps[0], true},   // a retry of the probe
 			{28.5, false, 0, eps[1], true},   // udp failed: back to quic
 			{29.0, true, 40, eps[1], false},  // quic works again
 			{50, true, 500, eps[1], false},   // the next probe waits 40 s

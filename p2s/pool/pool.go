@@ -118,15 +118,40 @@ func (p *Pool) InUse() int {
 
 // Acquire returns the client's addresses: its lease when it has one, else
 // a new lease, durable before Acquire returns. A full pool is an error
-// wrapping ErrExhausted.
+// wrapping ErrExhausted. The address is reserved under the pool's lock and
+// written without it, so that concurrent new leases share commits.
 func (p *Pool) Acquire(ctx context.Context, client string) ([]netip.Addr, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if l, ok := p.leases[client]; ok {
+		p.mu.Unlock()
+		if l.Addresses == nil {
+			return nil, fmt.Errorf("pool: a lease for %s is being written", client)
+		}
 		return slices.Clone(l.Addresses), nil
 	}
-	if uint64(len(p.used)) >= p.size {
+	idx, ok := p.reserve(client)
+	p.mu.Unlock()
+	if !ok {
 		return nil, fmt.Errorf("%w: all %d addresses of %v are leased", ErrExhausted, p.size, p.Prefixes())
+	}
+	l := p2s.Lease{Client: client, Addresses: p.addresses(idx), Updated: time.Now().UTC()}
+	err := p.store.PutLease(ctx, l)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		delete(p.used, idx)
+		delete(p.leases, client)
+		return nil, fmt.Errorf("pool: lease for %s: %w", client, err)
+	}
+	p.leases[client] = l
+	return slices.Clone(l.Addresses), nil
+}
+
+// reserve takes the next free host index for client; the caller holds
+// p.mu. The lease is recorded without addresses until it is durable.
+func (p *Pool) reserve(client string) (uint64, bool) {
+	if uint64(len(p.used)) >= p.size {
+		return 0, false
 	}
 	for range p.size {
 		idx := p.next
@@ -137,15 +162,11 @@ func (p *Pool) Acquire(ctx context.Context, client string) ([]netip.Addr, error)
 		if _, taken := p.used[idx]; taken {
 			continue
 		}
-		l := p2s.Lease{Client: client, Addresses: p.addresses(idx), Updated: time.Now().UTC()}
-		if err := p.store.PutLease(ctx, l); err != nil {
-			return nil, fmt.Errorf("pool: lease for %s: %w", client, err)
-		}
 		p.used[idx] = client
-		p.leases[client] = l
-		return slices.Clone(l.Addresses), nil
+		p.leases[client] = p2s.Lease{Client: client}
+		return idx, true
 	}
-	return nil, fmt.Errorf("%w: all %d addresses of %v are leased", ErrExhausted, p.size, p.Prefixes())
+	return 0, false
 }
 
 // Release gives a client's addresses back (when the client is removed).

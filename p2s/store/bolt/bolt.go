@@ -201,9 +201,14 @@ func (s *Store) Leases(ctx context.Context) ([]p2s.Lease, error) {
 	return out, err
 }
 
-// PutLease implements p2s.Store.
+// PutLease implements p2s.Store. Concurrent calls share one commit
+// (bbolt's Batch), which is what many clients connecting at once for the
+// first time need.
 func (s *Store) PutLease(ctx context.Context, l p2s.Lease) error {
-	return s.update(ctx, func(tx *bbolt.Tx) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Batch(func(tx *bbolt.Tx) error {
 		addrs := tx.Bucket(bucketAddrs)
 		for _, a := range l.Addresses {
 			if owner := addrs.Get([]byte(a.String())); owner != nil && string(owner) != l.Client {

@@ -1,0 +1,640 @@
+// Command p2sload drives the point-to-site benchmark (bench/p2s.sh): many
+// simulated laptops, each a real wireguard-go device on a userspace
+// netstack TUN with its own UDP socket and its own mTLS control session,
+// connecting to one gateway on loopback.
+//
+//	p2sload prepare -dir D -n N           PKI, gateway certificate and config, N enrolled clients
+//	p2sload connect -dir D -n N -pid P    connect N clients to intransitd (pid P); report time and RSS
+//	p2sload stock -dir D -n N -bin WG     the reference: stock wireguard-go with N static peers
+//
+// Every loop is bounded by -n and by -timeout. Output is one JSON line.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun/netstack"
+
+	"intransit/p2s"
+	"intransit/p2s/store/bolt"
+	"intransit/pki"
+	"intransit/pki/keywrap"
+	"intransit/tlspolicy"
+	"intransit/tunnel"
+	"intransit/tunnel/control"
+	"intransit/tunnel/pqpsk"
+)
+
+// Fixed loopback endpoints of the benchmark gateway.
+const (
+	gwAddr      = "127.0.0.1"
+	controlPort = 8444
+	udpPort     = 51821
+	stockPort   = 51900
+	site        = "10.1.0.0/24"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: p2sload prepare|connect|stock [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "prepare":
+		err = prepare(os.Args[2:])
+	case "connect":
+		err = connect(os.Args[2:])
+	case "stock":
+		err = stock(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "p2sload:", err)
+		os.Exit(1)
+	}
+}
+
+// clientFile holds one simulated client's certificate chain and key.
+func clientFile(dir string, i int) string { return filepath.Join(dir, "clients", fmt.Sprintf("c%05d.pem", i)) }
+
+func prepare(args []string) error {
+	fs := flag.NewFlagSet("prepare", flag.ExitOnError)
+	dir := fs.String("dir", "", "work directory")
+	n := fs.Int("n", 1000, "clients")
+	fs.Parse(args)
+	if *dir == "" || *n < 1 || *n > 60000 {
+		return errors.New("prepare: -dir and 1 <= -n <= 60000 are required")
+	}
+	ctx := context.Background()
+	raw := make([]byte, keywrap.KeySize)
+	for i := range raw {
+		raw[i] = byte(i*7 + 3)
+	}
+	secret, err := keywrap.RawKey(raw)
+	if err != nil {
+		return err
+	}
+	ca, err := pki.Init(ctx, pki.InitOptions{Dir: filepath.Join(*dir, "pki"), Name: "bench", Secret: secret})
+	if err != nil {
+		return err
+	}
+	defer ca.Close()
+	gw, err := ca.Issue(ctx, pki.Request{Profile: pki.ProfileGateway, Name: "gw", DNSNames: []string{"gw.bench"},
+		IPAddresses: []net.IP{net.ParseIP(gwAddr)}}, pki.ECDSAP256)
+	if err != nil {
+		return err
+	}
+	files, err := ca.WriteIssued(filepath.Join(*dir, "issued"), gw)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(*dir, "ca.pem"), ca.Bundle(), 0o644); err != nil {
+		return err
+	}
+	crl, err := ca.CurrentCRL(ctx)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(*dir, "crl.pem"), pki.PEMCRL(crl.DER), 0o644); err != nil {
+		return err
+	}
+	st, err := bolt.Open(filepath.Join(*dir, "state", "p2s", bolt.FileName))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := os.MkdirAll(filepath.Join(*dir, "clients"), 0o700); err != nil {
+		return err
+	}
+	for i := range *n {
+		name := fmt.Sprintf("c%05d", i)
+		is, err := ca.Issue(ctx, pki.Request{Profile: pki.ProfileClient, Name: name}, pki.ECDSAP256)
+		if err != nil {
+			return err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(is.Key)
+		if err != nil {
+			return err
+		}
+		var b []byte
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: is.Certificate.Raw})...)
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Intermediate().Raw})...)
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})...)
+		if err := os.WriteFile(clientFile(*dir, i), b, 0o600); err != nil {
+			return err
+		}
+		if err := st.PutClient(ctx, p2s.Client{Name: name, Group: "bench", Enrolled: time.Now(), Serials: []string{pki.FormatSerial(is.Certificate.SerialNumber)}}); err != nil {
+			return err
+		}
+	}
+	cfg := fmt.Sprintf(`state_dir: %[1]s/state
+status_socket: %[1]s/run/status.sock
+identity: {cert: %[2]s, key: %[3]s, ca: %[1]s/ca.pem, crl: %[1]s/crl.pem}
+listen: {control: %[4]s:8443, udp: %[4]s:51820}
+site_prefixes: [%[5]s]
+remotes: []
+metrics_listen: 127.0.0.1:9586
+p2s:
+  listen: {control: %[4]s:%[6]d, udp: %[4]s:%[7]d}
+  admin_socket: %[1]s/run/p2s.sock
+  client_keepalive: 25s
+  pools: [10.128.0.0/16]
+  groups: [{name: bench}]
+`, *dir, files.Chain, files.Key, gwAddr, site, controlPort, udpPort)
+	return os.WriteFile(filepath.Join(*dir, "gw.yaml"), []byte(cfg), 0o600)
+}
+
+// sim is one simulated client.
+type sim struct {
+	dev  *device.Device
+	tnet *netstack.Net
+}
+
+func (s *sim) close() {
+	if s.dev != nil {
+		s.dev.Close()
+	}
+}
+
+func hexKey(k [32]byte) string { return hex.EncodeToString(k[:]) }
+
+// handshaked reports whether the device's only peer completed a handshake.
+func handshaked(d *device.Device) bool {
+	get, err := d.IpcGet()
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(get, "\n") {
+		if v, ok := strings.CutPrefix(line, "last_handshake_time_sec="); ok && v != "0" {
+			return true
+		}
+	}
+	return false
+}
+
+// waitHandshake waits for the handshake, re-creating the peer (a new
+// initiation) after 100 ms and then at doubling intervals up to 1 s, as the
+// real client does (p2s/client's selector).
+func waitHandshake(ctx context.Context, d *device.Device, peerConf string, pub [32]byte) error {
+	wait := 100 * time.Millisecond
+	retry := time.Now().Add(wait)
+	for ctx.Err() == nil {
+		if handshaked(d) {
+			return nil
+		}
+		if time.Now().After(retry) {
+			if err := d.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", hexKey(pub))); err != nil {
+				return err
+			}
+			if err := d.IpcSet(peerConf); err != nil {
+				return err
+			}
+			wait = min(2*wait, time.Second)
+			retry = time.Now().Add(wait)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return ctx.Err()
+}
+
+// controlClient runs one client's control session until ctx ends; ready is
+// called once the WireGuard handshake completed (or with the error).
+func controlClient(ctx context.Context, dir string, i int, prof *tlspolicy.Profile, cas tlspolicy.CASource, ready func(error)) {
+	var once sync.Once
+	done := func(err error) { once.Do(func() { ready(err) }) }
+	cert, err := tls.LoadX509KeyPair(clientFile(dir, i), clientFile(dir, i))
+	if err != nil {
+		done(err)
+		return
+	}
+	cfg, err := tlspolicy.ControlClientConfig(tlspolicy.Options{Profile: prof, CAs: cas, ServerName: gwAddr,
+		Certificate: &tlspolicy.StaticCertificate{Cert: cert}})
+	if err != nil {
+		done(err)
+		return
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(gwAddr, strconv.Itoa(controlPort)))
+	if err != nil {
+		done(err)
+		return
+	}
+	var s *sim
+	var key tunnel.PrivateKey
+	defer func() {
+		if s != nil {
+			s.close()
+		}
+	}()
+	key, err = tunnel.GeneratePrivateKey()
+	if err != nil {
+		done(err)
+		return
+	}
+	var gwKey [32]byte
+	var peerConf string
+	sess, err := control.New(tls.Client(c, cfg), control.Config{
+		Role: control.Initiator, Kind: control.KindClient, WireGuardKey: [32]byte(key.PublicKey()), Signer: cert.PrivateKey.(crypto.Signer),
+		Admit: func(_ context.Context, p *control.Peer) (*control.Admission, error) {
+			var err error
+			s, _, err = newSimWithKey(p.Assignment.Addresses, key)
+			if err != nil {
+				return nil, err
+			}
+			gwKey = p.WireGuardKey
+			return &control.Admission{AllowedPrefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}, nil
+		},
+		InstallPSK: func(_ context.Context, p *control.Peer, epoch uint64, psk pqpsk.PSK) error {
+			var b strings.Builder
+			fmt.Fprintf(&b, "public_key=%s\npreshared_key=%s\nendpoint=%s:%d\npersistent_keepalive_interval=25\nreplace_allowed_ips=true\n",
+				hexKey(gwKey), hexKey([32]byte(psk)), gwAddr, udpPort)
+			for _, r := range p.Routes.Accepted {
+				fmt.Fprintf(&b, "allowed_ip=%s\n", r)
+			}
+			peerConf = b.String()
+			if err := s.dev.IpcSet(peerConf); err != nil {
+				return err
+			}
+			if epoch == 1 {
+				go func() { done(waitHandshake(ctx, s.dev, peerConf, gwKey)) }()
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		c.Close()
+		done(err)
+		return
+	}
+	err = sess.Run(ctx)
+	done(err)
+}
+
+// newSimWithKey is newSim with a given key.
+func newSimWithKey(addrs []netip.Addr, key tunnel.PrivateKey) (*sim, tunnel.PrivateKey, error) {
+	tdev, tnet, err := netstack.CreateNetTUN(addrs, nil, 1420)
+	if err != nil {
+		return nil, key, err
+	}
+	d := device.NewDevice(tdev, conn.NewStdNetBind(), device.NewLogger(device.LogLevelSilent, ""))
+	if err := d.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=0\n", hexKey([32]byte(key)))); err != nil {
+		d.Close()
+		return nil, key, err
+	}
+	if err := d.Up(); err != nil {
+		d.Close()
+		return nil, key, err
+	}
+	return &sim{dev: d, tnet: tnet}, key, nil
+}
+
+// rssKiB reads VmRSS of a process.
+func rssKiB(pid int) (int, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			return strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+// result is one run's report.
+type result struct {
+	What        string  `json:"what"`
+	Clients     int     `json:"clients"`
+	Connected   int     `json:"connected"`
+	Failed      int     `json:"failed"`
+	FirstError  string  `json:"first_error,omitempty"`
+	Seconds     float64 `json:"seconds"`
+	P50ms       float64 `json:"p50_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	RSSBeforeKB int `json:"rss_before_kib"`
+	// RSSConnectedKB is the RSS a second after the last client connected,
+	// RSSAfterKB after the settle time (long enough for the Go runtime's
+	// periodic GC and scavenger: the steady state of a gateway holding
+	// its clients); PerClientKB is computed from the latter.
+	RSSConnectedKB int     `json:"rss_connected_kib"`
+	RSSAfterKB     int     `json:"rss_after_kib"`
+	PerClientKB    float64 `json:"per_client_kib"`
+	// HeapInuseKB and Goroutines come from the gateway's metrics, when
+	// given: the live heap against RSS, which also holds GC headroom.
+	HeapInuseKB int `json:"heap_inuse_kib,omitempty"`
+	// GatewayCPU and LoaderCPU are the CPU seconds the gateway and this
+	// load generator spent while the clients connected.
+	GatewayCPU float64 `json:"gateway_cpu_s"`
+	LoaderCPU  float64 `json:"loader_cpu_s"`
+	Goroutines  int `json:"goroutines,omitempty"`
+}
+
+func raiseNoFile() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+// run starts n clients with at most conc connecting at once, waits for all
+// (bounded by timeout) and measures the gateway's RSS before and after.
+func run(what string, n, conc, pid int, timeout, settle time.Duration, start func(ctx context.Context, i int, ready func(error)), measure func(*result)) (*result, error) {
+	raiseNoFile()
+	before, err := rssKiB(pid)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	deadline, dcancel := context.WithTimeout(ctx, timeout)
+	defer dcancel()
+	res := &result{What: what, Clients: n, RSSBeforeKB: before}
+	gcpu0, lcpu0 := cpuSeconds(pid), cpuSeconds(os.Getpid())
+	sem := make(chan struct{}, conc)
+	var wg, running sync.WaitGroup
+	var mu sync.Mutex
+	var lat []float64
+	var failed atomic.Int64
+	t0 := time.Now()
+	for i := range n {
+		select {
+		case sem <- struct{}{}:
+		case <-deadline.Done():
+		}
+		if deadline.Err() != nil {
+			failed.Add(int64(n - i))
+			break
+		}
+		wg.Add(1)
+		running.Add(1)
+		began := time.Now()
+		go func() {
+			defer running.Done()
+			start(ctx, i, func(err error) {
+				<-sem
+				mu.Lock()
+				if err != nil {
+					failed.Add(1)
+					if res.FirstError == "" {
+						res.FirstError = err.Error()
+					}
+				} else {
+					lat = append(lat, float64(time.Since(began).Microseconds())/1000)
+				}
+				mu.Unlock()
+				wg.Done()
+			})
+		}()
+	}
+	wg.Wait()
+	res.Seconds = time.Since(t0).Seconds()
+	res.GatewayCPU, res.LoaderCPU = cpuSeconds(pid)-gcpu0, cpuSeconds(os.Getpid())-lcpu0
+	time.Sleep(time.Second)
+	if res.RSSConnectedKB, err = rssKiB(pid); err != nil {
+		return nil, err
+	}
+	time.Sleep(settle)
+	after, err := rssKiB(pid)
+	if err != nil {
+		return nil, err
+	}
+	res.RSSAfterKB = after
+	if measure != nil {
+		measure(res)
+	}
+	res.Failed = int(failed.Load())
+	res.Connected = len(lat)
+	if res.Connected > 0 {
+		res.PerClientKB = float64(after-before) / float64(res.Connected)
+		sort.Float64s(lat)
+		res.P50ms = lat[len(lat)/2]
+		res.P99ms = lat[len(lat)*99/100]
+	}
+	cancel()
+	running.Wait()
+	return res, nil
+}
+
+func connect(args []string) error {
+	fs := flag.NewFlagSet("connect", flag.ExitOnError)
+	dir := fs.String("dir", "", "work directory (from prepare)")
+	n := fs.Int("n", 1000, "clients")
+	conc := fs.Int("c", 64, "clients connecting at once")
+	pid := fs.Int("pid", 0, "pid of intransitd")
+	timeout := fs.Duration("timeout", 120*time.Second, "give up after")
+	metrics := fs.String("metrics", "", "the gateway's Prometheus URL (heap and goroutines are reported)")
+	settle := fs.Duration("settle", 125*time.Second, "wait after the last connect before the steady-state RSS")
+	fs.Parse(args)
+	if *dir == "" || *pid == 0 || *n < 1 {
+		return errors.New("connect: -dir, -pid and -n are required")
+	}
+	prof, err := tlspolicy.Builtin(tlspolicy.PQ)
+	if err != nil {
+		return err
+	}
+	bundle, err := os.ReadFile(filepath.Join(*dir, "ca.pem"))
+	if err != nil {
+		return err
+	}
+	cas, err := parseCAs(bundle)
+	if err != nil {
+		return err
+	}
+	res, err := run("intransit p2s", *n, *conc, *pid, *timeout, *settle, func(ctx context.Context, i int, ready func(error)) {
+		controlClient(ctx, *dir, i, prof, cas, ready)
+	}, func(r *result) { gatewayMetrics(*metrics, r) })
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+func parseCAs(b []byte) (tlspolicy.CASource, error) {
+	var certs []*x509.Certificate
+	for rest := b; ; {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		certs = append(certs, c)
+	}
+	return &tlspolicy.StaticCAs{Set: tlspolicy.NewCASet(certs...)}, nil
+}
+
+// stock is the reference: the stock wireguard-go binary with n peers
+// configured by UAPI, each handshaking once from its own simulated device.
+func stock(args []string) error {
+	fs := flag.NewFlagSet("stock", flag.ExitOnError)
+	n := fs.Int("n", 1000, "clients")
+	conc := fs.Int("c", 64, "clients connecting at once")
+	bin := fs.String("bin", "", "stock wireguard-go binary")
+	timeout := fs.Duration("timeout", 120*time.Second, "give up after")
+	settle := fs.Duration("settle", 125*time.Second, "wait after the last connect before the steady-state RSS")
+	fs.Parse(args)
+	if *bin == "" || *n < 1 || *n > 60000 {
+		return errors.New("stock: -bin and 1 <= -n <= 60000 are required")
+	}
+	ifname := fmt.Sprintf("wgref%d", os.Getpid()%10000)
+	cmd := exec.Command(*bin, ifname)
+	cmd.Env = append(os.Environ(), "WG_PROCESS_FOREGROUND=1")
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	sock := "/var/run/wireguard/" + ifname + ".sock"
+	for i := 0; ; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if i > 1000 {
+			return errors.New("stock wireguard-go did not open its UAPI socket")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	gwKey, err := tunnel.GeneratePrivateKey()
+	if err != nil {
+		return err
+	}
+	keys := make([]tunnel.PrivateKey, *n)
+	var b strings.Builder
+	fmt.Fprintf(&b, "set=1\nprivate_key=%s\nlisten_port=%d\n", hexKey([32]byte(gwKey)), stockPort)
+	for i := range keys {
+		if keys[i], err = tunnel.GeneratePrivateKey(); err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "public_key=%s\nallowed_ip=10.128.%d.%d/32\n", hexKey([32]byte(keys[i].PublicKey())), (i+1)/256, (i+1)%256)
+	}
+	if err := uapiSet(sock, b.String()); err != nil {
+		return err
+	}
+	if out, err := exec.Command("ip", "link", "set", ifname, "up").CombinedOutput(); err != nil {
+		return fmt.Errorf("ip link set up: %v: %s", err, out)
+	}
+	res, err := run("stock wireguard-go", *n, *conc, cmd.Process.Pid, *timeout, *settle, func(ctx context.Context, i int, ready func(error)) {
+		a := netip.AddrFrom4([4]byte{10, 128, byte((i + 1) / 256), byte((i + 1) % 256)})
+		s, _, err := newSimWithKey([]netip.Addr{a}, keys[i])
+		if err != nil {
+			ready(err)
+			return
+		}
+		defer s.close()
+		pc := fmt.Sprintf("public_key=%s\nendpoint=127.0.0.1:%d\npersistent_keepalive_interval=25\nallowed_ip=%s\n", hexKey([32]byte(gwKey.PublicKey())), stockPort, site)
+		if err := s.dev.IpcSet(pc); err != nil {
+			ready(err)
+			return
+		}
+		ready(waitHandshake(ctx, s.dev, pc, [32]byte(gwKey.PublicKey())))
+		<-ctx.Done()
+	}, nil)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// uapiSet sends a set operation to a wireguard-go UAPI socket.
+func uapiSet(sock, body string) error {
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(body + "\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(line) != "errno=0" {
+		return fmt.Errorf("UAPI set: %s", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+// gatewayMetrics reads the live heap and goroutines from the gateway's
+// Prometheus endpoint; an empty URL or a failure leaves them out.
+func gatewayMetrics(url string, r *result) {
+	if url == "" {
+		return
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "go_memstats_heap_inuse_bytes":
+			r.HeapInuseKB = int(v / 1024)
+		case "go_goroutines":
+			r.Goroutines = int(v)
+		}
+	}
+}
+
+// cpuSeconds is the user and system CPU time of a process so far.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) start at ")".
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
+}
