@@ -82,7 +82,9 @@ func main() {
 }
 
 // clientFile holds one simulated client's certificate chain and key.
-func clientFile(dir string, i int) string { return filepath.Join(dir, "clients", fmt.Sprintf("c%05d.pem", i)) }
+func clientFile(dir string, i int) string {
+	return filepath.Join(dir, "clients", fmt.Sprintf("c%05d.pem", i))
+}
 
 func prepare(args []string) error {
 	fs := flag.NewFlagSet("prepare", flag.ExitOnError)
@@ -341,7 +343,7 @@ type result struct {
 	Seconds     float64 `json:"seconds"`
 	P50ms       float64 `json:"p50_ms"`
 	P99ms       float64 `json:"p99_ms"`
-	RSSBeforeKB int `json:"rss_before_kib"`
+	RSSBeforeKB int     `json:"rss_before_kib"`
 	// RSSConnectedKB is the RSS a second after the last client connected,
 	// RSSAfterKB after the settle time (long enough for the Go runtime's
 	// periodic GC and scavenger: the steady state of a gateway holding
@@ -356,7 +358,7 @@ type result struct {
 	// load generator spent while the clients connected.
 	GatewayCPU float64 `json:"gateway_cpu_s"`
 	LoaderCPU  float64 `json:"loader_cpu_s"`
-	Goroutines  int `json:"goroutines,omitempty"`
+	Goroutines int     `json:"goroutines,omitempty"`
 }
 
 func raiseNoFile() {
