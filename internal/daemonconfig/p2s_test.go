@@ -1,0 +1,82 @@
+package daemonconfig
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const goodP2S = good + `p2s:
+  listen:
+    control: 192.0.2.1:8444
+    udp: 192.0.2.1:51821
+    tls: 192.0.2.1:443
+  enroll: 192.0.2.1:8445
+  renew: 192.0.2.1:8446
+  pki: {dir: pki, key_file: pki.key}
+  pools: [10.9.0.0/24, fd00:9::/112]
+  groups:
+    - name: staff
+      dns: [10.1.0.53]
+      search: [corp.example]
+    - name: admins
+      full_tunnel: true
+      client_to_client: true
+`
+
+func TestParseP2S(t *testing.T) {
+	c, err := Parse("/etc/intransitd/gw.yaml", []byte(goodP2S))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.P2S
+	if p.Interface.Name != DefaultP2SInterface || p.AdminSocket != DefaultP2SAdminSocket || p.ClientTTL.Duration != DefaultClientTTL {
+		t.Errorf("defaults: %+v", p)
+	}
+	if p.PKI.Dir != "/etc/intransitd/pki" || p.PKI.KeyFile != "/etc/intransitd/pki.key" {
+		t.Errorf("pki paths not resolved: %+v", p.PKI)
+	}
+	if p.PoolV4().String() != "10.9.0.0/24" || p.PoolV6().String() != "fd00:9::/112" {
+		t.Errorf("pools %s %s", p.PoolV4(), p.PoolV6())
+	}
+	if p.EnrollProfile != "modern" || p.Interface.MTU != 1420 {
+		t.Errorf("enroll profile %q, mtu %d", p.EnrollProfile, p.Interface.MTU)
+	}
+	if g := p.Groups[0]; g.DNS[0].String() != "10.1.0.53" || g.Search[0] != "corp.example" {
+		t.Errorf("group %+v", g)
+	}
+}
+
+func TestP2SErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, from, to, field string
+		line              int
+	}{
+		{"pool overlaps a site", "pools: [10.9.0.0/24", "pools: [10.1.0.0/25", "p2s.pools[0]", 32},
+		{"two IPv4 pools", "pools: [10.9.0.0/24, fd00:9::/112]", "pools: [10.9.0.0/24, 10.8.0.0/24]", "p2s.pools[1]", 32},
+		{"port taken by site-to-site", "control: 192.0.2.1:8444", "control: 192.0.2.1:8443", "p2s.listen.control", 26},
+		{"udp port taken", "udp: 192.0.2.1:51821", "udp: 192.0.2.1:51820", "p2s.listen.udp", 27},
+		{"enroll without a master key", "pki: {dir: pki, key_file: pki.key}", "pki: {dir: pki}", "p2s.pki", 31},
+		{"bad group name", "- name: staff", "- name: Staff!", "p2s.groups[0].name", 34},
+		{"duplicate group", "- name: admins", "- name: staff", "p2s.groups[1].name", 37},
+		{"full tunnel with routes", "full_tunnel: true", "full_tunnel: true\n      routes: [10.1.0.0/24]", "p2s.groups[1].routes", 39},
+		{"bad DNS server", "dns: [10.1.0.53]", "dns: [10.1.0]", "", 35},
+		{"bad search domain", "search: [corp.example]", "search: [-bad-]", "p2s.groups[0].search[0]", 36},
+		{"unknown key", "client_to_client: true", "client_to_client: true\n      clients_to_client: true", "", 40},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := strings.Replace(goodP2S, tc.from, tc.to, 1)
+			if text == goodP2S {
+				t.Fatalf("replacement %q not found", tc.from)
+			}
+			_, err := Parse("gw.yaml", []byte(text))
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v, want *Error", err)
+			}
+			if ce.Field != tc.field || ce.Line != tc.line {
+				t.Errorf("got %s (field %q line %d), want field %q line %d", ce, ce.Field, ce.Line, tc.field, tc.line)
+			}
+		})
+	}
+}
