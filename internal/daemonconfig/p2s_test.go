@@ -50,7 +50,7 @@ func TestParseP2S(t *testing.T) {
 func TestP2SErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, from, to, field string
-		line              int
+		line                  int
 	}{
 		{"pool overlaps a site", "pools: [10.9.0.0/24", "pools: [10.1.0.0/25", "p2s.pools[0]", 32},
 		{"two IPv4 pools", "pools: [10.9.0.0/24, fd00:9::/112]", "pools: [10.9.0.0/24, 10.8.0.0/24]", "p2s.pools[1]", 32},
