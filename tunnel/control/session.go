@@ -276,6 +276,7 @@ type run struct {
 
 	pingSeq  uint64
 	pingSent time.Time
+	readEnd  bool // the reader delivered its final error
 }
 
 // Run performs the TLS handshake, exchanges Hellos, then keeps the session:
@@ -301,6 +302,10 @@ func (s *Session) Run(ctx context.Context) error {
 		r.read(done)
 	}()
 	err = r.loop(ctx)
+	var se0 *SessionError
+	if !errors.As(err, &se0) && ctx.Err() == nil {
+		err = r.peerReason(err)
+	}
 	if r.proposal != nil {
 		r.proposal.Discard()
 	}
@@ -317,6 +322,38 @@ func (s *Session) Run(ctx context.Context) error {
 	s.conn.Close()
 	wg.Wait()
 	return err
+}
+
+// reasonGrace is how long a session that failed on its connection waits
+// for a refusal or close the peer may have sent just before.
+const reasonGrace = 250 * time.Millisecond
+
+// peerReason returns the peer's refusal or close if one arrives within
+// reasonGrace, else err. A peer that ends a session sends its reason and
+// closes; a ping this end writes at that moment fails before the reader has
+// handed over the reason, which must not be lost.
+func (r *run) peerReason(err error) error {
+	if r.readEnd {
+		return err
+	}
+	timer := time.NewTimer(reasonGrace)
+	defer timer.Stop()
+	for {
+		select {
+		case in := <-r.in:
+			if in.err != nil {
+				return err
+			}
+			switch m := in.m.(type) {
+			case *Refusal:
+				return &SessionError{Reason: m.Reason, Detail: m.Detail, Remote: true}
+			case *Close:
+				return &SessionError{Reason: m.Reason, Detail: m.Detail, Remote: true, Closed: true}
+			}
+		case <-timer.C:
+			return err
+		}
+	}
 }
 
 // logEnd logs why the session ended: a warning unless it was asked to end.
@@ -422,6 +459,7 @@ func (r *run) receive(ctx context.Context, timeout <-chan time.Time) (Message, e
 // nil for a message it consumed.
 func (r *run) received(in inbound) (Message, error) {
 	if in.err != nil {
+		r.readEnd = true
 		var ve *versionError
 		switch {
 		case errors.As(in.err, &ve):

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -721,5 +722,37 @@ func handshakeBoth(t *testing.T, cc, sc *tls.Conn) {
 	}
 	if err := <-errc; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPeerReasonOutlivesAFailedWrite(t *testing.T) {
+	writeErr := errors.New("control: send ping: broken pipe")
+	for _, tt := range []struct {
+		name  string
+		feed  []inbound
+		check func(error) bool
+	}{
+		{"close after a pong", []inbound{{m: &Pong{Seq: 1}}, {m: &Close{Reason: ReasonRevoked, Detail: "serial 7"}}}, func(err error) bool {
+			var se *SessionError
+			return errors.As(err, &se) && se.Remote && se.Closed && se.Reason == ReasonRevoked && se.Detail == "serial 7"
+		}},
+		{"refusal", []inbound{{m: &Refusal{Reason: ReasonIdentity, Detail: "no"}}}, func(err error) bool {
+			var se *SessionError
+			return errors.As(err, &se) && se.Remote && !se.Closed && se.Reason == ReasonIdentity
+		}},
+		{"connection ends without a reason", []inbound{{err: io.EOF}}, func(err error) bool { return err == writeErr }},
+		{"nothing arrives", nil, func(err error) bool { return err == writeErr }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &run{in: make(chan inbound)}
+			go func() {
+				for _, in := range tt.feed {
+					r.in <- in
+				}
+			}()
+			if got := r.peerReason(writeErr); !tt.check(got) {
+				t.Errorf("got %v", got)
+			}
+		})
 	}
 }
