@@ -97,6 +97,23 @@ func TestS2SReload(t *testing.T) {
 	if p := a.peer("site-b"); p.State != status.StateUp || p.Sessions != 1 {
 		t.Errorf("site-b after the reloads: %s with %d sessions, want up on its first session", p.State, p.Sessions)
 	}
+
+	// Changing site-b (its transport order) restarts its tunnel alone,
+	// and it comes back on the new transport.
+	changed := l.cfgA
+	changed.remotes = []gwRemote{l.cfgA.remotes[0]}
+	changed.remotes[0].transports = "tls, udp"
+	changed.write(t, l.pki, l.dirA)
+	reload("change site-b")
+	p := a.waitPeer("site-b", 20*time.Second, "up on tls", func(p status.Peer) bool {
+		return p.State == status.StateUp && p.Transport == "tls"
+	})
+	if _, ok := pingUntil(t, l.siteA, s2sHostB, 10*time.Second); !ok {
+		t.Errorf("no traffic after site-b was reconfigured: %+v\n%s", p, a.proc.Output())
+	}
+	if out := l.gwA.MustRun("ip", "route", "show", s2sSiteB); !strings.Contains(out, "it0") {
+		t.Errorf("route to site B missing after the change: %q", out)
+	}
 	for _, g := range []*gateway{a, b, c} {
 		g.stop()
 	}

@@ -136,6 +136,11 @@ type Gateway struct {
 
 	sessions atomic.Uint64 // control sessions established
 
+	// peerMu serializes WireGuard peer creation and removal with their
+	// owners; it is taken after a remote's mu and before nothing else.
+	peerMu    sync.Mutex
+	peerOwner map[tunnel.PublicKey]*remote
+
 	// mu guards what follows; it is taken before a remote's mu, never
 	// while holding one.
 	mu        sync.Mutex
@@ -165,7 +170,7 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{opts: opts, log: log, remotes: map[string]*remote{}, started: time.Now()}
+	g := &Gateway{opts: opts, log: log, remotes: map[string]*remote{}, peerOwner: map[tunnel.PublicKey]*remote{}, started: time.Now()}
 	g.refusedBy = map[string]uint64{}
 	server, err := tlspolicy.ControlServerConfig(tlspolicy.Options{
 		Profile: opts.Profile, Certificate: opts.Certificate, CAs: opts.CAs, Revocation: opts.Revocation,

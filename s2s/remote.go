@@ -202,7 +202,7 @@ func (r *remote) detach(ss *sessionState) bool {
 	r.cur = nil
 	close(r.changed)
 	r.changed = make(chan struct{})
-	if err := r.g.dev.RemovePeer(ss.pub); err != nil && !errors.Is(err, tunnel.ErrNoPeer) && !errors.Is(err, tunnel.ErrClosed) {
+	if err := r.g.releasePeer(r, ss.pub); err != nil {
 		r.g.log.Error("removing peer failed", "remote", r.cfg.Name, "error", err.Error())
 	}
 	r.syncRoutes(nil)
@@ -224,10 +224,10 @@ func (r *remote) syncRoutes(want []netip.Prefix) {
 			add = append(add, p)
 		}
 	}
-	if err := r.g.routes.remove(del); err != nil {
+	if err := r.g.routes.remove(r, del); err != nil {
 		r.g.log.Error("removing routes failed", "remote", r.cfg.Name, "error", err.Error())
 	}
-	if err := r.g.routes.add(add); err != nil {
+	if err := r.g.routes.add(r, add); err != nil {
 		r.g.log.Error("adding routes failed", "remote", r.cfg.Name, "error", err.Error())
 	}
 	r.routes = slices.Clone(want)
@@ -422,6 +422,9 @@ func (ss *sessionState) install(_ context.Context, p *control.Peer, epoch uint64
 	r := ss.remote
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.ctx.Err() != nil {
+		return fmt.Errorf("remote %s was removed or replaced", r.cfg.Name)
+	}
 	key := tunnel.PresharedKey(psk)
 	if epoch == 1 {
 		r.attach(ss)
@@ -442,7 +445,7 @@ func (ss *sessionState) install(_ context.Context, p *control.Peer, epoch uint64
 		return fmt.Errorf("session is no longer the remote's (%s)", superseded)
 	}
 	ss.pc.PresharedKey = &key
-	if err := r.g.dev.SetPeer(ss.pc); err != nil {
+	if err := r.g.setPeer(r, ss.pc); err != nil {
 		return fmt.Errorf("install PSK epoch %d: %w", epoch, err)
 	}
 	if epoch == 1 {
@@ -569,6 +572,33 @@ func (ss *sessionState) finish(err error) {
 	r.setState(state, reason, detail)
 	r.mu.Unlock()
 	g.log.Info("tunnel down", "remote", r.cfg.Name, "reason", reason, "detail", detail)
+}
+
+// setPeer configures a WireGuard peer for remote r, which owns it from now
+// on.
+func (g *Gateway) setPeer(r *remote, pc tunnel.PeerConfig) error {
+	g.peerMu.Lock()
+	defer g.peerMu.Unlock()
+	if err := g.dev.SetPeer(pc); err != nil {
+		return err
+	}
+	g.peerOwner[pc.PublicKey] = r
+	return nil
+}
+
+// releasePeer removes the WireGuard peer if r still owns it: a remote
+// replaced after a reload leaves alone the peer its successor configured.
+func (g *Gateway) releasePeer(r *remote, pub tunnel.PublicKey) error {
+	g.peerMu.Lock()
+	defer g.peerMu.Unlock()
+	if g.peerOwner[pub] != r {
+		return nil
+	}
+	delete(g.peerOwner, pub)
+	if err := g.dev.RemovePeer(pub); err != nil && !errors.Is(err, tunnel.ErrNoPeer) && !errors.Is(err, tunnel.ErrClosed) {
+		return err
+	}
+	return nil
 }
 
 // countRefusal counts a refusal seen by a dialing gateway.

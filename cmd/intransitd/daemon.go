@@ -31,7 +31,9 @@ import (
 type daemon struct {
 	log      *slog.Logger
 	cfg      *daemonconfig.Config
-	loadedAt time.Time
+	path     string // the configuration file, the same across reloads
+	mu       sync.Mutex
+	loadedAt time.Time // guarded by mu: the status socket reads it
 	gw       *s2s.Gateway
 	p2s      *p2sRuntime
 	ctx      context.Context
@@ -52,7 +54,7 @@ func newLogger(format string) *slog.Logger {
 // newDaemon loads the key material and starts the gateway.
 func newDaemon(ctx context.Context, cfg *daemonconfig.Config) (*daemon, error) {
 	log := newLogger(cfg.LogFormat)
-	d := &daemon{log: log, cfg: cfg, loadedAt: time.Now()}
+	d := &daemon{log: log, cfg: cfg, path: cfg.Path, loadedAt: time.Now()}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -188,8 +190,10 @@ func (d *daemon) startSockets(reg *prometheus.Registry) error {
 // report is the status socket's answer.
 func (d *daemon) report() status.Report {
 	rep := d.gw.Status()
-	rep.Gateway.ConfigPath = d.cfg.Path
+	rep.Gateway.ConfigPath = d.path
+	d.mu.Lock()
 	rep.Gateway.ConfigLoaded = d.loadedAt
+	d.mu.Unlock()
 	rep.P2S = d.p2s.status()
 	return rep
 }
@@ -304,7 +308,10 @@ func (d *daemon) reload(ctx context.Context) {
 	if err := d.gw.Reload(ctx); err != nil {
 		d.log.Warn("reload: certificate material kept", "error", err.Error())
 	}
-	d.cfg, d.loadedAt = next, time.Now()
+	d.cfg = next
+	d.mu.Lock()
+	d.loadedAt = time.Now()
+	d.mu.Unlock()
 	d.log.Info("configuration reloaded", "config", next.Path, "remotes", len(next.Remotes))
 }
 
