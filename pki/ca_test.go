@@ -181,6 +181,17 @@ func TestOpenErrorsNameTheProblem(t *testing.T) {
 	if _, err := Open(ctx, dir, pw, OpenOptions{}); err == nil || !strings.Contains(err.Error(), db) {
 		t.Errorf("truncated store: err = %v; want it to name %s", err, db)
 	}
+	keyring := filepath.Join(dir, KeyringFile)
+	good, err := os.ReadFile(keyring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyring, good[:len(good)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, dir, pw, OpenOptions{}); err == nil || !strings.Contains(err.Error(), keyring) {
+		t.Errorf("truncated keyring: err = %v; want it to name %s", err, keyring)
+	}
 	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte("version: 1\nname: x\ncrl_validity: 1h\nbogus: 1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -505,6 +505,9 @@ func newPKIListCommand(o *pkiOptions) *cobra.Command {
 					return fmt.Errorf("--expiring-within: %w", err)
 				}
 				f.NotAfterBefore = f.Now.Add(d)
+				if f.Status == "" {
+					f.Status = store.StatusValid
+				}
 			}
 			ca, err := o.open(cmd)
 			if err != nil {
@@ -521,7 +524,7 @@ func newPKIListCommand(o *pkiOptions) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&status, "status", "", "valid, revoked or expired")
 	fl.StringVar(&profile, "profile", "", "gateway, server or client")
-	fl.StringVar(&expiring, "expiring-within", "", "only certificates whose NotAfter is within this span, e.g. 30d or 72h")
+	fl.StringVar(&expiring, "expiring-within", "", "only certificates that expire within this span, e.g. 30d or 72h (valid ones unless --status says otherwise)")
 	fl.Var(&format, "output", "table or json")
 	return cmd
 }
