@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -402,5 +403,76 @@ func TestSignOpenSSLCSR(t *testing.T) {
 		if is.Record.KeyType != "rsa-2048" {
 			t.Fatalf("record key type %q", is.Record.KeyType)
 		}
+	}
+}
+
+// TestConcurrentIssuanceAndRevocation issues from several goroutines while
+// others revoke and read the CRL, then checks that every serial is distinct,
+// recorded, and that the final CRL lists exactly the revoked ones.
+func TestConcurrentIssuanceAndRevocation(t *testing.T) {
+	ctx := context.Background()
+	ca := pkitest.NewCA(t, pki.InitOptions{})
+	const workers, each = 8, 15
+	serials := make(chan *big.Int, workers*each)
+	errs := make(chan error, workers+1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 20 {
+			if _, err := ca.CurrentCRL(ctx); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				is, err := ca.Issue(ctx, issueReq(pki.ProfileClient, fmt.Sprintf("w%d-%d", w, i)), pki.ECDSAP256)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if i%3 == 0 {
+					if _, err := ca.Revoke(ctx, is.Certificate.SerialNumber, store.ReasonSuperseded); err != nil {
+						errs <- err
+						return
+					}
+				}
+				serials <- is.Certificate.SerialNumber
+			}
+		}()
+	}
+	wg.Wait()
+	<-done
+	close(errs)
+	close(serials)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for sn := range serials {
+		if seen[sn.String()] {
+			t.Fatalf("serial %x issued twice", sn)
+		}
+		seen[sn.String()] = true
+	}
+	recs, err := ca.List(ctx, store.Filter{})
+	if err != nil || len(recs) != workers*each || len(seen) != workers*each {
+		t.Fatalf("%d records, %d serials, %v; want %d", len(recs), len(seen), err, workers*each)
+	}
+	crl, err := ca.CurrentCRL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, err := x509.ParseRevocationList(crl.DER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := workers * ((each + 2) / 3); len(rl.RevokedCertificateEntries) != want {
+		t.Fatalf("CRL lists %d entries, want %d", len(rl.RevokedCertificateEntries), want)
 	}
 }
