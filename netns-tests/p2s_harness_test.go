@@ -52,6 +52,9 @@ type p2sLab struct {
 	config  string
 	gw      *gateway
 	laptops int
+
+	chain, key string // the gateway's certificate chain and key
+	clientTTL  string // p2s.client_ttl
 }
 
 func newP2SLab(t *testing.T) *p2sLab {
@@ -95,7 +98,8 @@ func newP2SLab(t *testing.T) *p2sLab {
 	l.publishCRL(ca)
 	// The gateway opens the PKI for each enrollment; the test only between.
 	ca.Close()
-	l.config = l.writeConfig(files.Chain, files.Key)
+	l.chain, l.key, l.clientTTL = files.Chain, files.Key, "72h"
+	l.config = l.writeConfig()
 	return l
 }
 
@@ -139,16 +143,23 @@ func (l *p2sLab) revoke(name string) {
 	})
 }
 
-func (l *p2sLab) writeConfig(chain, key string) string {
+// setClientTTL rewrites the configuration with another client certificate
+// lifetime; call it before start.
+func (l *p2sLab) setClientTTL(ttl string) {
+	l.clientTTL = ttl
+	l.config = l.writeConfig()
+}
+
+func (l *p2sLab) writeConfig() string {
 	l.t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "state_dir: %s\nstatus_socket: %s\n", filepath.Join(l.dir, "state"), filepath.Join(l.dir, "run", "status.sock"))
-	fmt.Fprintf(&b, "identity:\n  cert: %s\n  key: %s\n  ca: %s\n  crl: %s\n  crl_refresh: 1s\n", chain, key, l.caFile, l.crl)
+	fmt.Fprintf(&b, "identity:\n  cert: %s\n  key: %s\n  ca: %s\n  crl: %s\n  crl_refresh: 1s\n", l.chain, l.key, l.caFile, l.crl)
 	fmt.Fprintf(&b, "listen:\n  control: %s:8443\n  udp: %s:51820\n", p2sWan, p2sWan)
 	fmt.Fprintf(&b, "site_prefixes: [10.1.0.0/24]\nkeepalive: 1s\ndead_after: 5s\nremotes: []\n")
 	fmt.Fprintf(&b, "p2s:\n  listen:\n    control: %s:8444\n    udp: %s:51821\n    quic: %s:443\n    tls: %s:443\n", p2sWan, p2sWan, p2sWan, p2sWan)
 	fmt.Fprintf(&b, "  enroll: %s:8445\n  renew: %s:8446\n  admin_socket: %s\n", p2sWan, p2sWan, filepath.Join(l.dir, "run", "p2s.sock"))
-	fmt.Fprintf(&b, "  pki: {dir: %s, passphrase_file: %s}\n  client_ttl: 72h\n", l.pkiDir, l.pass)
+	fmt.Fprintf(&b, "  pki: {dir: %s, passphrase_file: %s}\n  client_ttl: %s\n", l.pkiDir, l.pass, l.clientTTL)
 	fmt.Fprintf(&b, "  pools: [%s, %s]\n  groups:\n    - name: staff\n      dns: [%s]\n      search: [corp.test]\n", p2sPool4, p2sPool6, p2sDNS)
 	path := filepath.Join(l.dir, "gw.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {

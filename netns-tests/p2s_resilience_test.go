@@ -28,6 +28,7 @@ import (
 // CSR with a 1024-bit RSA key (sent with openssl and curl), and a client
 // certificate from another CA.
 func TestP2SSleepLinkAndBadInput(t *testing.T) {
+	t.Parallel()
 	netlab.RequireTools(t, "openssl", "curl")
 	l := newP2SLab(t)
 	l.start()

@@ -19,6 +19,7 @@ import (
 // Then the gateway restarts: every laptop is back with the same address
 // within 15 s. Finally disconnect restores resolv.conf byte for byte.
 func TestP2S(t *testing.T) {
+	t.Parallel()
 	l := newP2SLab(t)
 	l.start()
 	names := []string{"alice", "bob", "carol"}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"intransit/p2s/enroll"
+	"intransit/tunnel/control"
 )
 
 // renewRetry is the wait after a failed renewal.
@@ -99,8 +100,14 @@ func (c *Client) Renew(ctx context.Context) error {
 	c.mat.Store(&next)
 	c.mu.Lock()
 	c.st.CertExpiry = leaf.NotAfter
+	sess := c.sess
 	c.mu.Unlock()
 	c.log.Info("certificate renewed", "not_after", leaf.NotAfter, "next_renewal", renewAt(leaf))
+	// The running session was admitted with the old certificate, which the
+	// gateway cuts when it expires: reconnect now, with the new one.
+	if sess != nil {
+		sess.Close(control.ReasonShutdown, "certificate renewed; reconnecting with the new one")
+	}
 	return nil
 }
 

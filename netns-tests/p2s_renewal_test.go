@@ -1,0 +1,43 @@
+package netnstests
+
+import (
+	"testing"
+	"time"
+
+	"intransit/p2s/client"
+)
+
+// TestP2SRenewal: with 45-second client certificates, a connected laptop
+// renews its certificate over mTLS at two thirds of its lifetime, moves to
+// a new session with it, and is still connected after the first
+// certificate has expired.
+func TestP2SRenewal(t *testing.T) {
+	t.Parallel()
+	l := newP2SLab(t)
+	l.setClientTTL("45s")
+	l.start()
+	ivy := l.addLaptop("ivy")
+	if out, err := ivy.enroll(l.invite("ivy", "1h")); err != nil {
+		t.Fatalf("enroll: %v\n%s", err, out)
+	}
+	ivy.connect()
+	first := ivy.wait(20*time.Second, "connected", connected)
+	// Renewal is due 30 s after issuance; allow for the time enrolling and
+	// connecting took.
+	st := ivy.wait(40*time.Second, "renewed", func(st *client.Status) bool {
+		return st.CertExpiry.After(first.CertExpiry) && connected(st)
+	})
+	t.Logf("renewed: certificate until %s (was %s), %d sessions", st.CertExpiry.Format(time.RFC3339), first.CertExpiry.Format(time.RFC3339), st.Sessions)
+	if st.Sessions < 2 {
+		t.Errorf("no new session after the renewal (%d sessions)", st.Sessions)
+	}
+	c, ok := l.gwClient("ivy")
+	if !ok || !c.CertExpiry.Equal(st.CertExpiry) {
+		t.Errorf("gateway's view of ivy: %+v (found %v), want certificate until %s", c, ok, st.CertExpiry)
+	}
+	time.Sleep(time.Until(first.CertExpiry.Add(3 * time.Second)))
+	ivy.wait(5*time.Second, "connected after the first certificate expired", connected)
+	if !ivy.ping(p2sSiteHost) {
+		t.Errorf("ivy cannot reach the site after the first certificate expired")
+	}
+}
