@@ -226,3 +226,17 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo in a used directory: exit %d\n%s", code, out)
 	}
 }
+
+func TestParseDays(t *testing.T) {
+	for in, want := range map[string]string{"30d": "720h0m0s", "72h": "72h0m0s", "0d": "0s", "90m": "1h30m0s"} {
+		d, err := parseDays(in)
+		if err != nil || d.String() != want {
+			t.Errorf("parseDays(%q) = %v, %v; want %s", in, d, err, want)
+		}
+	}
+	for _, in := range []string{"d", "-3d", "3 days", "1y"} {
+		if _, err := parseDays(in); err == nil {
+			t.Errorf("parseDays(%q) accepted", in)
+		}
+	}
+}
