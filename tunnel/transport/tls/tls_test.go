@@ -212,3 +212,73 @@ func TestSilentHangupBacksOff(t *testing.T) {
 		t.Fatalf("%d dials in 1000 sends to a server that hangs up: want 2 to 4 (it redials, with backoff)", d)
 	}
 }
+
+// TestCloseWithWriterBlocked fills a connection to a peer that never reads,
+// so that the writer is stuck in a write (write timeout and dead-connection
+// timeout both an hour), and
+// checks that Close still returns: it must close the connection under the
+// writer rather than wait for it.
+func TestCloseWithWriterBlocked(t *testing.T) {
+	server, client := transporttest.TLSConfigs(t, "modern")
+	server, err := linkbind.WithALPN(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := cryptotls.Listen("tcp", "127.0.0.1:0", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	held := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.(*cryptotls.Conn).Handshake()
+		held <- c
+	}()
+	b, err := New(Config{ClientTLS: client, WriteTimeout: time.Hour, DeadAfter: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, _, err := b.Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := transporttest.Receive(t, b, fns)
+	ep, err := b.ParseEndpoint("tls://" + ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bufs := make([][]byte, 64)
+	for i := range bufs {
+		bufs[i] = transporttest.Message(uint32(i), 1452)
+	}
+	// 64 MiB offered, far more than the socket buffers of both ends hold.
+	for range 720 {
+		if err := b.Send(bufs, ep); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if st := b.Stats(); st.Dropped == 0 {
+		t.Fatalf("nothing was dropped, so the writer never blocked: %+v", st)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close waited for a writer blocked on a peer that does not read")
+	}
+	r.Wait()
+	select {
+	case c := <-held:
+		c.Close()
+	default:
+	}
+}

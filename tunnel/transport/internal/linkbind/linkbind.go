@@ -213,9 +213,9 @@ type session struct {
 	ln     Listener
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	clients  map[netip.AddrPort]*clientLink
-	accepted map[*serverLink]struct{}
+	mu      sync.Mutex
+	clients map[netip.AddrPort]*clientLink
+	live    map[Link]struct{}
 }
 
 // Start opens a session: it serves ln (nil for a dial-only Bind) and dials
@@ -229,7 +229,7 @@ func (c *Core) Start(ln Listener, dial Dialer) ([]conn.ReceiveFunc, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &session{
 		core: c, ctx: ctx, cancel: cancel, in: newInbox(c.cfg.InboxLen, c.pool), dial: dial, ln: ln,
-		clients: make(map[netip.AddrPort]*clientLink), accepted: make(map[*serverLink]struct{}),
+		clients: make(map[netip.AddrPort]*clientLink), live: make(map[Link]struct{}),
 	}
 	if ln != nil {
 		s.wg.Add(1)
@@ -257,8 +257,13 @@ func (c *Core) Stop() error {
 	if s == nil {
 		return nil
 	}
+	// Cancel, then close every connection: a writer blocked on a peer
+	// that stopped reading must not hold Stop up.
 	s.mu.Lock()
 	s.cancel()
+	for l := range s.live {
+		l.Close()
+	}
 	s.mu.Unlock()
 	var err error
 	if s.ln != nil {
@@ -446,21 +451,10 @@ func (s *session) handshakeAndServe(hs Handshake) {
 	c.accepted.Add(1)
 	sl := &serverLink{sess: s, out: newOutbox(c.cfg.QueueLen, c.pool)}
 	sl.ep = newEndpoint(c.cfg.Scheme, remote, sl)
-	s.mu.Lock()
-	if s.ctx.Err() != nil {
-		s.mu.Unlock()
-		link.Close()
-		return
-	}
-	s.accepted[sl] = struct{}{}
-	s.mu.Unlock()
 	c.log.Debug("accepted", "peer", remote)
 	_, err = s.serve(link, sl.out, sl.ep)
 	sl.gone.Store(true)
 	sl.out.discard()
-	s.mu.Lock()
-	delete(s.accepted, sl)
-	s.mu.Unlock()
 	if s.ctx.Err() == nil {
 		c.log.Info("accepted connection ended", "peer", remote, "err", err)
 	}
@@ -471,6 +465,19 @@ func (s *session) handshakeAndServe(hs Handshake) {
 // reports whether the peer sent anything, and why the link ended.
 func (s *session) serve(link Link, out *outbox, ep *Endpoint) (heard bool, _ error) {
 	c := s.core
+	s.mu.Lock()
+	if s.ctx.Err() != nil {
+		s.mu.Unlock()
+		link.Close()
+		return false, s.ctx.Err()
+	}
+	s.live[link] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.live, link)
+		s.mu.Unlock()
+	}()
 	readDone := make(chan struct{})
 	var (
 		readErr error
