@@ -215,9 +215,8 @@ func TestSilentHangupBacksOff(t *testing.T) {
 
 // TestCloseWithWriterBlocked fills a connection to a peer that never reads,
 // so that the writer is stuck in a write (write timeout and dead-connection
-// timeout both an hour), and
-// checks that Close still returns: it must close the connection under the
-// writer rather than wait for it.
+// timeout both an hour), and checks that Close still returns: it must close
+// the connection under the writer rather than wait for it.
 func TestCloseWithWriterBlocked(t *testing.T) {
 	server, client := transporttest.TLSConfigs(t, "modern")
 	server, err := linkbind.WithALPN(server)
