@@ -82,6 +82,7 @@ type Refusal struct {
 	Err error
 }
 
+// Error returns the rule broken.
 func (r *Refusal) Error() string { return r.Rule }
 
 // Unwrap returns the underlying cause.
