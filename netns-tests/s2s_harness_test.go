@@ -27,6 +27,9 @@ const (
 	s2sWanA, s2sWanB   = "192.0.2.1", "198.51.100.2"
 	s2sHostA, s2sHostB = "10.1.0.10", "10.2.0.10"
 	s2sSiteA, s2sSiteB = "10.1.0.0/24", "10.2.0.0/24"
+	// The sites' IPv6 networks, carried when a test configures them.
+	s2sHostA6, s2sHostB6 = "fd01::10", "fd02::10"
+	s2sSiteA6, s2sSiteB6 = "fd01::/64", "fd02::/64"
 )
 
 // s2sPKI is a fresh PKI for one test.
@@ -307,8 +310,14 @@ func newS2SLab(t testing.TB) *s2sLab {
 	lb := l.lab.Link(l.gwB, l.siteB)
 	lb.A.AddAddr("10.2.0.1/24")
 	lb.B.AddAddr(s2sHostB + "/24")
+	la.A.AddAddr(s2sHostA6 + "/64")
+	la.B.AddAddr("fd01::1/64")
+	lb.A.AddAddr("fd02::1/64")
+	lb.B.AddAddr(s2sHostB6 + "/64")
 	l.siteA.AddRoute("default", "10.1.0.1")
 	l.siteB.AddRoute("default", "10.2.0.1")
+	l.siteA.AddRoute("::/0", "fd01::1")
+	l.siteB.AddRoute("::/0", "fd02::1")
 	l.gwA.EnableForwarding()
 	l.gwB.EnableForwarding()
 	var chainA, keyA, chainB, keyB string
