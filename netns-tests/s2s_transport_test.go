@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"intransit/internal/status"
 )
 
 // TestS2SEachTransport runs the demo topology over each transport: the site
@@ -44,4 +46,21 @@ func TestS2SEachTransport(t *testing.T) {
 			b.stop()
 		})
 	}
+}
+
+// TestS2STransportFallback blocks UDP 51820 at gateway B: the dialing
+// gateway, whose order is udp, quic, tls, gets no WireGuard handshake over
+// udp and moves on to quic by itself; the sites then reach each other.
+func TestS2STransportFallback(t *testing.T) {
+	l := newS2SLab(t)
+	l.gwB.Block("udp", 51820)
+	a, b := l.start(t)
+	b.waitUp("site-a", 20*time.Second)
+	p := a.waitPeer("site-b", 30*time.Second, "on quic with a handshake", func(p status.Peer) bool {
+		return p.State == status.StateUp && p.Transport == "quic" && !p.LastHandshake.IsZero()
+	})
+	t.Logf("gw-a moved to %s (%s)", p.Transport, p.Endpoint)
+	mustPing(t, l.siteA, s2sHostB, 3)
+	a.stop()
+	b.stop()
 }
