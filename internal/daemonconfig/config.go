@@ -52,7 +52,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"intransit/tlspolicy"
 	"intransit/tunnel/transport"
 )
 
@@ -188,14 +187,6 @@ type Remote struct {
 	Transports []string `yaml:"transports"`
 	// AllowedPrefixes are the prefixes the remote may be routed for.
 	AllowedPrefixes []Prefix `yaml:"allowed_prefixes"`
-}
-
-// Allow returns the identity allow-list matching the remote's identity.
-func (r Remote) Allow() tlspolicy.Identity {
-	if strings.Contains(r.Identity, "://") {
-		return tlspolicy.Identity{URIs: []string{r.Identity}}
-	}
-	return tlspolicy.Identity{DNSNames: []string{r.Identity}}
 }
 
 // Prefixes returns the remote's allowed prefixes.
