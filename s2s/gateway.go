@@ -128,7 +128,6 @@ type Gateway struct {
 	ctrlLn  net.Listener
 	server  *tls.Config
 	dataTLS *dataClientTLS
-	started time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -170,7 +169,7 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{opts: opts, log: log, remotes: map[string]*remote{}, peerOwner: map[tunnel.PublicKey]*remote{}, started: time.Now()}
+	g := &Gateway{opts: opts, log: log, remotes: map[string]*remote{}, peerOwner: map[tunnel.PublicKey]*remote{}}
 	g.refusedBy = map[string]uint64{}
 	server, err := tlspolicy.ControlServerConfig(tlspolicy.Options{
 		Profile: opts.Profile, Certificate: opts.Certificate, CAs: opts.CAs, Revocation: opts.Revocation,

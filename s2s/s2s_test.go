@@ -139,3 +139,27 @@ func TestAdvertised(t *testing.T) {
 		t.Errorf("firstServed = %q", ep)
 	}
 }
+
+func TestSetRemotesRefusesConflicts(t *testing.T) {
+	g := &Gateway{opts: Options{SitePrefixes: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/24")}}, remotes: map[string]*remote{}}
+	pfx := func(s string) []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix(s)} }
+	tests := []struct {
+		name    string
+		remotes []Remote
+		want    string
+	}{
+		{"duplicate name", []Remote{{Name: "b", AllowedPrefixes: pfx("10.2.0.0/24")}, {Name: "b", AllowedPrefixes: pfx("10.3.0.0/24")}}, "listed twice"},
+		{"site overlap", []Remote{{Name: "b", AllowedPrefixes: pfx("10.1.0.0/16")}}, "overlaps site prefix"},
+		{"remote overlap", []Remote{{Name: "b", AllowedPrefixes: pfx("10.2.0.0/24")}, {Name: "c", AllowedPrefixes: pfx("10.2.0.128/25")}}, "of remote b"},
+		{"host bits", []Remote{{Name: "b", AllowedPrefixes: []netip.Prefix{netip.MustParsePrefix("10.2.0.1/24")}}}, "allowed prefixes"},
+	}
+	for _, tc := range tests {
+		err := g.SetRemotes(tc.remotes)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
+		}
+		if len(g.remotes) != 0 {
+			t.Errorf("%s: a refused list changed the remotes", tc.name)
+		}
+	}
+}
