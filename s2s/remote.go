@@ -54,8 +54,12 @@ type remote struct {
 
 func newRemote(g *Gateway, cfg Remote) *remote {
 	ctx, cancel := context.WithCancel(g.ctx)
-	return &remote{g: g, cfg: cfg, ctx: ctx, cancel: cancel, changed: make(chan struct{}),
+	r := &remote{g: g, cfg: cfg, ctx: ctx, cancel: cancel, changed: make(chan struct{}),
 		state: status.StateConnecting, since: time.Now()}
+	if len(cfg.Control) == 0 {
+		r.detail = "waiting for the remote to connect"
+	}
+	return r
 }
 
 // stop ends the remote: its session is closed with reason and its loop
@@ -83,9 +87,6 @@ func (r *remote) setState(state, reason, detail string) {
 // addresses is only ever accepted.
 func (r *remote) run() {
 	if len(r.cfg.Control) == 0 {
-		r.mu.Lock()
-		r.setState(status.StateConnecting, "", "waiting for the remote to connect")
-		r.mu.Unlock()
 		<-r.ctx.Done()
 		return
 	}
