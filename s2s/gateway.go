@@ -118,6 +118,11 @@ func (r Remote) allow() tlspolicy.Identity {
 // maxRefusals bounds the refusals kept for the status.
 const maxRefusals = 16
 
+// maxControlConns bounds the accepted control connections served at once
+// (sessions and handshakes in progress), so that a flood of connections
+// cannot exhaust the gateway; beyond it new connections are closed at once.
+const maxControlConns = 1024
+
 // Gateway is a running site-to-site gateway.
 type Gateway struct {
 	opts    Options
@@ -352,6 +357,7 @@ func (g *Gateway) SetRemotes(remotes []Remote) error {
 
 // accept serves the control listener.
 func (g *Gateway) accept() {
+	slots := make(chan struct{}, maxControlConns)
 	for {
 		c, err := g.ctrlLn.Accept()
 		if err != nil {
@@ -360,8 +366,19 @@ func (g *Gateway) accept() {
 			}
 			return
 		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			g.log.Warn("too many control connections, closing a new one", "remote_addr", c.RemoteAddr().String(), "limit", maxControlConns)
+			c.Close()
+			continue
+		}
 		g.wg.Add(1)
-		go func() { defer g.wg.Done(); g.serveControl(c) }()
+		go func() {
+			defer g.wg.Done()
+			defer func() { <-slots }()
+			g.serveControl(c)
+		}()
 	}
 }
 
