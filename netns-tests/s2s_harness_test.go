@@ -75,12 +75,20 @@ func (p *s2sPKI) publishCRL() {
 // issue issues a gateway certificate and returns its chain and key files.
 func (p *s2sPKI) issue(name string) (chain, key string, is *pki.Issued) {
 	p.t.Helper()
-	req := pki.Request{Profile: pki.ProfileGateway, Name: name, DNSNames: []string{name + ".s2s.test"}}
+	return p.issueTTL(name, 0)
+}
+
+// issueTTL issues a gateway certificate valid for ttl (the profile's
+// default when 0).
+func (p *s2sPKI) issueTTL(name string, ttl time.Duration) (chain, key string, is *pki.Issued) {
+	p.t.Helper()
+	req := pki.Request{Profile: pki.ProfileGateway, Name: name, DNSNames: []string{name + ".s2s.test"}, TTL: ttl}
 	is, err := p.ca.Issue(context.Background(), req, pki.ECDSAP256)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	files, err := p.ca.WriteIssued(filepath.Join(p.dir, "issued"), is)
+	// A directory of its own: the same name may be issued twice.
+	files, err := p.ca.WriteIssued(p.t.TempDir(), is)
 	if err != nil {
 		p.t.Fatal(err)
 	}

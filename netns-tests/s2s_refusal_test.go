@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"intransit/internal/status"
+	"intransit/pki"
 )
 
 // TestS2SRefusals: a third gateway whose certificate names another identity,
@@ -107,4 +108,36 @@ func TestS2SRefusals(t *testing.T) {
 	for _, g := range []*gateway{a, b, c, d, e} {
 		g.stop()
 	}
+}
+
+// TestS2SExpiredCertificate gives gateway B a certificate that expires a
+// few seconds after the tunnel is up: gateway A cuts the session within
+// seconds of the expiry (status: refused, expired), removes the route, and
+// refuses B from then on.
+func TestS2SExpiredCertificate(t *testing.T) {
+	l := newS2SLab(t)
+	var is *pki.Issued
+	l.cfgB.chain, l.cfgB.key, is = l.pki.issueTTL("gw-b", 12*time.Second)
+	a, b := l.start(t)
+	a.waitUp("site-b", 20*time.Second)
+	mustPing(t, l.siteA, s2sHostB, 2)
+	if until := time.Until(is.Certificate.NotAfter); until < 2*time.Second {
+		t.Fatalf("the certificate expires too soon for the test (%s left)", until)
+	}
+	p := a.waitPeer("site-b", time.Until(is.Certificate.NotAfter)+10*time.Second, "cut", func(p status.Peer) bool { return p.State != status.StateUp })
+	late := time.Since(is.Certificate.NotAfter)
+	t.Logf("gw-a cut site-b %s after its certificate expired: %s: %s", late.Round(100*time.Millisecond), p.Reason, p.Detail)
+	if p.State != status.StateRefused || p.Reason != "expired" {
+		t.Errorf("site-b after expiry: %s %q, want refused, expired", p.State, p.Reason)
+	}
+	if late > 5*time.Second {
+		t.Errorf("cut %s after the expiry, want within seconds", late)
+	}
+	if out := l.gwA.MustRun("ip", "route", "show", s2sSiteB); strings.Contains(out, "it0") {
+		t.Errorf("route to site B left in the tunnel: %q", out)
+	}
+	p = a.waitPeer("site-b", 15*time.Second, "refused on redial", func(p status.Peer) bool { return p.Reason == "chain" })
+	t.Logf("redial: %s: %s", p.Reason, p.Detail)
+	a.stop()
+	b.stop()
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"intransit/internal/status"
@@ -31,6 +32,8 @@ const (
 	peerKeepalive     = 25 * time.Second
 	superseded        = "superseded by a new session from the same remote"
 	tieBreakDetail    = "both gateways dial each other;"
+	cutRevoked        = "revoked"
+	cutExpired        = "expired"
 	reasonUnreachable = "unreachable"
 )
 
@@ -249,11 +252,16 @@ func (r *remote) checkCertificate(rev *tlspolicy.Revocation) {
 	leaf := ss.peer.Certificate
 	if ref := rev.Check([]*x509.Certificate{leaf}); ref != nil && ref.Reason == tlspolicy.ReasonRevoked {
 		r.g.log.Warn("peer certificate revoked, cutting the session", "remote", r.cfg.Name, "serial", leaf.SerialNumber.Text(16), "detail", ref.Err.Error())
+		ss.cut.Store(cutRevoked)
 		ss.sess.Close(control.ReasonRevoked, "certificate revoked: "+ref.Err.Error())
 		return
 	}
 	if time.Now().After(leaf.NotAfter) {
 		r.g.log.Warn("peer certificate expired, cutting the session", "remote", r.cfg.Name, "not_after", leaf.NotAfter)
+		ss.cut.Store(cutExpired)
+		// The protocol has no code of its own for an expired certificate:
+		// the peer hears "revoked" with the detail, our status says
+		// "expired".
 		ss.sess.Close(control.ReasonRevoked, "certificate expired at "+leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 }
@@ -298,8 +306,9 @@ type sessionState struct {
 	remote *remote // known from the start when dialed, at admission when accepted
 
 	// Set during the session, read after Run returns or under remote.mu.
-	identity    string // the peer's certificate identity, once its Hello is in
-	tieBreak    bool   // refused only because this gateway dials the remote itself
+	identity    string       // the peer's certificate identity, once its Hello is in
+	tieBreak    bool         // refused only because this gateway dials the remote itself
+	cut         atomic.Value // string: "revoked" or "expired" when the certificate check cut the session
 	peer        *control.Peer
 	pub         tunnel.PublicKey
 	pc          tunnel.PeerConfig
@@ -568,6 +577,9 @@ func (ss *sessionState) finish(err error) {
 	state := status.StateDown
 	if se != nil && (se.Reason == control.ReasonRevoked || se.Reason == control.ReasonIdentity) {
 		state = status.StateRefused
+	}
+	if cut, ok := ss.cut.Load().(string); ok {
+		state, reason = status.StateRefused, cut
 	}
 	r.mu.Lock()
 	r.setState(state, reason, detail)
