@@ -3,9 +3,11 @@ package netnstests
 import (
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"intransit/netns-tests/netlab"
 	"intransit/p2s/client"
 )
 
@@ -17,7 +19,9 @@ import (
 // visible in both status outputs. Then one laptop's certificate is revoked:
 // it is cut within 5 s and cannot come back while the others keep working.
 // Then the gateway restarts: every laptop is back with the same address
-// within 15 s. Finally disconnect restores resolv.conf byte for byte.
+// within 15 s. Then UDP is unblocked and both laptops return to it by
+// themselves. Finally disconnect restores resolv.conf byte for byte, also
+// after a client was killed with SIGKILL.
 func TestP2S(t *testing.T) {
 	t.Parallel()
 	l := newP2SLab(t)
@@ -91,9 +95,7 @@ func TestP2S(t *testing.T) {
 
 	// Transport fallback while connected.
 	bob, carol := lps[1], lps[2]
-	bob.host.Block("udp", 51821)
-	carol.host.Block("udp", 51821)
-	carol.host.Block("udp", 443)
+	rules := []*netlab.Rule{bob.host.Block("udp", 51821), carol.host.Block("udp", 51821), carol.host.Block("udp", 443)}
 	start := time.Now()
 	for _, want := range []struct {
 		lp        *laptop
@@ -173,10 +175,37 @@ func TestP2S(t *testing.T) {
 		}
 	}
 
-	// Disconnect restores resolv.conf exactly.
+	// UDP works again: both return to it by themselves.
+	for _, r := range rules {
+		r.Remove()
+	}
+	unblocked := time.Now()
+	for _, lp := range []*laptop{bob, carol} {
+		lp.wait(35*time.Second-time.Since(unblocked), "back on udp", func(st *client.Status) bool { return connected(st) && st.Transport == "udp" })
+	}
+	t.Logf("laptops back on udp %s after it was unblocked", time.Since(unblocked).Round(100*time.Millisecond))
+	for _, lp := range []*laptop{bob, carol} {
+		if !lp.ping(p2sSiteHost) {
+			t.Errorf("%s cannot reach the site after returning to udp", lp.name)
+		}
+	}
+
+	// Disconnect restores resolv.conf exactly; so does `intransit p2s
+	// disconnect` after a client was killed (a crash).
+	if err := carol.proc.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-carol.proc.Done()
+	if now, _ := os.ReadFile(carol.resolv); !strings.Contains(string(now), p2sDNS) {
+		t.Errorf("carol's resolv.conf right after the crash:\n%s", now)
+	}
+	out := carol.host.MustRun(l.cli, "p2s", "disconnect", "--dir", carol.dir)
+	t.Logf("carol after the crash: %s", strings.TrimSpace(out))
 	for _, lp := range lps {
-		if err := lp.proc.Stop(15 * time.Second); err != nil {
-			t.Errorf("%s: client: %v\n%s", lp.name, err, lp.proc.Output())
+		if lp != carol {
+			if err := lp.proc.Stop(15 * time.Second); err != nil {
+				t.Errorf("%s: client: %v\n%s", lp.name, err, lp.proc.Output())
+			}
 		}
 		now, err := os.ReadFile(lp.resolv)
 		if err != nil {
