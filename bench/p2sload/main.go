@@ -6,6 +6,7 @@
 //	p2sload prepare -dir D -n N           PKI, gateway certificate and config, N enrolled clients
 //	p2sload connect -dir D -n N -pid P    connect N clients to intransitd (pid P); report time and RSS
 //	p2sload stock -dir D -n N -bin WG     the reference: stock wireguard-go with N static peers
+//	p2sload session -n N                  memory of N control sessions (both ends) in this process
 //
 // Every loop is bounded by -n and by -timeout. Output is one JSON line.
 package main
@@ -28,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,6 +74,8 @@ func main() {
 		err = connect(os.Args[2:])
 	case "stock":
 		err = stock(os.Args[2:])
+	case "session":
+		err = sessions(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
@@ -639,4 +643,133 @@ func cpuSeconds(pid int) float64 {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	return (ut + st) / 100
+}
+
+// sessions measures the memory of n control sessions, both ends in this
+// process over loopback TLS (pq profile), after a forced GC: what the
+// control plane holds per client on each side, without WireGuard.
+func sessions(args []string) error {
+	fs := flag.NewFlagSet("session", flag.ExitOnError)
+	n := fs.Int("n", 300, "sessions")
+	fs.Parse(args)
+	if *n < 1 || *n > 5000 {
+		return errors.New("session: 1 <= -n <= 5000")
+	}
+	raiseNoFile()
+	dir, err := os.MkdirTemp("", "p2sload-session-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	secret, err := keywrap.RawKey(make([]byte, keywrap.KeySize))
+	if err != nil {
+		return err
+	}
+	ca, err := pki.Init(ctx, pki.InitOptions{Dir: filepath.Join(dir, "pki"), Secret: secret})
+	if err != nil {
+		return err
+	}
+	defer ca.Close()
+	gw, err := ca.Issue(ctx, pki.Request{Profile: pki.ProfileGateway, Name: "gw", IPAddresses: []net.IP{net.ParseIP(gwAddr)}}, pki.ECDSAP256)
+	if err != nil {
+		return err
+	}
+	cl, err := ca.Issue(ctx, pki.Request{Profile: pki.ProfileClient, Name: "c"}, pki.ECDSAP256)
+	if err != nil {
+		return err
+	}
+	cas := &tlspolicy.StaticCAs{Set: tlspolicy.NewCASet(ca.Intermediate(), ca.Root())}
+	prof, err := tlspolicy.Builtin(tlspolicy.PQ)
+	if err != nil {
+		return err
+	}
+	chain := func(is *pki.Issued) *tlspolicy.StaticCertificate {
+		return &tlspolicy.StaticCertificate{Cert: tls.Certificate{Certificate: [][]byte{is.Certificate.Raw, ca.Intermediate().Raw}, PrivateKey: is.Key}}
+	}
+	srvCfg, err := tlspolicy.ControlServerConfig(tlspolicy.Options{Profile: prof, CAs: cas, Certificate: chain(gw)})
+	if err != nil {
+		return err
+	}
+	cliCfg, err := tlspolicy.ControlClientConfig(tlspolicy.Options{Profile: prof, CAs: cas, ServerName: gwAddr, Certificate: chain(cl)})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", gwAddr+":0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	install := func(context.Context, *control.Peer, uint64, pqpsk.PSK) error { return nil }
+	addr := netip.MustParseAddr("10.128.0.2")
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	up := make(chan error, 2**n)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := control.New(tls.Server(c, srvCfg), control.Config{Role: control.Responder, Kind: control.KindGateway,
+					WireGuardKey: [32]byte{1}, Signer: gw.Key,
+					Admit: func(context.Context, *control.Peer) (*control.Admission, error) {
+						return &control.Admission{AllowedPrefixes: []netip.Prefix{netip.PrefixFrom(addr, 32)},
+							Assignment: &control.Assignment{Addresses: []netip.Addr{addr}}}, nil
+					},
+					InstallPSK: func(ctx context.Context, p *control.Peer, e uint64, k pqpsk.PSK) error {
+						up <- nil
+						return install(ctx, p, e, k)
+					}})
+				if err != nil {
+					up <- err
+					c.Close()
+					return
+				}
+				s.Run(ctx)
+			}()
+		}
+	}()
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	heap0, stack0 := ms.HeapInuse, ms.StackInuse
+	for i := range *n {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		s, err := control.New(tls.Client(c, cliCfg), control.Config{Role: control.Initiator, Kind: control.KindClient,
+			WireGuardKey: [32]byte{byte(i), byte(i >> 8), 2}, Signer: cl.Key,
+			Admit: func(context.Context, *control.Peer) (*control.Admission, error) {
+				return &control.Admission{AllowedPrefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}, nil
+			}, InstallPSK: install})
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Run(ctx) }()
+	}
+	timeout := time.After(2 * time.Minute)
+	for range *n {
+		select {
+		case err := <-up:
+			if err != nil {
+				return err
+			}
+		case <-timeout:
+			return errors.New("session: not all sessions came up within 2 minutes")
+		}
+	}
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	per := func(a, b uint64) float64 { return float64(a-b) / float64(*n) / 1024 }
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"what": "control session pairs", "sessions": *n,
+		"heap_kib_per_pair": per(ms.HeapInuse, heap0), "stack_kib_per_pair": per(ms.StackInuse, stack0), "goroutines": runtime.NumGoroutine()})
 }
