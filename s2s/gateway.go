@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"intransit/internal/status"
@@ -137,8 +136,6 @@ type Gateway struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-
-	sessions atomic.Uint64 // control sessions established
 
 	// peerMu serializes WireGuard peer creation and removal with their
 	// owners; it is taken after a remote's mu and before nothing else.

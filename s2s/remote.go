@@ -192,7 +192,6 @@ func (r *remote) attach(ss *sessionState) {
 	close(r.changed)
 	r.changed = make(chan struct{})
 	r.sessions++
-	r.g.sessions.Add(1)
 }
 
 // detach removes ss if it is still the remote's session: the WireGuard
