@@ -117,7 +117,7 @@ func TestS2SRefusals(t *testing.T) {
 func TestS2SExpiredCertificate(t *testing.T) {
 	l := newS2SLab(t)
 	var is *pki.Issued
-	l.cfgB.chain, l.cfgB.key, is = l.pki.issueTTL("gw-b", 12*time.Second)
+	l.cfgB.chain, l.cfgB.key, is = l.pki.issueTTL("gw-b", 20*time.Second)
 	a, b := l.start(t)
 	a.waitUp("site-b", 20*time.Second)
 	mustPing(t, l.siteA, s2sHostB, 2)
