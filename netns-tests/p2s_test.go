@@ -1,6 +1,7 @@
 package netnstests
 
 import (
+	"context"
 	"os"
 	"strings"
 	"syscall"
@@ -91,6 +92,15 @@ func TestP2S(t *testing.T) {
 		if c.Transport != "udp" || c.Addresses[0] != addrs[n] || c.Group != "staff" {
 			t.Errorf("gateway's view of %s: %+v", n, c)
 		}
+	}
+
+	// The metrics count them without a series per client.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	metrics, err := l.gwHost.Run(ctx, "curl", "-sS", "http://127.0.0.1:9586/metrics")
+	cancel()
+	if err != nil || !strings.Contains(string(metrics), `intransit_p2s_clients{transport="udp"} 3`) ||
+		!strings.Contains(string(metrics), "intransit_p2s_connects_total 3") || strings.Contains(string(metrics), "alice") {
+		t.Errorf("metrics (%v):\n%s", err, grepLines(string(metrics), "intransit_p2s_"))
 	}
 
 	// Transport fallback while connected.
@@ -218,4 +228,15 @@ func TestP2S(t *testing.T) {
 			t.Errorf("%s: backup left behind", lp.name)
 		}
 	}
+}
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

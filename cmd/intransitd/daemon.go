@@ -74,7 +74,7 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config) (*daemon, error) {
 	}
 	reg.MustRegister(s2s.NewCollector(d.gw))
 	if cfg.P2S != nil {
-		if d.p2s, err = startP2S(ctx, cfg, opts, log); err != nil {
+		if d.p2s, err = startP2S(ctx, cfg, opts, reg, log); err != nil {
 			d.gw.Close()
 			d.cancel()
 			return nil, err

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"intransit/internal/daemonconfig"
 	"intransit/internal/status"
 	"intransit/p2s/enroll"
@@ -36,7 +38,7 @@ type p2sRuntime struct {
 
 // startP2S starts point-to-site serving from the configuration's p2s
 // section, sharing the site-to-site identity and trust material in base.
-func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, log *slog.Logger) (*p2sRuntime, error) {
+func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, reg prometheus.Registerer, log *slog.Logger) (*p2sRuntime, error) {
 	pc := cfg.P2S
 	log = log.With("component", "p2s")
 	key, err := s2s.LoadOrCreateKey(filepath.Join(cfg.StateDir, "p2s"))
@@ -81,6 +83,9 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, l
 	rt.gw, err = gateway.Open(ctx, opts)
 	if err != nil {
 		return nil, err
+	}
+	if err := reg.Register(gateway.NewCollector(rt.gw)); err != nil {
+		return nil, fmt.Errorf("p2s: metrics: %w", err)
 	}
 	srv := &enroll.Server{Store: st, Groups: names, ClientTTL: pc.ClientTTL.Duration, ControlPort: pc.Listen.Control.Port(),
 		RenewPort: pc.Renew.Port(), Logger: log}

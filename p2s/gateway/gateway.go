@@ -83,6 +83,10 @@ type Gateway struct {
 	sessions map[string]*session // by client name
 	statics  map[string]p2s.Static
 	refusals []status.Refusal
+	// refusedBy counts refusals by reason and connects counts sessions
+	// established, for the metrics.
+	refusedBy map[string]uint64
+	connects  uint64
 }
 
 // Open starts the gateway: the TUN device with the pools' first addresses
@@ -103,7 +107,8 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{opts: opts, log: log, sessions: map[string]*session{}, statics: map[string]p2s.Static{}, started: time.Now()}
+	g := &Gateway{opts: opts, log: log, sessions: map[string]*session{}, statics: map[string]p2s.Static{},
+		refusedBy: map[string]uint64{}, started: time.Now()}
 	tlsOpts := tlspolicy.Options{Profile: opts.Profile, Certificate: opts.Certificate, CAs: opts.CAs,
 		Revocation: opts.Revocation, Logger: log, Metrics: opts.TLSMetrics}
 	server, err := tlspolicy.ControlServerConfig(tlsOpts)
@@ -299,6 +304,7 @@ func (g *Gateway) refused(remote, identity, reason, detail string) {
 	if len(g.refusals) > maxRefusals {
 		g.refusals = slices.Delete(g.refusals, 0, len(g.refusals)-maxRefusals)
 	}
+	g.refusedBy[reason]++
 	g.mu.Unlock()
 	g.log.Warn("p2s client refused", "remote_addr", remote, "identity", identity, "reason", reason, "detail", detail)
 }
@@ -429,6 +435,7 @@ func (s *session) install(ctx context.Context, p *control.Peer, epoch uint64, ps
 			}
 		}
 		g.sessions[s.name] = s
+		g.connects++
 		s.attached, s.since = true, time.Now()
 		s.pc = tunnel.PeerConfig{PublicKey: s.pub, AllowedIPs: p.Routes.Accepted, PersistentKeepalive: g.opts.ClientKeepalive}
 	} else if g.sessions[s.name] != s {

@@ -1,0 +1,81 @@
+package gateway
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Collector exports the gateway's point-to-site state as Prometheus
+// metrics, read at scrape time. Nothing is labelled by client, so that
+// thousands of laptops do not make thousands of series:
+//
+//	intransit_p2s_clients{transport}       connected clients by transport in use
+//	intransit_p2s_static_devices           devices with static profiles
+//	intransit_p2s_leases                   addresses leased
+//	intransit_p2s_pool_size                clients the pools can serve
+//	intransit_p2s_connects_total           client sessions established
+//	intransit_p2s_refusals_total{reason}   clients refused, by reason
+//	intransit_p2s_rx_bytes_total           WireGuard bytes from connected clients
+//	intransit_p2s_tx_bytes_total           WireGuard bytes to connected clients
+type Collector struct {
+	g                                                      *Gateway
+	clients, statics, leases, size, connects, refs, rx, tx *prometheus.Desc
+}
+
+// NewCollector returns the collector of g; register it with a registry.
+func NewCollector(g *Gateway) *Collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("intransit_p2s_"+name, help, labels, nil)
+	}
+	return &Collector{g: g,
+		clients:  d("clients", "Connected point-to-site clients, by data-plane transport in use (none: no handshake yet).", "transport"),
+		statics:  d("static_devices", "Devices with static wg-quick profiles."),
+		leases:   d("leases", "Tunnel addresses leased."),
+		size:     d("pool_size", "Clients the address pools can serve."),
+		connects: d("connects_total", "Client sessions established."),
+		refs:     d("refusals_total", "Clients refused, by reason.", "reason"),
+		rx:       d("rx_bytes_total", "WireGuard bytes received from the connected clients."),
+		tx:       d("tx_bytes_total", "WireGuard bytes sent to the connected clients."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.clients, c.statics, c.leases, c.size, c.connects, c.refs, c.rx, c.tx} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.g.Status()
+	by := map[string]int{"udp": 0, "quic": 0, "tls": 0, "none": 0}
+	var rx, tx uint64
+	for _, cl := range st.Clients {
+		t := cl.Transport
+		if t == "" {
+			t = "none"
+		}
+		by[t]++
+		rx += cl.RxBytes
+		tx += cl.TxBytes
+	}
+	for t, n := range by {
+		ch <- prometheus.MustNewConstMetric(c.clients, prometheus.GaugeValue, float64(n), t)
+	}
+	ch <- prometheus.MustNewConstMetric(c.statics, prometheus.GaugeValue, float64(len(st.Statics)))
+	ch <- prometheus.MustNewConstMetric(c.leases, prometheus.GaugeValue, float64(st.Leases))
+	ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(st.PoolSize))
+	ch <- prometheus.MustNewConstMetric(c.rx, prometheus.CounterValue, float64(rx))
+	ch <- prometheus.MustNewConstMetric(c.tx, prometheus.CounterValue, float64(tx))
+	c.g.mu.Lock()
+	connects := c.g.connects
+	refused := make(map[string]uint64, len(c.g.refusedBy))
+	for k, v := range c.g.refusedBy {
+		refused[k] = v
+	}
+	c.g.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(c.connects, prometheus.CounterValue, float64(connects))
+	for reason, n := range refused {
+		ch <- prometheus.MustNewConstMetric(c.refs, prometheus.CounterValue, float64(n), reason)
+	}
+}
