@@ -33,8 +33,8 @@ func clampValues(pathMTU int) (tun4, tun6, wan4, wan6 int) {
 // installMSSClamp creates the table: SYN segments forwarded into or out of
 // iface, or sent by this host into it, get their MSS lowered to fit
 // pathMTU, and so do the SYNs of the gateway's own TCP connections on other
-// interfaces (the control channel and the tls transport cross the same
-// WAN). A table left by an earlier run is replaced.
+// interfaces but loopback (the control channel and the tls transport cross
+// the same WAN). A table left by an earlier run is replaced.
 func installMSSClamp(ctx context.Context, iface string, pathMTU int) (*mssClamp, error) {
 	m := &mssClamp{table: "intransit_" + strings.NewReplacer("-", "_", ".", "_").Replace(iface)}
 	tun4, tun6, wan4, wan6 := clampValues(pathMTU)
@@ -52,8 +52,10 @@ func installMSSClamp(ctx context.Context, iface string, pathMTU int) (*mssClamp,
 	b.WriteString("\t}\n\tchain output {\n\t\ttype filter hook output priority mangle; policy accept;\n")
 	b.WriteString(clamp("ipv4", fmt.Sprintf("oifname %q", iface), tun4))
 	b.WriteString(clamp("ipv6", fmt.Sprintf("oifname %q", iface), tun6))
-	b.WriteString(clamp("ipv4", fmt.Sprintf("oifname != %q", iface), wan4))
-	b.WriteString(clamp("ipv6", fmt.Sprintf("oifname != %q", iface), wan6))
+	// Loopback is no WAN: local TCP keeps its large segments.
+	wan := fmt.Sprintf("oifname != { %q, \"lo\" }", iface)
+	b.WriteString(clamp("ipv4", wan, wan4))
+	b.WriteString(clamp("ipv6", wan, wan6))
 	b.WriteString("\t}\n}\n")
 	if err := m.nft(ctx, b.String()); err != nil {
 		return nil, fmt.Errorf("MSS clamp: %w", err)
