@@ -35,7 +35,7 @@
 // UDP, fits the configured WAN path MTU (1280 by default, the IPv6
 // minimum), whatever ICMP the WAN drops. The gateway host's own TCP outside
 // the tunnel (the control channel, the tls transport, and any other TCP of
-// that host) is clamped to fit the same path. The rules live in one
+// that host but over loopback) is clamped to fit the same path. The rules live in one
 // nftables table, inet intransit_<interface>, replaced at start and removed
 // at stop. The quic transport sends full 1500-byte packets and needs a WAN
 // that carries them.
