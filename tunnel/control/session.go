@@ -302,14 +302,13 @@ func (s *Session) Run(ctx context.Context) error {
 		r.read(done)
 	}()
 	err = r.loop(ctx)
-	var se0 *SessionError
-	if !errors.As(err, &se0) && ctx.Err() == nil {
+	var se *SessionError
+	if !errors.As(err, &se) && ctx.Err() == nil {
 		err = r.peerReason(err)
 	}
 	if r.proposal != nil {
 		r.proposal.Discard()
 	}
-	var se *SessionError
 	switch {
 	case errors.As(err, &se) && !se.Remote:
 		r.sendFinal(se)
