@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -120,6 +121,9 @@ func (r *run) admit(ctx context.Context, peer *Peer) (*Admission, error) {
 	}
 	if adm == nil {
 		return nil, &SessionError{Reason: ReasonInternal, Detail: "admission failed", err: errors.New("the Admit callback returned no Admission")}
+	}
+	if err := ValidatePrefixes("allowed_prefixes", adm.AllowedPrefixes); err != nil {
+		return nil, &SessionError{Reason: ReasonInternal, Detail: "admission failed", err: fmt.Errorf("the Admit callback: %w", err)}
 	}
 	return adm, nil
 }

@@ -424,6 +424,13 @@ func TestRefusals(t *testing.T) {
 			reason: ReasonIdentity, detail: "not admitted",
 		},
 		{
+			name: "broken local allow-list stays local",
+			admit: func(context.Context, *Peer) (*Admission, error) {
+				return &Admission{AllowedPrefixes: pfxs("10.99.0.0/24", "10.99.0.0/16")}, nil
+			},
+			reason: ReasonInternal, detail: "admission failed",
+		},
+		{
 			name:   "WireGuard key signed by another key",
 			mutate: func(p *pki, c *Config) { c.Signer = certs.NewKey(t, certs.Ed25519) },
 			reason: ReasonKeyBinding, detail: "does not verify",
@@ -455,7 +462,7 @@ func TestRefusals(t *testing.T) {
 			_, doneG := runSession(ctx, t, sc, cfgG)
 			wantSessionError(t, waitErr(t, doneG), tt.reason, false, false, tt.detail)
 			se := wantSessionError(t, waitErr(t, doneC), tt.reason, true, false, tt.detail)
-			if strings.Contains(se.Error(), "disk on fire") {
+			if strings.Contains(se.Error(), "disk on fire") || strings.Contains(se.Error(), "10.99.0.0/16") {
 				t.Error("a local error was sent to the peer")
 			}
 			if len(insC.psks)+len(insG.psks) != 0 {
