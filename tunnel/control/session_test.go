@@ -431,6 +431,13 @@ func TestRefusals(t *testing.T) {
 			reason: ReasonInternal, detail: "admission failed",
 		},
 		{
+			name: "no assignment for a client",
+			admit: func(context.Context, *Peer) (*Admission, error) {
+				return &Admission{AllowedPrefixes: pfxs("10.99.0.0/24")}, nil
+			},
+			reason: ReasonInternal, detail: "admission failed",
+		},
+		{
 			name:   "WireGuard key signed by another key",
 			mutate: func(p *pki, c *Config) { c.Signer = certs.NewKey(t, certs.Ed25519) },
 			reason: ReasonKeyBinding, detail: "does not verify",
