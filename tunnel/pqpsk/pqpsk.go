@@ -28,9 +28,12 @@
 //
 // # Why it is safe
 //
-// Both inputs of HKDF-Extract are secret and fixed-length, so the PRK is
-// pseudorandom as long as either one is (HMAC as a dual PRF, the same
-// argument as TLS 1.3 hybrid key exchange):
+// Both inputs are fixed-length and concatenated into HKDF-Extract's input
+// keying material, so the PRK is pseudorandom as long as either one is
+// secret: the same combiner, and the same argument (HKDF-Extract as a
+// randomness extractor / random oracle), as the TLS 1.3 hybrid key exchange
+// of draft-ietf-tls-hybrid-design, which concatenates its two shared
+// secrets the same way.
 //
 //   - ss_xwing is secret if either ML-KEM-768 or X25519 holds (X-Wing's
 //     combiner hashes both shared secrets together with the X25519 ciphertext
