@@ -161,6 +161,7 @@ func (l *p2sLab) writeConfig() string {
 	fmt.Fprintf(&b, "  enroll: %s:8445\n  renew: %s:8446\n  admin_socket: %s\n", p2sWan, p2sWan, filepath.Join(l.dir, "run", "p2s.sock"))
 	fmt.Fprintf(&b, "  pki: {dir: %s, passphrase_file: %s}\n  client_ttl: %s\n", l.pkiDir, l.pass, l.clientTTL)
 	fmt.Fprintf(&b, "  pools: [%s, %s]\n  groups:\n    - name: staff\n      dns: [%s]\n      search: [corp.test]\n", p2sPool4, p2sPool6, p2sDNS)
+	b.WriteString("    - name: admins\n      full_tunnel: true\n")
 	path := filepath.Join(l.dir, "gw.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		l.t.Fatal(err)
@@ -194,10 +195,16 @@ func (l *p2sLab) gwClient(name string) (status.P2SClient, bool) {
 	return status.P2SClient{}, false
 }
 
-// invite asks the gateway for a token through the CLI.
+// invite asks the gateway for a token in group staff through the CLI.
 func (l *p2sLab) invite(name, expires string) string {
 	l.t.Helper()
-	out := l.gwHost.MustRun(l.cli, "p2s", "invite", name, "--group", "staff", "--expires", expires,
+	return l.inviteGroup(name, "staff", expires)
+}
+
+// inviteGroup asks the gateway for a token in a group through the CLI.
+func (l *p2sLab) inviteGroup(name, group, expires string) string {
+	l.t.Helper()
+	out := l.gwHost.MustRun(l.cli, "p2s", "invite", name, "--group", group, "--expires", expires,
 		"--socket", filepath.Join(l.dir, "run", "p2s.sock"), "--output", "json")
 	var inv struct{ Token string }
 	if err := json.Unmarshal([]byte(out), &inv); err != nil || inv.Token == "" {

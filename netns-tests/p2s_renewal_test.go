@@ -1,6 +1,7 @@
 package netnstests
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -10,7 +11,9 @@ import (
 // TestP2SRenewal: with 45-second client certificates, a connected laptop
 // renews its certificate over mTLS at two thirds of its lifetime, moves to
 // a new session with it, and is still connected after the first
-// certificate has expired.
+// certificate has expired. Alongside, a laptop of a full-tunnel group gets
+// the default route in two halves through the tunnel and a host route that
+// keeps the gateway on the original path, and loses both on disconnect.
 func TestP2SRenewal(t *testing.T) {
 	t.Parallel()
 	l := newP2SLab(t)
@@ -21,10 +24,29 @@ func TestP2SRenewal(t *testing.T) {
 		t.Fatalf("enroll: %v\n%s", err, out)
 	}
 	ivy.connect()
+	jack := l.addLaptop("jack")
+	if out, err := jack.enroll(l.inviteGroup("jack", "admins", "1h")); err != nil {
+		t.Fatalf("enroll: %v\n%s", err, out)
+	}
+	jack.connect()
 	first := ivy.wait(20*time.Second, "connected", connected)
+
+	st := jack.wait(20*time.Second, "connected", connected)
+	if strings.Join(st.Routes, " ") != "0.0.0.0/0 ::/0" {
+		t.Errorf("full tunnel routes %v", st.Routes)
+	}
+	routes := jack.host.MustRun("ip", "-4", "route", "show")
+	for _, want := range []string{"0.0.0.0/1 dev itc0", "128.0.0.0/1 dev itc0", p2sWan + " via 198.51.102.254"} {
+		if !strings.Contains(routes, want) {
+			t.Errorf("full tunnel: no %q in\n%s", want, routes)
+		}
+	}
+	if !jack.ping(p2sSiteHost) {
+		t.Errorf("jack (full tunnel) cannot reach the site")
+	}
 	// Renewal is due 30 s after issuance; allow for the time enrolling and
 	// connecting took.
-	st := ivy.wait(40*time.Second, "renewed", func(st *client.Status) bool {
+	st = ivy.wait(40*time.Second, "renewed", func(st *client.Status) bool {
 		return st.CertExpiry.After(first.CertExpiry) && connected(st)
 	})
 	t.Logf("renewed: certificate until %s (was %s), %d sessions", st.CertExpiry.Format(time.RFC3339), first.CertExpiry.Format(time.RFC3339), st.Sessions)
@@ -39,5 +61,12 @@ func TestP2SRenewal(t *testing.T) {
 	ivy.wait(5*time.Second, "connected after the first certificate expired", connected)
 	if !ivy.ping(p2sSiteHost) {
 		t.Errorf("ivy cannot reach the site after the first certificate expired")
+	}
+	if err := jack.proc.Stop(15 * time.Second); err != nil {
+		t.Errorf("jack: %v", err)
+	}
+	routes = jack.host.MustRun("ip", "-4", "route", "show")
+	if strings.Contains(routes, "0.0.0.0/1") || strings.Contains(routes, p2sWan) {
+		t.Errorf("routes left after disconnect:\n%s", routes)
 	}
 }
