@@ -10,10 +10,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -73,6 +75,9 @@ func runS2SDemo(ctx context.Context, w io.Writer, daemonBin string) error {
 			return fmt.Errorf("the demo needs %s (apt-get install iproute2 nftables iputils-ping tcpdump iperf3)", tool)
 		}
 	}
+	// Ctrl-C or SIGTERM ends the demo through its teardown.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	start := time.Now()
 	dir, err := os.MkdirTemp("", "intransit-s2s-demo-")
 	if err != nil {
