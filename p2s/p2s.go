@@ -96,8 +96,6 @@ type Store interface {
 	PutClient(ctx context.Context, c Client) error
 	// Client returns the named client, or an error wrapping ErrNotFound.
 	Client(ctx context.Context, name string) (Client, error)
-	// Clients returns every client, sorted by name.
-	Clients(ctx context.Context) ([]Client, error)
 
 	// PutToken stores a new token; an existing ID is an error.
 	PutToken(ctx context.Context, t Token) error

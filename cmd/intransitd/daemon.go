@@ -223,6 +223,9 @@ loop:
 		case <-d.gw.Wait():
 			runErr = errors.New("the tunnel device went away")
 			break loop
+		case <-d.p2s.wait():
+			runErr = errors.New("the point-to-site tunnel device went away")
+			break loop
 		case <-hup:
 			d.notify(sd.SdNotifyReloading, "")
 			d.reload(ctx)

@@ -189,6 +189,15 @@ func (rt *p2sRuntime) serveHTTPS(ctx context.Context, addr string, cfg *tls.Conf
 	return nil
 }
 
+// wait returns a channel closed when the point-to-site device stopped by
+// itself; nil (never ready) when point-to-site is off.
+func (rt *p2sRuntime) wait() <-chan struct{} {
+	if rt == nil || rt.gw == nil {
+		return nil
+	}
+	return rt.gw.Wait()
+}
+
 // status is the point-to-site part of the status report.
 func (rt *p2sRuntime) status() *status.P2S {
 	if rt == nil || rt.gw == nil {

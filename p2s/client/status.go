@@ -25,29 +25,41 @@ const (
 
 // Status is what a running client reports.
 type Status struct {
-	Profile         string    `json:"profile"`
-	Name            string    `json:"name"`
-	Group           string    `json:"group"`
-	Gateway         string    `json:"gateway"`
-	GatewayIdentity string    `json:"gateway_identity,omitempty"`
-	State           string    `json:"state"`
-	Reason          string    `json:"reason,omitempty"`
-	Detail          string    `json:"detail,omitempty"`
-	Since           time.Time `json:"since"`
-	Addresses       []string  `json:"addresses,omitempty"`
-	Routes          []string  `json:"routes,omitempty"`
-	DNSServers      []string  `json:"dns_servers,omitempty"`
-	SearchDomains   []string  `json:"search_domains,omitempty"`
-	Transport       string    `json:"transport,omitempty"`
-	Endpoint        string    `json:"endpoint,omitempty"`
-	LastHandshake   time.Time `json:"last_handshake"`
-	RxBytes         uint64    `json:"rx_bytes"`
-	TxBytes         uint64    `json:"tx_bytes"`
-	PSKEpoch        uint64    `json:"psk_epoch"`
-	PSKInstalled    time.Time `json:"psk_installed"`
-	CertExpiry      time.Time `json:"cert_expiry"`
-	Sessions        uint64    `json:"sessions"`
-	PID             int       `json:"pid"`
+	// Profile, Name and Group say who the client is; Gateway is the
+	// gateway's host and GatewayIdentity its certificate identity.
+	Profile         string `json:"profile"`
+	Name            string `json:"name"`
+	Group           string `json:"group"`
+	Gateway         string `json:"gateway"`
+	GatewayIdentity string `json:"gateway_identity,omitempty"`
+	// State is a State constant; Reason and Detail say why it is not
+	// connected; Since is when State last changed.
+	State  string    `json:"state"`
+	Reason string    `json:"reason,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+	Since  time.Time `json:"since"`
+	// Addresses, Routes, DNSServers and SearchDomains are what the
+	// gateway assigned.
+	Addresses     []string `json:"addresses,omitempty"`
+	Routes        []string `json:"routes,omitempty"`
+	DNSServers    []string `json:"dns_servers,omitempty"`
+	SearchDomains []string `json:"search_domains,omitempty"`
+	// Transport is the data-plane transport in use (empty while none
+	// works) and Endpoint the gateway endpoint tried or in use.
+	Transport string `json:"transport,omitempty"`
+	Endpoint  string `json:"endpoint,omitempty"`
+	// LastHandshake, RxBytes and TxBytes describe the WireGuard peer.
+	LastHandshake time.Time `json:"last_handshake"`
+	RxBytes       uint64    `json:"rx_bytes"`
+	TxBytes       uint64    `json:"tx_bytes"`
+	// PSKEpoch and PSKInstalled describe the post-quantum PSK in place.
+	PSKEpoch     uint64    `json:"psk_epoch"`
+	PSKInstalled time.Time `json:"psk_installed"`
+	// CertExpiry is when the client certificate expires, Sessions how
+	// many control sessions were established, PID the client's process.
+	CertExpiry time.Time `json:"cert_expiry"`
+	Sessions   uint64    `json:"sessions"`
+	PID        int       `json:"pid"`
 }
 
 // Status returns a snapshot of the client.

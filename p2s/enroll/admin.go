@@ -16,6 +16,8 @@ const PathInvite = "/p2s/v1/invite"
 
 // InviteRequest asks the daemon for a token.
 type InviteRequest struct {
+	// Name and Group are what the enrolling client becomes; TTL is how
+	// long the token is valid (DefaultTokenTTL when 0).
 	Name  string        `json:"name"`
 	Group string        `json:"group"`
 	TTL   time.Duration `json:"ttl"`
@@ -23,6 +25,8 @@ type InviteRequest struct {
 
 // Invitation is a token just created.
 type Invitation struct {
+	// Token is the token text (shown once), for Name in Group, valid
+	// until Expires.
 	Token   string    `json:"token"`
 	Name    string    `json:"name"`
 	Group   string    `json:"group"`

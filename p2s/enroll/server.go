@@ -95,6 +95,7 @@ type Refusal struct {
 	Status int `json:"-"`
 }
 
+// Error implements error: the reason code and what was wrong.
 func (r *Refusal) Error() string { return r.Reason + ": " + r.Message }
 
 func refuse(status int, reason, format string, args ...any) *Refusal {

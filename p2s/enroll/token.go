@@ -36,6 +36,7 @@ var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 // unpadded base64url. The pin is SHA-256 of the CA's root certificate
 // (DER), so that the laptop knows which CA to trust before it trusts any.
 type TokenText struct {
+	// ID names the token, Secret proves it, Pin is the CA root's SHA-256.
 	ID     string
 	Secret []byte
 	Pin    [pinSize]byte

@@ -19,6 +19,9 @@ const (
 
 // ExportRequest asks for a static profile.
 type ExportRequest struct {
+	// Name and Group are the device's name and policy group; Endpoint is
+	// the gateway's UDP address as the device dials it (empty: the
+	// configured one).
 	Name     string `json:"name"`
 	Group    string `json:"group"`
 	Endpoint string `json:"endpoint,omitempty"`
@@ -27,6 +30,7 @@ type ExportRequest struct {
 // Exported is the answer: the wg-quick file (with the device's private
 // key: the only copy).
 type Exported struct {
+	// Name and Group repeat the request; WGQuick is the profile.
 	Name    string `json:"name"`
 	Group   string `json:"group"`
 	WGQuick string `json:"wg_quick"`
@@ -34,11 +38,13 @@ type Exported struct {
 
 // RemoveRequest revokes a static device.
 type RemoveRequest struct {
+	// Name is the device to remove.
 	Name string `json:"name"`
 }
 
 // Removed confirms a removal.
 type Removed struct {
+	// Name is the device removed.
 	Name string `json:"name"`
 }
 

@@ -221,9 +221,6 @@ func (g *Gateway) Close() error {
 // Wait returns a channel closed when the device stopped by itself.
 func (g *Gateway) Wait() <-chan struct{} { return g.dev.Wait() }
 
-// ControlAddr is the control listener's address.
-func (g *Gateway) ControlAddr() net.Addr { return g.ctrlLn.Addr() }
-
 // accept serves the control listener.
 func (g *Gateway) accept() {
 	for {

@@ -23,13 +23,19 @@ var staticName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 // StaticProfile is a freshly exported static WireGuard profile. It holds
 // the device's private key, which the gateway does not keep: show it once.
 type StaticProfile struct {
-	Name, Group  string
+	// Name and Group are the device's name and policy group.
+	Name, Group string
+	// PrivateKey is the device's WireGuard key (not kept by the gateway)
+	// and PresharedKey the fixed PSK.
 	PrivateKey   tunnel.PrivateKey
 	PresharedKey tunnel.PresharedKey
-	Addresses    []netip.Addr
-	DNSServers   []netip.Addr
-	Routes       []netip.Prefix
-	GatewayKey   tunnel.PublicKey
+	// Addresses are the device's tunnel addresses, DNSServers and Routes
+	// its group's.
+	Addresses  []netip.Addr
+	DNSServers []netip.Addr
+	Routes     []netip.Prefix
+	// GatewayKey is the gateway's WireGuard public key.
+	GatewayKey tunnel.PublicKey
 	// Endpoint is the gateway's UDP endpoint, host:port.
 	Endpoint string
 }

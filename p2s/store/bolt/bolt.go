@@ -138,22 +138,6 @@ func (s *Store) Client(ctx context.Context, name string) (p2s.Client, error) {
 	return c, nil
 }
 
-// Clients implements p2s.Store.
-func (s *Store) Clients(ctx context.Context) ([]p2s.Client, error) {
-	var out []p2s.Client
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketClients).ForEach(func(k, v []byte) error {
-			var c p2s.Client
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("client record %q is damaged: %w", k, err)
-			}
-			out = append(out, c)
-			return nil
-		})
-	})
-	return out, err
-}
-
 // PutToken implements p2s.Store.
 func (s *Store) PutToken(ctx context.Context, t p2s.Token) error {
 	return s.update(ctx, func(tx *bbolt.Tx) error {

@@ -103,9 +103,9 @@ func TestClients(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cs, err := s.Clients(ctx)
-	if err != nil || len(cs) != 2 || cs[0].Name != "a" {
-		t.Fatalf("clients: %+v %v", cs, err)
+	c, err := s.Client(ctx, "b")
+	if err != nil || c.Name != "b" || c.Group != "g" || c.Serials[0] != "01" {
+		t.Fatalf("client b: %+v %v", c, err)
 	}
 }
 
