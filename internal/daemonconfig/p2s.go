@@ -19,6 +19,9 @@ const (
 	DefaultP2SControlPort = 8444
 	DefaultP2SAdminSocket = "/run/intransitd/p2s.sock"
 	DefaultClientTTL      = 7 * 24 * time.Hour
+	// P2SCRLRefresh is identity.crl_refresh's default when a p2s section
+	// is present.
+	P2SCRLRefresh = 3 * time.Second
 )
 
 // P2S is the optional point-to-site section: the gateway then also serves
@@ -142,6 +145,12 @@ func (v *validator) p2s(c *Config) {
 		return
 	}
 	at := func(f ...any) []any { return append([]any{"p2s"}, f...) }
+	// A revoked client must be cut within 5 s: the CRL is fetched every
+	// crl_refresh and sessions are checked every second, so a gateway
+	// serving laptops fetches every P2SCRLRefresh unless told otherwise.
+	if c.Identity.CRLRefresh.Line == 0 {
+		c.Identity.CRLRefresh.Duration = P2SCRLRefresh
+	}
 	if p.Interface.Name == "" {
 		p.Interface.Name = DefaultP2SInterface
 	}

@@ -39,6 +39,9 @@ func TestParseP2S(t *testing.T) {
 	if p.PoolV4().String() != "10.9.0.0/24" || p.PoolV6().String() != "fd00:9::/112" {
 		t.Errorf("pools %s %s", p.PoolV4(), p.PoolV6())
 	}
+	if c.Identity.CRLRefresh.Duration != P2SCRLRefresh {
+		t.Errorf("crl_refresh %s, want %s with a p2s section", c.Identity.CRLRefresh.Duration, P2SCRLRefresh)
+	}
 	if p.EnrollProfile != "modern" || p.Interface.MTU != 1420 {
 		t.Errorf("enroll profile %q, mtu %d", p.EnrollProfile, p.Interface.MTU)
 	}
