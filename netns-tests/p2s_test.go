@@ -3,6 +3,7 @@ package netnstests
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -116,10 +117,19 @@ func TestP2S(t *testing.T) {
 		if !want.lp.ping(p2sSiteHost) {
 			t.Errorf("%s on %s cannot reach the site host", want.lp.name, want.transport)
 		}
+		// Both status commands show it.
+		out := want.lp.host.MustRun(l.cli, "p2s", "status", "--dir", want.lp.dir, "--output", "json")
+		if !strings.Contains(out, `"transport": "`+want.transport+`"`) {
+			t.Errorf("intransit p2s status on %s:\n%s", want.lp.name, out)
+		}
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			c, _ := l.gwClient(want.lp.name)
 			if c.Transport == want.transport {
+				table := l.gwHost.MustRun(l.cli, "p2s", "clients", "--socket", filepath.Join(l.dir, "run", "status.sock"))
+				if !strings.Contains(grepLines(table, want.lp.name), want.transport) {
+					t.Errorf("intransit p2s clients:\n%s", table)
+				}
 				break
 			}
 			if time.Now().After(deadline) {
