@@ -161,7 +161,7 @@ func (l *p2sLab) writeConfig() string {
 	fmt.Fprintf(&b, "  enroll: %s:8445\n  renew: %s:8446\n  admin_socket: %s\n", p2sWan, p2sWan, filepath.Join(l.dir, "run", "p2s.sock"))
 	fmt.Fprintf(&b, "  pki: {dir: %s, passphrase_file: %s}\n  client_ttl: %s\n", l.pkiDir, l.pass, l.clientTTL)
 	fmt.Fprintf(&b, "  pools: [%s, %s]\n  groups:\n    - name: staff\n      dns: [%s]\n      search: [corp.test]\n", p2sPool4, p2sPool6, p2sDNS)
-	b.WriteString("    - name: admins\n      full_tunnel: true\n")
+	b.WriteString("    - name: admins\n      full_tunnel: true\n      client_to_client: true\n")
 	path := filepath.Join(l.dir, "gw.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		l.t.Fatal(err)

@@ -13,7 +13,9 @@ import (
 // a new session with it, and is still connected after the first
 // certificate has expired. Alongside, a laptop of a full-tunnel group gets
 // the default route in two halves through the tunnel and a host route that
-// keeps the gateway on the original path, and loses both on disconnect.
+// keeps the gateway on the original path, and loses both on disconnect;
+// it reaches another member of its group, which allows client-to-client
+// traffic, but not a laptop of another group.
 func TestP2SRenewal(t *testing.T) {
 	t.Parallel()
 	l := newP2SLab(t)
@@ -43,6 +45,23 @@ func TestP2SRenewal(t *testing.T) {
 	}
 	if !jack.ping(p2sSiteHost) {
 		t.Errorf("jack (full tunnel) cannot reach the site")
+	}
+	// The admins group allows client-to-client traffic among its members,
+	// and only among them.
+	kim := l.addLaptop("kim")
+	if out, err := kim.enroll(l.inviteGroup("kim", "admins", "1h")); err != nil {
+		t.Fatalf("enroll: %v\n%s", err, out)
+	}
+	kim.connect()
+	kimSt := kim.wait(20*time.Second, "connected", connected)
+	if !jack.ping(kimSt.Addresses[0]) || !kim.ping(st.Addresses[0]) {
+		t.Errorf("jack and kim (admins, client_to_client) cannot reach each other")
+	}
+	if jack.ping(first.Addresses[0]) {
+		t.Errorf("jack (admins) reaches ivy (staff) at %s", first.Addresses[0])
+	}
+	if err := kim.proc.Stop(15 * time.Second); err != nil {
+		t.Errorf("kim: %v", err)
 	}
 	// Renewal is due 30 s after issuance; allow for the time enrolling and
 	// connecting took.
