@@ -3,12 +3,12 @@
 // frame (RFC 9221) over quic-go, with the ALPN transport.ALPN.
 //
 // A Bind owns one UDP socket. With a server configuration it accepts
-// connections on it, and every accepted connection has an Endpoint of its
-// own; any Bind dials destinations lazily on the first Send (from the same
-// socket), keeps the connection, and redials with backoff after it fails.
-// Send copies into a bounded per-connection queue and returns; a writer
-// goroutine per connection hands the messages to quic-go, so a congested
-// connection drops messages instead of blocking the device.
+// connections on it, and every accepted link (a group of connections, see
+// stripe.go) has an Endpoint of its own; any Bind dials destinations lazily
+// on the first Send (from the same socket), keeps the link, and redials
+// with backoff after it fails. Send copies into a bounded per-link queue
+// and returns; a writer goroutine per link hands the messages to quic-go,
+// so a congested link drops messages instead of blocking the device.
 //
 // Datagrams are not split, so a message must fit one QUIC packet: the Bind
 // sets quic-go's packet size from the underlay MTU (QUICPacketSize in the
@@ -20,12 +20,15 @@
 // SO_RCVBUFFORCE when it may); path MTU discovery is off because the packet
 // size is set from the start; a connection silent for IdleTimeout (keepalives
 // every third of it) is closed, so a dead path is noticed within 15 s and the
-// peer redialed. quic-go queues at most 32 datagrams to send and 128 received
-// ones, neither configurable: the per-connection queue of this package
-// absorbs bursts on the sending side, and received datagrams are moved out
-// of quic-go's queue by a goroutine per connection that only copies them.
+// peer redialed. quic-go queues at most 32 datagrams to send and 128
+// received ones per connection, neither configurable: the per-link queue of
+// this package absorbs bursts on the sending side, and a link is a group of
+// Config.Stripes connections (stripe.go) so that a receiver whose readers
+// are not scheduled in time has that many receive queues to fill before
+// quic-go drops datagrams.
+//
 // Migration is quic-go's: a client whose address changes keeps its
-// connection.
+// connections.
 package quic
 
 import (
@@ -63,6 +66,9 @@ type Config struct {
 	PeerPort uint16
 	// QueueLen bounds each connection's send queue, in messages.
 	QueueLen int
+	// Stripes is how many QUIC connections a dialed link to a peer is
+	// made of (DefaultStripes if 0, at most MaxStripes); see stripe.go.
+	Stripes int
 	// IdleTimeout ends a connection that has heard nothing from its peer
 	// for this long (DefaultIdleTimeout if 0); keepalives are sent at a
 	// third of it, so only a dead peer or path ends a connection.
@@ -94,6 +100,7 @@ type Bind struct {
 	core   *linkbind.Core
 
 	tooLarge atomic.Uint64
+	groups   groups
 
 	mu   sync.Mutex
 	mark uint32
@@ -121,6 +128,12 @@ func New(cfg Config) (*Bind, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
+	if cfg.Stripes <= 0 {
+		cfg.Stripes = DefaultStripes
+	}
+	if cfg.Stripes > MaxStripes {
+		return nil, fmt.Errorf("quic transport: %d stripes, at most %d", cfg.Stripes, MaxStripes)
+	}
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = linkbind.DefaultHandshakeTimeout
 	}
@@ -144,7 +157,7 @@ func New(cfg Config) (*Bind, error) {
 		KeepAlivePeriod:         cfg.IdleTimeout / 3,
 		HandshakeIdleTimeout:    cfg.HandshakeTimeout,
 		MaxIncomingStreams:      -1,
-		MaxIncomingUniStreams:   -1,
+		MaxIncomingUniStreams:   1, // the hello, see stripe.go
 	}
 	b.core = linkbind.New(linkbind.Config{
 		Scheme: transport.QUIC, DefaultPort: cfg.PeerPort, QueueLen: cfg.QueueLen,
@@ -281,15 +294,13 @@ func (b *Bind) dial(ctx context.Context, dst netip.AddrPort) (linkbind.Link, err
 	if tr == nil {
 		return nil, net.ErrClosed
 	}
-	qc, err := tr.Dial(ctx, net.UDPAddrFromAddrPort(dst), b.client, b.qconf)
+	l, err := b.dialGroup(ctx, func(ctx context.Context) (*quicgo.Conn, error) {
+		return tr.Dial(ctx, net.UDPAddrFromAddrPort(dst), b.client, b.qconf)
+	}, b.cfg.Stripes)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", dst, err)
 	}
-	if err := check(qc); err != nil {
-		qc.CloseWithError(0, "")
-		return nil, fmt.Errorf("dial %s: %w", dst, err)
-	}
-	return b.newLink(qc), nil
+	return l, nil
 }
 
 func check(qc *quicgo.Conn) error {
@@ -314,55 +325,29 @@ func (l *listener) Accept(ctx context.Context) (linkbind.Handshake, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(context.Context) (linkbind.Link, netip.AddrPort, error) {
+	return func(ctx context.Context) (linkbind.Link, netip.AddrPort, error) {
 		remote := qc.RemoteAddr().(*net.UDPAddr).AddrPort()
 		remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 		if err := check(qc); err != nil {
 			qc.CloseWithError(0, "")
 			return nil, remote, fmt.Errorf("connection from %s: %w", remote, err)
 		}
-		return l.b.newLink(qc), remote, nil
+		id, err := readHello(ctx, qc)
+		if err != nil {
+			qc.CloseWithError(0, "")
+			return nil, remote, fmt.Errorf("connection from %s: %w", remote, err)
+		}
+		lk, isNew, err := l.b.groups.join(id, qc, l.b)
+		if err != nil {
+			qc.CloseWithError(0, "")
+			return nil, remote, fmt.Errorf("connection from %s: %w", remote, err)
+		}
+		if !isNew {
+			return nil, remote, nil
+		}
+		return lk, remote, nil
 	}, nil
 }
 
 // Close stops accepting.
 func (l *listener) Close() error { return l.ln.Close() }
-
-// link is one QUIC connection carrying datagrams.
-type link struct {
-	b  *Bind
-	qc *quicgo.Conn
-}
-
-func (b *Bind) newLink(qc *quicgo.Conn) *link { return &link{b: b, qc: qc} }
-
-// ReadMessages delivers each received message until the connection fails.
-func (l *link) ReadMessages(deliver func([]byte)) error {
-	for {
-		msg, err := l.qc.ReceiveDatagram(context.Background())
-		if err != nil {
-			return err
-		}
-		deliver(msg)
-	}
-}
-
-// WriteMessages sends msgs in order; see linkbind.Link.
-func (l *link) WriteMessages(msgs [][]byte) error {
-	for _, m := range msgs {
-		err := l.qc.SendDatagram(m)
-		if err == nil {
-			continue
-		}
-		var tooLarge *quicgo.DatagramTooLargeError
-		if errors.As(err, &tooLarge) {
-			l.b.tooLarge.Add(1)
-			continue
-		}
-		return err
-	}
-	return nil
-}
-
-// Close closes the connection.
-func (l *link) Close() error { return l.qc.CloseWithError(0, "") }

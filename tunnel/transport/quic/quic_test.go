@@ -121,9 +121,10 @@ func stall(t *testing.T) netip.AddrPort {
 func TestNewRefuses(t *testing.T) {
 	_, client := transporttest.TLSConfigs(t, "modern")
 	for name, cfg := range map[string]Config{
-		"no TLS config":  {},
-		"underlay 1280":  {ClientTLS: client, UnderlayMTU: 1280},
-		"underlay 65536": {ClientTLS: client, UnderlayMTU: -1},
+		"no TLS config":    {},
+		"underlay 1280":    {ClientTLS: client, UnderlayMTU: 1280},
+		"underlay 65536":   {ClientTLS: client, UnderlayMTU: -1},
+		"too many stripes": {ClientTLS: client, Stripes: MaxStripes + 1},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("%s: New accepted it", name)
@@ -176,4 +177,85 @@ func TestFullSizeDatagramFromTheStart(t *testing.T) {
 
 func itoa(p uint16) string {
 	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
+}
+
+// TestStripesMakeOneLink checks that the connections of a dialed group
+// reach the accepting Bind as one link with one Endpoint, that every
+// stripe carries messages there (a stripe the server refused would end the
+// client's link and lose what was written on it), and that the server
+// answers on the group.
+func TestStripesMakeOneLink(t *testing.T) {
+	server, client := transporttest.TLSConfigs(t, "modern")
+	for _, stripes := range []int{1, 3, MaxStripes} {
+		t.Run(itoa(uint16(stripes)), func(t *testing.T) {
+			srv, err := New(fast(Config{ServerTLS: server}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fns, port, err := srv.Open(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs := transporttest.Receive(t, srv, fns)
+			defer func() { srv.Close(); rs.Wait() }()
+			cli, err := New(fast(Config{ClientTLS: client, Stripes: stripes}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfns, _, err := cli.Open(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc := transporttest.Receive(t, cli, cfns)
+			defer func() { cli.Close(); rc.Wait() }()
+			ep, err := cli.ParseEndpoint("quic://127.0.0.1:" + itoa(port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			back := transporttest.Pump(t, cli, ep, rs, 100, 1<<20, 10*time.Second)
+			rs.Drain()
+
+			// Enough runs for every stripe to get several, sent slowly
+			// enough that no queue overflows.
+			total := 4 * stripes * stripeRun
+			for first := 0; first < total; first += stripeRun {
+				bufs := make([][]byte, stripeRun)
+				for i := range bufs {
+					bufs[i] = transporttest.Message(uint32(first+i), 200)
+				}
+				if err := cli.Send(bufs, ep); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			seen := make(map[uint32]bool)
+			deadline := time.After(10 * time.Second)
+			for len(seen) < total {
+				select {
+				case m := <-rs.C:
+					seq, ok := transporttest.Seq(m.Msg)
+					if !ok {
+						t.Fatalf("message %d corrupted", seq)
+					}
+					if m.EP != back {
+						t.Fatalf("message %d arrived on endpoint %p, the group's is %p", seq, m.EP, back)
+					}
+					seen[seq] = true
+				case <-deadline:
+					t.Fatalf("%d of %d messages arrived", len(seen), total)
+				}
+			}
+			if st := srv.Stats(); st.Accepted != 1 || st.HandshakeFailures != 0 {
+				t.Fatalf("server: %d links accepted, %d refused; want 1 and 0", st.Accepted, st.HandshakeFailures)
+			}
+			if st := cli.Stats(); st.Dials != 1 || st.DialFailures != 0 {
+				t.Fatalf("client: %d dials, %d failed; want 1 and 0", st.Dials, st.DialFailures)
+			}
+			rc.Drain()
+			if err := srv.Send([][]byte{transporttest.Message(1, 100)}, back); err != nil {
+				t.Fatal(err)
+			}
+			rc.Expect(t, 1, 2, 10*time.Second)
+		})
+	}
 }

@@ -24,8 +24,10 @@ import (
 // Link is one established connection to a peer.
 type Link interface {
 	// ReadMessages reads WireGuard messages until the link fails or is
-	// closed, calling deliver with each one; deliver copies msg. The error
-	// says why the link ended.
+	// closed, calling deliver with each one; deliver copies msg and may be
+	// called from several goroutines at once (a link made of several
+	// connections reads each in its own). The error says why the link
+	// ended.
 	ReadMessages(deliver func(msg []byte)) error
 	// WriteMessages writes msgs in order. An error ends the link.
 	WriteMessages(msgs [][]byte) error
@@ -35,7 +37,9 @@ type Link interface {
 
 // Handshake completes an accepted connection and returns its link and the
 // peer's address. It runs in its own goroutine and must give up when ctx is
-// done.
+// done. A nil Link with a nil error means the connection joined a link that
+// is already being served (a link made of several connections), so there
+// is nothing new to serve.
 type Handshake func(ctx context.Context) (Link, netip.AddrPort, error)
 
 // Listener accepts incoming connections.
@@ -448,6 +452,9 @@ func (s *session) handshakeAndServe(hs Handshake) {
 		}
 		return
 	}
+	if link == nil {
+		return
+	}
 	c.accepted.Add(1)
 	sl := &serverLink{sess: s, out: newOutbox(c.cfg.QueueLen, c.pool)}
 	sl.ep = newEndpoint(c.cfg.Scheme, remote, sl)
@@ -481,12 +488,12 @@ func (s *session) serve(link Link, out *outbox, ep *Endpoint) (heard bool, _ err
 	readDone := make(chan struct{})
 	var (
 		readErr error
-		got     bool
+		got     atomic.Bool
 	)
 	go func() {
 		defer close(readDone)
 		readErr = link.ReadMessages(func(msg []byte) {
-			got = true
+			got.Store(true)
 			if s.in.deliver(s.ctx, msg, ep) {
 				c.received.Add(1)
 			}
@@ -511,10 +518,10 @@ func (s *session) serve(link Link, out *outbox, ep *Endpoint) (heard bool, _ err
 	link.Close()
 	<-readDone
 	if werr != nil {
-		return got, fmt.Errorf("write: %w", werr)
+		return got.Load(), fmt.Errorf("write: %w", werr)
 	}
 	if readErr != nil {
-		return got, fmt.Errorf("read: %w", readErr)
+		return got.Load(), fmt.Errorf("read: %w", readErr)
 	}
-	return got, nil
+	return got.Load(), nil
 }
