@@ -104,12 +104,16 @@ changes, sleep or a gateway restart. Run it under systemd for a daemon.`,
 			if err != nil {
 				return err
 			}
+			ln, err := c.ListenStatus()
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			errc := make(chan error, 1)
 			sctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			go func() { errc <- c.ServeStatus(sctx) }()
+			go func() { errc <- c.ServeStatus(sctx, ln) }()
 			err = c.Run(ctx)
 			cancel()
 			if serr := <-errc; serr != nil && err == nil {

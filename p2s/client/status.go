@@ -78,21 +78,28 @@ func (c *Client) Status() Status {
 	return st
 }
 
-// ServeStatus answers every connection on the profile's status socket
-// (mode 0600) with one JSON Status until ctx ends.
-func (c *Client) ServeStatus(ctx context.Context) error {
+// ListenStatus opens the profile's status socket (mode 0600; the profile
+// directory is 0700), replacing a stale one.
+func (c *Client) ListenStatus() (net.Listener, error) {
 	path := filepath.Join(c.opts.Dir, StatusSocket)
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("status socket: %w", err)
+		return nil, fmt.Errorf("status socket: %w", err)
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
-		return fmt.Errorf("status socket: %w", err)
+		return nil, fmt.Errorf("status socket: %w", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
-		return fmt.Errorf("status socket: %w", err)
+		return nil, fmt.Errorf("status socket: %w", err)
 	}
+	return ln, nil
+}
+
+// ServeStatus answers every connection on ln (from ListenStatus) with one
+// JSON Status until ctx ends, then closes ln and removes the socket.
+func (c *Client) ServeStatus(ctx context.Context, ln net.Listener) error {
+	path := filepath.Join(c.opts.Dir, StatusSocket)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
