@@ -16,8 +16,6 @@ import (
 	"intransit/netns-tests/netlab"
 	"intransit/p2s/client"
 	"intransit/pki"
-	"intransit/pki/keywrap"
-	"intransit/pki/store"
 )
 
 // The point-to-site topology:
@@ -82,7 +80,8 @@ func newP2SLab(t *testing.T) *p2sLab {
 	if err := os.WriteFile(l.pass, []byte(pkitest.Passphrase+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	l.caFile, l.crl = filepath.Join(l.dir, "ca.pem"), filepath.Join(l.dir, "crl.pem")
+	// crl.der.pem is where `intransit pki crl --out crl.der` puts the PEM.
+	l.caFile, l.crl = filepath.Join(l.dir, "ca.pem"), filepath.Join(l.dir, "crl.der.pem")
 	if err := os.WriteFile(l.caFile, ca.Bundle(), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -103,17 +102,6 @@ func newP2SLab(t *testing.T) *p2sLab {
 	return l
 }
 
-// withCA opens the PKI for fn.
-func (l *p2sLab) withCA(fn func(*pki.CA)) {
-	l.t.Helper()
-	ca, err := pki.Open(context.Background(), l.pkiDir, keywrap.Passphrase([]byte(pkitest.Passphrase)), pki.OpenOptions{})
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	defer ca.Close()
-	fn(ca)
-}
-
 func (l *p2sLab) publishCRL(ca *pki.CA) {
 	l.t.Helper()
 	crl, err := ca.CurrentCRL(context.Background())
@@ -129,18 +117,13 @@ func (l *p2sLab) publishCRL(ca *pki.CA) {
 	}
 }
 
-// revoke revokes a client's certificates by name and publishes the CRL.
+// revoke revokes a client's certificate by name and publishes the CRL
+// where the gateway reads it, with `intransit pki revoke` and `pki crl`.
 func (l *p2sLab) revoke(name string) {
 	l.t.Helper()
-	l.withCA(func(ca *pki.CA) {
-		if _, err := ca.RevokeRef(context.Background(), name, store.ReasonKeyCompromise); err != nil {
-			l.t.Fatal(err)
-		}
-		if _, err := ca.NewCRL(context.Background()); err != nil {
-			l.t.Fatal(err)
-		}
-		l.publishCRL(ca)
-	})
+	pkiFlags := []string{"--dir", l.pkiDir, "--passphrase-file", l.pass}
+	l.gwHost.MustRun(l.cli, append([]string{"pki", "revoke", name, "--reason", "keyCompromise"}, pkiFlags...)...)
+	l.gwHost.MustRun(l.cli, append([]string{"pki", "crl", "--out", filepath.Join(l.dir, "crl.der")}, pkiFlags...)...)
 }
 
 // setClientTTL rewrites the configuration with another client certificate
