@@ -179,8 +179,7 @@ p2s:
 
 // sim is one simulated client.
 type sim struct {
-	dev  *device.Device
-	tnet *netstack.Net
+	dev *device.Device
 }
 
 func (s *sim) close() {
@@ -305,7 +304,7 @@ func controlClient(ctx context.Context, dir string, i int, prof *tlspolicy.Profi
 
 // newSimWithKey is newSim with a given key.
 func newSimWithKey(addrs []netip.Addr, key tunnel.PrivateKey) (*sim, tunnel.PrivateKey, error) {
-	tdev, tnet, err := netstack.CreateNetTUN(addrs, nil, 1420)
+	tdev, _, err := netstack.CreateNetTUN(addrs, nil, 1420)
 	if err != nil {
 		return nil, key, err
 	}
@@ -318,7 +317,7 @@ func newSimWithKey(addrs []netip.Addr, key tunnel.PrivateKey) (*sim, tunnel.Priv
 		d.Close()
 		return nil, key, err
 	}
-	return &sim{dev: d, tnet: tnet}, key, nil
+	return &sim{dev: d}, key, nil
 }
 
 // rssKiB reads VmRSS of a process.

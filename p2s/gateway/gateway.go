@@ -67,13 +67,12 @@ const superseded = "superseded by a new session of the same client"
 
 // Gateway is a running point-to-site gateway.
 type Gateway struct {
-	opts    Options
-	log     *slog.Logger
-	dev     *tunnel.Device
-	iso     *isolation
-	ctrlLn  net.Listener
-	server  *tls.Config
-	started time.Time
+	opts   Options
+	log    *slog.Logger
+	dev    *tunnel.Device
+	iso    *isolation
+	ctrlLn net.Listener
+	server *tls.Config
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -108,7 +107,7 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	g := &Gateway{opts: opts, log: log, sessions: map[string]*session{}, statics: map[string]p2s.Static{},
-		refusedBy: map[string]uint64{}, started: time.Now()}
+		refusedBy: map[string]uint64{}}
 	tlsOpts := tlspolicy.Options{Profile: opts.Profile, Certificate: opts.Certificate, CAs: opts.CAs,
 		Revocation: opts.Revocation, Logger: log, Metrics: opts.TLSMetrics}
 	server, err := tlspolicy.ControlServerConfig(tlsOpts)
