@@ -99,11 +99,15 @@ type Store interface {
 
 	// PutToken stores a new token; an existing ID is an error.
 	PutToken(ctx context.Context, t Token) error
-	// RedeemToken marks the token id used, atomically: check sees the
-	// stored token and may refuse (expired, used, wrong secret); only
-	// when it returns nil is the token marked used at now and returned.
-	// An unknown id is an error wrapping ErrNotFound.
-	RedeemToken(ctx context.Context, id string, now time.Time, check func(Token) error) (Token, error)
+	// Token returns the token id, or an error wrapping ErrNotFound.
+	Token(ctx context.Context, id string) (Token, error)
+	// RedeemToken spends the token id and records its client, in one
+	// commit or not at all: check sees the stored token and may refuse
+	// (expired, used, wrong secret); only when it returns nil is the token
+	// marked used at now and the client record (the token's name and
+	// group, enrolled at now) created or updated with serial appended. An
+	// unknown id is an error wrapping ErrNotFound.
+	RedeemToken(ctx context.Context, id string, now time.Time, check func(Token) error, serial string) (Token, error)
 
 	// Leases returns every lease.
 	Leases(ctx context.Context) ([]Lease, error)

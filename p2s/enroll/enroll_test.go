@@ -228,3 +228,33 @@ func TestAdminInvite(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestFailedSigningLeavesTheTokenUsable(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tok, _, err := e.srv.Invite(ctx, "frank", "staff", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := e.srv.Authority
+	e.srv.Authority = lockedSigner{good}
+	_, csr := p256CSR(t)
+	if _, err := Enroll(ctx, e.url, tok, csr, e.prof); reason(err) != ReasonInternal {
+		t.Fatalf("enroll while the CA cannot sign: %v, want %s", err, ReasonInternal)
+	}
+	if _, err := e.srv.Store.Client(ctx, "frank"); err == nil {
+		t.Fatal("a client was recorded without a certificate")
+	}
+	e.srv.Authority = good
+	if got, err := Enroll(ctx, e.url, tok, csr, e.prof); err != nil || got.Name != "frank" {
+		t.Fatalf("the token was spent by the failed attempt: %+v %v", got, err)
+	}
+}
+
+// lockedSigner is the real authority whose signing fails, as when the CA's
+// master key cannot be opened: the CA bundle is still served.
+type lockedSigner struct{ Authority }
+
+func (lockedSigner) SignClient(context.Context, *x509.CertificateRequest, string, time.Duration) (*Signed, error) {
+	return nil, errors.New("the CA's master key cannot be opened")
+}

@@ -246,7 +246,7 @@ func (s *Server) enroll(ctx context.Context, _ *http.Request, req *Request) (*En
 		return nil, err
 	}
 	now := s.now()
-	tok, err := s.Store.RedeemToken(ctx, tt.ID, now.UTC(), func(t p2s.Token) error {
+	check := func(t p2s.Token) error {
 		switch {
 		case !tt.MatchesHash(t.SecretHash):
 			return refuse(http.StatusForbidden, ReasonTokenInvalid, "the token's secret does not match")
@@ -256,24 +256,26 @@ func (s *Server) enroll(ctx context.Context, _ *http.Request, req *Request) (*En
 			return refuse(http.StatusForbidden, ReasonTokenExpired, "the token expired at %s", t.Expires.Format(time.RFC3339))
 		}
 		return nil
-	})
+	}
+	// Checked first and spent only once the certificate exists, so that a
+	// failure in between leaves the token usable. Two laptops racing with
+	// one token may both get a certificate signed; only the one that spends
+	// the token receives it and is recorded.
+	tok, err := s.Store.Token(ctx, tt.ID)
 	if errors.Is(err, p2s.ErrNotFound) {
 		return nil, refuse(http.StatusForbidden, ReasonTokenUnknown, "no such token (id %s)", tt.ID)
 	}
 	if err != nil {
 		return nil, err
 	}
+	if err := check(tok); err != nil {
+		return nil, err
+	}
 	out, err := s.sign(ctx, csr, tok.Name, tok.Group)
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.Store.Client(ctx, tok.Name)
-	if err != nil && !errors.Is(err, p2s.ErrNotFound) {
-		return nil, err
-	}
-	c.Name, c.Group, c.Enrolled = tok.Name, tok.Group, now.UTC()
-	c.Serials = append(c.Serials, pki.FormatSerial(out.serial))
-	if err := s.Store.PutClient(ctx, c); err != nil {
+	if _, err := s.Store.RedeemToken(ctx, tt.ID, now.UTC(), check, pki.FormatSerial(out.serial)); err != nil {
 		return nil, err
 	}
 	return &out.Enrolled, nil

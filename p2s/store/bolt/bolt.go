@@ -149,8 +149,18 @@ func (s *Store) PutToken(ctx context.Context, t p2s.Token) error {
 	})
 }
 
+// Token implements p2s.Store.
+func (s *Store) Token(ctx context.Context, id string) (p2s.Token, error) {
+	var t p2s.Token
+	err := s.view(ctx, func(tx *bbolt.Tx) error { return get(tx.Bucket(bucketTokens), id, &t) })
+	if err != nil {
+		return p2s.Token{}, fmt.Errorf("token %w", err)
+	}
+	return t, nil
+}
+
 // RedeemToken implements p2s.Store.
-func (s *Store) RedeemToken(ctx context.Context, id string, now time.Time, check func(p2s.Token) error) (p2s.Token, error) {
+func (s *Store) RedeemToken(ctx context.Context, id string, now time.Time, check func(p2s.Token) error, serial string) (p2s.Token, error) {
 	var t p2s.Token
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketTokens)
@@ -161,7 +171,17 @@ func (s *Store) RedeemToken(ctx context.Context, id string, now time.Time, check
 			return err
 		}
 		t.Used = now
-		return put(b, id, t)
+		if err := put(b, id, t); err != nil {
+			return err
+		}
+		clients := tx.Bucket(bucketClients)
+		var c p2s.Client
+		if err := get(clients, t.Name, &c); err != nil && !errors.Is(err, p2s.ErrNotFound) {
+			return err
+		}
+		c.Name, c.Group, c.Enrolled = t.Name, t.Group, now
+		c.Serials = append(c.Serials, serial)
+		return put(clients, t.Name, c)
 	})
 	if err != nil {
 		return p2s.Token{}, err

@@ -70,8 +70,11 @@ func TestRedeemTokenOnce(t *testing.T) {
 		t.Fatal("a token ID stored twice")
 	}
 	refused := errors.New("refused")
-	if _, err := s.RedeemToken(ctx, "t1", time.Now(), func(p2s.Token) error { return refused }); !errors.Is(err, refused) {
+	if _, err := s.RedeemToken(ctx, "t1", time.Now(), func(p2s.Token) error { return refused }, "01"); !errors.Is(err, refused) {
 		t.Fatalf("check's refusal not returned: %v", err)
+	}
+	if _, err := s.Client(ctx, "n"); !errors.Is(err, p2s.ErrNotFound) {
+		t.Fatalf("a refused redemption recorded the client: %v", err)
 	}
 	unused := func(t p2s.Token) error {
 		if !t.Used.IsZero() {
@@ -79,14 +82,24 @@ func TestRedeemTokenOnce(t *testing.T) {
 		}
 		return nil
 	}
-	got, err := s.RedeemToken(ctx, "t1", time.Now(), unused)
+	got, err := s.RedeemToken(ctx, "t1", time.Now(), unused, "0a")
 	if err != nil || got.Used.IsZero() || got.Name != "n" {
 		t.Fatalf("first redeem: %+v %v", got, err)
 	}
-	if _, err := s.RedeemToken(ctx, "t1", time.Now(), unused); err == nil {
+	c, err := s.Client(ctx, "n")
+	if err != nil || c.Group != "g" || len(c.Serials) != 1 || c.Serials[0] != "0a" {
+		t.Fatalf("client recorded with the redemption: %+v %v", c, err)
+	}
+	if stored, err := s.Token(ctx, "t1"); err != nil || stored.Used.IsZero() {
+		t.Fatalf("stored token: %+v %v", stored, err)
+	}
+	if _, err := s.RedeemToken(ctx, "t1", time.Now(), unused, "0b"); err == nil {
 		t.Fatal("a token redeemed twice")
 	}
-	if _, err := s.RedeemToken(ctx, "nope", time.Now(), unused); !errors.Is(err, p2s.ErrNotFound) {
+	if _, err := s.RedeemToken(ctx, "nope", time.Now(), unused, "0c"); !errors.Is(err, p2s.ErrNotFound) {
+		t.Fatalf("unknown token: %v", err)
+	}
+	if _, err := s.Token(ctx, "nope"); !errors.Is(err, p2s.ErrNotFound) {
 		t.Fatalf("unknown token: %v", err)
 	}
 }
