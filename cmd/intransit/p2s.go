@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -110,14 +111,18 @@ func newP2SClientsCommand() *cobra.Command {
 func writeP2SClients(w io.Writer, p *status.P2S) error {
 	fmt.Fprintf(w, "p2s       %s key %s, control %s, transports %s\n", p.Interface, p.PublicKey, p.Control, strings.Join(p.Transports, " "))
 	fmt.Fprintf(w, "pools     %s (%d of %d leased)\n\n", strings.Join(p.Pools, " "), p.Leases, p.PoolSize)
-	rows := make([][]string, 0, len(p.Clients))
-	for _, c := range p.Clients {
+	rows := make([][]string, 0, len(p.Clients)+len(p.Statics))
+	for _, c := range append(slices.Clone(p.Clients), p.Statics...) {
 		hs := "never"
 		if !c.LastHandshake.IsZero() {
 			hs = time.Since(c.LastHandshake).Round(time.Second).String() + " ago"
 		}
+		psk, until := fmt.Sprint(c.PSKEpoch), c.CertExpiry.Format("2006-01-02")
+		if c.Static {
+			psk, until = "static", "-"
+		}
 		rows = append(rows, []string{c.Name, c.Group, strings.Join(c.Addresses, " "), c.Transport, c.Endpoint, hs,
-			fmt.Sprintf("%d/%d", c.RxBytes, c.TxBytes), fmt.Sprint(c.PSKEpoch), c.CertExpiry.Format("2006-01-02")})
+			fmt.Sprintf("%d/%d", c.RxBytes, c.TxBytes), psk, until})
 	}
 	if err := output.WriteTable(w, []string{"CLIENT", "GROUP", "ADDRESSES", "TRANSPORT", "ENDPOINT", "HANDSHAKE", "RX/TX", "PSK", "CERT UNTIL"}, rows); err != nil {
 		return err
