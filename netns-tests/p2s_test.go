@@ -175,6 +175,12 @@ func TestP2S(t *testing.T) {
 	if !refusedRevoked {
 		t.Errorf("alice's reconnects are not refused as revoked: %+v", l.p2sStatus().Refusals)
 	}
+	// Forgetting her frees her address.
+	leases := l.p2sStatus().Leases
+	l.gwHost.MustRun(l.cli, "p2s", "forget", "alice", "--socket", filepath.Join(l.dir, "run", "p2s.sock"))
+	if got := l.p2sStatus().Leases; got != leases-1 {
+		t.Errorf("leases after forgetting alice: %d, want %d", got, leases-1)
+	}
 
 	// Gateway restart: everyone back with the same address within 15 s.
 	l.gw.stop()

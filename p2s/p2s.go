@@ -96,6 +96,9 @@ type Store interface {
 	PutClient(ctx context.Context, c Client) error
 	// Client returns the named client, or an error wrapping ErrNotFound.
 	Client(ctx context.Context, name string) (Client, error)
+	// DeleteClient removes a client record; an unknown name is an error
+	// wrapping ErrNotFound.
+	DeleteClient(ctx context.Context, name string) error
 
 	// PutToken stores a new token; an existing ID is an error.
 	PutToken(ctx context.Context, t Token) error

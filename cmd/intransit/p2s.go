@@ -30,6 +30,7 @@ On the gateway (intransitd with a p2s section):
   intransit p2s clients                                   connected laptops
   intransit p2s export NAME --format wg-quick [--qr F]    static profile for stock WireGuard
   intransit p2s remove NAME                               revoke a static profile
+  intransit p2s forget NAME                               remove an enrolled laptop, free its address
 
 On the laptop:
   intransit p2s enroll https://GATEWAY:PORT --token T     key, CSR, certificate, pinned CA
@@ -38,7 +39,7 @@ On the laptop:
   intransit p2s disconnect [--profile NAME]               stop it; routes and DNS restored`,
 	}
 	cmd.AddCommand(newP2SInviteCommand(), newP2SClientsCommand(), newP2SEnrollCommand(), newP2SConnectCommand(),
-		newP2SStatusCommand(), newP2SDisconnectCommand(), newP2SExportCommand(), newP2SRemoveCommand())
+		newP2SStatusCommand(), newP2SDisconnectCommand(), newP2SExportCommand(), newP2SRemoveCommand(), newP2SForgetCommand())
 	return cmd
 }
 

@@ -96,6 +96,33 @@ func newP2SRemoveCommand() *cobra.Command {
 	return cmd
 }
 
+func newP2SForgetCommand() *cobra.Command {
+	var socket string
+	cmd := &cobra.Command{
+		Use:   "forget NAME",
+		Short: "Remove an enrolled laptop from the gateway: its session ends, its record and address lease go",
+		Long: `Remove an enrolled laptop: its running session is closed, its client record
+and its address lease are deleted, so it cannot connect again (it would have
+to enroll anew) and its address returns to the pool. Revoke its certificate
+as well (intransit pki revoke NAME) so that the CA agrees.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			err := gateway.RequestForget(cmd.Context(), socket, args[0])
+			var ref *enroll.Refusal
+			if errors.As(err, &ref) {
+				return refusal(err)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "client %s forgotten; its address is free\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&socket, "socket", daemonconfig.DefaultP2SAdminSocket, "p2s admin socket of intransitd")
+	return cmd
+}
+
 // writeSecretFile writes data with mode 0600 through a temporary file in
 // the same directory, synced and renamed into place.
 func writeSecretFile(path string, data []byte) error {

@@ -15,6 +15,7 @@ import (
 const (
 	PathExport = "/p2s/v1/export"
 	PathRemove = "/p2s/v1/remove"
+	PathForget = "/p2s/v1/forget"
 )
 
 // ExportRequest asks for a static profile.
@@ -36,7 +37,7 @@ type Exported struct {
 	WGQuick string `json:"wg_quick"`
 }
 
-// RemoveRequest revokes a static device.
+// RemoveRequest names a static device to revoke or a client to forget.
 type RemoveRequest struct {
 	// Name is the device to remove.
 	Name string `json:"name"`
@@ -78,6 +79,21 @@ func (g *Gateway) AdminMux(mux *http.ServeMux) *http.ServeMux {
 		}
 		enroll.WriteResult(w, Removed(req))
 	})
+	mux.HandleFunc("POST "+PathForget, func(w http.ResponseWriter, r *http.Request) {
+		var req RemoveRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		if err := g.Forget(r.Context(), req.Name); err != nil {
+			status := http.StatusInternalServerError
+			if errors.Is(err, p2s.ErrNotFound) {
+				status = http.StatusNotFound
+			}
+			enroll.WriteRefusal(w, status, enroll.ReasonBadRequest, "%v", err)
+			return
+		}
+		enroll.WriteResult(w, Removed(req))
+	})
 	return mux
 }
 
@@ -105,4 +121,10 @@ func RequestExport(ctx context.Context, socket string, req ExportRequest) (*Expo
 func RequestRemove(ctx context.Context, socket, name string) error {
 	var out Removed
 	return enroll.AdminCall(ctx, socket, PathRemove, RemoveRequest{Name: name}, &out)
+}
+
+// RequestForget asks the daemon to forget an enrolled client.
+func RequestForget(ctx context.Context, socket, name string) error {
+	var out Removed
+	return enroll.AdminCall(ctx, socket, PathForget, RemoveRequest{Name: name}, &out)
 }

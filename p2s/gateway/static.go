@@ -11,6 +11,7 @@ import (
 
 	"intransit/p2s"
 	"intransit/tunnel"
+	"intransit/tunnel/control"
 	"intransit/tunnel/transport"
 )
 
@@ -158,6 +159,27 @@ func (g *Gateway) RemoveStatic(ctx context.Context, name string) error {
 		return err
 	}
 	g.log.Info("p2s static device removed", "device", name)
+	return nil
+}
+
+// Forget removes an enrolled client: its session is closed (ReasonRemoved),
+// its record and its address lease go, so it cannot connect again and its
+// address can be handed out. Revoke its certificate too, so that the CA
+// agrees; forgetting is what frees the address.
+func (g *Gateway) Forget(ctx context.Context, name string) error {
+	if err := g.opts.Store.DeleteClient(ctx, name); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	s := g.sessions[name]
+	g.mu.Unlock()
+	if s != nil {
+		s.sess.Close(control.ReasonRemoved, "the client was removed from the gateway")
+	}
+	if err := g.opts.Pool.Release(ctx, name); err != nil {
+		return err
+	}
+	g.log.Info("p2s client forgotten", "client", name)
 	return nil
 }
 

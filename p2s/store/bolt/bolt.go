@@ -138,6 +138,17 @@ func (s *Store) Client(ctx context.Context, name string) (p2s.Client, error) {
 	return c, nil
 }
 
+// DeleteClient implements p2s.Store.
+func (s *Store) DeleteClient(ctx context.Context, name string) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketClients)
+		if b.Get([]byte(name)) == nil {
+			return fmt.Errorf("client %q: %w", name, p2s.ErrNotFound)
+		}
+		return b.Delete([]byte(name))
+	})
+}
+
 // PutToken implements p2s.Store.
 func (s *Store) PutToken(ctx context.Context, t p2s.Token) error {
 	return s.update(ctx, func(tx *bbolt.Tx) error {

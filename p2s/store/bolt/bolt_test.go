@@ -120,6 +120,15 @@ func TestClients(t *testing.T) {
 	if err != nil || c.Name != "b" || c.Group != "g" || c.Serials[0] != "01" {
 		t.Fatalf("client b: %+v %v", c, err)
 	}
+	if err := s.DeleteClient(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Client(ctx, "b"); !errors.Is(err, p2s.ErrNotFound) {
+		t.Fatalf("deleted client: %v", err)
+	}
+	if err := s.DeleteClient(ctx, "b"); !errors.Is(err, p2s.ErrNotFound) {
+		t.Fatalf("deleting twice: %v", err)
+	}
 }
 
 func TestForeignFileRefused(t *testing.T) {
