@@ -153,11 +153,12 @@ func (l *link) add(qc *quicgo.Conn) error {
 	return nil
 }
 
-// ReadMessages reads every stripe, each in its own goroutine, until one of
-// them fails; then it closes the others.
+// ReadMessages reads every stripe, each in its own goroutine, puts the
+// data messages back in order (reseq.go), and returns when one stripe
+// fails, after closing the others.
 func (l *link) ReadMessages(deliver func([]byte)) error {
+	rs := newResequencer(deliver, holdTime)
 	var wg sync.WaitGroup
-	defer wg.Wait()
 	ended := make(chan error, 1)
 	for {
 		select {
@@ -174,11 +175,13 @@ func (l *link) ReadMessages(deliver func([]byte)) error {
 						}
 						return
 					}
-					deliver(msg)
+					rs.push(msg)
 				}
 			}()
 		case err := <-ended:
 			l.Close()
+			wg.Wait()
+			rs.stop()
 			return err
 		}
 	}
