@@ -271,10 +271,26 @@ func connected(st *client.Status) bool {
 	return st.State == client.StateConnected && st.Transport != ""
 }
 
-// ping reports whether the laptop reaches addr (three tries).
+// ping reports whether the laptop reaches addr: three pings, tried up to
+// three times (a transport probe may hold traffic back for a second or
+// two). Use it where reaching is expected.
 func (lp *laptop) ping(addr string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := lp.host.Run(ctx, "ping", "-c", "3", "-i", "0.3", "-W", "1", addr)
+		cancel()
+		if err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// reaches reports whether any of five pings over 2.5 s is answered; use it
+// where not reaching is expected.
+func (lp *laptop) reaches(addr string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	_, err := lp.host.Run(ctx, "ping", "-c", "3", "-i", "0.2", "-W", "1", addr)
+	_, err := lp.host.Run(ctx, "ping", "-c", "5", "-i", "0.5", "-W", "2", addr)
 	return err == nil
 }

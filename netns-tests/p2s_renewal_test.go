@@ -57,7 +57,7 @@ func TestP2SRenewal(t *testing.T) {
 	if !jack.ping(kimSt.Addresses[0]) || !kim.ping(st.Addresses[0]) {
 		t.Errorf("jack and kim (admins, client_to_client) cannot reach each other")
 	}
-	if jack.ping(first.Addresses[0]) {
+	if jack.reaches(first.Addresses[0]) {
 		t.Errorf("jack (admins) reaches ivy (staff) at %s", first.Addresses[0])
 	}
 	if err := kim.proc.Stop(15 * time.Second); err != nil {

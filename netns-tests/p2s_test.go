@@ -43,10 +43,9 @@ func TestP2S(t *testing.T) {
 	origResolv := map[string][]byte{}
 	addrs := map[string]string{}
 	for _, lp := range lps {
-		st := lp.wait(20*time.Second, "connected", connected)
-		if st.Transport != "udp" {
-			t.Errorf("%s: transport %q, want udp", lp.name, st.Transport)
-		}
+		// On a loaded machine the first handshake may miss the 4 s given
+		// to udp; the client then comes back to it at its first probe.
+		st := lp.wait(45*time.Second, "connected on udp", func(st *client.Status) bool { return connected(st) && st.Transport == "udp" })
 		if len(st.Addresses) != 2 {
 			t.Fatalf("%s: addresses %v, want one IPv4 and one IPv6", lp.name, st.Addresses)
 		}
@@ -78,20 +77,24 @@ func TestP2S(t *testing.T) {
 		origResolv[lp.name] = backup
 	}
 	// Isolation: no laptop reaches another's tunnel address.
-	if lps[0].ping(addrs["bob"]) {
+	if lps[0].reaches(addrs["bob"]) {
 		t.Errorf("alice reaches bob's tunnel address %s: clients are not isolated", addrs["bob"])
 	}
-	if lps[2].ping(addrs["alice"]) {
+	if lps[2].reaches(addrs["alice"]) {
 		t.Errorf("carol reaches alice's tunnel address %s: clients are not isolated", addrs["alice"])
 	}
 	// The gateway lists all three on udp.
 	for _, n := range names {
-		c, ok := l.gwClient(n)
-		if !ok {
-			t.Fatalf("gateway does not list %s: %+v", n, l.p2sStatus())
-		}
-		if c.Transport != "udp" || c.Addresses[0] != addrs[n] || c.Group != "staff" {
-			t.Errorf("gateway's view of %s: %+v", n, c)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			c, ok := l.gwClient(n)
+			if ok && c.Transport == "udp" && c.Addresses[0] == addrs[n] && c.Group == "staff" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("gateway's view of %s (listed %v): %+v", n, ok, c)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 
@@ -154,7 +157,7 @@ func TestP2S(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("alice cut %s after revocation", time.Since(revoked).Round(100*time.Millisecond))
-	if alice.ping(p2sSiteHost) {
+	if alice.reaches(p2sSiteHost) {
 		t.Errorf("alice still reaches the site after revocation")
 	}
 	for _, lp := range []*laptop{bob, carol} {

@@ -11,7 +11,9 @@
 // nothing arrives for DefaultStallAfter the transport counts as broken and
 // the next one is tried, so a blocked transport is left within 10 s. From
 // a fallback transport it tries the first one again after DefaultProbeEvery
-// (doubling while it keeps failing) and stays there once it works.
+// (doubling up to 5 minutes while it keeps failing) and stays there once it
+// works; a probe re-creates the session on the first transport, so while
+// that one is still blocked each probe interrupts traffic for about 1.5 s.
 //
 // # Routes and DNS
 //
@@ -499,25 +501,32 @@ func (c *Client) follow(ctx context.Context, r *sessionRun) {
 		}
 		ps, err := c.dev.Peer(c.pc.PublicKey)
 		if err == nil {
-			was := c.sel.working()
-			ep, renew := c.sel.observe(time.Now(), ps.LastHandshake, ps.RxBytes)
-			if renew {
-				if ep != c.pc.Endpoint {
-					c.log.Info("trying transport", "endpoint", ep, "previous", c.pc.Endpoint, "previous_worked", was)
-				}
+			was, wasState := c.sel.working(), c.sel.state
+			ep, act := c.sel.observe(time.Now(), ps.LastHandshake, ps.RxBytes, ps.Endpoint)
+			if act != keep && ep != c.pc.Endpoint {
+				c.log.Info("changing transport", "endpoint", ep, "previous", c.pc.Endpoint, "state", c.sel.state, "was", wasState)
+			}
+			switch act {
+			case renew:
 				c.pc.Endpoint = ep
 				if err := c.freshPeer(); err != nil {
 					c.log.Error("changing transport failed", "error", err.Error())
-				} else {
-					c.log.Debug("handshake attempt", "endpoint", ep, "working_before", was)
+				}
+			case move:
+				c.pc.Endpoint = ep
+				if err := c.dev.UpdatePeer(c.pc); err != nil {
+					c.log.Error("changing transport failed", "error", err.Error())
 				}
 			}
-			if c.sel.working() {
-				if !was {
-					c.log.Info("transport working", "endpoint", ep)
-				}
+			if c.sel.working() && !was {
+				c.log.Info("transport working", "endpoint", ep)
+			}
+			switch {
+			case c.sel.working():
 				c.st.Transport, c.st.Endpoint = transportName(ep), ep
-			} else {
+			case c.sel.state == stateProbing:
+				// Traffic still flows on the fallback while probing.
+			default:
 				c.st.Transport, c.st.Endpoint = "", ep
 			}
 			c.st.LastHandshake, c.st.RxBytes, c.st.TxBytes = ps.LastHandshake, ps.RxBytes, ps.TxBytes
