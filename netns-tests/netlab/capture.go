@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// captureDrain is how long Stop lets tcpdump catch up before ending it.
+const captureDrain = 200 * time.Millisecond
+
 // Capture is a running tcpdump on one interface, writing a pcap file.
 type Capture struct {
 	iface *Iface
@@ -53,8 +56,12 @@ func (i *Iface) Capture(filter ...string) *Capture {
 func (c *Capture) Path() string { return c.path }
 
 // stop ends tcpdump (SIGINT makes it flush the file) and waits for it.
+// It first gives tcpdump a moment to read packets that are already on the
+// wire: a reply that arrived just before Stop (an ICMP error that ended a
+// ping, say) is otherwise counted "received by filter" but never written.
 func (c *Capture) stop() {
 	c.once.Do(func() {
+		time.Sleep(captureDrain)
 		if err := c.proc.Signal(syscall.SIGINT); err != nil {
 			c.err = err
 			return
