@@ -92,7 +92,9 @@ type Stats struct {
 	Received uint64
 	// Dials and DialFailures count outgoing connection attempts.
 	Dials, DialFailures uint64
-	// Accepted and HandshakeFailures count incoming connections.
+	// Accepted counts incoming links (a connection that joins a link
+	// already served is not counted), HandshakeFailures refused incoming
+	// connections.
 	Accepted, HandshakeFailures uint64
 }
 
