@@ -23,7 +23,7 @@ import (
 // holdTime bounds how long a message waits for an earlier one. A stripe's
 // reader that is runnable can wait for a whole 10 ms time slice of the Go
 // scheduler on a loaded machine; with 2 ms, the inner TCP still saw three
-// times as many spurious retransmissions (bench/sections/transport.md).
+// times as many spurious retransmissions (BENCHMARKS.md, "Transports").
 const holdTime = 10 * time.Millisecond
 
 // holdMax bounds how many messages wait at once.
