@@ -28,6 +28,9 @@ func newRootCommand() *cobra.Command {
 
   intransit pki     run the internal certificate authority
   intransit tls     audit TLS endpoints, proxy plaintext services behind TLS
+  intransit s2s     site-to-site gateways (the daemon is intransitd)
+  intransit p2s     point-to-site: invite, enroll and connect laptops
+  intransit status  what the local intransitd is doing
   intransit demo    build a throw-away setup and show it working
 
 Exit codes: 0 ok, 1 a finding or a refusal, 2 the command could not run.`,
