@@ -1,26 +1,28 @@
 #!/bin/sh
-# Verify systemd/intransitd.service with systemd-analyze, as CI does.
+# Verify the units in systemd/ with systemd-analyze, as CI does.
 #
 # systemd-analyze verify insists that every Exec* binary exists, so the
-# unit is checked inside a throw-away root that holds a freshly built
-# intransitd at /usr/bin/intransitd, /bin/kill and the host's systemd unit
-# tree (for the targets the unit refers to). Exit status: that of
-# systemd-analyze verify (non-zero on any warning about the unit).
+# units are checked inside a throw-away root that holds freshly built
+# intransitd and intransit binaries in /usr/bin, /bin/kill and the host's
+# systemd unit tree (for the targets the units refer to). The template unit
+# intransit-p2s@.service is checked through an instance of it. Exit status:
+# non-zero on any warning about a unit.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/usr/bin" "$root/bin" "$root/etc/systemd/system" "$root/usr/lib/systemd"
-(cd "$here/.." && go build -o "$root/usr/bin/intransitd" ./cmd/intransitd)
+(cd "$here/.." && go build -o "$root/usr/bin/intransitd" ./cmd/intransitd && go build -o "$root/usr/bin/intransit" ./cmd/intransit)
 cp /bin/kill "$root/bin/kill"
 cp -r /usr/lib/systemd/system "$root/usr/lib/systemd/"
-cp "$here/intransitd.service" "$root/etc/systemd/system/"
-out=$(systemd-analyze verify --root="$root" "$root/etc/systemd/system/intransitd.service" 2>&1) || {
-	echo "$out" >&2
-	exit 1
-}
-if [ -n "$out" ]; then
-	echo "$out" >&2
-	exit 1
-fi
-echo "systemd/intransitd.service: systemd-analyze verify ok"
+cp "$here/intransitd.service" "$here/intransit-p2s@.service" "$root/etc/systemd/system/"
+status=0
+for unit in intransitd.service intransit-p2s@laptop.service; do
+	out=$(cd "$root/etc/systemd/system" && systemd-analyze verify --root="$root" "$unit" 2>&1) || status=1
+	if [ -n "$out" ]; then
+		echo "$out" >&2
+		status=1
+	fi
+	[ "$status" -eq 0 ] && echo "systemd/$unit: systemd-analyze verify ok"
+done
+exit "$status"
