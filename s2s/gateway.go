@@ -20,11 +20,7 @@ import (
 	"intransit/tlspolicy"
 	"intransit/tunnel"
 	"intransit/tunnel/control"
-	"intransit/tunnel/transport"
 	"intransit/tunnel/transport/multi"
-	"intransit/tunnel/transport/quic"
-	transporttls "intransit/tunnel/transport/tls"
-	"intransit/tunnel/transport/udp"
 )
 
 // Options configure a Gateway.
@@ -64,12 +60,7 @@ type Options struct {
 }
 
 // Listener is one served data-plane transport.
-type Listener struct {
-	// Name is transport.UDP, transport.QUIC or transport.TLS.
-	Name string
-	// Endpoint is the advertised address and the listen port.
-	Endpoint netip.AddrPort
-}
+type Listener = multi.Listener
 
 // Remote is a remote gateway.
 type Remote struct {
@@ -181,9 +172,9 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("s2s: control channel: %w", err)
 	}
 	g.server = server
-	bind, err := g.newBind()
+	bind, err := multi.Listen(g.opts.Transports, g.dataTLSConfigs, g.log)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("s2s: data plane: %w", err)
 	}
 	g.dev, err = tunnel.Open(ctx, tunnel.Config{
 		Name: opts.Interface, MTU: opts.MTU, PrivateKey: opts.PrivateKey,
@@ -218,7 +209,7 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	log.Info("gateway up", "interface", opts.Interface, "mtu", g.dev.MTU(), "control", g.ctrlLn.Addr().String(),
-		"transports", g.transportNames(), "public_key", g.dev.PublicKey().String(), "site_prefixes", fmt.Sprint(opts.SitePrefixes))
+		"transports", multi.Names(g.opts.Transports), "public_key", g.dev.PublicKey().String(), "site_prefixes", fmt.Sprint(opts.SitePrefixes))
 	return g, nil
 }
 
@@ -229,47 +220,6 @@ func unspecifiedLike(a netip.Addr) netip.Addr {
 		return netip.IPv6Unspecified()
 	}
 	return a
-}
-
-// newBind builds the multi Bind over the served transports.
-func (g *Gateway) newBind() (*multi.Bind, error) {
-	var members []multi.Member
-	for _, l := range g.opts.Transports {
-		var b transport.Bind
-		switch l.Name {
-		case transport.UDP:
-			b = udp.New()
-		case transport.QUIC, transport.TLS:
-			server, client, err := g.dataTLSConfigs()
-			if err != nil {
-				return nil, err
-			}
-			if l.Name == transport.QUIC {
-				b, err = quic.New(quic.Config{ServerTLS: server, ClientTLS: client, Logger: g.log.With("component", "quic")})
-			} else {
-				b, err = transporttls.New(transporttls.Config{ServerTLS: server, ClientTLS: client, Logger: g.log.With("component", "tls")})
-			}
-			if err != nil {
-				return nil, fmt.Errorf("s2s: %s transport: %w", l.Name, err)
-			}
-		default:
-			return nil, fmt.Errorf("s2s: unknown transport %q", l.Name)
-		}
-		members = append(members, multi.Member{Bind: b, Port: l.Endpoint.Port()})
-	}
-	b, err := multi.New(members...)
-	if err != nil {
-		return nil, fmt.Errorf("s2s: %w", err)
-	}
-	return b, nil
-}
-
-func (g *Gateway) transportNames() []string {
-	out := make([]string, len(g.opts.Transports))
-	for i, t := range g.opts.Transports {
-		out[i] = fmt.Sprintf("%s/%d", t.Name, t.Endpoint.Port())
-	}
-	return out
 }
 
 // Close ends every session (telling the remotes), removes peers, routes and
@@ -477,7 +427,7 @@ func (g *Gateway) Status() status.Report {
 	id, expiry, _, _ := g.ownIdentity()
 	rep := status.Report{Time: time.Now(), Gateway: status.Gateway{
 		Identity: id, CertExpiry: expiry, PublicKey: g.dev.PublicKey().String(),
-		Interface: g.dev.Name(), MTU: g.dev.MTU(), Transports: g.transportNames(), Control: g.ctrlLn.Addr().String(),
+		Interface: g.dev.Name(), MTU: g.dev.MTU(), Transports: multi.Names(g.opts.Transports), Control: g.ctrlLn.Addr().String(),
 	}}
 	for _, p := range g.opts.SitePrefixes {
 		rep.Gateway.SitePrefixes = append(rep.Gateway.SitePrefixes, p.String())

@@ -54,9 +54,6 @@ import (
 	"intransit/tunnel/pqpsk"
 	"intransit/tunnel/transport"
 	"intransit/tunnel/transport/multi"
-	"intransit/tunnel/transport/quic"
-	transporttls "intransit/tunnel/transport/tls"
-	"intransit/tunnel/transport/udp"
 )
 
 // maxRefusals bounds the refusals kept for the status.
@@ -115,9 +112,14 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("p2s gateway: control channel: %w", err)
 	}
 	g.server = server
-	bind, err := g.newBind(tlsOpts)
+	// The quic and tls transports require client certificates (mTLS) like
+	// the control channel; the gateway never dials a laptop's data plane.
+	bind, err := multi.Listen(opts.Transports, func() (*tls.Config, *tls.Config, error) {
+		server, err := tlspolicy.ServerConfig(tlsOpts)
+		return server, nil, err
+	}, g.log)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("p2s gateway: data plane: %w", err)
 	}
 	g.dev, err = tunnel.Open(ctx, tunnel.Config{
 		Name: opts.Interface, MTU: opts.MTU, PrivateKey: opts.PrivateKey, Addresses: opts.Pool.GatewayAddresses(),
@@ -148,7 +150,7 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	go func() { defer g.wg.Done(); g.accept() }()
 	go func() { defer g.wg.Done(); g.watchCertificates() }()
 	log.Info("p2s gateway up", "interface", opts.Interface, "mtu", g.dev.MTU(), "control", g.ctrlLn.Addr().String(),
-		"transports", g.transportNames(), "pools", fmt.Sprint(opts.Pool.Prefixes()), "public_key", g.dev.PublicKey().String())
+		"transports", multi.Names(g.opts.Transports), "pools", fmt.Sprint(opts.Pool.Prefixes()), "public_key", g.dev.PublicKey().String())
 	return g, nil
 }
 
@@ -157,49 +159,6 @@ func unspecifiedLike(a netip.Addr) netip.Addr {
 		return netip.IPv6Unspecified()
 	}
 	return a
-}
-
-// newBind builds the multi Bind over the served transports. The quic and
-// tls transports require client certificates (mTLS) like the control
-// channel.
-func (g *Gateway) newBind(o tlspolicy.Options) (*multi.Bind, error) {
-	var members []multi.Member
-	for _, l := range g.opts.Transports {
-		var b transport.Bind
-		switch l.Name {
-		case transport.UDP:
-			b = udp.New()
-		case transport.QUIC, transport.TLS:
-			server, err := tlspolicy.ServerConfig(o)
-			if err != nil {
-				return nil, fmt.Errorf("p2s gateway: data-plane TLS: %w", err)
-			}
-			if l.Name == transport.QUIC {
-				b, err = quic.New(quic.Config{ServerTLS: server, Logger: g.log.With("component", "quic")})
-			} else {
-				b, err = transporttls.New(transporttls.Config{ServerTLS: server, Logger: g.log.With("component", "tls")})
-			}
-			if err != nil {
-				return nil, fmt.Errorf("p2s gateway: %s transport: %w", l.Name, err)
-			}
-		default:
-			return nil, fmt.Errorf("p2s gateway: unknown transport %q", l.Name)
-		}
-		members = append(members, multi.Member{Bind: b, Port: l.Endpoint.Port()})
-	}
-	b, err := multi.New(members...)
-	if err != nil {
-		return nil, fmt.Errorf("p2s gateway: %w", err)
-	}
-	return b, nil
-}
-
-func (g *Gateway) transportNames() []string {
-	out := make([]string, len(g.opts.Transports))
-	for i, t := range g.opts.Transports {
-		out[i] = fmt.Sprintf("%s/%d", t.Name, t.Endpoint.Port())
-	}
-	return out
 }
 
 // Close ends every session (telling the clients), removes the isolation
@@ -502,7 +461,7 @@ func (s *session) finish(err error) {
 // Status reports the gateway and its connected clients, sorted by name.
 func (g *Gateway) Status() *status.P2S {
 	st := &status.P2S{Interface: g.dev.Name(), PublicKey: g.dev.PublicKey().String(), Control: g.ctrlLn.Addr().String(),
-		Transports: g.transportNames(), PoolSize: g.opts.Pool.Size(), Leases: g.opts.Pool.InUse(), Clients: []status.P2SClient{}}
+		Transports: multi.Names(g.opts.Transports), PoolSize: g.opts.Pool.Size(), Leases: g.opts.Pool.InUse(), Clients: []status.P2SClient{}}
 	for _, p := range g.opts.Pool.Prefixes() {
 		st.Pools = append(st.Pools, p.String())
 	}

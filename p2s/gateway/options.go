@@ -12,6 +12,7 @@ import (
 	"intransit/p2s/pool"
 	"intransit/tlspolicy"
 	"intransit/tunnel"
+	"intransit/tunnel/transport/multi"
 )
 
 // Options configure a Gateway.
@@ -60,12 +61,7 @@ type Options struct {
 const DefaultClientKeepalive = 2 * time.Second
 
 // Listener is one served data-plane transport.
-type Listener struct {
-	// Name is transport.UDP, transport.QUIC or transport.TLS.
-	Name string
-	// Endpoint is the advertised address and the listen port.
-	Endpoint netip.AddrPort
-}
+type Listener = multi.Listener
 
 // Group is a client policy group.
 type Group struct {
