@@ -193,8 +193,7 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		g.dev.Close()
 		return nil, fmt.Errorf("s2s: %w", err)
 	}
-	var lc net.ListenConfig
-	g.ctrlLn, err = lc.Listen(ctx, "tcp", netip.AddrPortFrom(unspecifiedLike(opts.Control.Addr()), opts.Control.Port()).String())
+	g.ctrlLn, err = control.Listen(ctx, opts.Control)
 	if err != nil {
 		g.clamp.remove()
 		g.dev.Close()
@@ -211,15 +210,6 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	log.Info("gateway up", "interface", opts.Interface, "mtu", g.dev.MTU(), "control", g.ctrlLn.Addr().String(),
 		"transports", multi.Names(g.opts.Transports), "public_key", g.dev.PublicKey().String(), "site_prefixes", fmt.Sprint(opts.SitePrefixes))
 	return g, nil
-}
-
-// unspecifiedLike listens on every address when the configured one is
-// unspecified, and on that address otherwise.
-func unspecifiedLike(a netip.Addr) netip.Addr {
-	if a.IsUnspecified() {
-		return netip.IPv6Unspecified()
-	}
-	return a
 }
 
 // Close ends every session (telling the remotes), removes peers, routes and

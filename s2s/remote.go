@@ -515,22 +515,12 @@ func (ss *sessionState) followFallback() {
 // finish records how a session ended and removes what it installed.
 func (ss *sessionState) finish(err error) {
 	g := ss.g
-	reason, detail := "closed", ""
-	var se *control.SessionError
-	switch {
-	case errors.As(err, &se):
-		reason, detail = se.Reason.String(), se.Detail
-		if se.Remote {
-			detail = "remote says: " + detail
-		}
-	case tlspolicy.IsRefusal(err):
-		reason, detail = string(tlspolicy.ReasonOf(err)), err.Error()
-	case err != nil:
-		reason, detail = string(tlspolicy.ReasonHandshake), err.Error()
-		if ss.established {
-			reason = "connection"
-		}
+	reason, detail, byPeer := control.Outcome(err, ss.established)
+	if byPeer {
+		detail = "remote says: " + detail
 	}
+	var se *control.SessionError
+	errors.As(err, &se)
 	stopping := g.ctx.Err() != nil || (ss.remote != nil && ss.remote.ctx.Err() != nil)
 	addr := ss.conn.RemoteAddr().String()
 	identity := ss.identity

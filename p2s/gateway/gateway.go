@@ -138,8 +138,7 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		g.dev.Close()
 		return nil, fmt.Errorf("p2s gateway: %w", err)
 	}
-	var lc net.ListenConfig
-	g.ctrlLn, err = lc.Listen(ctx, "tcp", netip.AddrPortFrom(unspecifiedLike(opts.Control.Addr()), opts.Control.Port()).String())
+	g.ctrlLn, err = control.Listen(ctx, opts.Control)
 	if err != nil {
 		g.iso.remove()
 		g.dev.Close()
@@ -152,13 +151,6 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	log.Info("p2s gateway up", "interface", opts.Interface, "mtu", g.dev.MTU(), "control", g.ctrlLn.Addr().String(),
 		"transports", multi.Names(g.opts.Transports), "pools", fmt.Sprint(opts.Pool.Prefixes()), "public_key", g.dev.PublicKey().String())
 	return g, nil
-}
-
-func unspecifiedLike(a netip.Addr) netip.Addr {
-	if a.IsUnspecified() {
-		return netip.IPv6Unspecified()
-	}
-	return a
 }
 
 // Close ends every session (telling the clients), removes the isolation
@@ -413,21 +405,9 @@ func (s *session) install(ctx context.Context, p *control.Peer, epoch uint64, ps
 // finish records how a session ended and removes its peer.
 func (s *session) finish(err error) {
 	g := s.g
-	reason, detail := "closed", ""
-	var se *control.SessionError
-	switch {
-	case errors.As(err, &se):
-		reason, detail = se.Reason.String(), se.Detail
-		if se.Remote {
-			detail = "client says: " + detail
-		}
-	case tlspolicy.IsRefusal(err):
-		reason, detail = string(tlspolicy.ReasonOf(err)), err.Error()
-	case err != nil:
-		reason, detail = string(tlspolicy.ReasonHandshake), err.Error()
-		if s.attached {
-			reason = "connection"
-		}
+	reason, detail, byPeer := control.Outcome(err, s.attached)
+	if byPeer {
+		detail = "client says: " + detail
 	}
 	identity := ""
 	if s.peer != nil {
