@@ -67,7 +67,8 @@ type Lease struct {
 	Client string `json:"client"`
 	// Addresses are the leased addresses, at most one per family.
 	Addresses []netip.Addr `json:"addresses"`
-	// Updated is when the lease was last granted or confirmed.
+	// Updated is when the lease was granted or its client last seen:
+	// connected when the gateway's lease sweep ran, or disconnecting.
 	Updated time.Time `json:"updated"`
 }
 
@@ -117,8 +118,12 @@ type Store interface {
 	// PutLease creates or replaces the lease of l.Client. An address held
 	// by another client's lease is refused with ErrAddressTaken.
 	PutLease(ctx context.Context, l Lease) error
-	// DeleteLease removes the lease of a client; none is not an error.
-	DeleteLease(ctx context.Context, client string) error
+	// DeleteLeases removes the leases of the clients in one commit; a
+	// client without a lease is not an error.
+	DeleteLeases(ctx context.Context, clients ...string) error
+	// TouchLeases sets the Updated time of the clients' leases to at, in
+	// one commit; a client without a lease is passed over.
+	TouchLeases(ctx context.Context, at time.Time, clients ...string) error
 
 	// PutStatic creates a static device; an existing name is an error.
 	PutStatic(ctx context.Context, s Static) error

@@ -123,10 +123,15 @@ func (p *Pool) InUse() int {
 func (p *Pool) Acquire(ctx context.Context, client string) ([]netip.Addr, error) {
 	p.mu.Lock()
 	if l, ok := p.leases[client]; ok {
-		p.mu.Unlock()
 		if l.Addresses == nil {
+			p.mu.Unlock()
 			return nil, fmt.Errorf("pool: a lease for %s is being written", client)
 		}
+		// Seen now, in memory: Reclaim passes it over; Touch makes it
+		// durable.
+		l.Updated = time.Now().UTC()
+		p.leases[client] = l
+		p.mu.Unlock()
 		return slices.Clone(l.Addresses), nil
 	}
 	idx, ok := p.reserve(client)
@@ -177,7 +182,7 @@ func (p *Pool) Release(ctx context.Context, client string) error {
 	if !ok {
 		return nil
 	}
-	if err := p.store.DeleteLease(ctx, client); err != nil {
+	if err := p.store.DeleteLeases(ctx, client); err != nil {
 		return fmt.Errorf("pool: release %s: %w", client, err)
 	}
 	if idx, ok := p.indexOf(l.Addresses); ok {
@@ -185,6 +190,55 @@ func (p *Pool) Release(ctx context.Context, client string) error {
 	}
 	delete(p.leases, client)
 	return nil
+}
+
+// Touch records that the clients were seen at t: their leases' Updated
+// time becomes t, durably, in one commit. Clients without a lease are
+// passed over.
+func (p *Pool) Touch(ctx context.Context, t time.Time, clients ...string) error {
+	t = t.UTC()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.store.TouchLeases(ctx, t, clients...); err != nil {
+		return fmt.Errorf("pool: touch leases: %w", err)
+	}
+	for _, c := range clients {
+		if l, ok := p.leases[c]; ok && l.Addresses != nil {
+			l.Updated = t
+			p.leases[c] = l
+		}
+	}
+	return nil
+}
+
+// Reclaim releases, in one commit, every lease whose client was last seen
+// (granted, acquired or touched) before idleSince and that keep does not
+// claim, and returns those clients, sorted. keep is called under the
+// pool's lock, so a client acquiring its lease meanwhile is never
+// reclaimed; it must not call the pool.
+func (p *Pool) Reclaim(ctx context.Context, idleSince time.Time, keep func(client string) bool) ([]string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var idle []string
+	for c, l := range p.leases {
+		if l.Addresses != nil && l.Updated.Before(idleSince) && !keep(c) {
+			idle = append(idle, c)
+		}
+	}
+	if len(idle) == 0 {
+		return nil, nil
+	}
+	slices.Sort(idle)
+	if err := p.store.DeleteLeases(ctx, idle...); err != nil {
+		return nil, fmt.Errorf("pool: reclaim %d leases: %w", len(idle), err)
+	}
+	for _, c := range idle {
+		if idx, ok := p.indexOf(p.leases[c].Addresses); ok {
+			delete(p.used, idx)
+		}
+		delete(p.leases, c)
+	}
+	return idle, nil
 }
 
 // addresses returns the addresses of host index idx.

@@ -5,8 +5,12 @@ import (
 	"errors"
 	"net/netip"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
+	"intransit/p2s"
 	"intransit/p2s/store/bolt"
 )
 
@@ -112,5 +116,80 @@ func TestBadPools(t *testing.T) {
 		if _, err := New(context.Background(), v4, v6, st); err == nil {
 			t.Errorf("pools %q %q accepted", tc.v4, tc.v6)
 		}
+	}
+}
+
+func TestReclaimIdleLeases(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), bolt.FileName)
+	st, err := bolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4 := netip.MustParsePrefix("10.9.0.0/29") // 6 host indexes
+	now := time.Now().UTC()
+	longAgo := now.Add(-48 * time.Hour)
+	for i, c := range []string{"idle", "connected", "back", "recent", "static:printer"} {
+		updated := longAgo
+		if c == "recent" {
+			updated = now.Add(-time.Hour)
+		}
+		l := p2s.Lease{Client: c, Addresses: []netip.Addr{netip.AddrFrom4([4]byte{10, 9, 0, byte(i + 1)})}, Updated: updated}
+		if err := st.PutLease(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := New(ctx, v4, netip.Prefix{}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Acquire(ctx, "back"); err != nil { // reconnects: seen now
+		t.Fatal(err)
+	}
+	keep := func(c string) bool { return c == "connected" || strings.HasPrefix(c, "static:") }
+	got, err := p.Reclaim(ctx, now.Add(-24*time.Hour), keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []string{"idle"}) {
+		t.Fatalf("reclaimed %v, want [idle]", got)
+	}
+	if p.InUse() != 4 {
+		t.Errorf("in use %d after reclaiming one of 5, want 4", p.InUse())
+	}
+	// The freed address can be handed out again.
+	as, err := p.Acquire(ctx, "another")
+	if err != nil || as[0] != netip.MustParseAddr("10.9.0.1") {
+		t.Fatalf("another got %v (%v), want the reclaimed 10.9.0.1", as, err)
+	}
+	if err := p.Touch(ctx, now, "connected", "nobody"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	st, err = bolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	leases, err := st.Leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byClient := map[string]p2s.Lease{}
+	for _, l := range leases {
+		byClient[l.Client] = l
+	}
+	if _, ok := byClient["idle"]; ok {
+		t.Error("the reclaimed lease is still in the store")
+	}
+	if got := byClient["another"].Addresses; !slices.Equal(got, []netip.Addr{netip.MustParseAddr("10.9.0.1")}) {
+		t.Errorf("another's stored lease %v", got)
+	}
+	if u := byClient["connected"].Updated; !u.Equal(now) {
+		t.Errorf("touched lease updated %v, want %v", u, now)
+	}
+	if u := byClient["back"].Updated; !u.Equal(longAgo) {
+		t.Errorf("an acquired lease's stored time moved to %v without a touch", u)
 	}
 }

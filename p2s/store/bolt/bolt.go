@@ -242,9 +242,37 @@ func (s *Store) PutLease(ctx context.Context, l p2s.Lease) error {
 	})
 }
 
-// DeleteLease implements p2s.Store.
-func (s *Store) DeleteLease(ctx context.Context, client string) error {
-	return s.update(ctx, func(tx *bbolt.Tx) error { return deleteLease(tx, client) })
+// DeleteLeases implements p2s.Store.
+func (s *Store) DeleteLeases(ctx context.Context, clients ...string) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		for _, c := range clients {
+			if err := deleteLease(tx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// TouchLeases implements p2s.Store.
+func (s *Store) TouchLeases(ctx context.Context, at time.Time, clients ...string) error {
+	return s.update(ctx, func(tx *bbolt.Tx) error {
+		leases := tx.Bucket(bucketLeases)
+		for _, c := range clients {
+			var l p2s.Lease
+			if err := get(leases, c, &l); err != nil {
+				if errors.Is(err, p2s.ErrNotFound) {
+					continue
+				}
+				return err
+			}
+			l.Updated = at.UTC()
+			if err := put(leases, c, l); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func deleteLease(tx *bbolt.Tx, client string) error {

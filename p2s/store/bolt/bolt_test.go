@@ -50,11 +50,44 @@ func TestLeasesPersistAndConflict(t *testing.T) {
 	if err != nil || len(ls) != 2 {
 		t.Fatalf("after reopen: %v %v", ls, err)
 	}
-	if err := s.DeleteLease(ctx, "a"); err != nil {
+	if err := s.DeleteLeases(ctx, "a", "nobody"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.PutLease(ctx, p2s.Lease{Client: "c", Addresses: []netip.Addr{netip.MustParseAddr("10.9.0.2")}}); err != nil {
 		t.Fatalf("address of a deleted lease not freed: %v", err)
+	}
+}
+
+func TestTouchAndDeleteLeasesInOneCommit(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	s := open(t, path)
+	old := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, c := range []string{"a", "b", "c"} {
+		l := p2s.Lease{Client: c, Addresses: []netip.Addr{netip.AddrFrom4([4]byte{10, 9, 0, byte(i + 1)})}, Updated: old}
+		if err := s.PutLease(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := time.Date(2026, 6, 1, 0, 0, 0, 0, time.FixedZone("x", 3600))
+	if err := s.TouchLeases(ctx, seen, "a", "nobody", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteLeases(ctx, "b", "c"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, path)
+	defer s.Close()
+	ls, err := s.Leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 1 || ls[0].Client != "a" || !ls[0].Updated.Equal(seen) || ls[0].Updated.Location() != time.UTC {
+		t.Fatalf("after touch a, c and delete b, c: %+v, want a alone, updated %v in UTC", ls, seen)
+	}
+	if err := s.PutLease(ctx, p2s.Lease{Client: "d", Addresses: []netip.Addr{netip.MustParseAddr("10.9.0.2")}}); err != nil {
+		t.Fatalf("address of deleted lease b not freed: %v", err)
 	}
 }
 
