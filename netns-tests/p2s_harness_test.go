@@ -53,6 +53,7 @@ type p2sLab struct {
 
 	chain, key string // the gateway's certificate chain and key
 	clientTTL  string // p2s.client_ttl
+	leaseIdle  string // p2s.lease_idle; the default when empty
 }
 
 func newP2SLab(t *testing.T) *p2sLab {
@@ -133,6 +134,13 @@ func (l *p2sLab) setClientTTL(ttl string) {
 	l.config = l.writeConfig()
 }
 
+// setLeaseIdle rewrites the configuration with another idle time after
+// which a disconnected client's lease is reclaimed; call it before start.
+func (l *p2sLab) setLeaseIdle(idle string) {
+	l.leaseIdle = idle
+	l.config = l.writeConfig()
+}
+
 func (l *p2sLab) writeConfig() string {
 	l.t.Helper()
 	var b strings.Builder
@@ -143,6 +151,9 @@ func (l *p2sLab) writeConfig() string {
 	fmt.Fprintf(&b, "p2s:\n  listen:\n    control: %s:8444\n    udp: %s:51821\n    quic: %s:443\n    tls: %s:443\n", p2sWan, p2sWan, p2sWan, p2sWan)
 	fmt.Fprintf(&b, "  enroll: %s:8445\n  renew: %s:8446\n  admin_socket: %s\n", p2sWan, p2sWan, filepath.Join(l.dir, "run", "p2s.sock"))
 	fmt.Fprintf(&b, "  pki: {dir: %s, passphrase_file: %s}\n  client_ttl: %s\n", l.pkiDir, l.pass, l.clientTTL)
+	if l.leaseIdle != "" {
+		fmt.Fprintf(&b, "  lease_idle: %s\n", l.leaseIdle)
+	}
 	fmt.Fprintf(&b, "  pools: [%s, %s]\n  groups:\n    - name: staff\n      dns: [%s]\n      search: [corp.test]\n", p2sPool4, p2sPool6, p2sDNS)
 	b.WriteString("    - name: admins\n      full_tunnel: true\n      client_to_client: true\n")
 	path := filepath.Join(l.dir, "gw.yaml")
@@ -166,6 +177,22 @@ func (l *p2sLab) p2sStatus() *status.P2S {
 		l.t.Fatalf("gateway status has no p2s section")
 	}
 	return rep.P2S
+}
+
+// waitLeases waits until the gateway holds n address leases.
+func (l *p2sLab) waitLeases(timeout time.Duration, n int, what string) {
+	l.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := l.p2sStatus().Leases
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("%s: %d leases after %s, want %d", what, got, timeout, n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // gwClient returns the gateway's view of a connected client.

@@ -15,11 +15,15 @@ import (
 // the default route in two halves through the tunnel and a host route that
 // keeps the gateway on the original path, and loses both on disconnect;
 // it reaches another member of its group, which allows client-to-client
-// traffic, but not a laptop of another group.
+// traffic, but not a laptop of another group. With lease_idle at 3 s, the
+// lease of a laptop that disconnected is reclaimed within seconds, while
+// the connected laptops keep theirs through every sweep, and the laptop
+// gets a new lease when it comes back.
 func TestP2SRenewal(t *testing.T) {
 	t.Parallel()
 	l := newP2SLab(t)
 	l.setClientTTL("45s")
+	l.setLeaseIdle("3s")
 	l.start()
 	ivy := l.addLaptop("ivy")
 	if out, err := ivy.enroll(l.invite("ivy", "1h")); err != nil {
@@ -63,6 +67,18 @@ func TestP2SRenewal(t *testing.T) {
 	if err := kim.proc.Stop(15 * time.Second); err != nil {
 		t.Errorf("kim: %v", err)
 	}
+	l.waitLeases(10*time.Second, 2, "kim's lease reclaimed, 3 s after it disconnected")
+	if m := l.gwHost.MustRun("curl", "-fsS", "http://127.0.0.1:9586/metrics"); !strings.Contains(m, "intransit_p2s_leases_reclaimed_total 1") {
+		t.Errorf("metrics do not count one reclaimed lease:\n%s", m)
+	}
+	kim.connect()
+	kim.wait(20*time.Second, "connected again after its lease was reclaimed", connected)
+	if !kim.ping(p2sSiteHost) {
+		t.Errorf("kim cannot reach the site with its new lease")
+	}
+	if err := kim.proc.Stop(15 * time.Second); err != nil {
+		t.Errorf("kim: %v", err)
+	}
 	// Renewal is due 30 s after issuance; allow for the time enrolling and
 	// connecting took.
 	st = ivy.wait(40*time.Second, "renewed", func(st *client.Status) bool {
@@ -77,9 +93,12 @@ func TestP2SRenewal(t *testing.T) {
 		t.Errorf("gateway's view of ivy: %+v (found %v), want certificate until %s", c, ok, st.CertExpiry)
 	}
 	time.Sleep(time.Until(first.CertExpiry.Add(3 * time.Second)))
-	ivy.wait(5*time.Second, "connected after the first certificate expired", connected)
+	st = ivy.wait(5*time.Second, "connected after the first certificate expired", connected)
 	if !ivy.ping(p2sSiteHost) {
 		t.Errorf("ivy cannot reach the site after the first certificate expired")
+	}
+	if st.Addresses[0] != first.Addresses[0] {
+		t.Errorf("ivy, connected throughout, moved from %s to %s: its lease was reclaimed", first.Addresses[0], st.Addresses[0])
 	}
 	if err := jack.proc.Stop(15 * time.Second); err != nil {
 		t.Errorf("jack: %v", err)

@@ -75,7 +75,7 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, r
 		Certificate: base.Certificate, CAs: base.CAs, Revocation: base.Revocation, Profile: base.Profile, TLSMetrics: base.TLSMetrics,
 		PrivateKey: key, Pool: pl, Store: st, SitePrefixes: base.SitePrefixes, Groups: groups,
 		PSKRotation: base.PSKRotation, Keepalive: base.Keepalive, DeadAfter: base.DeadAfter,
-		ClientKeepalive: pc.ClientKeepalive.Duration, Logger: log,
+		ClientKeepalive: pc.ClientKeepalive.Duration, LeaseIdle: pc.LeaseIdle.Duration, Logger: log,
 	}
 	for _, t := range pc.Listen.Transports() {
 		opts.Transports = append(opts.Transports, gateway.Listener{Name: t.Name, Endpoint: t.Endpoint})

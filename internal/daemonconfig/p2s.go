@@ -19,6 +19,9 @@ const (
 	DefaultP2SControlPort = 8444
 	DefaultP2SAdminSocket = "/run/intransitd/p2s.sock"
 	DefaultClientTTL      = 7 * 24 * time.Hour
+	// DefaultLeaseIdle is how long a client may stay away before its
+	// address lease is reclaimed.
+	DefaultLeaseIdle = 30 * 24 * time.Hour
 	// P2SCRLRefresh is identity.crl_refresh's default when a p2s section
 	// is present.
 	P2SCRLRefresh = 3 * time.Second
@@ -40,6 +43,7 @@ const (
 //	  pki: {dir: /var/lib/intransit/pki, key_file: /etc/intransit/pki.key}
 //	  client_ttl: 168h                # lifetime of client certificates
 //	  client_keepalive: 2s
+//	  lease_idle: 720h                # a client away this long loses its address
 //	  pools: [10.9.0.0/24, fd00:9::/112]
 //	  groups:
 //	    - name: staff
@@ -70,6 +74,10 @@ type P2S struct {
 	ClientTTL Duration `yaml:"client_ttl"`
 	// ClientKeepalive is the WireGuard keepalive sent to each client.
 	ClientKeepalive Duration `yaml:"client_keepalive"`
+	// LeaseIdle is how long a client may stay disconnected before its
+	// address lease is reclaimed for other clients (DefaultLeaseIdle when
+	// absent); connected clients and static devices keep theirs.
+	LeaseIdle Duration `yaml:"lease_idle"`
 	// Pools are the address pools: at most one IPv4 and one IPv6 prefix.
 	Pools []Prefix `yaml:"pools"`
 	// Groups are the client policy groups.
@@ -237,6 +245,12 @@ func (v *validator) p2s(c *Config) {
 	}
 	if p.ClientKeepalive.Duration < time.Second || p.ClientKeepalive.Duration > time.Hour {
 		v.fail(p.ClientKeepalive.Line, at("client_keepalive"), "%s is outside 1s..1h", p.ClientKeepalive.Duration)
+	}
+	if p.LeaseIdle.Duration == 0 {
+		p.LeaseIdle.Duration = DefaultLeaseIdle
+	}
+	if p.LeaseIdle.Duration < time.Second {
+		v.fail(p.LeaseIdle.Line, at("lease_idle"), "%s is shorter than 1s", p.LeaseIdle.Duration)
 	}
 	v.p2sPools(c, at)
 	v.p2sGroups(p, at)

@@ -30,7 +30,8 @@ func TestParseP2S(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := c.P2S
-	if p.Interface.Name != DefaultP2SInterface || p.AdminSocket != DefaultP2SAdminSocket || p.ClientTTL.Duration != DefaultClientTTL {
+	if p.Interface.Name != DefaultP2SInterface || p.AdminSocket != DefaultP2SAdminSocket || p.ClientTTL.Duration != DefaultClientTTL ||
+		p.LeaseIdle.Duration != DefaultLeaseIdle {
 		t.Errorf("defaults: %+v", p)
 	}
 	if p.PKI.Dir != "/etc/intransitd/pki" || p.PKI.KeyFile != "/etc/intransitd/pki.key" {
@@ -65,6 +66,8 @@ func TestP2SErrors(t *testing.T) {
 		{"full tunnel with routes", "full_tunnel: true", "full_tunnel: true\n      routes: [10.1.0.0/24]", "p2s.groups[1].routes", 39},
 		{"bad DNS server", "dns: [10.1.0.53]", "dns: [10.1.0]", "", 35},
 		{"bad search domain", "search: [corp.example]", "search: [-bad-]", "p2s.groups[0].search[0]", 36},
+		{"lease_idle under a second", "pools: [", "lease_idle: 500ms\n  pools: [", "p2s.lease_idle", 32},
+		{"lease_idle not positive", "pools: [", "lease_idle: 0s\n  pools: [", "", 32},
 		{"unknown key", "client_to_client: true", "client_to_client: true\n      clients_to_client: true", "", 40},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -83,6 +83,8 @@ type Gateway struct {
 	// established, for the metrics.
 	refusedBy map[string]uint64
 	connects  uint64
+	// reclaimed counts leases released by the lease sweep.
+	reclaimed uint64
 }
 
 // Open starts the gateway: the TUN device with the pools' first addresses
@@ -148,6 +150,10 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	g.wg.Add(2)
 	go func() { defer g.wg.Done(); g.accept() }()
 	go func() { defer g.wg.Done(); g.watchCertificates() }()
+	if opts.LeaseIdle > 0 {
+		g.wg.Add(1)
+		go func() { defer g.wg.Done(); g.sweepLeases() }()
+	}
 	log.Info("p2s gateway up", "interface", opts.Interface, "mtu", g.dev.MTU(), "control", g.ctrlLn.Addr().String(),
 		"transports", multi.Names(g.opts.Transports), "pools", fmt.Sprint(opts.Pool.Prefixes()), "public_key", g.dev.PublicKey().String())
 	return g, nil
@@ -434,6 +440,7 @@ func (s *session) finish(err error) {
 			g.log.Error("p2s isolation set update failed", "client", s.name, "error", err.Error())
 		}
 		cancel()
+		g.seen(s.name)
 		g.log.Info("p2s client disconnected", "client", s.name, "reason", reason, "detail", detail)
 	}
 }

@@ -13,12 +13,13 @@ import (
 //	intransit_p2s_leases                   addresses leased
 //	intransit_p2s_pool_size                clients the pools can serve
 //	intransit_p2s_connects_total           client sessions established
+//	intransit_p2s_leases_reclaimed_total   leases of idle clients released
 //	intransit_p2s_refusals_total{reason}   clients refused, by reason
 //	intransit_p2s_rx_bytes_total           WireGuard bytes from connected clients
 //	intransit_p2s_tx_bytes_total           WireGuard bytes to connected clients
 type Collector struct {
-	g                                                      *Gateway
-	clients, statics, leases, size, connects, refs, rx, tx *prometheus.Desc
+	g                                                                 *Gateway
+	clients, statics, leases, size, connects, reclaimed, refs, rx, tx *prometheus.Desc
 }
 
 // NewCollector returns the collector of g; register it with a registry.
@@ -27,20 +28,21 @@ func NewCollector(g *Gateway) *Collector {
 		return prometheus.NewDesc("intransit_p2s_"+name, help, labels, nil)
 	}
 	return &Collector{g: g,
-		clients:  d("clients", "Connected point-to-site clients, by data-plane transport in use (none: no handshake yet).", "transport"),
-		statics:  d("static_devices", "Devices with static wg-quick profiles."),
-		leases:   d("leases", "Tunnel addresses leased."),
-		size:     d("pool_size", "Clients the address pools can serve."),
-		connects: d("connects_total", "Client sessions established."),
-		refs:     d("refusals_total", "Clients refused, by reason.", "reason"),
-		rx:       d("rx_bytes_total", "WireGuard bytes received from the connected clients."),
-		tx:       d("tx_bytes_total", "WireGuard bytes sent to the connected clients."),
+		clients:   d("clients", "Connected point-to-site clients, by data-plane transport in use (none: no handshake yet).", "transport"),
+		statics:   d("static_devices", "Devices with static wg-quick profiles."),
+		leases:    d("leases", "Tunnel addresses leased."),
+		size:      d("pool_size", "Clients the address pools can serve."),
+		connects:  d("connects_total", "Client sessions established."),
+		reclaimed: d("leases_reclaimed_total", "Address leases of clients idle for longer than lease_idle, released."),
+		refs:      d("refusals_total", "Clients refused, by reason.", "reason"),
+		rx:        d("rx_bytes_total", "WireGuard bytes received from the connected clients."),
+		tx:        d("tx_bytes_total", "WireGuard bytes sent to the connected clients."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.clients, c.statics, c.leases, c.size, c.connects, c.refs, c.rx, c.tx} {
+	for _, d := range []*prometheus.Desc{c.clients, c.statics, c.leases, c.size, c.connects, c.reclaimed, c.refs, c.rx, c.tx} {
 		ch <- d
 	}
 }
@@ -68,13 +70,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.rx, prometheus.CounterValue, float64(rx))
 	ch <- prometheus.MustNewConstMetric(c.tx, prometheus.CounterValue, float64(tx))
 	c.g.mu.Lock()
-	connects := c.g.connects
+	connects, reclaimed := c.g.connects, c.g.reclaimed
 	refused := make(map[string]uint64, len(c.g.refusedBy))
 	for k, v := range c.g.refusedBy {
 		refused[k] = v
 	}
 	c.g.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(c.connects, prometheus.CounterValue, float64(connects))
+	ch <- prometheus.MustNewConstMetric(c.reclaimed, prometheus.CounterValue, float64(reclaimed))
 	for reason, n := range refused {
 		ch <- prometheus.MustNewConstMetric(c.refs, prometheus.CounterValue, float64(n), reason)
 	}

@@ -53,6 +53,10 @@ type Options struct {
 	// client (DefaultClientKeepalive when 0); clients watch for it to
 	// notice a broken transport.
 	ClientKeepalive time.Duration
+	// LeaseIdle is how long a client may stay disconnected before its
+	// address lease is reclaimed; 0 keeps leases until the client is
+	// forgotten. Connected clients and static devices keep theirs.
+	LeaseIdle time.Duration
 	// Logger receives the gateway's logs; nil discards them.
 	Logger *slog.Logger
 }
