@@ -12,8 +12,9 @@ import (
 
 // TestS2SDemo runs `intransit s2s demo` (what `intransit demo` runs) with
 // freshly built binaries: it must succeed, show the tunnel carrying pings
-// and a transfer, find the marker on the site link and never on the WAN, and
-// leave no namespace behind.
+// and a transfer, a laptop enrolled and connected to gateway B reaching
+// site B, the marker on the site link and never on the WAN or the laptop's
+// link, and leave no namespace behind.
 func TestS2SDemo(t *testing.T) {
 	netlab.RequireRoot(t)
 	netlab.RequireTools(t, "ip", "nft", "ping", "tcpdump", "iperf3", "ss")
@@ -29,10 +30,15 @@ func TestS2SDemo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out)
 	}
-	for _, want := range []string{"tunnel up", "5 packets transmitted, 5 received", "receiver", "site-b  up", "the marker appears 0 times", "namespaces, links and daemons removed"} {
+	for _, want := range []string{"tunnel up", "5 packets transmitted, 5 received", "receiver", "site-b  up",
+		"enrolled as laptop (group staff", "laptop connected over udp, address 10.9.0.1", "laptop  staff  10.9.0.1   udp",
+		"WAN link:", "laptop link:", "namespaces, links and daemons removed"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+	if n := strings.Count(string(out), "the marker appears 0 times"); n != 2 {
+		t.Errorf("the marker is in the clear on the WAN or the laptop's link (%d of 2 captures clean):\n%s", n, out)
 	}
 	after, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {

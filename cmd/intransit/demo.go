@@ -30,7 +30,7 @@ func newDemoCommand() *cobra.Command {
 	var pkiOnly bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Two sites joined by intransitd gateways in network namespaces (root); --pki-only: the PKI quickstart",
+		Short: "Two sites joined by intransitd gateways and a laptop, in network namespaces (root); --pki-only: the PKI quickstart",
 		Long: s2sDemoHelp + `
 
 With --pki-only (implied by --dir), run the PKI quickstart instead, in a fresh temporary directory (or --dir, which must not

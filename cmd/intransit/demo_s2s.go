@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -44,13 +45,19 @@ func newS2SDemoCommand() *cobra.Command {
 const s2sDemoHelp = `Build a real topology in network namespaces:
 
   site A host 10.1.0.10 — gateway A — WAN router — gateway B — site B host 10.2.0.10
+                                         |
+                                  laptop 198.51.101.2
 
 with a fresh PKI (one certificate per gateway), start intransitd on both
-gateways, then show pings and a TCP transfer (iperf3) between the site hosts,
-the status table of gateway A, and a capture of the WAN link in which the
-marker the pings carry never appears, while it does on the site link.
-Everything is removed at the end, also on failure or Ctrl-C. Needs root and
-the ip, nft, ping, tcpdump and iperf3 commands; takes about 15 seconds.`
+gateways, then show pings and a TCP transfer (iperf3) between the site hosts.
+Gateway B serves laptops too: it invites the laptop (intransit p2s invite, a
+one-time token), the laptop enrolls (intransit p2s enroll: its key is made
+on the laptop, only a CSR is sent), connects (intransit p2s connect) and
+pings site B. Then the status of gateway A and the client table of gateway
+B, and captures of the WAN link and the laptop's link in which the marker the
+pings carry never appears, while it does on the site link. Everything is
+removed at the end, also on failure or Ctrl-C. Needs root and the ip, nft,
+ping, tcpdump and iperf3 commands; takes about 10 seconds.`
 
 // demoMarker is carried by the demo's pings; it must never cross the WAN in
 // the clear.
@@ -63,9 +70,17 @@ type demoNet struct {
 	dir    string
 	ns     []string
 	procs  []*exec.Cmd
+	steps  int
 }
 
-// runS2SDemo runs the site-to-site demo.
+// step prints the title of the demo's next step, numbered.
+func (d *demoNet) step(title string) {
+	d.steps++
+	fmt.Fprintf(d.w, "== %d. %s\n", d.steps, title)
+}
+
+// runS2SDemo runs the site-to-site demo, with a laptop joining gateway B
+// point-to-site.
 func runS2SDemo(ctx context.Context, w io.Writer, daemonBin string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("the site-to-site demo builds network namespaces, TUN devices and routes: run it as root (or `intransit demo --pki-only` for the PKI quickstart alone)")
@@ -92,23 +107,29 @@ func runS2SDemo(ctx context.Context, w io.Writer, daemonBin string) error {
 	d := &demoNet{w: w, prefix: fmt.Sprintf("itd%d", os.Getpid()%100000), dir: dir}
 	defer d.teardown()
 
-	fmt.Fprintln(w, "== 1. a fresh PKI: one CA, a certificate for each gateway")
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this program for the laptop: %w", err)
+	}
+	d.step("a fresh PKI: one CA, a certificate for each gateway")
 	files, err := demoPKI(ctx, filepath.Join(dir, "pki"))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "   gw-a %s\n   gw-b %s\n", files.idA, files.idB)
 
-	fmt.Fprintln(w, "== 2. namespaces: site A — gateway A — WAN — gateway B — site B")
+	d.step("namespaces: site A — gateway A — WAN — gateway B — site B, and a laptop on the WAN")
 	if err := d.topology(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "== 3. intransitd on both gateways (TLS 1.3 mTLS control channel, X25519MLKEM768; WireGuard data plane)")
-	sockA, err := d.startGateway(ctx, daemonBin, "gwa", "gw-a", files, "192.0.2.1", "10.1.0.0/24", "site-b", files.idB, "198.51.100.2", "10.2.0.0/24")
+	d.step("intransitd on both gateways (TLS 1.3 mTLS control channel, X25519MLKEM768; WireGuard data plane); B also serves laptops")
+	sockA, err := d.startGateway(ctx, daemonBin, "gwa", "gw-a", files, "192.0.2.1", "10.1.0.0/24", "site-b", files.idB, "198.51.100.2", "10.2.0.0/24", "")
 	if err != nil {
 		return err
 	}
-	if _, err := d.startGateway(ctx, daemonBin, "gwb", "gw-b", files, "198.51.100.2", "10.2.0.0/24", "site-a", files.idA, "192.0.2.1", "10.1.0.0/24"); err != nil {
+	sockB, err := d.startGateway(ctx, daemonBin, "gwb", "gw-b", files, "198.51.100.2", "10.2.0.0/24", "site-a", files.idA, "192.0.2.1", "10.1.0.0/24",
+		d.p2sSection(files, "198.51.100.2"))
+	if err != nil {
 		return err
 	}
 	if err := waitUp(ctx, sockA, "site-b", 20*time.Second); err != nil {
@@ -116,8 +137,12 @@ func runS2SDemo(ctx context.Context, w io.Writer, daemonBin string) error {
 	}
 	fmt.Fprintln(w, "   tunnel up")
 
-	fmt.Fprintln(w, "== 4. capture the WAN link and the site A link")
+	d.step("capture the WAN link, the laptop's link and the site A link")
 	wanCap, err := d.capture(ctx, "wan", d.ifname("wa"), "wan.pcap")
+	if err != nil {
+		return err
+	}
+	laptopCap, err := d.capture(ctx, "wan", d.ifname("wl"), "laptop.pcap")
 	if err != nil {
 		return err
 	}
@@ -126,7 +151,7 @@ func runS2SDemo(ctx context.Context, w io.Writer, daemonBin string) error {
 		return err
 	}
 
-	fmt.Fprintf(w, "== 5. ping site B from site A, each packet carrying %q\n", demoMarker)
+	d.step(fmt.Sprintf("ping site B from site A, each packet carrying %q", demoMarker))
 	pattern := fmt.Sprintf("%x", demoMarker)
 	out, err := d.run(ctx, "sitea", "ping", "-n", "-c", "5", "-i", "0.2", "-W", "3", "-p", pattern, "10.2.0.10")
 	if err != nil {
@@ -139,7 +164,7 @@ func runS2SDemo(ctx context.Context, w io.Writer, daemonBin string) error {
 	}
 	fmt.Fprint(w, indent(lastLines(out, 2)))
 
-	fmt.Fprintln(w, "== 6. TCP transfer site A -> site B (iperf3, 20 MB)")
+	d.step("TCP transfer site A -> site B (iperf3, 20 MB)")
 	server := d.start("siteb", filepath.Join(dir, "iperf3.log"), "iperf3", "-s", "-1", "-B", "10.2.0.10")
 	if err := waitForPort(ctx, d, "siteb", "5201"); err != nil {
 		return err
@@ -151,7 +176,19 @@ func runS2SDemo(ctx context.Context, w io.Writer, daemonBin string) error {
 	fmt.Fprint(w, indent(grepLines(out, "sender|receiver")))
 	_ = server.Wait()
 
-	fmt.Fprintln(w, "== 7. intransit status on gateway A")
+	d.step("a laptop joins gateway B (point-to-site) and reaches site B")
+	st, err := d.laptopJoins(ctx, self, "198.51.100.2")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   laptop connected over %s, address %s, routes %s\n", st.Transport, strings.Join(st.Addresses, " "), strings.Join(st.Routes, " "))
+	out, err = d.run(ctx, "laptop", "ping", "-n", "-c", "5", "-i", "0.2", "-W", "3", "-p", pattern, "10.2.0.10")
+	if err != nil {
+		return fmt.Errorf("ping from the laptop failed: %w\n%s\n%s", err, out, d.logs())
+	}
+	fmt.Fprint(w, indent(lastLines(out, 2)))
+
+	d.step("intransit status on gateway A, intransit p2s clients on gateway B")
 	rep, err := status.Get(ctx, sockA)
 	if err != nil {
 		return err
@@ -161,8 +198,13 @@ func runS2SDemo(ctx context.Context, w io.Writer, daemonBin string) error {
 		return err
 	}
 	fmt.Fprint(w, indent(table.String()))
+	out, err = d.run(ctx, "gwb", self, "p2s", "clients", "--socket", sockB)
+	if err != nil {
+		return fmt.Errorf("intransit p2s clients: %w\n%s", err, out)
+	}
+	fmt.Fprint(w, indent("\n"+out))
 
-	fmt.Fprintln(w, "== 8. what the captures hold")
+	d.step("what the captures hold")
 	wanData, err := wanCap.stop()
 	if err != nil {
 		return err
@@ -171,21 +213,30 @@ func runS2SDemo(ctx context.Context, w io.Writer, daemonBin string) error {
 	if err != nil {
 		return err
 	}
+	laptopData, err := laptopCap.stop()
+	if err != nil {
+		return err
+	}
 	wanHits, siteHits := bytes.Count(wanData, []byte(demoMarker)), bytes.Count(siteData, []byte(demoMarker))
+	laptopHits := bytes.Count(laptopData, []byte(demoMarker))
 	fmt.Fprintf(w, "   site A link: %d bytes captured, the marker appears %d times (plaintext inside the site)\n", len(siteData), siteHits)
 	fmt.Fprintf(w, "   WAN link:    %d bytes captured, the marker appears %d times\n", len(wanData), wanHits)
+	fmt.Fprintf(w, "   laptop link: %d bytes captured, the marker appears %d times\n", len(laptopData), laptopHits)
 	if siteHits == 0 {
 		return errors.New("the marker is missing from the site capture: the capture did not work, so the WAN result proves nothing")
 	}
 	if wanHits > 0 {
 		return fmt.Errorf("plaintext on the WAN: the marker appears %d times in %s", wanHits, wanCap.path)
 	}
+	if laptopHits > 0 {
+		return fmt.Errorf("plaintext on the laptop's link: the marker appears %d times in %s", laptopHits, laptopCap.path)
+	}
 	summary, err := d.run(ctx, "wan", "tcpdump", "-nn", "-q", "-r", wanCap.path)
 	if err == nil {
 		fmt.Fprint(w, indent(flowSummary(summary)))
 	}
 
-	fmt.Fprintln(w, "== 9. tear down")
+	d.step("tear down")
 	d.teardown()
 	fmt.Fprintf(w, "   namespaces, links and daemons removed; the demo took %s\n", time.Since(start).Round(100*time.Millisecond))
 	return nil
@@ -196,6 +247,9 @@ type demoFiles struct {
 	ca, crl                    string
 	chainA, keyA, chainB, keyB string
 	idA, idB                   string
+	// pkiDir and pass (the master key's passphrase, 0600) let gateway B
+	// sign the laptop's certificate.
+	pkiDir, pass string
 }
 
 // demoPKI creates a PKI and the two gateway certificates.
@@ -204,14 +258,18 @@ func demoPKI(ctx context.Context, dir string) (*demoFiles, error) {
 	if _, err := rand.Read(raw); err != nil {
 		return nil, err
 	}
-	secret := keywrap.Passphrase([]byte(base64.RawURLEncoding.EncodeToString(raw)))
+	pass := base64.RawURLEncoding.EncodeToString(raw)
+	secret := keywrap.Passphrase([]byte(pass))
 	defer secret.Wipe()
 	ca, err := pki.Init(ctx, pki.InitOptions{Dir: dir, Name: "demo", Secret: secret})
 	if err != nil {
 		return nil, pkiError(err)
 	}
 	defer ca.Close()
-	f := &demoFiles{ca: filepath.Join(dir, "bundle.pem"), crl: filepath.Join(dir, "demo.crl")}
+	f := &demoFiles{ca: filepath.Join(dir, "bundle.pem"), crl: filepath.Join(dir, "demo.crl"), pkiDir: dir, pass: filepath.Join(filepath.Dir(dir), "pki.pass")}
+	if err := os.WriteFile(f.pass, []byte(pass+"\n"), 0o600); err != nil {
+		return nil, err
+	}
 	if err := os.WriteFile(f.ca, ca.Bundle(), 0o644); err != nil {
 		return nil, err
 	}
@@ -228,7 +286,8 @@ func demoPKI(ctx context.Context, dir string) (*demoFiles, error) {
 		identity     *string
 		dnsName, wan string
 	}{{"gw-a", &f.chainA, &f.keyA, &f.idA, "gw-a.demo.internal", "192.0.2.1"}, {"gw-b", &f.chainB, &f.keyB, &f.idB, "gw-b.demo.internal", "198.51.100.2"}} {
-		is, err := ca.Issue(ctx, pki.Request{Profile: pki.ProfileGateway, Name: g.name, DNSNames: []string{g.dnsName}}, pki.ECDSAP256)
+		is, err := ca.Issue(ctx, pki.Request{Profile: pki.ProfileGateway, Name: g.name, DNSNames: []string{g.dnsName},
+			IPAddresses: []net.IP{net.ParseIP(g.wan)}}, pki.ECDSAP256)
 		if err != nil {
 			return nil, pkiError(err)
 		}
@@ -301,7 +360,7 @@ func (d *demoNet) start(host, logFile, name string, args ...string) *exec.Cmd {
 
 // topology creates the namespaces, links, addresses and routes.
 func (d *demoNet) topology(ctx context.Context) error {
-	for _, h := range []string{"sitea", "gwa", "wan", "gwb", "siteb"} {
+	for _, h := range []string{"sitea", "gwa", "wan", "gwb", "siteb", "laptop"} {
 		if err := d.sh(ctx, "ip", "netns", "add", d.nsName(h)); err != nil {
 			return err
 		}
@@ -315,6 +374,7 @@ func (d *demoNet) topology(ctx context.Context) error {
 		{"gwa", "wan", "aw", "wa", "192.0.2.1/24", "192.0.2.254/24"},
 		{"wan", "gwb", "wb", "bw", "198.51.100.254/24", "198.51.100.2/24"},
 		{"gwb", "siteb", "gb", "sb", "10.2.0.1/24", "10.2.0.10/24"},
+		{"wan", "laptop", "wl", "lw", "198.51.101.254/24", demoLaptopWAN + "/24"},
 	}
 	for _, l := range links {
 		ia, ib := d.ifname(l.ta), d.ifname(l.tb)
@@ -335,6 +395,7 @@ func (d *demoNet) topology(ctx context.Context) error {
 		{"siteb", "ip", "route", "add", "default", "via", "10.2.0.1"},
 		{"gwa", "ip", "route", "add", "default", "via", "192.0.2.254"},
 		{"gwb", "ip", "route", "add", "default", "via", "198.51.100.254"},
+		{"laptop", "ip", "route", "add", "default", "via", "198.51.101.254"},
 		{"gwa", "sysctl", "-qw", "net.ipv4.ip_forward=1"},
 		{"gwb", "sysctl", "-qw", "net.ipv4.ip_forward=1"},
 		{"wan", "sysctl", "-qw", "net.ipv4.ip_forward=1"},
@@ -349,7 +410,7 @@ func (d *demoNet) topology(ctx context.Context) error {
 
 // startGateway writes a gateway's configuration and starts intransitd; it
 // returns the status socket.
-func (d *demoNet) startGateway(_ context.Context, bin, host, name string, f *demoFiles, wan, site, remote, remoteID, remoteWAN, remoteSite string) (string, error) {
+func (d *demoNet) startGateway(_ context.Context, bin, host, name string, f *demoFiles, wan, site, remote, remoteID, remoteWAN, remoteSite, extra string) (string, error) {
 	dir := filepath.Join(d.dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
@@ -373,7 +434,7 @@ remotes:
     identity: %s
     control: [%s:8443]
     allowed_prefixes: [%s]
-`, filepath.Join(dir, "state"), sock, chain, key, f.ca, f.crl, wan, wan, wan, wan, site, remote, remoteID, remoteWAN, remoteSite)
+%s`, filepath.Join(dir, "state"), sock, chain, key, f.ca, f.crl, wan, wan, wan, wan, site, remote, remoteID, remoteWAN, remoteSite, extra)
 	path := filepath.Join(dir, "intransitd.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return "", err
