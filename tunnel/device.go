@@ -109,22 +109,7 @@ func (d *Device) ListenPort() (uint16, error) {
 
 // AddPeer adds a peer; it fails with ErrPeerExists if the key is known.
 func (d *Device) AddPeer(p PeerConfig) error {
-	if err := p.validate(); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.usable(); err != nil {
-		return err
-	}
-	if d.wg.LookupPeer(device.NoisePublicKey(p.PublicKey)) != nil {
-		return fmt.Errorf("adding peer %s: %w", p.PublicKey, ErrPeerExists)
-	}
-	if err := d.wg.IpcSet(peerSetOperation(p, false)); err != nil {
-		return fmt.Errorf("adding peer %s: %w", p.PublicKey, err)
-	}
-	d.log.Info("peer added", "peer", p.PublicKey.String(), "endpoint", p.Endpoint, "allowed_ips", p.AllowedIPs)
-	return nil
+	return d.configurePeer(p, peerMustBeNew)
 }
 
 // SetPeer makes the device's state for p.PublicKey equal to p: it creates
@@ -132,24 +117,34 @@ func (d *Device) AddPeer(p PeerConfig) error {
 // an existing one in place (its sessions and counters stay). Other peers are
 // not touched.
 func (d *Device) SetPeer(p PeerConfig) error {
-	if err := p.validate(); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.usable(); err != nil {
-		return err
-	}
-	if err := d.wg.IpcSet(peerSetOperation(p, false)); err != nil {
-		return fmt.Errorf("setting peer %s: %w", p.PublicKey, err)
-	}
-	d.log.Info("peer set", "peer", p.PublicKey.String(), "endpoint", p.Endpoint, "allowed_ips", p.AllowedIPs)
-	return nil
+	return d.configurePeer(p, peerMayExist)
 }
 
 // UpdatePeer is SetPeer for a peer that must exist already; it fails with
 // ErrNoPeer otherwise.
 func (d *Device) UpdatePeer(p PeerConfig) error {
+	return d.configurePeer(p, peerMustExist)
+}
+
+// peerPresence is what a peer operation requires of the peer's presence.
+type peerPresence int
+
+const (
+	peerMayExist  peerPresence = iota // SetPeer: create or update
+	peerMustBeNew                     // AddPeer
+	peerMustExist                     // UpdatePeer
+)
+
+// configurePeer is AddPeer, SetPeer and UpdatePeer: it checks p and the
+// peer's presence under the device lock, then applies p over UAPI.
+func (d *Device) configurePeer(p PeerConfig, need peerPresence) error {
+	verb, done := "setting", "peer set"
+	switch need {
+	case peerMustBeNew:
+		verb, done = "adding", "peer added"
+	case peerMustExist:
+		verb, done = "updating", "peer updated"
+	}
 	if err := p.validate(); err != nil {
 		return err
 	}
@@ -158,13 +153,17 @@ func (d *Device) UpdatePeer(p PeerConfig) error {
 	if err := d.usable(); err != nil {
 		return err
 	}
-	if d.wg.LookupPeer(device.NoisePublicKey(p.PublicKey)) == nil {
-		return fmt.Errorf("updating peer %s: %w", p.PublicKey, ErrNoPeer)
+	exists := d.wg.LookupPeer(device.NoisePublicKey(p.PublicKey)) != nil
+	switch {
+	case need == peerMustBeNew && exists:
+		return fmt.Errorf("%s peer %s: %w", verb, p.PublicKey, ErrPeerExists)
+	case need == peerMustExist && !exists:
+		return fmt.Errorf("%s peer %s: %w", verb, p.PublicKey, ErrNoPeer)
 	}
-	if err := d.wg.IpcSet(peerSetOperation(p, true)); err != nil {
-		return fmt.Errorf("updating peer %s: %w", p.PublicKey, err)
+	if err := d.wg.IpcSet(peerSetOperation(p, need == peerMustExist)); err != nil {
+		return fmt.Errorf("%s peer %s: %w", verb, p.PublicKey, err)
 	}
-	d.log.Info("peer updated", "peer", p.PublicKey.String(), "endpoint", p.Endpoint, "allowed_ips", p.AllowedIPs)
+	d.log.Info(done, "peer", p.PublicKey.String(), "endpoint", p.Endpoint, "allowed_ips", p.AllowedIPs)
 	return nil
 }
 
