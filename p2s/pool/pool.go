@@ -193,20 +193,21 @@ func (p *Pool) Release(ctx context.Context, client string) error {
 }
 
 // Touch records that the clients were seen at t: their leases' Updated
-// time becomes t, durably, in one commit. Clients without a lease are
+// time becomes t at once for Reclaim, and durably when Touch returns nil
+// (concurrent calls may share a commit). Clients without a lease are
 // passed over.
 func (p *Pool) Touch(ctx context.Context, t time.Time, clients ...string) error {
 	t = t.UTC()
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.store.TouchLeases(ctx, t, clients...); err != nil {
-		return fmt.Errorf("pool: touch leases: %w", err)
-	}
 	for _, c := range clients {
-		if l, ok := p.leases[c]; ok && l.Addresses != nil {
+		if l, ok := p.leases[c]; ok && l.Addresses != nil && l.Updated.Before(t) {
 			l.Updated = t
 			p.leases[c] = l
 		}
+	}
+	p.mu.Unlock()
+	if err := p.store.TouchLeases(ctx, t, clients...); err != nil {
+		return fmt.Errorf("pool: touch leases: %w", err)
 	}
 	return nil
 }

@@ -254,9 +254,13 @@ func (s *Store) DeleteLeases(ctx context.Context, clients ...string) error {
 	})
 }
 
-// TouchLeases implements p2s.Store.
+// TouchLeases implements p2s.Store. Concurrent calls share one commit
+// (bbolt's Batch), as when many clients disconnect at once.
 func (s *Store) TouchLeases(ctx context.Context, at time.Time, clients ...string) error {
-	return s.update(ctx, func(tx *bbolt.Tx) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Batch(func(tx *bbolt.Tx) error {
 		leases := tx.Bucket(bucketLeases)
 		for _, c := range clients {
 			var l p2s.Lease
