@@ -36,6 +36,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -446,6 +447,8 @@ type result struct {
 	// HeapInuseKB and Goroutines come from the gateway's metrics, when
 	// given: the live heap against RSS, which also holds GC headroom.
 	HeapInuseKB int `json:"heap_inuse_kib,omitempty"`
+	// StackInuseKB is the memory of the gateway's goroutine stacks.
+	StackInuseKB int `json:"stack_inuse_kib,omitempty"`
 	// GatewayCPU and LoaderCPU are the CPU seconds the gateway and this
 	// load generator spent while the clients connected.
 	GatewayCPU float64 `json:"gateway_cpu_s"`
@@ -766,6 +769,8 @@ func gatewayMetrics(url string, r *result) {
 		switch f[0] {
 		case "go_memstats_heap_inuse_bytes":
 			r.HeapInuseKB = int(v / 1024)
+		case "go_memstats_stack_inuse_bytes":
+			r.StackInuseKB = int(v / 1024)
 		case "go_goroutines":
 			r.Goroutines = int(v)
 		}
@@ -825,7 +830,11 @@ func cpuSeconds(pid int) float64 {
 func sessions(args []string) error {
 	fs := flag.NewFlagSet("session", flag.ExitOnError)
 	n := fs.Int("n", 300, "sessions")
+	profile := fs.String("heapprofile", "", "write this process's heap profile (every allocation sampled), with every session up, to this file")
 	fs.Parse(args)
+	if *profile != "" {
+		runtime.MemProfileRate = 1
+	}
 	if *n < 1 || *n > 5000 {
 		return errors.New("session: 1 <= -n <= 5000")
 	}
@@ -943,6 +952,19 @@ func sessions(args []string) error {
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
 	per := func(a, b uint64) float64 { return float64(a-b) / float64(*n) / 1024 }
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{"what": "control session pairs", "sessions": *n,
 		"heap_kib_per_pair": per(ms.HeapInuse, heap0), "stack_kib_per_pair": per(ms.StackInuse, stack0), "goroutines": runtime.NumGoroutine()})
