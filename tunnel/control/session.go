@@ -335,16 +335,29 @@ type run struct {
 // direction, ErrDeadPeer), or a connection error. Run is called once.
 func (s *Session) Run(ctx context.Context) error {
 	defer s.conn.Close()
-	hctx, cancel := context.WithTimeout(ctx, s.cfg.DeadAfter)
-	err := s.conn.HandshakeContext(hctx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("control: TLS handshake: %w", err)
-	}
-	r := &run{Session: s, cs: s.conn.ConnectionState(), frames: &frameReader{r: s.conn}, heard: time.Now()}
 	stopWaking := context.AfterFunc(ctx, s.wake)
 	defer stopWaking()
-	err = r.loop(ctx)
+	r := &run{Session: s, frames: &frameReader{r: s.conn}}
+	// The TLS handshake and the Hello exchange (x509, ML-KEM, ECDSA) run on
+	// a goroutine that ends with them: the stack they grow is then not kept
+	// by this one, which spends the session waiting on the connection.
+	type stage struct{ handshake, hello error }
+	done := make(chan stage, 1)
+	go func() {
+		if err := r.handshake(ctx); err != nil {
+			done <- stage{handshake: err}
+			return
+		}
+		done <- stage{hello: r.establish(ctx)}
+	}()
+	st := <-done
+	if st.handshake != nil {
+		return st.handshake
+	}
+	err := st.hello
+	if err == nil {
+		err = r.loop(ctx)
+	}
 	var se *SessionError
 	if !errors.As(err, &se) && ctx.Err() == nil {
 		err = r.peerReason(err)
@@ -544,7 +557,19 @@ func (r *run) received(in inbound) (Message, error) {
 	return in.m, nil
 }
 
-func (r *run) loop(ctx context.Context) error {
+// handshake completes the TLS handshake.
+func (r *run) handshake(ctx context.Context) error {
+	hctx, cancel := context.WithTimeout(ctx, r.cfg.DeadAfter)
+	defer cancel()
+	if err := r.conn.HandshakeContext(hctx); err != nil {
+		return fmt.Errorf("control: TLS handshake: %w", err)
+	}
+	r.cs, r.heard = r.conn.ConnectionState(), time.Now()
+	return nil
+}
+
+// establish checks the connection and exchanges the Hellos.
+func (r *run) establish(ctx context.Context) error {
 	if r.cs.Version != tls.VersionTLS13 {
 		return refusef(ReasonProtocol, "the control channel needs TLS 1.3, the connection negotiated %s", tls.VersionName(r.cs.Version))
 	}
@@ -566,7 +591,12 @@ func (r *run) loop(ctx context.Context) error {
 	for _, rp := range r.peer.Routes.Refused {
 		r.log.Warn("peer prefix not routed", "prefix", rp.Prefix.String(), "why", rp.Why)
 	}
+	return nil
+}
 
+// loop keeps an established session: rotations, keepalives and the peer's
+// messages.
+func (r *run) loop(ctx context.Context) error {
 	initiator := r.cfg.Role == Initiator
 	nextPing := time.Now().Add(r.cfg.KeepaliveInterval)
 	var nextRotation time.Time
