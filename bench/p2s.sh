@@ -94,13 +94,13 @@ done
 echo
 echo "nproc $(nproc), $(go version | cut -d' ' -f3-), $n clients, $conc connecting at once, $rounds rounds, GOMEMLIMIT $memlimit, load $(cut -d' ' -f1-3 /proc/loadavg); medians:"
 med() { jq -s --arg w "$1" --arg f "$2" '[.[] | select(.what == $w) | .[$f] // 0] | sort | .[(length/2|floor)] // 0' "$results"; }
-printf '%-20s %8s %9s %9s %11s %14s %11s %14s %9s %10s %10s %7s\n' what seconds p50_ms p99_ms rss_before rss_connected rss_steady per_client_kib heap_kib goroutines gw_cpu_s failed
+printf '%-20s %8s %9s %9s %11s %14s %11s %14s %9s %10s %10s %10s %7s\n' what seconds p50_ms p99_ms rss_before rss_connected rss_steady per_client_kib heap_kib stack_kib goroutines gw_cpu_s failed
 whats=("intransit p2s")
 (( stock )) && whats+=("stock wireguard-go")
 for w in "${whats[@]}"; do
-  printf '%-20s %8.2f %9.1f %9.1f %11s %14s %11s %14.1f %9s %10s %10.2f %7s\n' "$w" "$(med "$w" seconds)" "$(med "$w" p50_ms)" "$(med "$w" p99_ms)" \
+  printf '%-20s %8.2f %9.1f %9.1f %11s %14s %11s %14.1f %9s %10s %10s %10.2f %7s\n' "$w" "$(med "$w" seconds)" "$(med "$w" p50_ms)" "$(med "$w" p99_ms)" \
     "$(med "$w" rss_before_kib)" "$(med "$w" rss_connected_kib)" "$(med "$w" rss_after_kib)" "$(med "$w" per_client_kib)" \
-    "$(med "$w" heap_inuse_kib)" "$(med "$w" goroutines)" "$(med "$w" gateway_cpu_s)" "$(med "$w" failed)"
+    "$(med "$w" heap_inuse_kib)" "$(med "$w" stack_inuse_kib)" "$(med "$w" goroutines)" "$(med "$w" gateway_cpu_s)" "$(med "$w" failed)"
 done
 if (( stock )); then
   ps=$(med "intransit p2s" seconds) ss=$(med "stock wireguard-go" seconds)

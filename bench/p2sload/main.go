@@ -449,6 +449,11 @@ type result struct {
 	HeapInuseKB int `json:"heap_inuse_kib,omitempty"`
 	// StackInuseKB is the memory of the gateway's goroutine stacks.
 	StackInuseKB int `json:"stack_inuse_kib,omitempty"`
+	// GCCycles is how many collections the gateway ran since it started.
+	GCCycles int `json:"gc_cycles,omitempty"`
+	// SettleCPU is the CPU seconds the gateway spent holding its clients
+	// during the settle time (keepalives, and collections).
+	SettleCPU float64 `json:"gateway_settle_cpu_s"`
 	// GatewayCPU and LoaderCPU are the CPU seconds the gateway and this
 	// load generator spent while the clients connected.
 	GatewayCPU float64 `json:"gateway_cpu_s"`
@@ -538,7 +543,9 @@ func run(what string, n, conc, pid int, loaders []int, timeout, settle time.Dura
 	if res.RSSConnectedKB, err = rssKiB(pid); err != nil {
 		return nil, err
 	}
+	settled := cpuSeconds(pid)
 	time.Sleep(settle)
+	res.SettleCPU = cpuSeconds(pid) - settled
 	after, err := rssKiB(pid)
 	if err != nil {
 		return nil, err
@@ -771,6 +778,8 @@ func gatewayMetrics(url string, r *result) {
 			r.HeapInuseKB = int(v / 1024)
 		case "go_memstats_stack_inuse_bytes":
 			r.StackInuseKB = int(v / 1024)
+		case "go_gc_duration_seconds_count":
+			r.GCCycles = int(v)
 		case "go_goroutines":
 			r.Goroutines = int(v)
 		}
