@@ -255,17 +255,15 @@ func (s *Session) Rotate() error {
 	return nil
 }
 
-// pastDeadline is a read deadline that has passed.
-var pastDeadline = time.Unix(1, 0)
-
 // wake makes a waiting Run look at its signals.
 func (s *Session) wake() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.woken = true
 	if s.reading {
-		// An error means the connection is closed, which ends the read too.
-		_ = s.conn.SetReadDeadline(pastDeadline)
+		// A deadline in the past ends the read at once. An error means the
+		// connection is closed, which ends the read too.
+		_ = s.conn.SetReadDeadline(time.Unix(1, 0))
 	}
 }
 
