@@ -3,15 +3,21 @@
 #
 #   bench/p2s.sh [-n CLIENTS] [-r ROUNDS] [-c CONCURRENCY] [-s SETTLE] [-m GOMEMLIMIT] [-o DIR] [-x]
 #
+#   bench/p2s.sh -n 1000 -r 3 -s 30s                  # connect time, beside stock
+#   bench/p2s.sh -n 10000 -r 1 -s 60s -x -m 900MiB    # 10,000 held, with the unit's limit
+#
+# Wrap it in the shared lock on a shared machine:
+#   flock /tmp/intransit-bench.lock bench/p2s.sh ...
+#
 #   p2s     intransitd with a p2s section on loopback in a private network
 #           namespace; bench/p2sload connects CLIENTS simulated laptops, each a
 #           wireguard-go device with its own UDP socket and its own control
 #           session (TLS 1.3 mTLS, pq profile, admission, lease, first X-Wing
 #           PSK rotation); a client is connected once its WireGuard handshake
 #           completed and a ping from its tunnel address to the gateway's
-#           (10.128.0.1) came back through the tunnel. Reports the time for all
+#           (10.128.0.0) came back through the tunnel. Reports the time for all
 #           to connect, per-client latency, and the gateway's RSS before and
-#           after (VmRSS), live heap and goroutines.
+#           after (VmRSS), live heap, stacks, goroutines, GC cycles and CPU.
 #   stock   reference: the stock wireguard-go binary with CLIENTS static peers
 #           (set over UAPI), each handshaking and pinging once from the same
 #           kind of simulated device. Same measurements. -x skips it.
@@ -23,9 +29,10 @@
 # RSS is read before, a second after the last connect, and after SETTLE
 # (default 125s: past the Go runtime's forced GC every 2 minutes and its
 # scavenger, the steady state of a gateway holding its clients); memory per
-# client is (steady RSS - RSS before) / clients. Clients are pre-enrolled (certificates issued and client records written by
-# p2sload prepare) so that enrollment is not measured. Every round uses fresh
-# namespaces; medians over ROUNDS (default 3). Needs root and go.
+# client is (steady RSS - RSS before) / clients. Clients are pre-enrolled
+# (certificates issued and client records written by p2sload prepare) so
+# that enrollment is not measured. Every round uses fresh namespaces;
+# medians over ROUNDS (default 3). Needs root and go.
 set -euo pipefail
 
 n=1000 rounds=3 conc=64 settle=125s memlimit=off out="" stock=1
@@ -38,7 +45,7 @@ while getopts "n:r:c:s:m:o:xh" o; do
     m) memlimit=$OPTARG ;;
     o) out=$OPTARG ;;
     x) stock=0 ;;
-    *) sed -n '2,29p' "$0"; exit 2 ;;
+    *) sed -n '2,35p' "$0"; exit 2 ;;
   esac
 done
 for v in "$n" "$rounds" "$conc"; do
