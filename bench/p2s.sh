@@ -1,34 +1,51 @@
 #!/usr/bin/env bash
 # Point-to-site gateway at scale, beside stock wireguard-go, in one run.
 #
-#   bench/p2s.sh [-n CLIENTS] [-r ROUNDS] [-c CONCURRENCY] [-s SETTLE]
+#   bench/p2s.sh [-n CLIENTS] [-r ROUNDS] [-c CONCURRENCY] [-s SETTLE] [-m GOMEMLIMIT] [-o DIR] [-x]
+#
+#   bench/p2s.sh -n 1000 -r 3 -s 30s                  # connect time, beside stock
+#   bench/p2s.sh -n 10000 -r 1 -s 60s -x -m 900MiB    # 10,000 held, with the unit's limit
+#
+# Wrap it in the shared lock on a shared machine:
+#   flock /tmp/intransit-bench.lock bench/p2s.sh ...
 #
 #   p2s     intransitd with a p2s section on loopback in a private network
 #           namespace; bench/p2sload connects CLIENTS simulated laptops, each a
-#           wireguard-go device on a userspace netstack TUN with its own UDP
-#           socket and its own control session (TLS 1.3 mTLS, pq profile,
-#           admission, lease, first X-Wing PSK rotation), and waits for every
-#           WireGuard handshake. Reports the time for all to connect, per-client
-#           latency, and the gateway's RSS before and after (VmRSS).
+#           wireguard-go device with its own UDP socket and its own control
+#           session (TLS 1.3 mTLS, pq profile, admission, lease, first X-Wing
+#           PSK rotation); a client is connected once its WireGuard handshake
+#           completed and a ping from its tunnel address to the gateway's
+#           (10.128.0.0) came back through the tunnel. Reports the time for all
+#           to connect, per-client latency, and the gateway's RSS before and
+#           after (VmRSS), live heap, stacks, goroutines, GC cycles and CPU.
 #   stock   reference: the stock wireguard-go binary with CLIENTS static peers
-#           (set over UAPI), each handshaking once from the same kind of
-#           simulated device. Same measurements.
+#           (set over UAPI), each handshaking and pinging once from the same
+#           kind of simulated device. Same measurements. -x skips it.
+# -m sets GOMEMLIMIT for intransitd (as systemd/intransitd.service does),
+# e.g. -m 900MiB; -m off runs it without a limit (the default). -o keeps the
+# results (results.jsonl) and the gateway's heap profile of each round
+# (heap-N.pb.gz, after the settle time) and CPU profile (cpu-N.pb.gz, the
+# first 10 s of the connects), for go tool pprof, in DIR.
 # RSS is read before, a second after the last connect, and after SETTLE
 # (default 125s: past the Go runtime's forced GC every 2 minutes and its
 # scavenger, the steady state of a gateway holding its clients); memory per
-# client is (steady RSS - RSS before) / clients. Clients are pre-enrolled (certificates issued and client records written by
-# p2sload prepare) so that enrollment is not measured. Every round uses fresh
-# namespaces; medians over ROUNDS (default 3). Needs root and go.
+# client is (steady RSS - RSS before) / clients. Clients are pre-enrolled
+# (certificates issued and client records written by p2sload prepare) so
+# that enrollment is not measured. Every round uses fresh namespaces;
+# medians over ROUNDS (default 3). Needs root and go.
 set -euo pipefail
 
-n=1000 rounds=3 conc=64 settle=125s
-while getopts "n:r:c:s:h" o; do
+n=1000 rounds=3 conc=64 settle=125s memlimit=off out="" stock=1
+while getopts "n:r:c:s:m:o:xh" o; do
   case $o in
     n) n=$OPTARG ;;
     r) rounds=$OPTARG ;;
     c) conc=$OPTARG ;;
     s) settle=$OPTARG ;;
-    *) sed -n '2,22p' "$0"; exit 2 ;;
+    m) memlimit=$OPTARG ;;
+    o) out=$OPTARG ;;
+    x) stock=0 ;;
+    *) sed -n '2,35p' "$0"; exit 2 ;;
   esac
 done
 for v in "$n" "$rounds" "$conc"; do
@@ -36,7 +53,13 @@ for v in "$n" "$rounds" "$conc"; do
 done
 (( n <= 20000 )) || { echo "p2s.sh: at most 20000 clients" >&2; exit 2; }
 [[ $settle =~ ^[0-9]+(s|m)$ ]] || { echo "p2s.sh: -s wants a duration such as 125s" >&2; exit 2; }
+[[ $memlimit == off || $memlimit =~ ^[0-9]+(B|KiB|MiB|GiB)$ ]] || { echo "p2s.sh: -m wants off or a size such as 900MiB" >&2; exit 2; }
 [[ $(id -u) == 0 ]] || { echo "p2s.sh: needs root (network namespaces, TUN)" >&2; exit 2; }
+# Each client holds a TCP socket in the gateway, and a TCP and a UDP
+# socket in the load generator (which spreads them over several processes
+# when the open-files limit is too low for all in one).
+ulimit -n "$(ulimit -Hn)"
+timeout=$(( n / 20 > 120 ? n / 20 : 120 ))s
 
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
@@ -52,7 +75,9 @@ go build -o "$tmp/intransitd" ./cmd/intransitd
 go build -o "$tmp/p2sload" ./bench/p2sload
 go build -o "$tmp/wireguard-go" golang.zx2c4.com/wireguard
 
-results=$tmp/results.jsonl
+if [[ -n $out ]]; then mkdir -p "$out"; else out=$tmp; fi
+results=$out/results.jsonl
+: >"$results"
 for r in $(seq 1 "$rounds"); do
   ns=itbench-p2s-$$-$r
   ip netns add "$ns"
@@ -60,27 +85,34 @@ for r in $(seq 1 "$rounds"); do
   work=$tmp/run$r
   mkdir -p "$work"
   "$tmp/p2sload" prepare -dir "$work" -n "$n"
-  ip netns exec "$ns" "$tmp/intransitd" --config "$work/gw.yaml" 2>"$work/gw.log" &
+  ip netns exec "$ns" env GOMEMLIMIT="$memlimit" "$tmp/intransitd" --config "$work/gw.yaml" 2>"$work/gw.log" &
   gwpid=$!
   for _ in $(seq 1 300); do [[ -S $work/run/status.sock ]] && break; sleep 0.1; done
   [[ -S $work/run/status.sock ]] || { echo "intransitd did not start:"; cat "$work/gw.log"; exit 1; } >&2
-  ip netns exec "$ns" "$tmp/p2sload" connect -dir "$work" -n "$n" -c "$conc" -settle "$settle" -pid "$gwpid" -metrics http://127.0.0.1:9586/metrics | tee -a "$results"
+  ip netns exec "$ns" "$tmp/p2sload" connect -dir "$work" -n "$n" -c "$conc" -settle "$settle" -timeout "$timeout" -pid "$gwpid" \
+    -metrics http://127.0.0.1:9586/metrics -heapprofile "$out/heap-$r.pb.gz" -cpuprofile "$out/cpu-$r.pb.gz" | tee -a "$results"
   kill "$gwpid"; wait "$gwpid" || true; gwpid=""
-  ip netns exec "$ns" "$tmp/p2sload" stock -n "$n" -c "$conc" -settle "$settle" -bin "$tmp/wireguard-go" | tee -a "$results"
+  if (( stock )); then
+    ip netns exec "$ns" "$tmp/p2sload" stock -n "$n" -c "$conc" -settle "$settle" -timeout "$timeout" -bin "$tmp/wireguard-go" | tee -a "$results"
+  fi
   ip netns del "$ns"; ns=""
 done
 
 echo
-echo "nproc $(nproc), $(go version | cut -d' ' -f3-), $n clients, $conc connecting at once, $rounds rounds; medians:"
-med() { jq -s --arg w "$1" --arg f "$2" '[.[] | select(.what == $w) | .[$f]] | sort | .[(length/2|floor)]' "$results"; }
-printf '%-20s %8s %9s %9s %11s %14s %11s %14s %7s\n' what seconds p50_ms p99_ms rss_before rss_connected rss_steady per_client_kib failed
-for w in "intransit p2s" "stock wireguard-go"; do
-  printf '%-20s %8.2f %9.1f %9.1f %11s %14s %11s %14.1f %7s\n' "$w" "$(med "$w" seconds)" "$(med "$w" p50_ms)" "$(med "$w" p99_ms)" \
-    "$(med "$w" rss_before_kib)" "$(med "$w" rss_connected_kib)" "$(med "$w" rss_after_kib)" "$(med "$w" per_client_kib)" "$(med "$w" failed)"
+echo "nproc $(nproc), $(go version | cut -d' ' -f3-), $n clients, $conc connecting at once, $rounds rounds, GOMEMLIMIT $memlimit, load $(cut -d' ' -f1-3 /proc/loadavg); medians:"
+med() { jq -s --arg w "$1" --arg f "$2" '[.[] | select(.what == $w) | .[$f] // 0] | sort | .[(length/2|floor)] // 0' "$results"; }
+printf '%-20s %8s %9s %9s %11s %14s %11s %14s %9s %10s %10s %10s %7s\n' what seconds p50_ms p99_ms rss_before rss_connected rss_steady per_client_kib heap_kib stack_kib goroutines gw_cpu_s failed
+whats=("intransit p2s")
+(( stock )) && whats+=("stock wireguard-go")
+for w in "${whats[@]}"; do
+  printf '%-20s %8.2f %9.1f %9.1f %11s %14s %11s %14.1f %9s %10s %10s %10.2f %7s\n' "$w" "$(med "$w" seconds)" "$(med "$w" p50_ms)" "$(med "$w" p99_ms)" \
+    "$(med "$w" rss_before_kib)" "$(med "$w" rss_connected_kib)" "$(med "$w" rss_after_kib)" "$(med "$w" per_client_kib)" \
+    "$(med "$w" heap_inuse_kib)" "$(med "$w" stack_inuse_kib)" "$(med "$w" goroutines)" "$(med "$w" gateway_cpu_s)" "$(med "$w" failed)"
 done
-ps=$(med "intransit p2s" seconds) ss=$(med "stock wireguard-go" seconds)
-pk=$(med "intransit p2s" per_client_kib) sk=$(med "stock wireguard-go" per_client_kib)
-pb=$(med "intransit p2s" rss_before_kib)
-echo
-echo "ratios: connect time p2s/stock $(jq -n "$ps/$ss*100|round/100"), memory per client p2s/stock $(jq -n "$pk/$sk*100|round/100")"
-echo "projected gateway RSS for 10,000 clients: $(jq -n "($pb + 10000*$pk)/1024|round") MiB (idle RSS + 10,000 x per-client)"
+if (( stock )); then
+  ps=$(med "intransit p2s" seconds) ss=$(med "stock wireguard-go" seconds)
+  pk=$(med "intransit p2s" per_client_kib) sk=$(med "stock wireguard-go" per_client_kib)
+  pc=$(med "intransit p2s" gateway_cpu_s) sc=$(med "stock wireguard-go" gateway_cpu_s)
+  echo
+  echo "ratios: connect time p2s/stock $(jq -n "$ps/$ss*100|round/100"), memory per client p2s/stock $(jq -n "$pk/$sk*100|round/100"), gateway CPU p2s/stock $(jq -n "$pc/$sc*100|round/100")"
+fi

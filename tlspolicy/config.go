@@ -277,10 +277,12 @@ func (p *policy) check(cs tls.ConnectionState) *Refusal {
 		return refuse(ReasonPeerKey, "%s certificate %q: %v", p.peerRole(), leaf.Subject.CommonName, err)
 	}
 	opts := x509.VerifyOptions{Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	var cas *CASet
 	if p.o.CAs != nil {
-		opts.Roots = p.o.CAs.CAs().Pool
+		cas = p.o.CAs.CAs()
+		opts.Roots = cas.Pool
 	}
-	for _, c := range cs.PeerCertificates[1:] {
+	for _, c := range untrusted(cas, cs.PeerCertificates[1:]) {
 		opts.Intermediates.AddCert(c)
 	}
 	if p.role == RoleClient {
@@ -309,6 +311,25 @@ func (p *policy) check(cs tls.ConnectionState) *Refusal {
 		return r
 	}
 	return nil
+}
+
+// untrusted returns the certificates of a peer's chain that are not
+// trusted CAs already. A peer usually sends the issuing intermediate that
+// the CA bundle also holds; offered again as an intermediate, it makes
+// chain building verify a second chain through the root (two more
+// signature checks per handshake) that is never used: the chain ending at
+// the trusted copy is found first and is the one checked.
+func untrusted(cas *CASet, certs []*x509.Certificate) []*x509.Certificate {
+	if cas == nil {
+		return certs
+	}
+	out := make([]*x509.Certificate, 0, len(certs))
+	for _, c := range certs {
+		if !slices.ContainsFunc(cas.Certs, func(t *x509.Certificate) bool { return t.Equal(c) }) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func (p *policy) peerRole() string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"log/slog"
 	"net"
 	"strings"
@@ -530,5 +531,21 @@ func TestIdentityAllowLists(t *testing.T) {
 		if r != nil && (r.Reason != ReasonIdentity || !strings.Contains(r.Error(), "web-1")) {
 			t.Errorf("%s: refusal %v does not name the peer", tt.name, r)
 		}
+	}
+}
+
+func TestUntrustedDropsTrustedCopies(t *testing.T) {
+	a, b := certs.NewCA(t, "A CA"), certs.NewCA(t, "B CA")
+	copyOfA, err := x509.ParseCertificate(a.Cert.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := []*x509.Certificate{copyOfA, b.Cert}
+	got := untrusted(NewCASet(a.Cert), sent)
+	if len(got) != 1 || got[0] != b.Cert {
+		t.Errorf("got %d certificates, want only B's (A's is trusted)", len(got))
+	}
+	if got := untrusted(nil, sent); len(got) != 2 {
+		t.Errorf("without CAs got %d certificates, want both", len(got))
 	}
 }

@@ -26,6 +26,7 @@ var ErrClosed = errors.New("device closed")
 // concurrent use.
 type Device struct {
 	cfg  Config
+	pub  PublicKey // of cfg.PrivateKey, computed once: every session asks for it
 	name string
 	tun  tun.Device
 	wg   *device.Device
@@ -59,7 +60,7 @@ func Open(ctx context.Context, cfg Config) (*Device, error) {
 		_ = cfg.Bind.Close()
 		return nil, fmt.Errorf("TUN interface %s: name: %w", cfg.Name, err)
 	}
-	d := &Device{cfg: cfg, name: name, tun: td, log: log}
+	d := &Device{cfg: cfg, pub: cfg.PrivateKey.PublicKey(), name: name, tun: td, log: log}
 	d.wg = device.NewDevice(td, cfg.Bind, wireguardLogger(log))
 	if err := ctx.Err(); err != nil {
 		d.wg.Close()
@@ -80,7 +81,7 @@ func Open(ctx context.Context, cfg Config) (*Device, error) {
 		return nil, fmt.Errorf("starting WireGuard on %s: %w", name, err)
 	}
 	log.Info("tunnel device up", "mtu", cfg.MTU, "offloads", !cfg.DisableOffloads,
-		"addresses", len(cfg.Addresses), "routes", len(cfg.Routes), "public_key", cfg.PrivateKey.PublicKey().String())
+		"addresses", len(cfg.Addresses), "routes", len(cfg.Routes), "public_key", d.pub.String())
 	return d, nil
 }
 
@@ -88,7 +89,7 @@ func Open(ctx context.Context, cfg Config) (*Device, error) {
 func (d *Device) Name() string { return d.name }
 
 // PublicKey returns the device's public key.
-func (d *Device) PublicKey() PublicKey { return d.cfg.PrivateKey.PublicKey() }
+func (d *Device) PublicKey() PublicKey { return d.pub }
 
 // MTU returns the interface MTU the device was opened with.
 func (d *Device) MTU() int { return d.cfg.MTU }

@@ -1,12 +1,16 @@
 // Command p2sload drives the point-to-site benchmark (bench/p2s.sh): many
-// simulated laptops, each a real wireguard-go device on a userspace
-// netstack TUN with its own UDP socket and its own mTLS control session,
-// connecting to one gateway on loopback.
+// simulated laptops, each a real wireguard-go device with its own UDP
+// socket and its own mTLS control session, connecting to one gateway on
+// loopback. A simulated laptop has no network stack: its TUN side is a
+// packet channel through which it pings the gateway's tunnel address once
+// the WireGuard handshake completed, so that a connected client is one
+// whose packets came back through the tunnel.
 //
 //	p2sload prepare -dir D -n N           PKI, gateway certificate and config, N enrolled clients
 //	p2sload connect -dir D -n N -pid P    connect N clients to intransitd (pid P); report time and RSS
 //	p2sload stock -dir D -n N -bin WG     the reference: stock wireguard-go with N static peers
 //	p2sload session -n N                  memory of N control sessions (both ends) in this process
+//	p2sload clients -dir D                a shard of connect: the clients whose numbers arrive on stdin
 //
 // Every loop is bounded by -n and by -timeout. Output is one JSON line.
 package main
@@ -17,12 +21,14 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -30,6 +36,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,9 +45,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
-	"golang.zx2c4.com/wireguard/tun/netstack"
 
 	"intransit/p2s"
 	"intransit/p2s/store/bolt"
@@ -59,6 +64,10 @@ const (
 	udpPort     = 51821
 	stockPort   = 51900
 	site        = "10.1.0.0/24"
+	// gwTunnel is the gateway's address on its tunnel interface (the
+	// pool's prefix address, p2s/pool); every client pings it through the
+	// tunnel.
+	gwTunnel = "10.128.0.0"
 )
 
 func main() {
@@ -76,6 +85,8 @@ func main() {
 		err = stock(os.Args[2:])
 	case "session":
 		err = sessions(os.Args[2:])
+	case "clients":
+		err = clients(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
@@ -167,6 +178,7 @@ listen: {control: %[4]s:8443, udp: %[4]s:51820}
 site_prefixes: [%[5]s]
 remotes: []
 metrics_listen: 127.0.0.1:9586
+metrics_pprof: true
 p2s:
   listen: {control: %[4]s:%[6]d, udp: %[4]s:%[7]d}
   admin_socket: %[1]s/run/p2s.sock
@@ -177,9 +189,12 @@ p2s:
 	return os.WriteFile(filepath.Join(*dir, "gw.yaml"), []byte(cfg), 0o600)
 }
 
-// sim is one simulated client.
+// sim is one simulated client: a wireguard-go device on a packet TUN of
+// its own (pingTUN) and a UDP socket of its own (udpBind).
 type sim struct {
-	dev *device.Device
+	dev  *device.Device
+	tun  *pingTUN
+	addr netip.Addr
 }
 
 func (s *sim) close() {
@@ -269,7 +284,7 @@ func controlClient(ctx context.Context, dir string, i int, prof *tlspolicy.Profi
 		Role: control.Initiator, Kind: control.KindClient, WireGuardKey: [32]byte(key.PublicKey()), Signer: cert.PrivateKey.(crypto.Signer),
 		Admit: func(_ context.Context, p *control.Peer) (*control.Admission, error) {
 			var err error
-			s, _, err = newSimWithKey(p.Assignment.Addresses, key)
+			s, err = newSim(p.Assignment.Addresses, key)
 			if err != nil {
 				return nil, err
 			}
@@ -278,8 +293,8 @@ func controlClient(ctx context.Context, dir string, i int, prof *tlspolicy.Profi
 		},
 		InstallPSK: func(_ context.Context, p *control.Peer, epoch uint64, psk pqpsk.PSK) error {
 			var b strings.Builder
-			fmt.Fprintf(&b, "public_key=%s\npreshared_key=%s\nendpoint=%s:%d\npersistent_keepalive_interval=25\nreplace_allowed_ips=true\n",
-				hexKey(gwKey), hexKey([32]byte(psk)), gwAddr, udpPort)
+			fmt.Fprintf(&b, "public_key=%s\npreshared_key=%s\nendpoint=%s:%d\npersistent_keepalive_interval=25\nreplace_allowed_ips=true\nallowed_ip=%s/32\n",
+				hexKey(gwKey), hexKey([32]byte(psk)), gwAddr, udpPort, gwTunnel)
 			for _, r := range p.Routes.Accepted {
 				fmt.Fprintf(&b, "allowed_ip=%s\n", r)
 			}
@@ -288,7 +303,13 @@ func controlClient(ctx context.Context, dir string, i int, prof *tlspolicy.Profi
 				return err
 			}
 			if epoch == 1 {
-				go func() { done(waitHandshake(ctx, s.dev, peerConf, gwKey)) }()
+				go func() {
+					err := waitHandshake(ctx, s.dev, peerConf, gwKey)
+					if err == nil {
+						err = s.ping(ctx, netip.MustParseAddr(gwTunnel))
+					}
+					done(err)
+				}()
 			}
 			return nil
 		},
@@ -302,22 +323,91 @@ func controlClient(ctx context.Context, dir string, i int, prof *tlspolicy.Profi
 	done(err)
 }
 
-// newSimWithKey is newSim with a given key.
-func newSimWithKey(addrs []netip.Addr, key tunnel.PrivateKey) (*sim, tunnel.PrivateKey, error) {
-	tdev, _, err := netstack.CreateNetTUN(addrs, nil, 1420)
-	if err != nil {
-		return nil, key, err
+// newSim starts a simulated client's device with key, its tunnel
+// address the first of addrs.
+func newSim(addrs []netip.Addr, key tunnel.PrivateKey) (*sim, error) {
+	if len(addrs) == 0 {
+		return nil, errors.New("no tunnel address")
 	}
-	d := device.NewDevice(tdev, conn.NewStdNetBind(), device.NewLogger(device.LogLevelSilent, ""))
+	t := newPingTUN()
+	d := device.NewDevice(t, &udpBind{}, device.NewLogger(device.LogLevelSilent, ""))
 	if err := d.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=0\n", hexKey([32]byte(key)))); err != nil {
 		d.Close()
-		return nil, key, err
+		return nil, fmt.Errorf("configure the simulated device: %w", err)
 	}
 	if err := d.Up(); err != nil {
 		d.Close()
-		return nil, key, err
+		return nil, fmt.Errorf("bring the simulated device up: %w", err)
 	}
-	return &sim{dev: d}, key, nil
+	return &sim{dev: d, tun: t, addr: addrs[0]}, nil
+}
+
+// ping sends ICMP echo requests from the client's tunnel address to dst
+// through the tunnel until a reply comes back: the proof that packets flow
+// both ways. It retries every 250 ms until ctx ends.
+func (s *sim) ping(ctx context.Context, dst netip.Addr) error {
+	req := echoRequest(s.addr, dst)
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case s.tun.out <- req:
+		case <-ctx.Done():
+			return fmt.Errorf("ping %s through the tunnel: %w", dst, ctx.Err())
+		}
+		for wait := true; wait; {
+			select {
+			case p := <-s.tun.in:
+				if isEchoReply(p, dst, s.addr) {
+					return nil
+				}
+			case <-t.C:
+				wait = false
+			case <-ctx.Done():
+				return fmt.Errorf("ping %s through the tunnel: %w", dst, ctx.Err())
+			}
+		}
+	}
+}
+
+// echoRequest is an IPv4 ICMP echo request from src to dst.
+func echoRequest(src, dst netip.Addr) []byte {
+	p := make([]byte, 20+8+8)
+	p[0], p[8], p[9] = 0x45, 64, 1 // version and header length, TTL, ICMP
+	binary.BigEndian.PutUint16(p[2:], uint16(len(p)))
+	copy(p[12:16], src.AsSlice())
+	copy(p[16:20], dst.AsSlice())
+	binary.BigEndian.PutUint16(p[10:], inetChecksum(p[:20]))
+	icmp := p[20:]
+	icmp[0] = 8 // echo request
+	copy(icmp[8:], "p2sload!")
+	binary.BigEndian.PutUint16(icmp[2:], inetChecksum(icmp))
+	return p
+}
+
+// inetChecksum is the internet checksum (RFC 1071) of b.
+func inetChecksum(b []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return ^uint16(sum)
+}
+
+// isEchoReply reports whether p is an IPv4 ICMP echo reply from src to dst.
+func isEchoReply(p []byte, src, dst netip.Addr) bool {
+	if len(p) < 28 || p[0]>>4 != 4 || p[9] != 1 || p[20] != 0 {
+		return false
+	}
+	from, _ := netip.AddrFromSlice(p[12:16])
+	to, _ := netip.AddrFromSlice(p[16:20])
+	return from == src && to == dst
 }
 
 // rssKiB reads VmRSS of a process.
@@ -357,6 +447,13 @@ type result struct {
 	// HeapInuseKB and Goroutines come from the gateway's metrics, when
 	// given: the live heap against RSS, which also holds GC headroom.
 	HeapInuseKB int `json:"heap_inuse_kib,omitempty"`
+	// StackInuseKB is the memory of the gateway's goroutine stacks.
+	StackInuseKB int `json:"stack_inuse_kib,omitempty"`
+	// GCCycles is how many collections the gateway ran since it started.
+	GCCycles int `json:"gc_cycles,omitempty"`
+	// SettleCPU is the CPU seconds the gateway spent holding its clients
+	// during the settle time (keepalives, and collections).
+	SettleCPU float64 `json:"gateway_settle_cpu_s"`
 	// GatewayCPU and LoaderCPU are the CPU seconds the gateway and this
 	// load generator spent while the clients connected.
 	GatewayCPU float64 `json:"gateway_cpu_s"`
@@ -364,17 +461,26 @@ type result struct {
 	Goroutines int     `json:"goroutines,omitempty"`
 }
 
+// raiseNoFile lifts the open-files limit: every client holds a TCP and a
+// UDP socket. Root may raise the hard limit too (up to fs.nr_open).
 func raiseNoFile() {
 	var l syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil {
-		l.Cur = l.Max
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) != nil {
+		return
 	}
+	const want = 1 << 20
+	if l.Max < want && syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: want, Max: want}) == nil {
+		return
+	}
+	l.Cur = l.Max
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 }
 
 // run starts n clients with at most conc connecting at once, waits for all
 // (bounded by timeout) and measures the gateway's RSS before and after.
-func run(what string, n, conc, pid int, timeout, settle time.Duration, start func(ctx context.Context, i int, ready func(error)), measure func(*result)) (*result, error) {
+// The CPU of the load generator is that of this process and of the pids in
+// loaders (its shard processes).
+func run(what string, n, conc, pid int, loaders []int, timeout, settle time.Duration, start func(ctx context.Context, i int, ready func(error)), measure func(*result)) (*result, error) {
 	raiseNoFile()
 	before, err := rssKiB(pid)
 	if err != nil {
@@ -385,7 +491,15 @@ func run(what string, n, conc, pid int, timeout, settle time.Duration, start fun
 	deadline, dcancel := context.WithTimeout(ctx, timeout)
 	defer dcancel()
 	res := &result{What: what, Clients: n, RSSBeforeKB: before}
-	gcpu0, lcpu0 := cpuSeconds(pid), cpuSeconds(os.Getpid())
+	loaders = append(loaders, os.Getpid())
+	loaderCPU := func() float64 {
+		var sum float64
+		for _, p := range loaders {
+			sum += cpuSeconds(p)
+		}
+		return sum
+	}
+	gcpu0, lcpu0 := cpuSeconds(pid), loaderCPU()
 	sem := make(chan struct{}, conc)
 	var wg, running sync.WaitGroup
 	var mu sync.Mutex
@@ -424,12 +538,14 @@ func run(what string, n, conc, pid int, timeout, settle time.Duration, start fun
 	}
 	wg.Wait()
 	res.Seconds = time.Since(t0).Seconds()
-	res.GatewayCPU, res.LoaderCPU = cpuSeconds(pid)-gcpu0, cpuSeconds(os.Getpid())-lcpu0
+	res.GatewayCPU, res.LoaderCPU = cpuSeconds(pid)-gcpu0, loaderCPU()-lcpu0
 	time.Sleep(time.Second)
 	if res.RSSConnectedKB, err = rssKiB(pid); err != nil {
 		return nil, err
 	}
+	settled := cpuSeconds(pid)
 	time.Sleep(settle)
+	res.SettleCPU = cpuSeconds(pid) - settled
 	after, err := rssKiB(pid)
 	if err != nil {
 		return nil, err
@@ -459,6 +575,10 @@ func connect(args []string) error {
 	pid := fs.Int("pid", 0, "pid of intransitd")
 	timeout := fs.Duration("timeout", 120*time.Second, "give up after")
 	metrics := fs.String("metrics", "", "the gateway's Prometheus URL (heap and goroutines are reported)")
+	cpuProfile := fs.String("cpuprofile", "", "write the gateway's CPU profile of the first -cpuseconds of the connects to this file")
+	cpuSecs := fs.Int("cpuseconds", 10, "length of the CPU profile")
+	procs := fs.Int("procs", 0, "processes to spread the clients over (0: as many as the open-files limit needs)")
+	profile := fs.String("heapprofile", "", "write the gateway's heap profile (from /debug/pprof/heap next to -metrics) to this file after the settle time")
 	settle := fs.Duration("settle", 125*time.Second, "wait after the last connect before the steady-state RSS")
 	fs.Parse(args)
 	if *dir == "" || *pid == 0 || *n < 1 {
@@ -476,9 +596,40 @@ func connect(args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := run("intransit p2s", *n, *conc, *pid, *timeout, *settle, func(ctx context.Context, i int, ready func(error)) {
-		controlClient(ctx, *dir, i, prof, cas, ready)
-	}, func(r *result) { gatewayMetrics(*metrics, r) })
+	start := func(ctx context.Context, i int, ready func(error)) { controlClient(ctx, *dir, i, prof, cas, ready) }
+	var pids []int
+	k := *procs
+	if k <= 0 {
+		k = shardsFor(*n)
+	}
+	if k > 1 {
+		shards, err := startShards(k, *dir)
+		if err != nil {
+			return err
+		}
+		defer closeShards(shards)
+		for _, sh := range shards {
+			pids = append(pids, sh.cmd.Process.Pid)
+		}
+		start = func(_ context.Context, i int, ready func(error)) { shards[i%k].start(i, ready) }
+	}
+	var profiled sync.WaitGroup
+	defer profiled.Wait()
+	if *cpuProfile != "" {
+		profiled.Go(func() {
+			if err := gatewayProfile(*metrics, fmt.Sprintf("profile?seconds=%d", *cpuSecs), *cpuProfile); err != nil {
+				fmt.Fprintln(os.Stderr, "p2sload: CPU profile:", err)
+			}
+		})
+	}
+	res, err := run("intransit p2s", *n, *conc, *pid, pids, *timeout, *settle, start, func(r *result) {
+		gatewayMetrics(*metrics, r)
+		if *profile != "" {
+			if err := gatewayProfile(*metrics, "heap?gc=1", *profile); err != nil {
+				fmt.Fprintln(os.Stderr, "p2sload: heap profile:", err)
+			}
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -548,23 +699,30 @@ func stock(args []string) error {
 	if err := uapiSet(sock, b.String()); err != nil {
 		return err
 	}
+	if out, err := exec.Command("ip", "addr", "add", gwTunnel+"/16", "dev", ifname).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip addr add: %v: %s", err, out)
+	}
 	if out, err := exec.Command("ip", "link", "set", ifname, "up").CombinedOutput(); err != nil {
 		return fmt.Errorf("ip link set up: %v: %s", err, out)
 	}
-	res, err := run("stock wireguard-go", *n, *conc, cmd.Process.Pid, *timeout, *settle, func(ctx context.Context, i int, ready func(error)) {
+	res, err := run("stock wireguard-go", *n, *conc, cmd.Process.Pid, nil, *timeout, *settle, func(ctx context.Context, i int, ready func(error)) {
 		a := netip.AddrFrom4([4]byte{10, 128, byte((i + 1) / 256), byte((i + 1) % 256)})
-		s, _, err := newSimWithKey([]netip.Addr{a}, keys[i])
+		s, err := newSim([]netip.Addr{a}, keys[i])
 		if err != nil {
 			ready(err)
 			return
 		}
 		defer s.close()
-		pc := fmt.Sprintf("public_key=%s\nendpoint=127.0.0.1:%d\npersistent_keepalive_interval=25\nallowed_ip=%s\n", hexKey([32]byte(gwKey.PublicKey())), stockPort, site)
+		pc := fmt.Sprintf("public_key=%s\nendpoint=127.0.0.1:%d\npersistent_keepalive_interval=25\nallowed_ip=%s\nallowed_ip=%s/32\n", hexKey([32]byte(gwKey.PublicKey())), stockPort, site, gwTunnel)
 		if err := s.dev.IpcSet(pc); err != nil {
 			ready(err)
 			return
 		}
-		ready(waitHandshake(ctx, s.dev, pc, [32]byte(gwKey.PublicKey())))
+		err = waitHandshake(ctx, s.dev, pc, [32]byte(gwKey.PublicKey()))
+		if err == nil {
+			err = s.ping(ctx, netip.MustParseAddr(gwTunnel))
+		}
+		ready(err)
 		<-ctx.Done()
 	}, nil)
 	if err != nil {
@@ -618,10 +776,41 @@ func gatewayMetrics(url string, r *result) {
 		switch f[0] {
 		case "go_memstats_heap_inuse_bytes":
 			r.HeapInuseKB = int(v / 1024)
+		case "go_memstats_stack_inuse_bytes":
+			r.StackInuseKB = int(v / 1024)
+		case "go_gc_duration_seconds_count":
+			r.GCCycles = int(v)
 		case "go_goroutines":
 			r.Goroutines = int(v)
 		}
 	}
+}
+
+// gatewayProfile saves one of the gateway's profiles (what: "heap?gc=1",
+// "profile?seconds=10") from the pprof handler beside its metrics
+// (metrics_pprof).
+func gatewayProfile(metricsURL, what, file string) error {
+	base, ok := strings.CutSuffix(metricsURL, "/metrics")
+	if !ok {
+		return fmt.Errorf("metrics URL %q does not end in /metrics", metricsURL)
+	}
+	resp, err := http.Get(base + "/debug/pprof/" + what)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", base, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // cpuSeconds is the user and system CPU time of a process so far.
@@ -650,7 +839,11 @@ func cpuSeconds(pid int) float64 {
 func sessions(args []string) error {
 	fs := flag.NewFlagSet("session", flag.ExitOnError)
 	n := fs.Int("n", 300, "sessions")
+	profile := fs.String("heapprofile", "", "write this process's heap profile (every allocation sampled), with every session up, to this file")
 	fs.Parse(args)
+	if *profile != "" {
+		runtime.MemProfileRate = 1
+	}
 	if *n < 1 || *n > 5000 {
 		return errors.New("session: 1 <= -n <= 5000")
 	}
@@ -768,6 +961,19 @@ func sessions(args []string) error {
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
 	per := func(a, b uint64) float64 { return float64(a-b) / float64(*n) / 1024 }
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{"what": "control session pairs", "sessions": *n,
 		"heap_kib_per_pair": per(ms.HeapInuse, heap0), "stack_kib_per_pair": per(ms.StackInuse, stack0), "goroutines": runtime.NumGoroutine()})

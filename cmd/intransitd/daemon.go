@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"reflect"
@@ -168,6 +169,12 @@ func (d *daemon) startSockets(reg *prometheus.Registry) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if d.cfg.MetricsPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	d.wg.Add(2)
 	go func() {
@@ -329,6 +336,7 @@ func restartOnly(a, b *daemonconfig.Config) string {
 		{"state_dir", a.StateDir, b.StateDir},
 		{"status_socket", a.StatusSocket, b.StatusSocket},
 		{"metrics_listen", a.MetricsListen, b.MetricsListen},
+		{"metrics_pprof", a.MetricsPprof, b.MetricsPprof},
 		{"identity.cert", a.Identity.Cert, b.Identity.Cert},
 		{"identity.key", a.Identity.Key, b.Identity.Key},
 		{"identity.ca", a.Identity.CA, b.Identity.CA},

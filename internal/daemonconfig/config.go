@@ -11,6 +11,7 @@
 //	state_dir: /var/lib/intransitd    # holds the WireGuard private key (0600)
 //	status_socket: /run/intransitd/status.sock
 //	metrics_listen: 127.0.0.1:9586    # opt-in Prometheus listener; empty = off
+//	metrics_pprof: false              # also serve /debug/pprof/ there (loopback only)
 //	identity:
 //	  cert: gw-a-chain.pem            # certificate and intermediate (PEM)
 //	  key: gw-a.key
@@ -90,6 +91,10 @@ type Config struct {
 	StatusSocket string `yaml:"status_socket"`
 	// MetricsListen is the Prometheus listener address; empty turns it off.
 	MetricsListen string `yaml:"metrics_listen"`
+	// MetricsPprof also serves the Go runtime profiles (net/http/pprof,
+	// under /debug/pprof/) on MetricsListen, which must then be a loopback
+	// address: profiles show goroutine stacks and allocation sites.
+	MetricsPprof bool `yaml:"metrics_pprof"`
 	// Identity is the gateway's certificate and trust material.
 	Identity Identity `yaml:"identity"`
 	// Interface is the TUN interface.

@@ -92,6 +92,8 @@ func TestParseErrors(t *testing.T) {
 		{"port zero", "udp: 192.0.2.1:51820", "udp: 192.0.2.1:0", 11, "", "port 0"},
 		{"unspecified dial", "control: [192.0.2.2:8443]", "control: ['0.0.0.0:8443']", 18, "remotes[0].control[0]", "unspecified"},
 		{"dead_after", "psk_rotation: 30s", "psk_rotation: 30s\ndead_after: 1s", 15, "dead_after", "must exceed keepalive"},
+		{"pprof without metrics", "log_format: json", "log_format: json\nmetrics_pprof: true", 0, "metrics_pprof", "needs metrics_listen"},
+		{"pprof not on loopback", "log_format: json", "log_format: json\nmetrics_listen: 192.0.2.1:9586\nmetrics_pprof: true", 0, "metrics_pprof", "loopback only"},
 		{"two documents", "log_format: json", "log_format: json\n---\nx: 1\n---", 0, "", "more than one YAML document"},
 	}
 	for _, tc := range tests {
@@ -122,5 +124,16 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Errorf("empty file: %v", err)
+	}
+}
+
+func TestMetricsPprofOnLoopback(t *testing.T) {
+	src := strings.Replace(good, "log_format: json", "log_format: json\nmetrics_listen: '[::1]:9586'\nmetrics_pprof: true", 1)
+	c, err := Parse("gw.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.MetricsPprof {
+		t.Error("metrics_pprof not read")
 	}
 }

@@ -106,9 +106,14 @@ func (v *validator) validate(c *Config) {
 	}
 	c.StatusSocket = resolve(c.Path, c.StatusSocket)
 	if c.MetricsListen != "" {
-		if _, err := netip.ParseAddrPort(c.MetricsListen); err != nil {
+		ap, err := netip.ParseAddrPort(c.MetricsListen)
+		if err != nil {
 			v.fail(0, []any{"metrics_listen"}, "invalid address and port %q: %v", c.MetricsListen, err)
+		} else if c.MetricsPprof && !ap.Addr().IsLoopback() {
+			v.fail(0, []any{"metrics_pprof"}, "profiles are served on loopback only; metrics_listen is %s", c.MetricsListen)
 		}
+	} else if c.MetricsPprof {
+		v.fail(0, []any{"metrics_pprof"}, "needs metrics_listen")
 	}
 	v.identity(c)
 	v.iface(c)

@@ -1,7 +1,6 @@
 package control
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -72,29 +71,64 @@ func Decode(frame []byte) (Message, error) {
 // ReadMessage reads one frame from r. It never reads past the frame, and
 // never allocates more than MaxBodySize for it.
 func ReadMessage(r io.Reader) (Message, error) {
-	var h [HeaderSize]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w: connection ended inside a frame header", ErrMalformed)
-		}
-		return nil, err
-	}
-	t, n, err := parseHeader(h[:])
-	if err != nil {
-		return nil, err
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: connection ended inside a %s body", ErrMalformed, t)
-		}
-		return nil, fmt.Errorf("control: read %s body: %w", t, err)
-	}
-	return decodeBody(t, body)
+	return (&frameReader{r: r}).next()
 }
 
-// newFrameReader buffers r for ReadMessage.
-func newFrameReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 4096) }
+// frameReader reads frames from r one at a time, keeping a frame it has
+// begun across errors: when a read fails with a deadline, next returns
+// that error and the following call goes on where it stopped, so that a
+// session can wait on its connection with a read deadline.
+type frameReader struct {
+	r      io.Reader
+	header [HeaderSize]byte
+	nh     int  // header bytes read
+	inBody bool // the header is complete and parsed
+	typ    Type
+	body   []byte
+	nb     int // body bytes read
+}
+
+// next returns the next message. A read error that leaves a frame unfinished
+// is returned as is (the frame is kept), except the end of the connection,
+// which is ErrMalformed inside a frame and io.EOF between frames.
+func (f *frameReader) next() (Message, error) {
+	for f.nh < HeaderSize {
+		n, err := f.r.Read(f.header[f.nh:])
+		f.nh += n
+		if f.nh == HeaderSize {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && f.nh > 0 {
+				return nil, fmt.Errorf("%w: connection ended inside a frame header", ErrMalformed)
+			}
+			return nil, err
+		}
+	}
+	if !f.inBody {
+		t, n, err := parseHeader(f.header[:])
+		if err != nil {
+			return nil, err
+		}
+		f.inBody, f.typ, f.body, f.nb = true, t, make([]byte, n), 0
+	}
+	for f.nb < len(f.body) {
+		n, err := f.r.Read(f.body[f.nb:])
+		f.nb += n
+		if f.nb == len(f.body) {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%w: connection ended inside a %s body", ErrMalformed, f.typ)
+			}
+			return nil, fmt.Errorf("control: read %s body: %w", f.typ, err)
+		}
+	}
+	t, body := f.typ, f.body
+	f.nh, f.inBody, f.body = 0, false, nil
+	return decodeBody(t, body)
+}
 
 func parseHeader(h []byte) (Type, int, error) {
 	if h[0] != Version {

@@ -138,9 +138,7 @@ func (r *run) expectHello(ctx context.Context) (*Hello, error) {
 
 // expect receives the next message and refuses anything but type t.
 func (r *run) expect(ctx context.Context, t Type) (Message, error) {
-	timer := time.NewTimer(r.cfg.DeadAfter)
-	defer timer.Stop()
-	m, err := r.receive(ctx, timer.C)
+	m, err := r.receive(ctx, time.Now().Add(r.cfg.DeadAfter))
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -152,7 +153,10 @@ type Status struct {
 	RTT time.Duration
 }
 
-// Session runs the control protocol over one connection.
+// Session runs the control protocol over one connection. A running
+// session is one goroutine (the caller of Run), which waits on its
+// connection with a read deadline at the next timer; Close, Rotate and the
+// end of Run's context wake it by moving the deadline.
 type Session struct {
 	cfg  Config
 	conn Conn
@@ -162,6 +166,11 @@ type Session struct {
 
 	mu     sync.Mutex
 	status Status
+	// woken says that Close, Rotate or the context asked the session to
+	// look at its signals; reading says that Run is waiting on the
+	// connection (after the TLS handshake), where a past read deadline
+	// wakes it.
+	woken, reading bool
 }
 
 // New checks cfg and returns a session over conn. The session owns conn
@@ -227,6 +236,7 @@ func (s *Session) Close(reason Reason, detail string) {
 	case s.stop <- &SessionError{Reason: reason, Detail: detail, Closed: true}:
 	default:
 	}
+	s.wake()
 }
 
 // Rotate asks a running initiator for a PSK rotation now, or right after
@@ -241,7 +251,43 @@ func (s *Session) Rotate() error {
 	case s.now <- struct{}{}:
 	default:
 	}
+	s.wake()
 	return nil
+}
+
+// wake makes a waiting Run look at its signals.
+func (s *Session) wake() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.woken = true
+	if s.reading {
+		// A deadline in the past ends the read at once. An error means the
+		// connection is closed, which ends the read too.
+		_ = s.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// arm sets the read deadline for the next read, unless the session was
+// woken since the last call (then it returns false: look at the signals
+// first).
+func (s *Session) arm(deadline time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.woken {
+		s.woken = false
+		return false, nil
+	}
+	if err := s.conn.SetReadDeadline(deadline); err != nil {
+		return false, fmt.Errorf("control: read deadline: %w", err)
+	}
+	s.reading = true
+	return true, nil
+}
+
+func (s *Session) disarm() {
+	s.mu.Lock()
+	s.reading = false
+	s.mu.Unlock()
 }
 
 // Status returns a snapshot of the session.
@@ -251,7 +297,7 @@ func (s *Session) Status() Status {
 	return s.status
 }
 
-// inbound is one result of the reader goroutine.
+// inbound is one result of reading the connection.
 type inbound struct {
 	m   Message
 	err error
@@ -260,10 +306,10 @@ type inbound struct {
 // run holds the state of one Run.
 type run struct {
 	*Session
-	cs    tls.ConnectionState
-	in    chan inbound
-	peer  *Peer
-	heard time.Time
+	cs     tls.ConnectionState
+	frames *frameReader
+	peer   *Peer
+	heard  time.Time
 
 	// rotation state
 	epoch    uint64 // last installed epoch
@@ -276,7 +322,7 @@ type run struct {
 
 	pingSeq  uint64
 	pingSent time.Time
-	readEnd  bool // the reader delivered its final error
+	readEnd  bool // the connection delivered its final error
 }
 
 // Run performs the TLS handshake, exchanges Hellos, then keeps the session:
@@ -287,21 +333,29 @@ type run struct {
 // direction, ErrDeadPeer), or a connection error. Run is called once.
 func (s *Session) Run(ctx context.Context) error {
 	defer s.conn.Close()
-	hctx, cancel := context.WithTimeout(ctx, s.cfg.DeadAfter)
-	err := s.conn.HandshakeContext(hctx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("control: TLS handshake: %w", err)
-	}
-	r := &run{Session: s, cs: s.conn.ConnectionState(), in: make(chan inbound), heard: time.Now()}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
+	stopWaking := context.AfterFunc(ctx, s.wake)
+	defer stopWaking()
+	r := &run{Session: s, frames: &frameReader{r: s.conn}}
+	// The TLS handshake and the Hello exchange (x509, ML-KEM, ECDSA) run on
+	// a goroutine that ends with them: the stack they grow is then not kept
+	// by this one, which spends the session waiting on the connection.
+	type stage struct{ handshake, hello error }
+	done := make(chan stage, 1)
 	go func() {
-		defer wg.Done()
-		r.read(done)
+		if err := r.handshake(ctx); err != nil {
+			done <- stage{handshake: err}
+			return
+		}
+		done <- stage{hello: r.establish(ctx)}
 	}()
-	err = r.loop(ctx)
+	st := <-done
+	if st.handshake != nil {
+		return st.handshake
+	}
+	err := st.hello
+	if err == nil {
+		err = r.loop(ctx)
+	}
 	var se *SessionError
 	if !errors.As(err, &se) && ctx.Err() == nil {
 		err = r.peerReason(err)
@@ -317,9 +371,6 @@ func (s *Session) Run(ctx context.Context) error {
 	}
 	r.logEnd(ctx, err)
 	s.cfg.Metrics.sessionEnded(ctx, s.cfg.Role, err)
-	close(done)
-	s.conn.Close()
-	wg.Wait()
 	return err
 }
 
@@ -329,30 +380,29 @@ const reasonGrace = 250 * time.Millisecond
 
 // peerReason returns the peer's refusal or close if one arrives within
 // reasonGrace, else err. A peer that ends a session sends its reason and
-// closes; a ping this end writes at that moment fails before the reader has
-// handed over the reason, which must not be lost.
+// closes; a ping this end writes at that moment fails before the session
+// has read the reason, which must not be lost.
 func (r *run) peerReason(err error) error {
 	if r.readEnd {
 		return err
 	}
-	timer := time.NewTimer(reasonGrace)
-	defer timer.Stop()
-	for {
-		select {
-		case in := <-r.in:
-			if in.err != nil {
-				return err
-			}
-			switch m := in.m.(type) {
-			case *Refusal:
-				return &SessionError{Reason: m.Reason, Detail: m.Detail, Remote: true}
-			case *Close:
-				return &SessionError{Reason: m.Reason, Detail: m.Detail, Remote: true, Closed: true}
-			}
-		case <-timer.C:
+	deadline := time.Now().Add(reasonGrace)
+	for time.Now().Before(deadline) {
+		in, ok := r.next(deadline)
+		if !ok {
+			continue
+		}
+		if in.err != nil {
 			return err
 		}
+		switch m := in.m.(type) {
+		case *Refusal:
+			return &SessionError{Reason: m.Reason, Detail: m.Detail, Remote: true}
+		case *Close:
+			return &SessionError{Reason: m.Reason, Detail: m.Detail, Remote: true, Closed: true}
+		}
 	}
+	return err
 }
 
 // logEnd logs why the session ended: a warning unless it was asked to end.
@@ -372,20 +422,26 @@ func (r *run) logEnd(ctx context.Context, err error) {
 	}
 }
 
-// read feeds frames to the session until the connection fails.
-func (r *run) read(done <-chan struct{}) {
-	br := newFrameReader(r.conn)
-	for {
-		m, err := ReadMessage(br)
-		select {
-		case r.in <- inbound{m: m, err: err}:
-		case <-done:
-			return
-		}
-		if err != nil {
-			return
-		}
+// next reads the next message, waiting until deadline at most. It returns
+// false when the deadline passed or the session was woken before a message
+// arrived (a message begun is kept for the next call). It reads from the
+// TLS connection without a buffer of its own: the connection already
+// holds a decrypted record, and an idle session then holds no read buffer
+// beyond the connection's.
+func (r *run) next(deadline time.Time) (inbound, bool) {
+	ok, err := r.arm(deadline)
+	if err != nil {
+		return inbound{err: err}, true
 	}
+	if !ok {
+		return inbound{}, false
+	}
+	m, err := r.frames.next()
+	r.disarm()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return inbound{}, false
+	}
+	return inbound{m: m, err: err}, true
 }
 
 // sendFinal tells the peer why the session ends, best effort.
@@ -433,23 +489,29 @@ func (r *run) sendWithin(m Message, d time.Duration) error {
 	return nil
 }
 
-// receive waits for the next message that is not a keepalive, answering
-// pings on the way. It turns a Refusal or Close from the peer, a malformed
-// frame and silence into errors.
-func (r *run) receive(ctx context.Context, timeout <-chan time.Time) (Message, error) {
+// receive waits until deadline for the next message that is not a
+// keepalive, answering pings on the way. It turns a Refusal or Close from
+// the peer, a malformed frame and silence into errors.
+func (r *run) receive(ctx context.Context, deadline time.Time) (Message, error) {
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
 		case se := <-r.stop:
 			return nil, se
-		case <-timeout:
+		default:
+		}
+		if !time.Now().Before(deadline) {
 			return nil, &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("nothing heard from the peer for %s", r.cfg.DeadAfter), err: ErrDeadPeer}
-		case in := <-r.in:
-			m, err := r.received(in)
-			if err != nil || m != nil {
-				return m, err
-			}
+		}
+		in, ok := r.next(deadline)
+		if !ok {
+			continue
+		}
+		m, err := r.received(in)
+		if err != nil || m != nil {
+			return m, err
 		}
 	}
 }
@@ -493,7 +555,19 @@ func (r *run) received(in inbound) (Message, error) {
 	return in.m, nil
 }
 
-func (r *run) loop(ctx context.Context) error {
+// handshake completes the TLS handshake.
+func (r *run) handshake(ctx context.Context) error {
+	hctx, cancel := context.WithTimeout(ctx, r.cfg.DeadAfter)
+	defer cancel()
+	if err := r.conn.HandshakeContext(hctx); err != nil {
+		return fmt.Errorf("control: TLS handshake: %w", err)
+	}
+	r.cs, r.heard = r.conn.ConnectionState(), time.Now()
+	return nil
+}
+
+// establish checks the connection and exchanges the Hellos.
+func (r *run) establish(ctx context.Context) error {
 	if r.cs.Version != tls.VersionTLS13 {
 		return refusef(ReasonProtocol, "the control channel needs TLS 1.3, the connection negotiated %s", tls.VersionName(r.cs.Version))
 	}
@@ -515,53 +589,73 @@ func (r *run) loop(ctx context.Context) error {
 	for _, rp := range r.peer.Routes.Refused {
 		r.log.Warn("peer prefix not routed", "prefix", rp.Prefix.String(), "why", rp.Why)
 	}
+	return nil
+}
 
-	keepalive := time.NewTicker(r.cfg.KeepaliveInterval)
-	defer keepalive.Stop()
-	var rotate <-chan time.Time
-	if r.cfg.Role == Initiator {
-		t := time.NewTicker(r.cfg.RotationPeriod)
-		defer t.Stop()
-		rotate = t.C
+// loop keeps an established session: rotations, keepalives and the peer's
+// messages.
+func (r *run) loop(ctx context.Context) error {
+	initiator := r.cfg.Role == Initiator
+	nextPing := time.Now().Add(r.cfg.KeepaliveInterval)
+	var nextRotation time.Time
+	if initiator {
+		nextRotation = time.Now().Add(r.cfg.RotationPeriod)
 		if err := r.propose(); err != nil {
 			return err
 		}
 	}
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
 		case se := <-r.stop:
 			return se
-		case <-keepalive.C:
-			if err := r.tick(); err != nil {
-				return err
-			}
-		case <-rotate:
-			if r.pending == 0 {
-				if err := r.propose(); err != nil {
-					return err
-				}
-			}
+		default:
+		}
+		select {
 		case <-r.now:
 			if r.pending != 0 {
 				r.again = true
-				continue
-			}
-			if err := r.propose(); err != nil {
+			} else if err := r.propose(); err != nil {
 				return err
 			}
-		case in := <-r.in:
-			m, err := r.received(in)
-			if err != nil {
+		default:
+		}
+		now := time.Now()
+		if !now.Before(nextPing) {
+			if err := r.tick(); err != nil {
 				return err
 			}
-			if m == nil {
-				continue
+			nextPing = now.Add(r.cfg.KeepaliveInterval)
+		}
+		wait := nextPing
+		if initiator {
+			if !now.Before(nextRotation) {
+				if r.pending == 0 {
+					if err := r.propose(); err != nil {
+						return err
+					}
+				}
+				nextRotation = now.Add(r.cfg.RotationPeriod)
 			}
-			if err := r.rotation(ctx, m); err != nil {
-				return err
+			if nextRotation.Before(nextPing) {
+				wait = nextRotation
 			}
+		}
+		in, ok := r.next(wait)
+		if !ok {
+			continue
+		}
+		m, err := r.received(in)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			continue
+		}
+		if err := r.rotation(ctx, m); err != nil {
+			return err
 		}
 	}
 }

@@ -6,10 +6,10 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -694,6 +694,46 @@ func TestRotateOnDemand(t *testing.T) {
 	}
 }
 
+// TestIdleSessionWakes checks that a session waiting on its connection,
+// with no timer due for an hour, still acts at once on Rotate, Close and the
+// end of its context: they wake the one goroutine of the session.
+func TestIdleSessionWakes(t *testing.T) {
+	p := newPKI(t)
+	cc, sc := p.tlsPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ctxB, cancelB := context.WithCancel(ctx)
+	defer cancelB()
+	insA, insB := newInstalls(), newInstalls()
+	admit := func(context.Context, *Peer) (*Admission, error) { return &Admission{}, nil }
+	cfgA := Config{Role: Initiator, Kind: KindGateway, WireGuardKey: wgKey(t), Signer: p.client.Key, Admit: admit,
+		InstallPSK: insA.install, RotationPeriod: time.Hour, KeepaliveInterval: time.Hour, DeadAfter: 2 * time.Hour}
+	cfgB := cfgA
+	cfgB.Role, cfgB.WireGuardKey, cfgB.Signer, cfgB.InstallPSK = Responder, wgKey(t), p.server.Key, insB.install
+	sA, doneA := runSession(ctx, t, cc, cfgA)
+	_, doneB := runSession(ctxB, t, sc, cfgB)
+	insA.waitEpoch(t, ctx, 1)
+	if err := sA.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	insA.waitEpoch(t, ctx, 2)
+	cancelB()
+	if err := waitErr(t, doneB); !errors.Is(err, context.Canceled) {
+		t.Fatalf("B: %v, want its context's end", err)
+	}
+	wantSessionError(t, waitErr(t, doneA), ReasonShutdown, true, true, "shutting down")
+
+	insA, insB = newInstalls(), newInstalls()
+	cfgA.InstallPSK, cfgB.InstallPSK = insA.install, insB.install
+	cc, sc = p.tlsPair(t)
+	sA, doneA = runSession(ctx, t, cc, cfgA)
+	_, doneB = runSession(ctx, t, sc, cfgB)
+	insA.waitEpoch(t, ctx, 1)
+	sA.Close(ReasonRemoved, "removed from the configuration")
+	wantSessionError(t, waitErr(t, doneA), ReasonRemoved, false, true, "removed")
+	wantSessionError(t, waitErr(t, doneB), ReasonRemoved, true, true, "removed")
+}
+
 // metricValue returns the value of a counter, or the sample count of a
 // histogram, whose labels (sorted, "k=v,k=v") are exactly labels.
 func metricValue(t *testing.T, reg *prometheus.Registry, name, labels string) float64 {
@@ -743,30 +783,78 @@ func TestPeerReasonOutlivesAFailedWrite(t *testing.T) {
 	writeErr := errors.New("control: send ping: broken pipe")
 	for _, tt := range []struct {
 		name  string
-		feed  []inbound
+		feed  []Message
+		end   bool // the peer closes the connection after feed
 		check func(error) bool
 	}{
-		{"close after a pong", []inbound{{m: &Pong{Seq: 1}}, {m: &Close{Reason: ReasonRevoked, Detail: "serial 7"}}}, func(err error) bool {
+		{"close after a pong", []Message{&Pong{Seq: 1}, &Close{Reason: ReasonRevoked, Detail: "serial 7"}}, false, func(err error) bool {
 			var se *SessionError
 			return errors.As(err, &se) && se.Remote && se.Closed && se.Reason == ReasonRevoked && se.Detail == "serial 7"
 		}},
-		{"refusal", []inbound{{m: &Refusal{Reason: ReasonIdentity, Detail: "no"}}}, func(err error) bool {
+		{"refusal", []Message{&Refusal{Reason: ReasonIdentity, Detail: "no"}}, false, func(err error) bool {
 			var se *SessionError
 			return errors.As(err, &se) && se.Remote && !se.Closed && se.Reason == ReasonIdentity
 		}},
-		{"connection ends without a reason", []inbound{{err: io.EOF}}, func(err error) bool { return err == writeErr }},
-		{"nothing arrives", nil, func(err error) bool { return err == writeErr }},
+		{"connection ends without a reason", nil, true, func(err error) bool { return err == writeErr }},
+		{"nothing arrives", nil, false, func(err error) bool { return err == writeErr }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &run{in: make(chan inbound)}
+			a, b := net.Pipe()
+			defer a.Close()
+			defer b.Close()
 			go func() {
-				for _, in := range tt.feed {
-					r.in <- in
+				for _, m := range tt.feed {
+					if _, err := b.Write(mustEncode(t, m)); err != nil {
+						return
+					}
+				}
+				if tt.end {
+					b.Close()
 				}
 			}()
+			s := &Session{conn: &recordedConn{Conn: a}}
+			r := &run{Session: s, frames: &frameReader{r: a}}
 			if got := r.peerReason(writeErr); !tt.check(got) {
 				t.Errorf("got %v", got)
 			}
 		})
+	}
+}
+
+func TestFrameReaderKeepsAFrameAcrossDeadlines(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	frame := mustEncode(t, &Close{Reason: ReasonRevoked, Detail: "serial 7"})
+	f := &frameReader{r: a}
+	// The first two parts end inside the header and inside the body: each
+	// read after them fails with the deadline, and the frame is kept.
+	for i, part := range [][]byte{frame[:2], frame[2:7]} {
+		written := make(chan struct{})
+		go func() { b.Write(part); close(written) }()
+		for done := false; !done; {
+			if err := a.SetReadDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			if m, err := f.next(); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("part %d: got %v, %v; want a deadline error", i, m, err)
+			}
+			select {
+			case <-written:
+				done = true
+			default:
+			}
+		}
+	}
+	if err := a.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	go b.Write(frame[7:])
+	m, err := f.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := m.(*Close); !ok || c.Reason != ReasonRevoked || c.Detail != "serial 7" {
+		t.Errorf("got %#v", m)
 	}
 }
