@@ -18,11 +18,13 @@
 //
 // Tuning: quic-go raises the socket buffers to 7 MiB itself (with
 // SO_RCVBUFFORCE when it may); path MTU discovery is off because the packet
-// size is set from the start; a connection silent for IdleTimeout (keepalives
-// every third of it) is closed, so a dead path is noticed within 15 s and the
-// peer redialed. quic-go queues at most 32 datagrams to send and 128
-// received ones per connection, neither configurable: the per-link queue of
-// this package absorbs bursts on the sending side, and a link is a group of
+// size is set from the start; connection IDs are 20 bytes long so that
+// full-size packets leave in GSO batches (see connectionIDLength); a
+// connection silent for IdleTimeout (keepalives every third of it) is
+// closed, so a dead path is noticed within 15 s and the peer redialed.
+// quic-go queues at most 32 datagrams to send and 128 received ones per
+// connection, neither configurable: the per-link queue of this package
+// absorbs bursts on the sending side, and a link is a group of
 // Config.Stripes connections (stripe.go) so that a receiver whose readers
 // are not scheduled in time has that many receive queues to fill before
 // quic-go drops datagrams.
@@ -203,7 +205,7 @@ func (b *Bind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 			return nil, 0, err
 		}
 	}
-	tr := &quicgo.Transport{Conn: udp}
+	tr := &quicgo.Transport{Conn: udp, ConnectionIDLength: connectionIDLength}
 	var ln linkbind.Listener
 	if b.server != nil {
 		ql, err := tr.Listen(b.server, b.qconf)
@@ -351,3 +353,12 @@ func (l *listener) Accept(ctx context.Context) (linkbind.Handshake, error) {
 
 // Close stops accepting.
 func (l *listener) Close() error { return l.ln.Close() }
+
+// connectionIDLength is the length of the connection IDs a Bind hands its
+// peers, so of those in the packets they send it. quic-go sizes the largest
+// datagram for the longest connection ID (20 bytes), so with 20-byte IDs a
+// full-size message fills its packet to the packet size exactly; quic-go
+// batches packets into one GSO send only while they are exactly that size.
+// With its default of 4 bytes every packet was 16 bytes short and went out
+// in a system call of its own.
+const connectionIDLength = 20

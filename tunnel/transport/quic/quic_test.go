@@ -5,6 +5,7 @@ import (
 	cryptotls "crypto/tls"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,5 +258,84 @@ func TestStripesMakeOneLink(t *testing.T) {
 			}
 			rc.Expect(t, 1, 2, 10*time.Second)
 		})
+	}
+}
+
+// TestFullSizePacketsFillThePacketSize checks, through a UDP relay that
+// looks at every packet, that a full-size message makes a 1-RTT packet of
+// exactly the packet size: quic-go batches packets into one GSO send only
+// while they are that size (see connectionIDLength).
+func TestFullSizePacketsFillThePacketSize(t *testing.T) {
+	server, client := transporttest.TLSConfigs(t, "modern")
+	srv, err := New(fast(Config{ServerTLS: server}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, port, err := srv.Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := transporttest.Receive(t, srv, fns)
+	defer func() { srv.Close(); rs.Wait() }()
+
+	relay, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	toServer := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+	want := transport.QUICPacketSize(1500)
+	var large, exact atomic.Int64
+	go func() {
+		var from netip.AddrPort
+		buf := make([]byte, 2048)
+		for {
+			n, src, err := relay.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			if src == toServer {
+				relay.WriteToUDPAddrPort(buf[:n], from)
+				continue
+			}
+			from = src
+			if buf[0]&0x80 == 0 && n > want-transport.QUICPacketOverhead {
+				large.Add(1)
+				if n == want {
+					exact.Add(1)
+				}
+			}
+			relay.WriteToUDPAddrPort(buf[:n], toServer)
+		}
+	}()
+
+	cli, err := New(fast(Config{ClientTLS: client, Stripes: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfns, _, err := cli.Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := transporttest.Receive(t, cli, cfns)
+	defer func() { cli.Close(); rc.Wait() }()
+	ep, err := cli.ParseEndpoint("quic://" + relay.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, _ := transport.InnerMTU(transport.QUIC, 1500)
+	full := inner + transport.WireGuardOverhead
+	transporttest.Pump(t, cli, ep, rs, full, 1<<20, 10*time.Second)
+	rs.Drain()
+	batch := make([][]byte, 32)
+	for i := range batch {
+		batch[i] = transporttest.Message(uint32(i), full)
+	}
+	if err := cli.Send(batch, ep); err != nil {
+		t.Fatal(err)
+	}
+	rs.Expect(t, 0, uint32(len(batch)), 10*time.Second)
+	if large.Load() == 0 || exact.Load() != large.Load() {
+		t.Fatalf("%d of %d full-size 1-RTT packets were %d bytes long", exact.Load(), large.Load(), want)
 	}
 }

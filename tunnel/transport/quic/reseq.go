@@ -2,6 +2,7 @@ package quic
 
 import (
 	"encoding/binary"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -15,10 +16,19 @@ import (
 // thousands of messages wide), but the inner TCP takes reordering for loss:
 // it retransmits and shrinks its window. A resequencer puts the data
 // messages of a link back in the order of their counters (sent in the
-// clear), holding an early message until the ones before it arrive, for
-// at most holdTime or holdMax messages: then the gap counts as loss and the
-// held messages go out in order. Other message types, and data messages
-// under another receiver index than the latest, pass straight through.
+// clear), holding an early message until the ones before it arrive. Other
+// message types, and data messages under another receiver index than the
+// latest, pass straight through.
+//
+// A gap is given up, and the messages after it go out in order, as soon as
+// it is known to be loss: each stripe carries its messages in counter order
+// (the sender sends in counter order, a QUIC connection delivers its
+// datagrams in the order received, and quic-go drops, never reorders, when
+// its receive queue is full), so a counter below the latest one of every
+// stripe will not arrive any more. With runs of stripeRun messages per
+// stripe, that is known within about one round of runs. A gap that the
+// stripes cannot settle (a stripe that carries nothing, a message lost
+// last) is given up after holdTime, or when holdMax messages wait.
 
 // holdTime bounds how long a message waits for an earlier one. A stripe's
 // reader that is runnable can wait for a whole 10 ms time slice of the Go
@@ -47,6 +57,11 @@ type resequencer struct {
 	held     []heldMsg // sorted by counter
 	timer    *time.Timer
 	stopped  bool
+	stripes  int
+	// latest is, per stripe, the highest counter it delivered under
+	// receiver; valid for the stripes set in heard.
+	latest [MaxStripes]uint64
+	heard  [MaxStripes]bool
 }
 
 func newResequencer(deliver func([]byte), hold time.Duration) *resequencer {
@@ -56,8 +71,18 @@ func newResequencer(deliver func([]byte), hold time.Duration) *resequencer {
 	return r
 }
 
-// push delivers msg, and what it completes, in order; or holds it.
-func (r *resequencer) push(msg []byte) {
+// addStripe registers a stripe and returns its number for push. At most
+// MaxStripes are registered.
+func (r *resequencer) addStripe() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stripes++
+	return r.stripes - 1
+}
+
+// push delivers msg, which arrived on stripe, and what it completes, in
+// order; or holds it.
+func (r *resequencer) push(stripe int, msg []byte) {
 	if len(msg) < device.MessageTransportSize || binary.LittleEndian.Uint32(msg) != device.MessageTransportType {
 		r.deliver(msg)
 		return
@@ -74,6 +99,10 @@ func (r *resequencer) push(msg []byte) {
 		// not be completed.
 		r.flushLocked()
 		r.started, r.receiver, r.next = true, receiver, counter
+		r.heard = [MaxStripes]bool{}
+	}
+	if !r.heard[stripe] || counter > r.latest[stripe] {
+		r.heard[stripe], r.latest[stripe] = true, counter
 	}
 	switch {
 	case counter < r.next:
@@ -102,17 +131,36 @@ func (r *resequencer) push(msg []byte) {
 		r.held = slices.Insert(r.held, i, heldMsg{counter, msg})
 		if len(r.held) >= holdMax {
 			r.flushLocked()
+			return
 		}
+		r.releaseLocked()
 	}
 }
 
-// releaseLocked delivers the held messages that are next in order.
-func (r *resequencer) releaseLocked() {
-	n := 0
-	for n < len(r.held) && r.held[n].counter <= r.next {
-		if r.held[n].counter == r.next {
-			r.next++
+// settledLocked returns the counter below which every stripe has moved
+// on, so below which nothing more will arrive; 0 while a stripe has not
+// been heard from under the current receiver index.
+func (r *resequencer) settledLocked() uint64 {
+	if r.stripes == 0 {
+		return 0
+	}
+	low := uint64(math.MaxUint64)
+	for i := range r.stripes {
+		if !r.heard[i] {
+			return 0
 		}
+		low = min(low, r.latest[i])
+	}
+	return low
+}
+
+// releaseLocked delivers the held messages that are next in order, and
+// those before which every missing message is known lost.
+func (r *resequencer) releaseLocked() {
+	settled := r.settledLocked()
+	n := 0
+	for n < len(r.held) && (r.held[n].counter <= r.next || r.held[n].counter <= settled) {
+		r.next = max(r.next, r.held[n].counter+1)
 		r.deliver(r.held[n].msg)
 		n++
 	}

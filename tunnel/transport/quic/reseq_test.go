@@ -89,6 +89,10 @@ func TestResequencer(t *testing.T) {
 			c := &collector{}
 			r := newResequencer(c.deliver, testHold)
 			defer r.stop()
+			// Everything comes on the first of two stripes: the second is
+			// never heard from, so only the hold time settles a gap.
+			first := r.addStripe()
+			r.addStripe()
 			for i, s := range tc.steps {
 				if s.wait {
 					deadline := time.Now().Add(5 * time.Second)
@@ -96,7 +100,7 @@ func TestResequencer(t *testing.T) {
 						time.Sleep(10 * time.Millisecond)
 					}
 				}
-				r.push(s.msg)
+				r.push(first, s.msg)
 			}
 			if got := c.snapshot(); !slices.Equal(got, tc.now) {
 				t.Fatalf("delivered %v, want %v", got, tc.now)
@@ -116,23 +120,67 @@ func TestResequencer(t *testing.T) {
 	}
 }
 
+func TestResequencerStripes(t *testing.T) {
+	// on pushes data message receiver/counter as it arrives on a stripe.
+	type push struct {
+		stripe   int
+		receiver uint32
+		counter  uint64
+	}
+	on := func(stripe int, receiver uint32, counter uint64) push { return push{stripe, receiver, counter} }
+	for _, tc := range []struct {
+		name   string
+		pushes []push
+		want   []string // delivered at once, without the hold time
+	}{
+		{"runs swapped between stripes are put back in order",
+			[]push{on(0, 3, 0), on(0, 3, 1), on(0, 3, 4), on(0, 3, 5), on(1, 3, 2), on(1, 3, 3), on(1, 3, 6)},
+			[]string{"3/0", "3/1", "3/2", "3/3", "3/4", "3/5", "3/6"}},
+		{"a run lost on one stripe is given up once every stripe is past it",
+			[]push{on(0, 3, 0), on(0, 3, 1), on(0, 3, 4), on(0, 3, 5), on(1, 3, 6), on(1, 3, 7), on(0, 3, 8)},
+			[]string{"3/0", "3/1", "3/4", "3/5", "3/6", "3/7", "3/8"}},
+		{"a gap waits while a stripe still may carry it",
+			[]push{on(0, 3, 0), on(0, 3, 1), on(0, 3, 4), on(1, 3, 2), on(0, 3, 5), on(0, 3, 6)},
+			[]string{"3/0", "3/1", "3/2"}},
+		{"a new session forgets the stripes' counters",
+			[]push{on(0, 3, 0), on(1, 3, 1), on(0, 3, 2), on(1, 4, 100), on(0, 4, 102)},
+			[]string{"3/0", "3/1", "3/2", "4/100"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &collector{}
+			r := newResequencer(c.deliver, time.Hour)
+			defer r.stop()
+			r.addStripe()
+			r.addStripe()
+			for _, p := range tc.pushes {
+				r.push(p.stripe, dataMsg(p.receiver, p.counter))
+			}
+			if got := c.snapshot(); !slices.Equal(got, tc.want) {
+				t.Fatalf("delivered %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestResequencerBounds(t *testing.T) {
 	c := &collector{}
 	r := newResequencer(c.deliver, testHold)
-	r.push(dataMsg(1, 0))
+	stripe := r.addStripe()
+	r.addStripe()
+	r.push(stripe, dataMsg(1, 0))
 	for i := range holdMax {
-		r.push(dataMsg(1, uint64(2+i)))
+		r.push(stripe, dataMsg(1, uint64(2+i)))
 	}
 	// Reaching holdMax releases everything at once, without waiting.
 	if got := c.snapshot(); len(got) != holdMax+1 || got[holdMax] != fmt.Sprintf("1/%d", holdMax+1) {
 		t.Fatalf("%d delivered, last %v; want %d ending with 1/%d", len(got), got[len(got)-1], holdMax+1, holdMax+1)
 	}
-	r.push(dataMsg(1, uint64(holdMax+3)))
+	r.push(stripe, dataMsg(1, uint64(holdMax+3)))
 	r.stop()
 	if got := c.snapshot(); len(got) != holdMax+2 {
 		t.Fatalf("stop released %d messages in all, want %d", len(got), holdMax+2)
 	}
-	r.push(dataMsg(1, uint64(holdMax+2)))
+	r.push(stripe, dataMsg(1, uint64(holdMax+2)))
 	time.Sleep(2 * testHold)
 	if got := c.snapshot(); len(got) != holdMax+2 {
 		t.Fatalf("a push after stop was delivered (%d messages)", len(got))

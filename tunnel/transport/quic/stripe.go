@@ -166,6 +166,7 @@ func (l *link) ReadMessages(deliver func([]byte)) error {
 	for {
 		select {
 		case qc := <-l.added:
+			stripe := rs.addStripe()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -178,7 +179,7 @@ func (l *link) ReadMessages(deliver func([]byte)) error {
 						}
 						return
 					}
-					rs.push(msg)
+					rs.push(stripe, msg)
 				}
 			}()
 		case err := <-ended:
