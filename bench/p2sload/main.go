@@ -584,15 +584,7 @@ func connect(args []string) error {
 	if *dir == "" || *pid == 0 || *n < 1 {
 		return errors.New("connect: -dir, -pid and -n are required")
 	}
-	prof, err := tlspolicy.Builtin(tlspolicy.PQ)
-	if err != nil {
-		return err
-	}
-	bundle, err := os.ReadFile(filepath.Join(*dir, "ca.pem"))
-	if err != nil {
-		return err
-	}
-	cas, err := parseCAs(bundle)
+	prof, cas, err := clientTLS(*dir)
 	if err != nil {
 		return err
 	}
@@ -634,6 +626,24 @@ func connect(args []string) error {
 		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// clientTLS returns what a simulated client's control session needs: the
+// pq profile and the CAs of the bundle dir/ca.pem.
+func clientTLS(dir string) (*tlspolicy.Profile, tlspolicy.CASource, error) {
+	prof, err := tlspolicy.Builtin(tlspolicy.PQ)
+	if err != nil {
+		return nil, nil, err
+	}
+	bundle, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		return nil, nil, err
+	}
+	cas, err := parseCAs(bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	return prof, cas, nil
 }
 
 func parseCAs(b []byte) (tlspolicy.CASource, error) {

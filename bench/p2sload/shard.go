@@ -9,13 +9,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
-
-	"intransit/tlspolicy"
 )
 
 // Every simulated client holds two descriptors (its control connection
@@ -152,15 +149,7 @@ func clients(args []string) error {
 		return errors.New("clients: -dir is required")
 	}
 	raiseNoFile()
-	prof, err := tlspolicy.Builtin(tlspolicy.PQ)
-	if err != nil {
-		return err
-	}
-	bundle, err := os.ReadFile(filepath.Join(*dir, "ca.pem"))
-	if err != nil {
-		return err
-	}
-	cas, err := parseCAs(bundle)
+	prof, cas, err := clientTLS(*dir)
 	if err != nil {
 		return err
 	}
