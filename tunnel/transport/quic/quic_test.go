@@ -139,26 +139,8 @@ func TestNewRefuses(t *testing.T) {
 // is dropped and counted.
 func TestFullSizeDatagramFromTheStart(t *testing.T) {
 	server, client := transporttest.TLSConfigs(t, "modern")
-	srv, err := New(fast(Config{ServerTLS: server}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fns, port, err := srv.Open(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs := transporttest.Receive(t, srv, fns)
-	defer func() { srv.Close(); rs.Wait() }()
-	cli, err := New(fast(Config{ClientTLS: client}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfns, _, err := cli.Open(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := transporttest.Receive(t, cli, cfns)
-	defer func() { cli.Close(); rc.Wait() }()
+	_, port, rs := open(t, Config{ServerTLS: server})
+	cli, _, _ := open(t, Config{ClientTLS: client})
 
 	inner, _ := transport.InnerMTU(transport.QUIC, 1500)
 	full := inner + transport.WireGuardOverhead
@@ -176,6 +158,23 @@ func TestFullSizeDatagramFromTheStart(t *testing.T) {
 	}
 }
 
+// open makes a Bind of cfg (with fast timers), opens it on a free port
+// and receives on it until the test ends, when it is closed.
+func open(t *testing.T, cfg Config) (*Bind, uint16, *transporttest.Receiver) {
+	t.Helper()
+	b, err := New(fast(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, port, err := b.Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := transporttest.Receive(t, b, fns)
+	t.Cleanup(func() { b.Close(); r.Wait() })
+	return b, port, r
+}
+
 func itoa(p uint16) string {
 	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
 }
@@ -189,26 +188,8 @@ func TestStripesMakeOneLink(t *testing.T) {
 	server, client := transporttest.TLSConfigs(t, "modern")
 	for _, stripes := range []int{1, 3, MaxStripes} {
 		t.Run(itoa(uint16(stripes)), func(t *testing.T) {
-			srv, err := New(fast(Config{ServerTLS: server}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			fns, port, err := srv.Open(0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs := transporttest.Receive(t, srv, fns)
-			defer func() { srv.Close(); rs.Wait() }()
-			cli, err := New(fast(Config{ClientTLS: client, Stripes: stripes}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfns, _, err := cli.Open(0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rc := transporttest.Receive(t, cli, cfns)
-			defer func() { cli.Close(); rc.Wait() }()
+			srv, port, rs := open(t, Config{ServerTLS: server})
+			cli, _, rc := open(t, Config{ClientTLS: client, Stripes: stripes})
 			ep, err := cli.ParseEndpoint("quic://127.0.0.1:" + itoa(port))
 			if err != nil {
 				t.Fatal(err)
@@ -267,16 +248,7 @@ func TestStripesMakeOneLink(t *testing.T) {
 // while they are that size (see connectionIDLength).
 func TestFullSizePacketsFillThePacketSize(t *testing.T) {
 	server, client := transporttest.TLSConfigs(t, "modern")
-	srv, err := New(fast(Config{ServerTLS: server}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fns, port, err := srv.Open(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs := transporttest.Receive(t, srv, fns)
-	defer func() { srv.Close(); rs.Wait() }()
+	_, port, rs := open(t, Config{ServerTLS: server})
 
 	relay, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -309,16 +281,7 @@ func TestFullSizePacketsFillThePacketSize(t *testing.T) {
 		}
 	}()
 
-	cli, err := New(fast(Config{ClientTLS: client, Stripes: 1}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfns, _, err := cli.Open(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := transporttest.Receive(t, cli, cfns)
-	defer func() { cli.Close(); rc.Wait() }()
+	cli, _, _ := open(t, Config{ClientTLS: client, Stripes: 1})
 	ep, err := cli.ParseEndpoint("quic://" + relay.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
