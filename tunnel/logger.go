@@ -8,16 +8,40 @@ import (
 	"golang.zx2c4.com/wireguard/device"
 )
 
+// noEndpoint is what wireguard-go's error says when it cannot send to a
+// peer whose endpoint it does not know yet.
+const noEndpoint = "no known endpoint for peer"
+
 // wireguardLogger adapts slog to wireguard-go's printf-style logger:
 // verbose messages at Debug, errors at Error. Formatting is skipped when the
 // level is off, as the device logs per packet at the verbose level.
+//
+// A send that fails for want of an endpoint is logged at Debug: a peer that
+// is reached only after it speaks first (a point-to-site client, whose
+// address the gateway learns from its handshake) has no endpoint when its
+// keepalive is set, and wireguard-go's first attempt fails by design.
 func wireguardLogger(l *slog.Logger) *device.Logger {
 	logf := func(level slog.Level) func(string, ...any) {
 		return func(format string, args ...any) {
-			if l.Enabled(context.Background(), level) {
-				l.Log(context.Background(), level, fmt.Sprintf(format, args...), "component", "wireguard")
+			lv := level
+			if lv == slog.LevelError && expectedWithoutEndpoint(args) {
+				lv = slog.LevelDebug
+			}
+			if l.Enabled(context.Background(), lv) {
+				l.Log(context.Background(), lv, fmt.Sprintf(format, args...), "component", "wireguard")
 			}
 		}
 	}
 	return &device.Logger{Verbosef: logf(slog.LevelDebug), Errorf: logf(slog.LevelError)}
+}
+
+// expectedWithoutEndpoint reports whether an error message's arguments
+// carry the error of a send to a peer without an endpoint.
+func expectedWithoutEndpoint(args []any) bool {
+	for _, a := range args {
+		if err, ok := a.(error); ok && err.Error() == noEndpoint {
+			return true
+		}
+	}
+	return false
 }
