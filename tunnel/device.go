@@ -139,10 +139,12 @@ const (
 // configurePeer is AddPeer, SetPeer and UpdatePeer: it checks p and the
 // peer's presence under the device lock, then applies p over UAPI.
 func (d *Device) configurePeer(p PeerConfig, need peerPresence) error {
-	verb, done := "setting", "peer set"
+	// Setting and updating happen on every PSK rotation of every peer:
+	// Debug, where adding is Info.
+	verb, done, level := "setting", "peer set", slog.LevelDebug
 	switch need {
 	case peerMustBeNew:
-		verb, done = "adding", "peer added"
+		verb, done, level = "adding", "peer added", slog.LevelInfo
 	case peerMustExist:
 		verb, done = "updating", "peer updated"
 	}
@@ -164,7 +166,7 @@ func (d *Device) configurePeer(p PeerConfig, need peerPresence) error {
 	if err := d.wg.IpcSet(peerSetOperation(p, need == peerMustExist)); err != nil {
 		return fmt.Errorf("%s peer %s: %w", verb, p.PublicKey, err)
 	}
-	d.log.Info(done, "peer", p.PublicKey.String(), "endpoint", p.Endpoint, "allowed_ips", p.AllowedIPs)
+	d.log.Log(context.Background(), level, done, "peer", p.PublicKey.String(), "endpoint", p.Endpoint, "allowed_ips", p.AllowedIPs)
 	return nil
 }
 
