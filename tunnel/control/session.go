@@ -494,13 +494,15 @@ func (r *run) sendWithin(m Message, d time.Duration) error {
 // the peer, a malformed frame and silence into errors.
 func (r *run) receive(ctx context.Context, deadline time.Time) (Message, error) {
 	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+		// A Close says why the session ends; it wins over the context,
+		// which its caller may cancel right after.
 		select {
 		case se := <-r.stop:
 			return nil, se
 		default:
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
 		if !time.Now().Before(deadline) {
 			return nil, &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("nothing heard from the peer for %s", r.cfg.DeadAfter), err: ErrDeadPeer}
@@ -605,13 +607,13 @@ func (r *run) loop(ctx context.Context) error {
 		}
 	}
 	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		select {
 		case se := <-r.stop:
 			return se
 		default:
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		select {
 		case <-r.now:

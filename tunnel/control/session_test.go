@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -732,6 +733,24 @@ func TestIdleSessionWakes(t *testing.T) {
 	sA.Close(ReasonRemoved, "removed from the configuration")
 	wantSessionError(t, waitErr(t, doneA), ReasonRemoved, false, true, "removed")
 	wantSessionError(t, waitErr(t, doneB), ReasonRemoved, true, true, "removed")
+
+	// A Close followed at once by the end of the context (how s2s stops a
+	// removed remote) still tells the peer the Close's reason.
+	for i := range 20 {
+		insA, insB = newInstalls(), newInstalls()
+		cfgA.InstallPSK, cfgB.InstallPSK = insA.install, insB.install
+		cc, sc = p.tlsPair(t)
+		ctxA, cancelA := context.WithCancel(ctx)
+		sA, doneA = runSession(ctxA, t, cc, cfgA)
+		_, doneB = runSession(ctx, t, sc, cfgB)
+		insA.waitEpoch(t, ctx, 1)
+		sA.Close(ReasonRemoved, "removed from the configuration")
+		cancelA()
+		wantSessionError(t, waitErr(t, doneA), ReasonRemoved, false, true, "removed")
+		if err := waitErr(t, doneB); !strings.Contains(fmt.Sprint(err), "removed") {
+			t.Fatalf("round %d: the peer of a closed and cancelled session heard %v, want the Close's reason", i, err)
+		}
+	}
 }
 
 // metricValue returns the value of a counter, or the sample count of a
