@@ -52,14 +52,11 @@ func (g *Gateway) sweepOnce(now time.Time) {
 			return
 		}
 	}
-	keep := func(client string) bool {
-		if strings.HasPrefix(client, staticLease("")) {
-			return true
-		}
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return g.sessions[client] != nil
-	}
+	// The connected clients were just seen, and one connecting since was
+	// seen when it acquired its lease: neither is idle. keep runs under
+	// the pool's lock, so it must not take g.mu (AddStatic holds g.mu
+	// while it calls the pool).
+	keep := func(client string) bool { return strings.HasPrefix(client, staticLease("")) }
 	freed, err := g.opts.Pool.Reclaim(ctx, now.Add(-g.opts.LeaseIdle), keep)
 	if err != nil {
 		g.log.Error("p2s lease sweep failed", "error", err.Error())
