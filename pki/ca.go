@@ -27,7 +27,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"intransit/pki/internal/atomicfile"
+	"intransit/internal/atomicfile"
 	"intransit/pki/keywrap"
 	"intransit/pki/store"
 	"intransit/pki/store/bolt"
@@ -231,7 +231,7 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	}()
 	write := func(name string, data []byte, perm os.FileMode) error {
 		path := filepath.Join(opts.Dir, name)
-		if err := atomicfile.Write(path, data, perm, true); err != nil {
+		if err := atomicfile.Create(path, data, perm); err != nil {
 			return err
 		}
 		created = append(created, path)
@@ -411,7 +411,7 @@ func RotateMaster(ctx context.Context, dir string, old, next keywrap.Secret, kdf
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(path, b, 0o600, false)
+	return atomicfile.Write(path, b, 0o600)
 }
 
 // Close releases the store.

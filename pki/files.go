@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"intransit/pki/internal/atomicfile"
+	"intransit/internal/atomicfile"
 )
 
 // IssuedFiles are the paths WriteIssued wrote.
@@ -43,7 +43,7 @@ func (ca *CA) WriteIssued(dir string, is *Issued) (IssuedFiles, error) {
 		}
 		keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 		clear(der)
-		err = atomicfile.Write(files.Key, keyPEM, 0o600, true)
+		err = atomicfile.Create(files.Key, keyPEM, 0o600)
 		clear(keyPEM)
 		if errors.Is(err, os.ErrExist) {
 			return IssuedFiles{}, &Refusal{Rule: fmt.Sprintf("%s exists; refusing to overwrite a private key", files.Key), Err: err}
@@ -53,10 +53,10 @@ func (ca *CA) WriteIssued(dir string, is *Issued) (IssuedFiles, error) {
 		}
 	}
 	leaf := pemCert(is.Certificate)
-	if err := atomicfile.Write(files.Cert, leaf, 0o644, false); err != nil {
+	if err := atomicfile.Write(files.Cert, leaf, 0o644); err != nil {
 		return IssuedFiles{}, err
 	}
-	if err := atomicfile.Write(files.Chain, append(leaf, pemCert(ca.inter)...), 0o644, false); err != nil {
+	if err := atomicfile.Write(files.Chain, append(leaf, pemCert(ca.inter)...), 0o644); err != nil {
 		return IssuedFiles{}, err
 	}
 	return files, nil

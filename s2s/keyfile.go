@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"intransit/internal/atomicfile"
 	"intransit/tunnel"
 )
 
@@ -15,9 +16,8 @@ import (
 const KeyFileName = "wireguard.key"
 
 // LoadOrCreateKey returns the WireGuard private key kept in dir, creating
-// it on first use: dir is created 0700, the key file 0600, written to a
-// temporary file in the same directory, synced and renamed into place, so a
-// crash never leaves a partial key. A key file readable by group or others
+// it on first use: dir is created 0700, the key file 0600 with
+// atomicfile.Create, so a crash never leaves a partial key. A key file readable by group or others
 // is refused. Reusing the key lets a restarted gateway rejoin its tunnels.
 func LoadOrCreateKey(dir string) (tunnel.PrivateKey, error) {
 	path := filepath.Join(dir, KeyFileName)
@@ -46,48 +46,8 @@ func LoadOrCreateKey(dir string) (tunnel.PrivateKey, error) {
 	if err != nil {
 		return tunnel.PrivateKey{}, fmt.Errorf("WireGuard key: %w", err)
 	}
-	if err := writeSecret(path, []byte(k.Base64()+"\n")); err != nil {
+	if err := atomicfile.Create(path, []byte(k.Base64()+"\n"), 0o600); err != nil {
 		return tunnel.PrivateKey{}, fmt.Errorf("WireGuard key: %w", err)
 	}
 	return k, nil
-}
-
-// writeSecret writes data to path atomically with mode 0600.
-func writeSecret(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	os.Remove(tmp)
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"intransit/internal/atomicfile"
 	"intransit/internal/output"
 	"intransit/pki"
 	"intransit/pki/keywrap"
@@ -136,7 +137,7 @@ func runPKIQuickstart(ctx context.Context, w io.Writer, dir string) error {
 		return pkiError(err)
 	}
 	crlPath := filepath.Join(dir, "crl.pem")
-	if err := writePublicFile(crlPath, pki.PEMCRL(crl.DER)); err != nil {
+	if err := atomicfile.Write(crlPath, pki.PEMCRL(crl.DER), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "   revoked %s (%s); CRL number %d written to %s\n", pki.FormatSerial(rev.Serial), rev.Reason, crl.Number, crlPath)

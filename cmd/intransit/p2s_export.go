@@ -3,12 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/skip2/go-qrcode"
 	"github.com/spf13/cobra"
 
+	"intransit/internal/atomicfile"
 	"intransit/internal/daemonconfig"
 	"intransit/p2s/enroll"
 	"intransit/p2s/gateway"
@@ -47,13 +46,13 @@ only by removing it: intransit p2s remove NAME.`,
 				if err != nil {
 					return fmt.Errorf("QR code: %w", err)
 				}
-				if err := writeSecretFile(qr, png); err != nil {
+				if err := atomicfile.Write(qr, png, 0o600); err != nil {
 					return fmt.Errorf("QR code: %w", err)
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "QR code (holds the private key) written to %s\n", qr)
 			}
 			if out != "" {
-				if err := writeSecretFile(out, []byte(exp.WGQuick)); err != nil {
+				if err := atomicfile.Write(out, []byte(exp.WGQuick), 0o600); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "profile written to %s\n", out)
@@ -121,31 +120,4 @@ as well (intransit pki revoke NAME) so that the CA agrees.`,
 	}
 	cmd.Flags().StringVar(&socket, "socket", daemonconfig.DefaultP2SAdminSocket, "p2s admin socket of intransitd")
 	return cmd
-}
-
-// writeSecretFile writes data with mode 0600 through a temporary file in
-// the same directory, synced and renamed into place.
-func writeSecretFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"intransit/internal/atomicfile"
 	"intransit/internal/output"
 	"intransit/pki"
 	"intransit/pki/keywrap"
@@ -397,10 +398,10 @@ writes FILE (DER) and FILE.pem; the default is DIR/crl.der and DIR/crl.pem.`,
 			if out == "" {
 				der, pemPath = filepath.Join(o.dir, "crl.der"), filepath.Join(o.dir, "crl.pem")
 			}
-			if err := writePublicFile(der, c.DER); err != nil {
+			if err := atomicfile.Write(der, c.DER, 0o644); err != nil {
 				return err
 			}
-			if err := writePublicFile(pemPath, pki.PEMCRL(c.DER)); err != nil {
+			if err := atomicfile.Write(pemPath, pki.PEMCRL(c.DER), 0o644); err != nil {
 				return err
 			}
 			revoked, err := ca.RevokedSerials(cmd.Context())
@@ -414,19 +415,6 @@ writes FILE (DER) and FILE.pem; the default is DIR/crl.der and DIR/crl.pem.`,
 	}
 	cmd.Flags().StringVar(&out, "out", "", "DER output file; PEM goes to FILE.pem (default DIR/crl.der, DIR/crl.pem)")
 	return cmd
-}
-
-// writePublicFile writes a non-secret file atomically.
-func writePublicFile(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // certView is a certificate record as the list and show commands print it.

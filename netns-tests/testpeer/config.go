@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"intransit/internal/atomicfile"
 	"intransit/tunnel"
 )
 
@@ -79,33 +79,13 @@ func LoadConfig(path string) (*Config, error) {
 }
 
 // Write stores the configuration at path with mode 0600 (it holds a
-// private key), through a temporary file and a rename.
+// private key), with atomicfile.Write.
 func (c *Config) Write(path string) error {
 	data, err := yaml.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("encoding config: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".testpeer-*.yaml")
-	if err != nil {
-		return fmt.Errorf("writing config: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing config: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing config: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing config: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing config: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("writing config: %w", err)
 	}
 	return nil

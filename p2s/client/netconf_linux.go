@@ -15,6 +15,8 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netlink"
+
+	"intransit/internal/atomicfile"
 )
 
 // DNS modes.
@@ -95,7 +97,7 @@ func (n *netconf) save() error {
 	if err != nil {
 		return err
 	}
-	return writeFile(n.stateFile, data, 0o600)
+	return atomicfile.Write(n.stateFile, data, 0o600)
 }
 
 // apply makes the TUN interface carry routes and sets DNS. gateway is the
@@ -233,11 +235,11 @@ func (n *netconf) applyDNS(ctx context.Context, servers []netip.Addr, domains []
 		if err := n.save(); err != nil {
 			return err
 		}
-		if err := os.Rename(n.resolvConf, backup); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := atomicfile.Rename(n.resolvConf, backup); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("DNS: keep the original %s: %w", n.resolvConf, err)
 		}
 	}
-	return writeFile(n.resolvConf, []byte(b.String()), 0o644)
+	return atomicfile.Write(n.resolvConf, []byte(b.String()), 0o644)
 }
 
 // restore undoes everything applied and removes the state file.
@@ -245,7 +247,7 @@ func (n *netconf) restore(ctx context.Context) error {
 	var errs []error
 	if n.cur.ResolvConf != "" {
 		if _, err := os.Lstat(n.cur.Backup); err == nil {
-			if err := os.Rename(n.cur.Backup, n.cur.ResolvConf); err != nil {
+			if err := atomicfile.Rename(n.cur.Backup, n.cur.ResolvConf); err != nil {
 				errs = append(errs, fmt.Errorf("restore %s: %w", n.cur.ResolvConf, err))
 			}
 		} else if err := os.Remove(n.cur.ResolvConf); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"intransit/internal/atomicfile"
 	"intransit/p2s/enroll"
 	"intransit/tunnel/control"
 )
@@ -86,10 +87,10 @@ func (c *Client) Renew(ctx context.Context) error {
 	// Both files are written completely under their ".next" names before
 	// either is renamed into place; LoadMaterial finishes a switch that a
 	// crash interrupted, so key and chain always match.
-	if err := writeFile(filepath.Join(c.opts.Dir, KeyFile+nextSuffix), keyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(c.opts.Dir, KeyFile+nextSuffix), keyPEM, 0o600); err != nil {
 		return fmt.Errorf("renewed key: %w", err)
 	}
-	if err := writeFile(filepath.Join(c.opts.Dir, ChainFile+nextSuffix), []byte(got.Chain), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(c.opts.Dir, ChainFile+nextSuffix), []byte(got.Chain), 0o644); err != nil {
 		return fmt.Errorf("renewed certificate: %w", err)
 	}
 	if err := finishSwitch(c.opts.Dir); err != nil {
@@ -122,7 +123,7 @@ func finishSwitch(dir string) error {
 		if _, err := os.Stat(next); err != nil {
 			continue
 		}
-		if err := os.Rename(next, filepath.Join(dir, f)); err != nil {
+		if err := atomicfile.Rename(next, filepath.Join(dir, f)); err != nil {
 			return fmt.Errorf("renewal: %w", err)
 		}
 	}

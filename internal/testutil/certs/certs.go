@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"intransit/internal/atomicfile"
 )
 
 // KeyType chooses the key algorithm and size of a generated certificate.
@@ -210,14 +212,13 @@ func WriteFile(t testing.TB, dir, name string, data []byte) string {
 	return path
 }
 
-// ReplaceFile atomically replaces dir/name with data (write to a temporary
-// file in dir, then rename), as a deployment tool would.
+// ReplaceFile atomically replaces dir/name with data (mode 0600), as a
+// deployment tool would, with atomicfile.Write.
 func ReplaceFile(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
-	tmp := WriteFile(t, dir, "."+name+".tmp", data)
 	path := filepath.Join(dir, name)
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatalf("certs: rename %s: %v", path, err)
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
+		t.Fatalf("certs: %v", err)
 	}
 	return path
 }
