@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -42,8 +41,6 @@ type Issued struct {
 	// SignCSR.
 	Key crypto.Signer
 }
-
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // Identity returns the URI identity of name under profile:
 // intransit://<ca-name>/<profile>/<name>.
@@ -100,8 +97,8 @@ func (ca *CA) checkRequest(req Request) (Profile, error) {
 	if err != nil {
 		return Profile{}, err
 	}
-	if !namePattern.MatchString(req.Name) {
-		return p, refusef("name %q: use 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit", req.Name)
+	if err := CheckName(req.Name); err != nil {
+		return p, refusef("name %v", err)
 	}
 	if req.TTL < 0 {
 		return p, refusef("lifetime %s is negative", req.TTL)

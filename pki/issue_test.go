@@ -238,7 +238,7 @@ func TestRefusals(t *testing.T) {
 		{"client with a DNS name", newCSR(t, p256, 0), withDNS(issueReq(pki.ProfileClient, "c"), "c.example.net"), "not allowed"},
 		{"name outside permitted domains", newCSR(t, p256, 0), withDNS(issueReq(pki.ProfileServer, "s"), "s.example.org"), "outside the permitted domains"},
 		{"wildcard", newCSR(t, p256, 0), withDNS(issueReq(pki.ProfileServer, "s"), "*.example.net"), "no wildcards"},
-		{"bad name", newCSR(t, p256, 0), issueReq(pki.ProfileServer, "../etc/passwd"), "use 1 to 63 letters"},
+		{"bad name", newCSR(t, p256, 0), issueReq(pki.ProfileServer, "../etc/passwd"), "use 1 to 63 lower-case letters"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ca.SignCSR(ctx, tc.csr, tc.req)

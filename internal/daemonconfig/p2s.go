@@ -3,11 +3,11 @@ package daemonconfig
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"intransit/p2s"
 	"intransit/tlspolicy"
 	"intransit/tunnel"
 	"intransit/tunnel/transport"
@@ -143,8 +143,6 @@ func (p *P2S) pool(v4 bool) netip.Prefix {
 	}
 	return netip.Prefix{}
 }
-
-var groupNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 
 // p2s validates the point-to-site section.
 func (v *validator) p2s(c *Config) {
@@ -292,8 +290,8 @@ func (v *validator) p2sGroups(p *P2S, at func(...any) []any) {
 	}
 	names := map[string]int{}
 	for i, g := range p.Groups {
-		if !groupNamePattern.MatchString(g.Name) {
-			v.fail(0, at("groups", i, "name"), "%q: want 1 to 32 lower-case letters, digits, '_' or '-'", g.Name)
+		if err := p2s.CheckGroupName(g.Name); err != nil {
+			v.fail(0, at("groups", i, "name"), "%v", err)
 		}
 		if j, dup := names[g.Name]; dup {
 			v.fail(0, at("groups", i, "name"), "%q is also groups[%d].name", g.Name, j)

@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"intransit/pki"
 	"intransit/tlspolicy"
 	"intransit/tunnel"
 	"intransit/tunnel/transport"
@@ -84,10 +85,7 @@ func fieldName(path []any) string {
 	return b.String()
 }
 
-var (
-	remoteName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-	ifaceName  = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
-)
+var ifaceName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
 
 func (v *validator) validate(c *Config) {
 	switch c.LogFormat {
@@ -240,8 +238,8 @@ func (v *validator) remotes(c *Config) {
 	for i := range c.Remotes {
 		r := &c.Remotes[i]
 		at := func(f ...any) []any { return append([]any{"remotes", i}, f...) }
-		if !remoteName.MatchString(r.Name) {
-			v.fail(0, at("name"), "%q: want lower-case letters, digits, '.', '_' or '-' (at most 63)", r.Name)
+		if err := pki.CheckName(r.Name); err != nil {
+			v.fail(0, at("name"), "%v", err)
 		}
 		if j, dup := names[r.Name]; dup {
 			v.fail(0, at("name"), "%q is also remotes[%d].name", r.Name, j)

@@ -14,13 +14,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 
 	"go.yaml.in/yaml/v3"
 
 	"intransit/internal/atomicfile"
 	"intransit/p2s/enroll"
+	"intransit/pki"
 	"intransit/tlspolicy"
 	"intransit/tunnel"
 	"intransit/tunnel/transport"
@@ -37,8 +37,6 @@ const (
 
 // DefaultProfile is the profile name when none is given.
 const DefaultProfile = "default"
-
-var profileName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // Profile is what a laptop knows about one gateway it enrolled with.
 type Profile struct {
@@ -61,8 +59,8 @@ type Profile struct {
 
 // ProfileDir is the directory of profile name under base.
 func ProfileDir(base, name string) (string, error) {
-	if !profileName.MatchString(name) {
-		return "", fmt.Errorf("profile name %q: use lower-case letters, digits, '.', '_' or '-'", name)
+	if err := pki.CheckName(name); err != nil {
+		return "", fmt.Errorf("profile name %w", err)
 	}
 	return filepath.Join(base, name), nil
 }

@@ -139,8 +139,8 @@ func (s *Server) log() *slog.Logger {
 // (DefaultTokenTTL when 0), and returns its text: the only time the secret
 // exists outside the laptop that redeems it.
 func (s *Server) Invite(ctx context.Context, name, group string, ttl time.Duration) (string, p2s.Token, error) {
-	if !namePattern.MatchString(name) {
-		return "", p2s.Token{}, fmt.Errorf("client name %q: use 1 to 63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	if err := pki.CheckName(name); err != nil {
+		return "", p2s.Token{}, fmt.Errorf("client name %w", err)
 	}
 	if !slices.Contains(s.Groups, group) {
 		return "", p2s.Token{}, fmt.Errorf("group %q is not configured (groups: %v)", group, s.Groups)

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -28,9 +27,6 @@ const DefaultTokenTTL = 24 * time.Hour
 
 // MaxTokenTTL bounds a token's validity.
 const MaxTokenTTL = 30 * 24 * time.Hour
-
-// namePattern is what a client name may look like (the PKI's name rule).
-var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // TokenText is a parsed token: "itp1.<id>.<secret>.<pin>", each part in
 // unpadded base64url. The pin is SHA-256 of the CA's root certificate

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"regexp"
 	"time"
 
 	"intransit/p2s"
@@ -84,8 +83,6 @@ type Group struct {
 	SearchDomains []string
 }
 
-var groupName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-
 // fullTunnel are the routes of a full-tunnel group.
 var fullTunnel = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
 
@@ -115,8 +112,8 @@ func (o *Options) check() error {
 	}
 	seen := map[string]bool{}
 	for _, gr := range o.Groups {
-		if !groupName.MatchString(gr.Name) {
-			return fmt.Errorf("p2s gateway: group name %q: use 1 to 32 lower-case letters, digits, '_' or '-'", gr.Name)
+		if err := p2s.CheckGroupName(gr.Name); err != nil {
+			return fmt.Errorf("p2s gateway: group name %w", err)
 		}
 		if seen[gr.Name] {
 			return fmt.Errorf("p2s gateway: group %q listed twice", gr.Name)

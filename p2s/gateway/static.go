@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strings"
 	"time"
 
 	"intransit/p2s"
+	"intransit/pki"
 	"intransit/tunnel"
 	"intransit/tunnel/control"
 	"intransit/tunnel/transport"
@@ -18,8 +18,6 @@ import (
 // staticLease is the pool's lease name of a static device; the prefix
 // keeps static devices apart from enrolled clients of the same name.
 func staticLease(name string) string { return "static:" + name }
-
-var staticName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // StaticProfile is a freshly exported static WireGuard profile. It holds
 // the device's private key, which the gateway does not keep: show it once.
@@ -79,8 +77,8 @@ func (g *Gateway) loadStatics(ctx context.Context) error {
 // gateway's UDP address as the device must dial it (host:port); empty
 // takes the configured udp listen address, which must then be specific.
 func (g *Gateway) AddStatic(ctx context.Context, name, group, endpoint string) (*StaticProfile, error) {
-	if !staticName.MatchString(name) {
-		return nil, fmt.Errorf("device name %q: use lower-case letters, digits, '.', '_' or '-'", name)
+	if err := pki.CheckName(name); err != nil {
+		return nil, fmt.Errorf("device name %w", err)
 	}
 	gr, ok := g.group(group)
 	if !ok {
