@@ -15,8 +15,8 @@ import (
 // Environment variables read by the pki commands.
 const (
 	envPKIDir        = "INTRANSIT_PKI_DIR"
-	envPKIPassphrase = "INTRANSIT_PKI_PASSPHRASE"
-	envPKIKey        = "INTRANSIT_PKI_KEY"
+	envPKIPassphrase = keywrap.EnvPassphrase
+	envPKIKey        = keywrap.EnvKey
 )
 
 // secretSource says where a master key comes from. The first one set wins:
@@ -30,47 +30,18 @@ type secretSource struct {
 	stderr         io.Writer
 }
 
-// resolve returns the secret. confirm asks twice at a prompt (for a new
-// master key); what names the key in the prompt.
+// resolve returns the secret: from the files or (with useEnv) the
+// environment through keywrap.Source, else from a prompt. confirm asks
+// twice at a prompt (for a new master key); what names the key in the
+// prompt.
 func (s secretSource) resolve(what string, confirm bool, useEnv bool) (keywrap.Secret, error) {
-	if s.keyFile != "" && s.passphraseFile != "" {
-		return keywrap.Secret{}, errors.New("give either a key file or a passphrase file, not both")
-	}
-	if s.keyFile != "" {
-		b, err := os.ReadFile(s.keyFile)
-		if err != nil {
-			return keywrap.Secret{}, fmt.Errorf("read master key file: %w", err)
-		}
-		defer clear(b)
-		sec, err := keywrap.ParseRawKey(b)
-		if err != nil {
-			return keywrap.Secret{}, fmt.Errorf("%s: %w", s.keyFile, err)
-		}
-		return sec, nil
-	}
-	if s.passphraseFile != "" {
-		b, err := os.ReadFile(s.passphraseFile)
-		if err != nil {
-			return keywrap.Secret{}, fmt.Errorf("read passphrase file: %w", err)
-		}
-		defer clear(b)
-		p := bytes.TrimRight(b, "\r\n")
-		if len(p) == 0 {
-			return keywrap.Secret{}, fmt.Errorf("%s: the passphrase is empty", s.passphraseFile)
-		}
-		return keywrap.Passphrase(p), nil
-	}
+	src := keywrap.Source{KeyFile: s.keyFile, PassphraseFile: s.passphraseFile}
 	if useEnv {
-		if v := s.env(envPKIKey); v != "" {
-			sec, err := keywrap.ParseRawKey([]byte(v))
-			if err != nil {
-				return keywrap.Secret{}, fmt.Errorf("%s: %w", envPKIKey, err)
-			}
-			return sec, nil
-		}
-		if v := s.env(envPKIPassphrase); v != "" {
-			return keywrap.Passphrase([]byte(v)), nil
-		}
+		src.Getenv = s.env
+	}
+	sec, err := src.Load()
+	if !errors.Is(err, keywrap.ErrNoSecret) {
+		return sec, err
 	}
 	if s.stdin == nil || !term.IsTerminal(int(s.stdin.Fd())) {
 		return keywrap.Secret{}, fmt.Errorf("no %s given: use --passphrase-file, --key-file, %s or %s (or run on a terminal to be asked)", what, envPKIPassphrase, envPKIKey)

@@ -142,30 +142,11 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, r
 
 // p2sSecret reads the PKI master key of the p2s section.
 func p2sSecret(p daemonconfig.P2SPKI) (keywrap.Secret, error) {
-	if p.KeyFile != "" {
-		b, err := os.ReadFile(p.KeyFile)
-		if err != nil {
-			return keywrap.Secret{}, fmt.Errorf("p2s.pki.key_file: %w", err)
-		}
-		defer clear(b)
-		s, err := keywrap.ParseRawKey(b)
-		if err != nil {
-			return keywrap.Secret{}, fmt.Errorf("p2s.pki.key_file %s: %w", p.KeyFile, err)
-		}
-		return s, nil
-	}
-	b, err := os.ReadFile(p.PassphraseFile)
+	s, err := keywrap.Source{KeyFile: p.KeyFile, PassphraseFile: p.PassphraseFile}.Load()
 	if err != nil {
-		return keywrap.Secret{}, fmt.Errorf("p2s.pki.passphrase_file: %w", err)
+		return keywrap.Secret{}, fmt.Errorf("p2s.pki: %w", err)
 	}
-	defer clear(b)
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	if len(b) == 0 {
-		return keywrap.Secret{}, fmt.Errorf("p2s.pki.passphrase_file %s: the passphrase is empty", p.PassphraseFile)
-	}
-	return keywrap.Passphrase(b), nil
+	return s, nil
 }
 
 // serveHTTPS serves h over TLS on addr until close.
