@@ -250,12 +250,18 @@ func (l *p2sLab) addLaptop(name string) *laptop {
 	return lp
 }
 
-// enroll runs intransit p2s enroll and returns its output and error.
+// enroll runs intransit p2s enroll with the token on standard input and
+// returns its output and error.
 func (lp *laptop) enroll(token string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := lp.host.Run(ctx, lp.l.cli, "p2s", "enroll", "https://"+p2sWan+":8445", "--token", token, "--dir", lp.dir)
-	return string(out), err
+	cmd := lp.host.Command(ctx, lp.l.cli, "p2s", "enroll", "https://"+p2sWan+":8445", "--token-file", "-", "--dir", lp.dir)
+	cmd.Stdin = strings.NewReader(token + "\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("on host %s: intransit p2s enroll: %w: %s", lp.name, err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
 }
 
 // connect starts the client.

@@ -54,11 +54,19 @@ func (d *demoNet) laptopJoins(ctx context.Context, self, gwWAN string) (*client.
 	fmt.Fprintln(d.w, "   gateway B: intransit p2s invite laptop --group staff --expires 10m (a one-time token)")
 	profiles := filepath.Join(d.dir, "laptop")
 	enrollURL := fmt.Sprintf("https://%s:%d", gwWAN, demoP2SEnroll)
-	out, err = d.run(ctx, "laptop", self, "p2s", "enroll", enrollURL, "--token", inv.Token, "--dir", profiles)
+	// The token travels in a file (0600), never on a command line.
+	tokenFile := filepath.Join(d.dir, "laptop-token")
+	if err := os.WriteFile(tokenFile, []byte(inv.Token+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	out, err = d.run(ctx, "laptop", self, "p2s", "enroll", enrollURL, "--token-file", tokenFile, "--dir", profiles)
 	if err != nil {
 		return nil, fmt.Errorf("intransit p2s enroll: %w\n%s\n%s", err, out, d.logs())
 	}
-	fmt.Fprintf(d.w, "   laptop:    intransit p2s enroll %s --token ... (key made on the laptop, a CSR sent)\n", enrollURL)
+	if err := os.Remove(tokenFile); err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	fmt.Fprintf(d.w, "   laptop:    intransit p2s enroll %s --token-file token (key made on the laptop, a CSR sent)\n", enrollURL)
 	fmt.Fprint(d.w, indent(indent(strings.TrimSpace(out))))
 	// DNS off: the namespaces share this machine's /etc/resolv.conf.
 	d.start("laptop", filepath.Join(d.dir, "laptop.log"), self, "p2s", "connect", "--dir", profiles, "--dns", "off")

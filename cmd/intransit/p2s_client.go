@@ -36,28 +36,34 @@ func (p *profileFlags) path() (string, error) { return client.ProfileDir(p.dir, 
 
 func newP2SEnrollCommand() *cobra.Command {
 	var pf profileFlags
-	var token string
+	var token, tokenFile string
 	cmd := &cobra.Command{
-		Use:   "enroll https://GATEWAY[:PORT]",
+		Use:   "enroll https://GATEWAY[:PORT] --token-file FILE|-",
 		Short: "Enroll this laptop with a gateway: local key, CSR, client certificate, pinned CA",
 		Long: `Redeem a one-time token (from intransit p2s invite) at the gateway's
 enrollment endpoint. The private key is generated here and never leaves this
 machine; the gateway's CA is checked against the pin inside the token before
 anything is sent. The profile (certificate, CA, keys) is written under --dir.
 
+The token is read from --token-file, or from standard input with
+--token-file -. --token still works but puts the token on the command line,
+where every local user can read it (ps, /proc) until it is redeemed.
+
 Exit codes: 0 enrolled, 1 the gateway refused (expired or used token, weak
 key, ...), 2 could not run.`,
-		Example: `  intransit p2s enroll https://vpn.example.com:8445 --token itp1.xxx`,
+		Example: `  intransit p2s enroll https://vpn.example.com:8445 --token-file token.txt
+  pass show vpn-token | intransit p2s enroll https://vpn.example.com:8445 --token-file -`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if token == "" {
-				return errors.New("--token is required")
+			tok, err := readToken(cmd, token, tokenFile)
+			if err != nil {
+				return err
 			}
 			dir, err := pf.path()
 			if err != nil {
 				return err
 			}
-			p, err := client.Enroll(cmd.Context(), dir, args[0], token)
+			p, err := client.Enroll(cmd.Context(), dir, args[0], tok)
 			var ref *enroll.Refusal
 			if errors.As(err, &ref) {
 				return refusal(fmt.Errorf("the gateway refused the enrollment: %w", err))
@@ -70,8 +76,48 @@ key, ...), 2 could not run.`,
 		},
 	}
 	pf.add(cmd)
-	cmd.Flags().StringVar(&token, "token", "", "one-time token from intransit p2s invite")
+	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the one-time token from intransit p2s invite; - reads standard input")
+	cmd.Flags().StringVar(&token, "token", "", "the one-time token itself (visible to every local user in ps; prefer --token-file)")
 	return cmd
+}
+
+// maxTokenInput bounds what is read from a token file or standard input.
+const maxTokenInput = 4 << 10
+
+// readToken returns the one-time token from file (a path, or "-" for the
+// command's standard input) or from arg, the --token flag, which warns on
+// standard error: argv is readable by every local user.
+func readToken(cmd *cobra.Command, arg, file string) (string, error) {
+	switch {
+	case arg != "" && file != "":
+		return "", errors.New("give either --token-file or --token, not both")
+	case arg != "":
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning: --token puts the one-time token on the command line, where every local user can read it (ps, /proc); use --token-file FILE, or --token-file - to read it from standard input")
+		return arg, nil
+	case file == "":
+		return "", errors.New("--token-file is required: a file holding the token from intransit p2s invite, or - for standard input")
+	}
+	in, what := cmd.InOrStdin(), "standard input"
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return "", fmt.Errorf("token file: %w", err)
+		}
+		defer f.Close()
+		in, what = f, "token file "+file
+	}
+	b, err := io.ReadAll(io.LimitReader(in, maxTokenInput+1))
+	if err != nil {
+		return "", fmt.Errorf("read the token from %s: %w", what, err)
+	}
+	if len(b) > maxTokenInput {
+		return "", fmt.Errorf("%s holds more than %d bytes: not a token", what, maxTokenInput)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("%s is empty: want the token from intransit p2s invite", what)
+	}
+	return t, nil
 }
 
 func newP2SConnectCommand() *cobra.Command {

@@ -24,7 +24,14 @@ import (
 
 func runP2SCLI(t *testing.T, args ...string) (string, int) {
 	t.Helper()
+	return runP2SCLIInput(t, "", args...)
+}
+
+// runP2SCLIInput is runP2SCLI with input on standard input.
+func runP2SCLIInput(t *testing.T, input string, args ...string) (string, int) {
+	t.Helper()
 	root := newRootCommand()
+	root.SetIn(strings.NewReader(input))
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&out)
@@ -87,9 +94,16 @@ func TestP2SInviteEnrollCommands(t *testing.T) {
 		t.Fatalf("invite output %q: %v", out, err)
 	}
 	dir := t.TempDir()
-	out, code = runP2SCLI(t, "p2s", "enroll", url, "--token", inv.Token, "--dir", dir)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(inv.Token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code = runP2SCLI(t, "p2s", "enroll", url, "--token-file", tokenFile, "--dir", dir)
 	if code != exitOK || !strings.Contains(out, "enrolled as alice") {
 		t.Fatalf("enroll: exit %d: %s", code, out)
+	}
+	if strings.Contains(out, "warning") {
+		t.Errorf("enroll with --token-file warned: %s", out)
 	}
 	prof := filepath.Join(dir, client.DefaultProfile)
 	for _, f := range []string{client.KeyFile, client.WireGuardFile} {
@@ -101,10 +115,18 @@ func TestP2SInviteEnrollCommands(t *testing.T) {
 	if _, err := client.LoadMaterial(prof); err != nil {
 		t.Errorf("profile material: %v", err)
 	}
-	// The token is spent: a second laptop is refused (exit 1).
+	// The token is spent: a second laptop is refused (exit 1), whether
+	// the token comes on standard input or, with a warning, as an argument.
+	out, code = runP2SCLIInput(t, inv.Token+"\n", "p2s", "enroll", url, "--token-file", "-", "--dir", t.TempDir())
+	if code != exitFinding || !strings.Contains(out, enroll.ReasonTokenUsed) {
+		t.Errorf("reused token on standard input: exit %d: %s", code, out)
+	}
 	out, code = runP2SCLI(t, "p2s", "enroll", url, "--token", inv.Token, "--dir", t.TempDir())
 	if code != exitFinding || !strings.Contains(out, enroll.ReasonTokenUsed) {
-		t.Errorf("reused token: exit %d: %s", code, out)
+		t.Errorf("reused token as an argument: exit %d: %s", code, out)
+	}
+	if !strings.Contains(out, "warning: --token puts the one-time token on the command line") {
+		t.Errorf("--token did not warn that argv is visible: %s", out)
 	}
 	// Enrolling over an existing profile cannot run (exit 2).
 	if out, code = runP2SCLI(t, "p2s", "enroll", url, "--token", inv.Token, "--dir", dir); code != exitCannot {
@@ -122,7 +144,10 @@ func TestP2SCommandErrors(t *testing.T) {
 	}{
 		{[]string{"p2s", "invite", "bob", "--group", "nogroup", "--socket", socket}, exitFinding, "nogroup"},
 		{[]string{"p2s", "invite", "bob", "--socket", filepath.Join(dir, "none.sock")}, exitCannot, "none.sock"},
-		{[]string{"p2s", "enroll", "https://127.0.0.1:1"}, exitCannot, "--token is required"},
+		{[]string{"p2s", "enroll", "https://127.0.0.1:1"}, exitCannot, "--token-file is required"},
+		{[]string{"p2s", "enroll", "https://127.0.0.1:1", "--token", "itp1.x", "--token-file", "-"}, exitCannot, "not both"},
+		{[]string{"p2s", "enroll", "https://127.0.0.1:1", "--token-file", "-"}, exitCannot, "standard input is empty"},
+		{[]string{"p2s", "enroll", "https://127.0.0.1:1", "--token-file", filepath.Join(dir, "none")}, exitCannot, filepath.Join(dir, "none")},
 		{[]string{"p2s", "enroll", "https://127.0.0.1:1", "--token", "itp1.bad", "--dir", dir}, exitCannot, "4 parts"},
 		{[]string{"p2s", "status", "--dir", dir}, exitFinding, "no client running"},
 		{[]string{"p2s", "status", "--dir", dir, "--profile", "Bad/Name"}, exitCannot, "profile name"},
