@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"intransit/internal/logging"
 	"intransit/internal/output"
 	"intransit/p2s/client"
 	"intransit/p2s/enroll"
@@ -53,7 +53,7 @@ Exit codes: 0 enrolled, 1 the gateway refused (expired or used token, weak
 key, ...), 2 could not run.`,
 		Example: `  intransit p2s enroll https://vpn.example.com:8445 --token-file token.txt
   pass show vpn-token | intransit p2s enroll https://vpn.example.com:8445 --token-file -`,
-		Args:    cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tok, err := readToken(cmd, token, tokenFile)
 			if err != nil {
@@ -123,7 +123,7 @@ func readToken(cmd *cobra.Command, arg, file string) (string, error) {
 func newP2SConnectCommand() *cobra.Command {
 	var pf profileFlags
 	var opts client.Options
-	var logFormat string
+	var logFormat, logLevel string
 	cmd := &cobra.Command{
 		Use:   "connect",
 		Short: "Connect to the profile's gateway and stay connected (foreground) until stopped",
@@ -140,12 +140,11 @@ changes, sleep or a gateway restart. Run it under systemd for a daemon.`,
 				return err
 			}
 			opts.Dir = dir
-			hopts := &slog.HandlerOptions{Level: slog.LevelInfo}
-			if logFormat == "json" {
-				opts.Logger = slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), hopts))
-			} else {
-				opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), hopts))
+			level, err := logging.ParseLevel(logLevel)
+			if err != nil {
+				return fmt.Errorf("--log-level: %w", err)
 			}
+			opts.Logger = logging.New(cmd.ErrOrStderr(), logFormat, level)
 			c, err := client.New(opts)
 			if err != nil {
 				return err
@@ -173,7 +172,8 @@ changes, sleep or a gateway restart. Run it under systemd for a daemon.`,
 	cmd.Flags().StringVar(&opts.DNSMode, "dns", client.DNSAuto, "DNS handling: auto, resolvectl, resolv.conf or off")
 	cmd.Flags().StringVar(&opts.ResolvConf, "resolv-conf", "/etc/resolv.conf", "resolv.conf replaced in resolv.conf mode")
 	cmd.Flags().IntVar(&opts.UnderlayMTU, "underlay-mtu", 1500, "MTU of this machine's network")
-	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text or json")
+	cmd.Flags().StringVar(&logFormat, "log-format", logging.Text, "text or json")
+	cmd.Flags().StringVar(&logLevel, "log-level", logging.Info, "log level: debug, info, warn or error")
 	return cmd
 }
 

@@ -153,6 +153,7 @@ func TestP2SCommandErrors(t *testing.T) {
 		{[]string{"p2s", "status", "--dir", dir, "--profile", "Bad/Name"}, exitCannot, "profile name"},
 		{[]string{"p2s", "disconnect", "--dir", dir}, exitOK, "no client running"},
 		{[]string{"p2s", "connect", "--dir", dir}, exitCannot, "enroll first"},
+		{[]string{"p2s", "connect", "--dir", dir, "--log-level", "loud"}, exitCannot, `log level "loud": want debug, info, warn or error`},
 		{[]string{"p2s", "export", "phone", "--format", "json", "--socket", socket}, exitCannot, "wg-quick"},
 	} {
 		out, code := runP2SCLI(t, tc.args...)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"intransit/internal/logging"
 	"intransit/tlspolicy"
 	"intransit/tlspolicy/crlsource"
 	"intransit/tlspolicy/proxy"
@@ -26,7 +27,7 @@ import (
 type tlsProxyFlags struct {
 	listen, target, profile, mode   string
 	cert, key, clientCA, ca, crl    string
-	serverName, metrics             string
+	serverName, metrics, logLevel   string
 	allowURI, allowDNS, allowCN     []string
 	allowOU                         []string
 	reloadEvery, crlEvery, shutdown time.Duration
@@ -65,6 +66,7 @@ SIGHUP; open connections keep going. Every refusal is logged with its reason.
 	fl.StringSliceVar(&f.allowCN, "allow-cn", nil, "allowed peer subject CN (repeatable)")
 	fl.StringSliceVar(&f.allowOU, "allow-ou", nil, "allowed peer subject OU (repeatable)")
 	fl.StringVar(&f.metrics, "metrics", "", "address for the /metrics and /status endpoint")
+	fl.StringVar(&f.logLevel, "log-level", logging.Info, "log level: debug, info, warn or error")
 	fl.DurationVar(&f.reloadEvery, "reload-interval", 2*time.Second, "how often certificate, key and CA files are checked for changes")
 	fl.DurationVar(&f.crlEvery, "crl-interval", time.Minute, "how often the CRL is re-fetched (also at its nextUpdate)")
 	fl.DurationVar(&f.shutdown, "shutdown-grace", 10*time.Second, "how long open connections may finish after SIGINT/SIGTERM")
@@ -101,7 +103,11 @@ func runTLSProxy(parent context.Context, f tlsProxyFlags, logOut io.Writer) erro
 		}
 		f.serverName = host
 	}
-	log := slog.New(slog.NewTextHandler(logOut, nil))
+	level, err := logging.ParseLevel(f.logLevel)
+	if err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := logging.New(logOut, logging.Text, level)
 	prof, err := tlspolicy.LoadProfile(f.profile)
 	if err != nil {
 		return err

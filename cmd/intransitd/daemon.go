@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"intransit/internal/daemonconfig"
+	"intransit/internal/logging"
 	"intransit/internal/status"
 	"intransit/s2s"
 	"intransit/tlspolicy"
@@ -31,6 +32,7 @@ import (
 // daemon is a running intransitd.
 type daemon struct {
 	log      *slog.Logger
+	level    *logLevel
 	cfg      *daemonconfig.Config
 	path     string // the configuration file, the same across reloads
 	mu       sync.Mutex
@@ -42,20 +44,12 @@ type daemon struct {
 	wg       sync.WaitGroup
 }
 
-// newLogger builds the slog logger of the configured format on stderr
-// (journald adds the time).
-func newLogger(format string) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
-	if format == daemonconfig.LogJSON {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
-}
-
-// newDaemon loads the key material and starts the gateway.
-func newDaemon(ctx context.Context, cfg *daemonconfig.Config) (*daemon, error) {
-	log := newLogger(cfg.LogFormat)
-	d := &daemon{log: log, cfg: cfg, path: cfg.Path, loadedAt: time.Now()}
+// newDaemon loads the key material and starts the gateway. It logs on
+// stderr (journald adds the time) at level, set from cfg unless pinned.
+func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (*daemon, error) {
+	level.apply(cfg)
+	log := logging.New(os.Stderr, cfg.LogFormat, level)
+	d := &daemon{log: log, level: level, cfg: cfg, path: cfg.Path, loadedAt: time.Now()}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -319,6 +313,9 @@ func (d *daemon) reload(ctx context.Context) {
 		d.log.Warn("reload: certificate material kept", "error", err.Error())
 	}
 	d.cfg = next
+	if d.level.apply(next) {
+		d.log.Info("log level changed", "log_level", next.LogLevel)
+	}
 	d.mu.Lock()
 	d.loadedAt = time.Now()
 	d.mu.Unlock()

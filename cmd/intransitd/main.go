@@ -6,6 +6,7 @@
 //
 //	intransitd --config /etc/intransit/intransitd.yaml
 //	intransitd --config FILE --check   # validate the file and exit
+//	intransitd --log-level debug       # pin the level (else log_level)
 //
 // Exit status: 0 after a clean stop, 1 for an invalid configuration, 2 when
 // the gateway could not run.
@@ -31,7 +32,13 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("intransitd", flag.ContinueOnError)
 	path := fs.String("config", "/etc/intransit/intransitd.yaml", "configuration file")
 	check := fs.Bool("check", false, "validate the configuration and exit")
+	levelFlag := fs.String("log-level", "", "log level for the life of the process: debug, info, warn or error (default: log_level of the configuration, applied again on reload)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	level, err := newLogLevel(*levelFlag)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "intransitd: --log-level: %v\n", err)
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -53,7 +60,7 @@ func run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	d, err := newDaemon(ctx, cfg)
+	d, err := newDaemon(ctx, cfg, level)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "intransitd: %v\n", err)
 		return 2

@@ -19,6 +19,9 @@ func TestRunCheck(t *testing.T) {
 		{"missing", "", []string{"--check"}, 2},
 		{"extra argument", good, []string{"--check", "now"}, 2},
 		{"unknown flag", good, []string{"--chek"}, 2},
+		{"log level flag", good, []string{"--check", "--log-level", "debug"}, 0},
+		{"bad log level flag", good, []string{"--check", "--log-level", "verbose"}, 2},
+		{"bad log_level", good + "log_level: loud\n", []string{"--check"}, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

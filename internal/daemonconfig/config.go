@@ -8,6 +8,7 @@
 // A gateway's file:
 //
 //	log_format: text                  # text | json
+//	log_level: info                   # debug | info | warn | error (reload applies it)
 //	state_dir: /var/lib/intransitd    # holds the WireGuard private key (0600)
 //	status_socket: /run/intransitd/status.sock
 //	metrics_listen: 127.0.0.1:9586    # opt-in Prometheus listener; empty = off
@@ -53,6 +54,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"intransit/internal/logging"
 	"intransit/tunnel/transport"
 )
 
@@ -75,8 +77,8 @@ const (
 
 // Log formats.
 const (
-	LogText = "text"
-	LogJSON = "json"
+	LogText = logging.Text
+	LogJSON = logging.JSON
 )
 
 // Config is a validated daemon configuration.
@@ -85,6 +87,8 @@ type Config struct {
 	Path string `yaml:"-"`
 	// LogFormat is LogText or LogJSON.
 	LogFormat string `yaml:"log_format"`
+	// LogLevel is logging.Debug, Info, Warn or Error (default Info).
+	LogLevel string `yaml:"log_level"`
 	// StateDir holds the daemon's state (its WireGuard private key).
 	StateDir string `yaml:"state_dir"`
 	// StatusSocket is the unix socket `intransit status` reads.

@@ -46,6 +46,9 @@ func TestParseGood(t *testing.T) {
 	if c.Identity.Profile != "pq" || c.Identity.CRLRefresh.Duration != DefaultCRLRefresh {
 		t.Errorf("defaults: profile %q crl_refresh %s", c.Identity.Profile, c.Identity.CRLRefresh)
 	}
+	if c.LogLevel != "info" {
+		t.Errorf("default log_level %q, want info", c.LogLevel)
+	}
 	if c.PSKRotation.Duration != 30*time.Second || c.DeadAfter.Duration != DefaultDeadAfter || c.PathMTU != DefaultPathMTU {
 		t.Errorf("durations: %s %s %d", c.PSKRotation, c.DeadAfter, c.PathMTU)
 	}
@@ -88,6 +91,8 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate name", "name: site-c", "name: site-b", 21, "remotes[1].name", "also remotes[0]"},
 		{"bad transport", "transports: [quic, udp]", "transports: [quic, ipsec]", 19, "remotes[0].transports[1]", "want udp"},
 		{"bad log format", "log_format: json", "log_format: xml", 1, "log_format", "want text or json"},
+		{"bad log level", "log_format: json", "log_format: json\nlog_level: verbose", 2, "log_level", `"verbose": want debug, info, warn or error`},
+		{"log level in capitals", "log_format: json", "log_format: json\nlog_level: DEBUG", 2, "log_level", "want debug, info, warn or error"},
 		{"no transport", "  udp: 192.0.2.1:51820\n  quic: 192.0.2.1:443\n", "", 9, "listen", "at least one"},
 		{"port zero", "udp: 192.0.2.1:51820", "udp: 192.0.2.1:0", 11, "", "port 0"},
 		{"unspecified dial", "control: [192.0.2.2:8443]", "control: ['0.0.0.0:8443']", 18, "remotes[0].control[0]", "unspecified"},

@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"intransit/internal/logging"
 	"intransit/pki"
 	"intransit/tlspolicy"
 	"intransit/tunnel"
@@ -94,6 +95,12 @@ func (v *validator) validate(c *Config) {
 	case LogText, LogJSON:
 	default:
 		v.fail(0, []any{"log_format"}, "%q: want %s or %s", c.LogFormat, LogText, LogJSON)
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = logging.Info
+	}
+	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
+		v.fail(0, []any{"log_level"}, "%q: want %s, %s, %s or %s", c.LogLevel, logging.Debug, logging.Info, logging.Warn, logging.Error)
 	}
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir
