@@ -54,6 +54,7 @@ type p2sLab struct {
 	chain, key string // the gateway's certificate chain and key
 	clientTTL  string // p2s.client_ttl
 	leaseIdle  string // p2s.lease_idle; the default when empty
+	top        string // more top-level settings, one per line
 }
 
 func newP2SLab(t *testing.T) *p2sLab {
@@ -148,6 +149,7 @@ func (l *p2sLab) writeConfig() string {
 	fmt.Fprintf(&b, "identity:\n  cert: %s\n  key: %s\n  ca: %s\n  crl: %s\n  crl_refresh: 1s\n", l.chain, l.key, l.caFile, l.crl)
 	fmt.Fprintf(&b, "listen:\n  control: %s:8443\n  udp: %s:51820\n", p2sWan, p2sWan)
 	fmt.Fprintf(&b, "site_prefixes: [10.1.0.0/24]\nkeepalive: 1s\ndead_after: 5s\nremotes: []\nmetrics_listen: 127.0.0.1:9586\n")
+	b.WriteString(l.top)
 	fmt.Fprintf(&b, "p2s:\n  listen:\n    control: %s:8444\n    udp: %s:51821\n    quic: %s:443\n    tls: %s:443\n", p2sWan, p2sWan, p2sWan, p2sWan)
 	fmt.Fprintf(&b, "  enroll: %s:8445\n  renew: %s:8446\n  admin_socket: %s\n", p2sWan, p2sWan, filepath.Join(l.dir, "run", "p2s.sock"))
 	fmt.Fprintf(&b, "  pki: {dir: %s, passphrase_file: %s}\n  client_ttl: %s\n", l.pkiDir, l.pass, l.clientTTL)
