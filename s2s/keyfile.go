@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"intransit/internal/atomicfile"
+	"intransit/internal/secretfile"
 	"intransit/tunnel"
 )
 
@@ -17,27 +18,21 @@ const KeyFileName = "wireguard.key"
 
 // LoadOrCreateKey returns the WireGuard private key kept in dir, creating
 // it on first use: dir is created 0700, the key file 0600 with
-// atomicfile.Create, so a crash never leaves a partial key. A key file readable by group or others
-// is refused. Reusing the key lets a restarted gateway rejoin its tunnels.
+// atomicfile.Create, so a crash never leaves a partial key. A key file
+// accessible by group or others is refused (secretfile.Read). Reusing the key lets a restarted gateway rejoin its tunnels.
 func LoadOrCreateKey(dir string) (tunnel.PrivateKey, error) {
 	path := filepath.Join(dir, KeyFileName)
-	data, err := os.ReadFile(path)
+	data, err := secretfile.Read("WireGuard key", path)
 	switch {
 	case err == nil:
-		fi, err := os.Stat(path)
-		if err != nil {
-			return tunnel.PrivateKey{}, fmt.Errorf("WireGuard key: %w", err)
-		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return tunnel.PrivateKey{}, fmt.Errorf("WireGuard key %s has mode %s: it must not be readable by group or others (chmod 600)", path, fi.Mode().Perm())
-		}
+		defer clear(data)
 		k, err := tunnel.ParsePrivateKey(strings.TrimSpace(string(data)))
 		if err != nil {
 			return tunnel.PrivateKey{}, fmt.Errorf("WireGuard key %s: %w", path, err)
 		}
 		return k, nil
 	case !errors.Is(err, os.ErrNotExist):
-		return tunnel.PrivateKey{}, fmt.Errorf("WireGuard key: %w", err)
+		return tunnel.PrivateKey{}, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return tunnel.PrivateKey{}, fmt.Errorf("state directory: %w", err)

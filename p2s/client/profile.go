@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"intransit/internal/atomicfile"
+	"intransit/internal/secretfile"
 	"intransit/p2s/enroll"
 	"intransit/pki"
 	"intransit/tlspolicy"
@@ -111,23 +112,28 @@ type Material struct {
 }
 
 // LoadMaterial reads the key material of the profile in dir; a private key
-// readable by group or others is refused.
+// accessible by group or others is refused (secretfile.Read).
 func LoadMaterial(dir string) (*Material, error) {
 	if _, err := os.Stat(filepath.Join(dir, ChainFile+nextSuffix)); err == nil {
 		if err := finishSwitch(dir); err != nil {
 			return nil, err
 		}
 	}
-	for _, f := range []string{KeyFile, WireGuardFile} {
-		fi, err := os.Stat(filepath.Join(dir, f))
-		if err != nil {
-			return nil, fmt.Errorf("profile: %w", err)
-		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("%s has mode %s: it must not be readable by group or others (chmod 600)", filepath.Join(dir, f), fi.Mode().Perm())
-		}
+	keyPEM, err := secretfile.Read("profile key", filepath.Join(dir, KeyFile))
+	if err != nil {
+		return nil, err
 	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, ChainFile), filepath.Join(dir, KeyFile))
+	defer clear(keyPEM)
+	wg, err := secretfile.Read("profile WireGuard key", filepath.Join(dir, WireGuardFile))
+	if err != nil {
+		return nil, err
+	}
+	defer clear(wg)
+	chainPEM, err := os.ReadFile(filepath.Join(dir, ChainFile))
+	if err != nil {
+		return nil, fmt.Errorf("profile certificate: %w", err)
+	}
+	cert, err := tls.X509KeyPair(chainPEM, keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("profile certificate: %w", err)
 	}
@@ -144,11 +150,6 @@ func LoadMaterial(dir string) (*Material, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, CAFile), err)
 	}
-	wg, err := os.ReadFile(filepath.Join(dir, WireGuardFile))
-	if err != nil {
-		return nil, fmt.Errorf("profile WireGuard key: %w", err)
-	}
-	defer clear(wg)
 	wk, err := tunnel.ParsePrivateKey(string(bytes.TrimSpace(wg)))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, WireGuardFile), err)

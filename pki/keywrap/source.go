@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+
+	"intransit/internal/secretfile"
 )
 
 // Environment variables a Source reads when it is given an environment.
@@ -18,9 +18,6 @@ const (
 
 // ErrNoSecret is returned (wrapped) by Source.Load when no source is set.
 var ErrNoSecret = errors.New("no master key or passphrase given")
-
-// maxSecretFile bounds what is read from a key or passphrase file.
-const maxSecretFile = 64 << 10
 
 // Source says where a master secret comes from. It is the one loader of
 // master secrets: the daemon's configuration (key_file, passphrase_file)
@@ -42,17 +39,17 @@ type Source struct {
 // An error wrapping ErrNoSecret means none is set (a caller may then ask
 // at a prompt).
 //
-// A key or passphrase file must not be accessible to group or others (mode
-// bits 0o077 clear), as ssh requires of a private key: anyone who reads it
-// unlocks every key of the PKI. A file that is refuses with an error naming
-// the file, its mode and the chmod that fixes it. An empty passphrase is
+// A key or passphrase file must not be accessible to group or others (see
+// package secretfile): anyone who reads it unlocks every key of the PKI.
+// One that is refused with an error naming the file, its mode and the chmod
+// that fixes it. An empty passphrase is
 // refused. Errors name the file or the variable, never the secret.
 func (s Source) Load() (Secret, error) {
 	switch {
 	case s.KeyFile != "" && s.PassphraseFile != "":
 		return Secret{}, errors.New("give either a master key file or a passphrase file, not both")
 	case s.KeyFile != "":
-		b, err := readSecretFile("master key file", s.KeyFile)
+		b, err := secretfile.Read("master key file", s.KeyFile)
 		if err != nil {
 			return Secret{}, err
 		}
@@ -63,7 +60,7 @@ func (s Source) Load() (Secret, error) {
 		}
 		return sec, nil
 	case s.PassphraseFile != "":
-		b, err := readSecretFile("passphrase file", s.PassphraseFile)
+		b, err := secretfile.Read("passphrase file", s.PassphraseFile)
 		if err != nil {
 			return Secret{}, err
 		}
@@ -87,32 +84,4 @@ func (s Source) Load() (Secret, error) {
 		}
 	}
 	return Secret{}, ErrNoSecret
-}
-
-// readSecretFile reads a key or passphrase file (what names it in errors),
-// refusing one that group or others may access. The mode is checked on the
-// open file, so a file swapped after the check is never read.
-func readSecretFile(what, path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("%s %s has mode %04o, which lets group or others at it: it must be accessible by its owner only (chmod 600 %s)", what, path, uint32(perm), path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		clear(b)
-		return nil, fmt.Errorf("%s %s: %w", what, path, err)
-	}
-	if len(b) > maxSecretFile {
-		clear(b)
-		return nil, fmt.Errorf("%s %s is larger than %d bytes", what, path, maxSecretFile)
-	}
-	return b, nil
 }
