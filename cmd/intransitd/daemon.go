@@ -26,6 +26,7 @@ import (
 	"intransit/s2s"
 	"intransit/tlspolicy"
 	"intransit/tlspolicy/crlsource"
+	"intransit/tunnel/control"
 )
 
 // daemon is a running intransitd.
@@ -52,22 +53,39 @@ func newLogger(format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
+// newRegistry builds the daemon's Prometheus registry with the runtime's
+// collectors and the metrics the TLS endpoints and the control sessions
+// count into; the gateways add their collectors once open.
+func newRegistry() (*prometheus.Registry, *tlspolicy.Metrics, *control.Metrics, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	tlsMetrics, err := tlspolicy.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("metrics: %w", err)
+	}
+	ctrlMetrics, err := control.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("metrics: %w", err)
+	}
+	return reg, tlsMetrics, ctrlMetrics, nil
+}
+
 // newDaemon loads the key material and starts the gateway.
 func newDaemon(ctx context.Context, cfg *daemonconfig.Config) (*daemon, error) {
 	log := newLogger(cfg.LogFormat)
 	d := &daemon{log: log, cfg: cfg, path: cfg.Path, loadedAt: time.Now()}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	tlsMetrics, err := tlspolicy.NewMetrics(reg)
+	reg, tlsMetrics, ctrlMetrics, err := newRegistry()
 	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
+		d.cancel()
+		return nil, err
 	}
 	opts, err := d.gatewayOptions(ctx, cfg, tlsMetrics)
 	if err != nil {
 		d.cancel()
 		return nil, err
 	}
+	opts.ControlMetrics = ctrlMetrics
 	d.gw, err = s2s.Open(ctx, opts)
 	if err != nil {
 		d.cancel()

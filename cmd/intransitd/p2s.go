@@ -71,8 +71,8 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, r
 		names = append(names, g.Name)
 	}
 	opts := gateway.Options{
-		Interface: pc.Interface.Name, MTU: pc.Interface.MTU, Control: pc.Listen.Control.AddrPort,
-		Certificate: base.Certificate, CAs: base.CAs, Revocation: base.Revocation, Profile: base.Profile, TLSMetrics: base.TLSMetrics,
+		Interface: pc.Interface.Name, MTU: pc.Interface.MTU, Control: pc.Listen.Control.AddrPort, PathMTU: cfg.PathMTU,
+		ControlMetrics: base.ControlMetrics, Certificate: base.Certificate, CAs: base.CAs, Revocation: base.Revocation, Profile: base.Profile, TLSMetrics: base.TLSMetrics,
 		PrivateKey: key, Pool: pl, Store: st, SitePrefixes: base.SitePrefixes, Groups: groups,
 		PSKRotation: base.PSKRotation, Keepalive: base.Keepalive, DeadAfter: base.DeadAfter,
 		ClientKeepalive: pc.ClientKeepalive.Duration, LeaseIdle: pc.LeaseIdle.Duration, Logger: log,

@@ -63,9 +63,7 @@ import (
 	"intransit/tunnel/pqpsk"
 	"intransit/tunnel/transport"
 	"intransit/tunnel/transport/multi"
-	"intransit/tunnel/transport/quic"
-	transporttls "intransit/tunnel/transport/tls"
-	"intransit/tunnel/transport/udp"
+	"intransit/tunnel/transport/registry"
 )
 
 // Timing of the control channel and the dial loop.
@@ -265,8 +263,7 @@ func (c *Client) session(ctx context.Context) bool {
 		c.setDown("internal", err.Error())
 		return false
 	}
-	d := net.Dialer{Timeout: dialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", addr.String())
+	conn, err := control.Dialer(dialTimeout, c.opts.UnderlayMTU).DialContext(ctx, "tcp", addr.String())
 	if err != nil {
 		if ctx.Err() == nil {
 			c.setDown("unreachable", err.Error())
@@ -372,7 +369,7 @@ func (c *Client) ensureDevice(ctx context.Context, addrs []netip.Addr) error {
 		c.dev.Close()
 		c.dev = nil
 	}
-	mtu, err := transport.FallbackMTU(c.profile.Transports, c.opts.UnderlayMTU)
+	mtu, err := registry.FallbackMTU(c.profile.Transports, c.opts.UnderlayMTU)
 	if err != nil {
 		return err
 	}
@@ -400,23 +397,19 @@ func (c *Client) ensureDevice(ctx context.Context, addrs []netip.Addr) error {
 func (c *Client) newBind() (*multi.Bind, error) {
 	var members []multi.Member
 	for _, name := range c.profile.Transports {
-		var b transport.Bind
-		switch name {
-		case transport.UDP:
-			b = udp.New()
-		case transport.QUIC, transport.TLS:
-			cfg, err := tlspolicy.ClientConfig(c.tlsOptions())
-			if err != nil {
+		t, err := registry.Lookup(name)
+		if err != nil {
+			return nil, err
+		}
+		opts := transport.Options{PathMTU: c.opts.UnderlayMTU, Logger: c.log.With("component", name)}
+		if t.TLS {
+			if opts.ClientTLS, err = tlspolicy.ClientConfig(c.tlsOptions()); err != nil {
 				return nil, err
 			}
-			if name == transport.QUIC {
-				b, err = quic.New(quic.Config{ClientTLS: cfg, UnderlayMTU: c.opts.UnderlayMTU, Logger: c.log.With("component", "quic")})
-			} else {
-				b, err = transporttls.New(transporttls.Config{ClientTLS: cfg, Logger: c.log.With("component", "tls")})
-			}
-			if err != nil {
-				return nil, fmt.Errorf("%s transport: %w", name, err)
-			}
+		}
+		b, err := t.New(opts)
+		if err != nil {
+			return nil, fmt.Errorf("%s transport: %w", name, err)
 		}
 		members = append(members, multi.Member{Bind: b})
 	}
@@ -523,7 +516,7 @@ func (c *Client) follow(ctx context.Context, r *sessionRun) {
 			}
 			switch {
 			case c.sel.working():
-				c.st.Transport, c.st.Endpoint = transportName(ep), ep
+				c.st.Transport, c.st.Endpoint = transport.SchemeOf(ep), ep
 			case c.sel.state == stateProbing:
 				// Traffic still flows on the fallback while probing.
 			default:
@@ -566,14 +559,6 @@ func (c *Client) endSession(r *sessionRun, err error) {
 	} else {
 		c.log.Warn("connection refused or failed", "reason", reason, "detail", detail)
 	}
-}
-
-func transportName(ep string) string {
-	scheme, _ := transport.SplitScheme(ep)
-	if scheme == "" {
-		return transport.UDP
-	}
-	return scheme
 }
 
 func publicKey(k tunnel.PrivateKey) [32]byte {
