@@ -6,14 +6,15 @@ import (
 	"testing"
 	"time"
 
-	"intransit/netns-tests/netlab"
 	"intransit/tunnel/transport"
 	"intransit/tunnel/transport/registry"
 )
 
 // TestS2SSmallPathEachTransport carries 20 MB between the sites over each
-// transport across a WAN whose router links have an MTU of 1280 and whose
-// router drops every ICMP packet (no "packet too big" ever arrives). Both
+// transport across a WAN whose router's links have an MTU of 1280 (its
+// interfaces; the gateways' own stay at 1500, so they cannot know) and
+// whose router drops every ICMP packet (no "packet too big" ever
+// arrives): anything larger than 1280 bytes vanishes in either direction. Both
 // gateways are configured with path_mtu 1280: QUIC packets, the TCP
 // segments of the control channel and the tls transport, and the inner MTU
 // are sized to it, so nothing relies on path MTU discovery. The largest
@@ -32,16 +33,19 @@ func TestS2SSmallPathEachTransport(t *testing.T) {
 			l := newS2SLab(t)
 			l.cfgA.remotes[0].transports, l.cfgB.remotes[0].transports = tr, tr
 			l.cfgA.pathMTU, l.cfgB.pathMTU = pathMTU, pathMTU
-			for _, ifc := range []*netlab.Iface{l.wanA.A, l.wanA.B, l.wanB.A, l.wanB.B} {
-				ifc.SetMTU(pathMTU)
-			}
+			l.wanA.B.SetMTU(pathMTU)
+			l.wanB.A.SetMTU(pathMTU)
 			l.router.Block("icmp", 0)
 			l.router.Block("icmpv6", 0)
-			// The router drops ICMP: its own ping to gateway B gets no answer.
+			// The black hole is real: a ping that fits the gateways' links
+			// but not the router's vanishes, and a small one is dropped
+			// as ICMP.
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if out, err := l.router.Run(ctx, "ping", "-n", "-c", "1", "-W", "1", s2sWanB); err == nil {
-				t.Fatalf("ICMP crossed the router that drops it:\n%s", out)
+			for _, size := range []string{"1400", "56"} {
+				if out, err := l.gwA.Run(ctx, "ping", "-n", "-c", "1", "-W", "1", "-M", "do", "-s", size, s2sWanB); err == nil {
+					t.Fatalf("a ping of %s bytes crossed the router:\n%s", size, out)
+				}
 			}
 			a, b := l.start(t)
 			pa := a.waitUp("site-b", 30*time.Second)
