@@ -86,7 +86,12 @@ type Options struct {
 	Dir string
 	// Interface is the TUN interface name (DefaultInterface when empty).
 	Interface string
-	// UnderlayMTU is the MTU of the laptop's network (1500 when 0).
+	// UnderlayMTU is the MTU of the path to the gateway
+	// (transport.DefaultPathMTU when 0, at least transport.MinPathMTU): QUIC
+	// packets, the TCP segments of the control channel and the tls
+	// transport, and the inner MTU are sized to it. Where the inner MTU is
+	// below IPv6's 1280, IPv6 inside the tunnel is refused (no IPv6 address
+	// or route), with the reason logged.
 	UnderlayMTU int
 	// DNSMode is one of the DNS constants (DNSAuto when empty), and
 	// ResolvConf the file DNSResolvConf replaces (/etc/resolv.conf when
@@ -125,7 +130,10 @@ func New(opts Options) (*Client, error) {
 		opts.Interface = DefaultInterface
 	}
 	if opts.UnderlayMTU == 0 {
-		opts.UnderlayMTU = 1500
+		opts.UnderlayMTU = transport.DefaultPathMTU
+	}
+	if err := registry.CheckPathMTU(opts.UnderlayMTU); err != nil {
+		return nil, fmt.Errorf("underlay MTU: %w", err)
 	}
 	if opts.DNSMode == "" {
 		opts.DNSMode = DNSAuto
@@ -346,7 +354,22 @@ func (r *sessionRun) admit(ctx context.Context, p *control.Peer) (*control.Admis
 	if err != nil {
 		return nil, control.Refuse(control.ReasonUnexpected, "%v (gateway offers %d transports, we use %v)", err, len(p.Transports), c.profile.Transports)
 	}
-	if err := c.ensureDevice(ctx, a.Addresses); err != nil {
+	mtu, err := registry.FallbackMTU(c.profile.Transports, c.opts.UnderlayMTU)
+	if err != nil {
+		return nil, control.Refuse(control.ReasonUnexpected, "%v", err)
+	}
+	addrs, allowed := a.Addresses, []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+	if why := registry.IPv6Error(mtu, c.opts.UnderlayMTU); why != nil {
+		// IPv6 inside the tunnel is refused: no IPv6 address on the
+		// interface, no IPv6 route accepted from the gateway.
+		addrs = slices.DeleteFunc(slices.Clone(addrs), netip.Addr.Is6)
+		allowed = allowed[:1]
+		c.log.Warn("IPv6 inside the tunnel refused", "reason", why.Error())
+		if len(addrs) == 0 {
+			return nil, control.Refuse(control.ReasonUnexpected, "the gateway assigned only IPv6 addresses and %v", why)
+		}
+	}
+	if err := c.ensureDevice(ctx, addrs, mtu); err != nil {
 		c.log.Error("tunnel interface", "error", err.Error())
 		return nil, control.Refuse(control.ReasonInternal, "the client could not set up its interface")
 	}
@@ -354,12 +377,12 @@ func (r *sessionRun) admit(ctx context.Context, p *control.Peer) (*control.Admis
 	c.mu.Lock()
 	c.sel = sel
 	c.mu.Unlock()
-	return &control.Admission{AllowedPrefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}}, nil
+	return &control.Admission{AllowedPrefixes: allowed}, nil
 }
 
-// ensureDevice opens the TUN device with the assigned addresses, or
-// reopens it when they changed.
-func (c *Client) ensureDevice(ctx context.Context, addrs []netip.Addr) error {
+// ensureDevice opens the TUN device of MTU mtu with the assigned
+// addresses, or reopens it when they changed.
+func (c *Client) ensureDevice(ctx context.Context, addrs []netip.Addr, mtu int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.dev != nil && slices.Equal(c.addrs, addrs) {
@@ -368,10 +391,6 @@ func (c *Client) ensureDevice(ctx context.Context, addrs []netip.Addr) error {
 	if c.dev != nil {
 		c.dev.Close()
 		c.dev = nil
-	}
-	mtu, err := registry.FallbackMTU(c.profile.Transports, c.opts.UnderlayMTU)
-	if err != nil {
-		return err
 	}
 	bind, err := c.newBind()
 	if err != nil {

@@ -13,7 +13,8 @@ type linkStats interface {
 
 // Collector exports the counters of a Bind's connection-oriented members as
 // Prometheus metrics, read at scrape time, labelled by the gateway that
-// owns the Bind (s2s, p2s) and the transport:
+// owns the Bind (s2s, p2s: a constant label, so that the collectors of both
+// gateways register side by side) and the transport:
 //
 //	intransit_transport_dropped_total{gateway,transport}      messages dropped on a full send queue
 //	intransit_transport_unreachable_total{gateway,transport}  messages for a peer with no connection, on a Bind that cannot dial
@@ -30,9 +31,9 @@ type Collector struct {
 // NewCollector returns the collector of b, owned by gateway.
 func NewCollector(b *Bind, gateway string) *Collector {
 	d := func(name, help string) *prometheus.Desc {
-		return prometheus.NewDesc("intransit_transport_"+name, help, []string{"gateway", "transport"}, nil)
+		return prometheus.NewDesc("intransit_transport_"+name, help, []string{"transport"}, prometheus.Labels{"gateway": gateway})
 	}
-	return &Collector{b: b, gateway: gateway,
+	return &Collector{b: b,
 		dropped:      d("dropped_total", "WireGuard messages dropped on a full per-connection send queue."),
 		unreachable:  d("unreachable_total", "WireGuard messages dropped for a peer with no connection, by a transport that only accepts (the peer left it)."),
 		dials:        d("dials_total", "Data-plane connections dialed."),
@@ -63,7 +64,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			n uint64
 		}{{c.dropped, st.Dropped}, {c.unreachable, st.Unreachable}, {c.dials, st.Dials}, {c.dialFailures, st.DialFailures},
 			{c.accepted, st.Accepted}, {c.hsFail, st.HandshakeFailures}} {
-			ch <- prometheus.MustNewConstMetric(v.d, prometheus.CounterValue, float64(v.n), c.gateway, name)
+			ch <- prometheus.MustNewConstMetric(v.d, prometheus.CounterValue, float64(v.n), name)
 		}
 	}
 }

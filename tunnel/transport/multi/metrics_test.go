@@ -40,11 +40,17 @@ func TestCollectorCountsUnreachable(t *testing.T) {
 	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(NewCollector(b, "p2s"))
+	// A second gateway's collector registers beside it.
+	if err := reg.Register(NewCollector(b, "s2s")); err != nil {
+		t.Fatalf("a second gateway's collector: %v", err)
+	}
 	want := `
 # HELP intransit_transport_unreachable_total WireGuard messages dropped for a peer with no connection, by a transport that only accepts (the peer left it).
 # TYPE intransit_transport_unreachable_total counter
 intransit_transport_unreachable_total{gateway="p2s",transport="quic"} 0
 intransit_transport_unreachable_total{gateway="p2s",transport="tls"} 6
+intransit_transport_unreachable_total{gateway="s2s",transport="quic"} 0
+intransit_transport_unreachable_total{gateway="s2s",transport="tls"} 6
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "intransit_transport_unreachable_total"); err != nil {
 		t.Fatal(err)
