@@ -24,7 +24,6 @@ type linkStats interface {
 //	intransit_transport_handshake_failures_total{gateway,transport}  incoming connections refused
 type Collector struct {
 	b                                                           *Bind
-	gateway                                                     string
 	dropped, unreachable, dials, dialFailures, accepted, hsFail *prometheus.Desc
 }
 
