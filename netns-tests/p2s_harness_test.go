@@ -40,8 +40,9 @@ type p2sLab struct {
 	site    *netlab.Host
 	gwHost  *netlab.Host
 	router  *netlab.Host
-	daemon  string // intransitd
-	cli     string // intransit
+	wan     *netlab.Link // gateway — router
+	daemon  string       // intransitd
+	cli     string       // intransit
 	pkiDir  string
 	pass    string // passphrase file
 	caFile  string
@@ -55,6 +56,8 @@ type p2sLab struct {
 	clientTTL  string // p2s.client_ttl
 	leaseIdle  string // p2s.lease_idle; the default when empty
 	top        string // more top-level settings, one per line
+	pathMTU    int    // path_mtu; the default when 0
+	pools      string // p2s.pools; both of p2sPool4 and p2sPool6 when empty
 }
 
 func newP2SLab(t *testing.T) *p2sLab {
@@ -69,6 +72,7 @@ func newP2SLab(t *testing.T) *p2sLab {
 	ls.A.AddAddr(p2sSiteHost + "/24")
 	ls.B.AddAddr("10.1.0.1/24")
 	lw := l.lab.Link(l.gwHost, l.router)
+	l.wan = lw
 	lw.A.AddAddr(p2sWan + "/24")
 	lw.B.AddAddr("192.0.2.254/24")
 	l.router.EnableForwarding()
@@ -135,6 +139,13 @@ func (l *p2sLab) setClientTTL(ttl string) {
 	l.config = l.writeConfig()
 }
 
+// setPath rewrites the configuration with a path_mtu and the pools (a
+// YAML list body); call it before start.
+func (l *p2sLab) setPath(mtu int, pools string) {
+	l.pathMTU, l.pools = mtu, pools
+	l.config = l.writeConfig()
+}
+
 // setLeaseIdle rewrites the configuration with another idle time after
 // which a disconnected client's lease is reclaimed; call it before start.
 func (l *p2sLab) setLeaseIdle(idle string) {
@@ -150,13 +161,20 @@ func (l *p2sLab) writeConfig() string {
 	fmt.Fprintf(&b, "listen:\n  control: %s:8443\n  udp: %s:51820\n", p2sWan, p2sWan)
 	fmt.Fprintf(&b, "site_prefixes: [10.1.0.0/24]\nkeepalive: 1s\ndead_after: 5s\nremotes: []\nmetrics_listen: 127.0.0.1:9586\n")
 	b.WriteString(l.top)
+	if l.pathMTU != 0 {
+		fmt.Fprintf(&b, "path_mtu: %d\n", l.pathMTU)
+	}
 	fmt.Fprintf(&b, "p2s:\n  listen:\n    control: %s:8444\n    udp: %s:51821\n    quic: %s:443\n    tls: %s:443\n", p2sWan, p2sWan, p2sWan, p2sWan)
 	fmt.Fprintf(&b, "  enroll: %s:8445\n  renew: %s:8446\n  admin_socket: %s\n", p2sWan, p2sWan, filepath.Join(l.dir, "run", "p2s.sock"))
 	fmt.Fprintf(&b, "  pki: {dir: %s, passphrase_file: %s}\n  client_ttl: %s\n", l.pkiDir, l.pass, l.clientTTL)
 	if l.leaseIdle != "" {
 		fmt.Fprintf(&b, "  lease_idle: %s\n", l.leaseIdle)
 	}
-	fmt.Fprintf(&b, "  pools: [%s, %s]\n  groups:\n    - name: staff\n      dns: [%s]\n      search: [corp.test]\n", p2sPool4, p2sPool6, p2sDNS)
+	pools := l.pools
+	if pools == "" {
+		pools = p2sPool4 + ", " + p2sPool6
+	}
+	fmt.Fprintf(&b, "  pools: [%s]\n  groups:\n    - name: staff\n      dns: [%s]\n      search: [corp.test]\n", pools, p2sDNS)
 	b.WriteString("    - name: admins\n      full_tunnel: true\n      client_to_client: true\n")
 	path := filepath.Join(l.dir, "gw.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
@@ -266,9 +284,10 @@ func (lp *laptop) enroll(token string) (string, error) {
 	return string(out), nil
 }
 
-// connect starts the client.
-func (lp *laptop) connect() {
-	lp.proc = lp.host.Start(lp.l.cli, "p2s", "connect", "--dir", lp.dir, "--dns", "resolv.conf", "--resolv-conf", lp.resolv)
+// connect starts the client, with extra flags if given.
+func (lp *laptop) connect(extra ...string) {
+	args := append([]string{"p2s", "connect", "--dir", lp.dir, "--dns", "resolv.conf", "--resolv-conf", lp.resolv}, extra...)
+	lp.proc = lp.host.Start(lp.l.cli, args...)
 }
 
 // status reads the client's status (nil when it does not answer).

@@ -15,6 +15,7 @@ import (
 	"intransit/netns-tests/netlab"
 	"intransit/netns-tests/testpeer"
 	"intransit/tunnel/transport"
+	"intransit/tunnel/transport/registry"
 )
 
 // Addresses of the two-host topology: the underlay link between a and b,
@@ -107,7 +108,7 @@ func newPair(t *testing.T, o pairOptions) *pair {
 	if scheme == "" {
 		scheme = testpeer.TransportUDP
 	}
-	mtu, err := transport.InnerMTU(scheme, 1500)
+	mtu, err := registry.InnerMTU(scheme, transport.DefaultPathMTU)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,6 +124,7 @@ type gwConfig struct {
 	listen          string // listen section body
 	rotation        string
 	metrics         string // metrics_listen, empty for none
+	pathMTU         int    // path_mtu, 0 for the default
 	remotes         []gwRemote
 }
 
@@ -145,6 +146,9 @@ func (c gwConfig) write(t testing.TB, p *s2sPKI, dir string) string {
 	}
 	if c.rotation != "" {
 		fmt.Fprintf(&b, "psk_rotation: %s\n", c.rotation)
+	}
+	if c.pathMTU != 0 {
+		fmt.Fprintf(&b, "path_mtu: %d\n", c.pathMTU)
 	}
 	fmt.Fprintf(&b, "keepalive: 1s\ndead_after: 5s\nremotes:\n")
 	if len(c.remotes) == 0 {

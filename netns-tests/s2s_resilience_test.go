@@ -90,11 +90,12 @@ func TestS2SLossAndRateLimit(t *testing.T) {
 // TestS2SPathMTUBlackHole: the router's link to gateway B has an MTU of 1280
 // and every ICMP "fragmentation needed" is dropped, so full-size packets
 // from gateway A vanish without a trace. TCP across the sites still
-// completes, in both directions, thanks to the MSS clamp.
+// completes, in both directions, thanks to the MSS clamp (path_mtu 1280).
 func TestS2SPathMTUBlackHole(t *testing.T) {
 	l := newS2SLab(t)
 	l.cfgA.remotes[0].transports = "udp"
 	l.cfgB.remotes[0].transports = "udp"
+	l.cfgA.pathMTU, l.cfgB.pathMTU = 1280, 1280
 	l.wanB.A.SetMTU(1280)
 	l.wanB.B.SetMTU(1280)
 	l.router.DropPacketTooBig()

@@ -37,7 +37,9 @@ func TestS2SEachTransport(t *testing.T) {
 			}
 			metrics := l.gwA.MustRun("curl", "-fsS", "http://127.0.0.1:9586/metrics")
 			for _, want := range []string{`intransit_s2s_peer_up{remote="site-b"} 1`, `intransit_s2s_peer_psk_epoch{remote="site-b"}`,
-				`intransit_s2s_peer_tx_bytes_total{remote="site-b"}`, `intransit_tls_handshakes_total{`} {
+				`intransit_s2s_peer_tx_bytes_total{remote="site-b"}`, `intransit_tls_handshakes_total{`,
+				`intransit_control_sessions_established_total{role=`, `intransit_control_psk_rotations_total{role=`,
+				`intransit_transport_unreachable_total{gateway="s2s",transport="tls"} 0`} {
 				if !strings.Contains(metrics, want) {
 					t.Errorf("metrics lack %q", want)
 				}

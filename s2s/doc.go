@@ -29,16 +29,17 @@
 // next one when no handshake completes (transport.Fallback); the accepting
 // side learns the endpoint from the remote's first packet.
 //
-// TCP crossing the tunnel never meets a path-MTU black hole: SYN segments
+// Nothing depends on path MTU discovery, so a WAN that drops ICMP works:
+// everything is sized from the configured path MTU (path_mtu, 1500 by
+// default, at least 1280). The interface MTU is the path MTU less the
+// largest overhead of the served transports; QUIC packets are the path MTU
+// less the outer headers; the control channel's and the tls transport's
+// sockets have TCP_MAXSEG set from it (package tcpmss). SYN segments
 // forwarded through the interface (or sent by the gateway into it) have
-// their MSS clamped so that a full segment, encapsulated in WireGuard over
-// UDP, fits the configured WAN path MTU (1280 by default, the IPv6
-// minimum), whatever ICMP the WAN drops. The gateway host's own TCP outside
-// the tunnel (the control channel, the tls transport, and any other TCP of
-// that host but over loopback) is clamped to fit the same path. The rules live in one
-// nftables table, inet intransit_<interface>, replaced at start and removed
-// at stop. The quic transport sends full 1500-byte packets and needs a WAN
-// that carries them.
+// their MSS clamped to fit the interface MTU, and the gateway host's other
+// TCP outside the tunnel (but over loopback) is clamped to fit the path.
+// The rules live in one nftables table, inet intransit_<interface>,
+// replaced at start and removed at stop.
 //
 // # Revocation
 //

@@ -46,12 +46,17 @@ type Options struct {
 	Profile *tlspolicy.Profile
 	// TLSMetrics counts TLS handshakes and refusals; nil counts nothing.
 	TLSMetrics *tlspolicy.Metrics
+	// ControlMetrics counts control sessions and PSK rotations; nil counts
+	// nothing.
+	ControlMetrics *control.Metrics
 	// PrivateKey is the WireGuard static key.
 	PrivateKey tunnel.PrivateKey
 	// PSKRotation, Keepalive and DeadAfter configure the control sessions
 	// (control.Config's RotationPeriod, KeepaliveInterval and DeadAfter).
 	PSKRotation, Keepalive, DeadAfter time.Duration
-	// PathMTU is the smallest MTU of the WAN path (TCP MSS clamping).
+	// PathMTU is the smallest MTU of the WAN path: QUIC packets, the TCP
+	// segments of the control channel and the tls transport, and the MSS
+	// clamp of forwarded TCP are sized to it.
 	PathMTU int
 	// Remotes are the remote gateways.
 	Remotes []Remote
@@ -118,6 +123,7 @@ type Gateway struct {
 	opts    Options
 	log     *slog.Logger
 	dev     *tunnel.Device
+	bind    *multi.Bind
 	routes  *routeTable
 	clamp   *mssClamp
 	ctrlLn  net.Listener
@@ -172,10 +178,11 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("s2s: control channel: %w", err)
 	}
 	g.server = server
-	bind, err := multi.Listen(g.opts.Transports, g.dataTLSConfigs, g.log)
+	bind, err := multi.Listen(g.opts.Transports, g.dataTLSConfigs, opts.PathMTU, g.log)
 	if err != nil {
 		return nil, fmt.Errorf("s2s: data plane: %w", err)
 	}
+	g.bind = bind
 	g.dev, err = tunnel.Open(ctx, tunnel.Config{
 		Name: opts.Interface, MTU: opts.MTU, PrivateKey: opts.PrivateKey,
 		ListenPort: opts.Transports[0].Endpoint.Port(), Bind: bind, Logger: log.With("component", "wireguard"),
@@ -188,12 +195,12 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		g.dev.Close()
 		return nil, fmt.Errorf("s2s: %w", err)
 	}
-	g.clamp, err = installMSSClamp(ctx, opts.Interface, opts.PathMTU)
+	g.clamp, err = installMSSClamp(ctx, opts.Interface, opts.PathMTU, g.dev.MTU())
 	if err != nil {
 		g.dev.Close()
 		return nil, fmt.Errorf("s2s: %w", err)
 	}
-	g.ctrlLn, err = control.Listen(ctx, opts.Control)
+	g.ctrlLn, err = control.Listen(ctx, opts.Control, opts.PathMTU)
 	if err != nil {
 		g.clamp.remove()
 		g.dev.Close()

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"intransit/internal/status"
+	"intransit/tunnel/transport/multi"
 )
 
 // Collector exports a gateway's state as Prometheus metrics, read at
@@ -17,9 +18,12 @@ import (
 //	intransit_s2s_peer_psk_age_seconds{remote}     age of the PSK in place
 //	intransit_s2s_peer_sessions_total{remote}      sessions established
 //	intransit_s2s_refusals_total{reason}           refused peers
+//
+// and the data-plane transports' counters (multi.Collector, gateway="s2s").
 type Collector struct {
 	g                                                 *Gateway
 	up, rx, tx, handshake, epoch, age, sessions, refs *prometheus.Desc
+	transports                                        *multi.Collector
 }
 
 // NewCollector returns the collector of g; register it with a registry.
@@ -27,7 +31,7 @@ func NewCollector(g *Gateway) *Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("intransit_s2s_"+name, help, labels, nil)
 	}
-	return &Collector{g: g,
+	return &Collector{g: g, transports: multi.NewCollector(g.bind, "s2s"),
 		up:        d("peer_up", "1 while the tunnel to the remote gateway is up.", "remote"),
 		rx:        d("peer_rx_bytes_total", "WireGuard bytes received from the remote gateway.", "remote"),
 		tx:        d("peer_tx_bytes_total", "WireGuard bytes sent to the remote gateway.", "remote"),
@@ -44,6 +48,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.rx, c.tx, c.handshake, c.epoch, c.age, c.sessions, c.refs} {
 		ch <- d
 	}
+	c.transports.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -75,4 +80,5 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for reason, n := range refused {
 		ch <- prometheus.MustNewConstMetric(c.refs, prometheus.CounterValue, float64(n), reason)
 	}
+	c.transports.Collect(ch)
 }

@@ -9,12 +9,10 @@ import (
 	"time"
 )
 
-// Encapsulation sizes behind the MSS clamp: the outer IPv6 and UDP headers
-// plus the WireGuard data overhead, and the inner IP and TCP headers.
+// The IP and TCP headers around a segment, in bytes.
 const (
-	outerOverhead = 48 + 32
-	innerV4       = 20 + 20
-	innerV6       = 40 + 20
+	innerV4 = 20 + 20
+	innerV6 = 40 + 20
 )
 
 // mssClamp is the nftables table that clamps TCP MSS in the gateway's
@@ -24,20 +22,22 @@ type mssClamp struct {
 }
 
 // clampValues returns the MSS for IPv4 and IPv6 TCP inside the tunnel so
-// that a full segment, encapsulated, fits pathMTU; and for the gateway's
-// own TCP (control channel, tls transport) on the WAN.
-func clampValues(pathMTU int) (tun4, tun6, wan4, wan6 int) {
-	return pathMTU - outerOverhead - innerV4, pathMTU - outerOverhead - innerV6, pathMTU - innerV4, pathMTU - innerV6
+// that a full segment fits the interface's MTU innerMTU (which the
+// transports derive from the path MTU), and for the gateway's own TCP
+// (control channel, tls transport) on the WAN so that it fits pathMTU.
+func clampValues(pathMTU, innerMTU int) (tun4, tun6, wan4, wan6 int) {
+	return innerMTU - innerV4, innerMTU - innerV6, pathMTU - innerV4, pathMTU - innerV6
 }
 
 // installMSSClamp creates the table: SYN segments forwarded into or out of
-// iface, or sent by this host into it, get their MSS lowered to fit
-// pathMTU, and so do the SYNs of the gateway's own TCP connections on other
-// interfaces but loopback (the control channel and the tls transport cross
-// the same WAN). A table left by an earlier run is replaced.
-func installMSSClamp(ctx context.Context, iface string, pathMTU int) (*mssClamp, error) {
+// iface, or sent by this host into it, get their MSS lowered to fit the
+// interface MTU innerMTU, and the SYNs of the gateway's own TCP connections
+// on other interfaces but loopback (the control channel and the tls
+// transport cross the same WAN) to fit pathMTU. A table left by an earlier
+// run is replaced.
+func installMSSClamp(ctx context.Context, iface string, pathMTU, innerMTU int) (*mssClamp, error) {
 	m := &mssClamp{table: "intransit_" + strings.NewReplacer("-", "_", ".", "_").Replace(iface)}
-	tun4, tun6, wan4, wan6 := clampValues(pathMTU)
+	tun4, tun6, wan4, wan6 := clampValues(pathMTU, innerMTU)
 	syn := "tcp flags & (syn|rst) == syn"
 	clamp := func(nf, dir string, mss int) string {
 		return fmt.Sprintf("\t\tmeta nfproto %s %s %s tcp option maxseg size > %d tcp option maxseg size set %d\n", nf, dir, syn, mss, mss)

@@ -154,8 +154,7 @@ func (r *remote) waitIdle() bool {
 // dial runs one initiator session with the remote at addr to its end and
 // reports whether it got established.
 func (r *remote) dial(clientCfg *tls.Config, addr netip.AddrPort) bool {
-	d := net.Dialer{Timeout: dialTimeout}
-	c, err := d.DialContext(r.ctx, "tcp", addr.String())
+	c, err := control.Dialer(dialTimeout, r.g.opts.PathMTU).DialContext(r.ctx, "tcp", addr.String())
 	if err != nil {
 		if r.ctx.Err() == nil {
 			r.g.log.Debug("control dial failed", "remote", r.cfg.Name, "addr", addr.String(), "error", err.Error())
@@ -285,13 +284,7 @@ func (r *remote) status(byKey map[tunnel.PublicKey]tunnel.PeerStatus) status.Pee
 	p.PSKEpoch, p.PSKID, p.PSKInstalled = st.Epoch, st.PSKID, st.PSKInstalled
 	if ps, ok := byKey[ss.pub]; ok {
 		p.Endpoint, p.LastHandshake, p.RxBytes, p.TxBytes = ps.Endpoint, ps.LastHandshake, ps.RxBytes, ps.TxBytes
-		if ps.Endpoint != "" {
-			scheme, _ := transport.SplitScheme(ps.Endpoint)
-			if scheme == "" {
-				scheme = transport.UDP
-			}
-			p.Transport = scheme
-		}
+		p.Transport = transport.SchemeOf(ps.Endpoint)
 	}
 	return p
 }
@@ -327,7 +320,8 @@ func (g *Gateway) sessionConfig(role control.Role, ss *sessionState) control.Con
 		Prefixes: g.opts.SitePrefixes, Transports: g.advertised(ss.conn.LocalAddr(), ss.remote),
 		Admit: ss.admit, InstallPSK: ss.install,
 		RotationPeriod: g.opts.PSKRotation, KeepaliveInterval: g.opts.Keepalive, DeadAfter: g.opts.DeadAfter,
-		Logger: g.log.With("component", "control", "role", role.String(), "remote_addr", ss.conn.RemoteAddr().String()),
+		Metrics: g.opts.ControlMetrics,
+		Logger:  g.log.With("component", "control", "role", role.String(), "remote_addr", ss.conn.RemoteAddr().String()),
 	}
 }
 

@@ -55,11 +55,12 @@ func TestLoadOrCreateKey(t *testing.T) {
 }
 
 func TestClampValues(t *testing.T) {
-	tun4, tun6, wan4, wan6 := clampValues(1280)
-	// A full inner IPv4 segment: 1160 + 40 = 1200 bytes, plus WireGuard
-	// (32) and outer IPv6+UDP (48) = 1280.
+	// udp over a 1280 path: a full inner IPv4 segment is 1160 + 40 = 1200
+	// bytes, the interface MTU, plus WireGuard (32) and outer IPv6+UDP (48)
+	// = 1280.
+	tun4, tun6, wan4, wan6 := clampValues(1280, 1200)
 	if tun4 != 1160 || tun6 != 1140 || wan4 != 1240 || wan6 != 1220 {
-		t.Errorf("clampValues(1280) = %d %d %d %d", tun4, tun6, wan4, wan6)
+		t.Errorf("clampValues(1280, 1200) = %d %d %d %d", tun4, tun6, wan4, wan6)
 	}
 }
 

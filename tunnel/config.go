@@ -12,8 +12,12 @@ import (
 
 // Bounds of configuration values.
 const (
-	// MinMTU is the smallest inner MTU accepted: IPv6 needs 1280.
-	MinMTU = 1280
+	// MinMTU is the smallest inner MTU accepted: IPv4's minimum (RFC 791).
+	// IPv6 needs MinIPv6MTU: a device below it is refused IPv6 addresses
+	// and routes (the tunnel over a small path MTU carries only IPv4).
+	MinMTU = 576
+	// MinIPv6MTU is the smallest MTU of a device that carries IPv6.
+	MinIPv6MTU = 1280
 	// MaxMTU is the largest inner MTU accepted (wireguard-go's limit).
 	MaxMTU = 65535 - 80
 	// DefaultMTU is the inner MTU for WireGuard over UDP on a 1500-byte path.
@@ -83,11 +87,15 @@ func (c Config) validate() (Config, error) {
 	for i, a := range c.Addresses {
 		if !a.IsValid() {
 			errs = append(errs, fmt.Errorf("addresses[%d]: not a valid prefix", i))
+		} else if a.Addr().Is6() && c.MTU < MinIPv6MTU {
+			errs = append(errs, fmt.Errorf("addresses[%d] %s: IPv6 needs an MTU of %d, the device has %d (the path MTU is too small for IPv6 inside the tunnel)", i, a, MinIPv6MTU, c.MTU))
 		}
 	}
 	for i, r := range c.Routes {
 		if !r.IsValid() || r.Masked() != r {
 			errs = append(errs, fmt.Errorf("routes[%d] %s: want a prefix with no host bits set", i, r))
+		} else if r.Addr().Is6() && c.MTU < MinIPv6MTU {
+			errs = append(errs, fmt.Errorf("routes[%d] %s: IPv6 needs an MTU of %d, the device has %d (the path MTU is too small for IPv6 inside the tunnel)", i, r, MinIPv6MTU, c.MTU))
 		}
 	}
 	if c.PrivateKey.IsZero() {

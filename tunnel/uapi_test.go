@@ -85,7 +85,9 @@ func TestConfigValidation(t *testing.T) {
 	}{
 		{"no name", Config{PrivateKey: priv}, "name"},
 		{"long name", Config{Name: "a-very-long-interface-name", PrivateKey: priv}, "name"},
-		{"small mtu", Config{Name: "wg0", MTU: 576, PrivateKey: priv}, "mtu 576"},
+		{"small mtu", Config{Name: "wg0", MTU: 575, PrivateKey: priv}, "mtu 575"},
+		{"IPv6 on a small mtu", Config{Name: "wg0", MTU: 1200, PrivateKey: priv, Addresses: []netip.Prefix{netip.MustParsePrefix("fd00::1/64")}}, "IPv6 needs an MTU of 1280"},
+		{"IPv6 route on a small mtu", Config{Name: "wg0", MTU: 1279, PrivateKey: priv, Routes: []netip.Prefix{netip.MustParsePrefix("fd00::/64")}}, "routes[0] fd00::/64: IPv6 needs"},
 		{"no key", Config{Name: "wg0"}, "private key"},
 		{"no bind", Config{Name: "wg0", PrivateKey: priv}, "bind"},
 		{"route host bits", Config{Name: "wg0", PrivateKey: priv, Routes: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}}, "routes[0]"},

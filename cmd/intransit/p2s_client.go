@@ -171,7 +171,7 @@ changes, sleep or a gateway restart. Run it under systemd for a daemon.`,
 	cmd.Flags().StringVar(&opts.Interface, "interface", client.DefaultInterface, "TUN interface name")
 	cmd.Flags().StringVar(&opts.DNSMode, "dns", client.DNSAuto, "DNS handling: auto, resolvectl, resolv.conf or off")
 	cmd.Flags().StringVar(&opts.ResolvConf, "resolv-conf", "/etc/resolv.conf", "resolv.conf replaced in resolv.conf mode")
-	cmd.Flags().IntVar(&opts.UnderlayMTU, "underlay-mtu", 1500, "MTU of this machine's network")
+	cmd.Flags().IntVar(&opts.UnderlayMTU, "underlay-mtu", 1500, "MTU of the path to the gateway (at least 1280): packets, TCP segments and the tunnel MTU are sized to it")
 	cmd.Flags().StringVar(&logFormat, "log-format", logging.Text, "text or json")
 	cmd.Flags().StringVar(&logLevel, "log-level", logging.Info, "log level: debug, info, warn or error")
 	return cmd

@@ -27,6 +27,7 @@ import (
 	"intransit/s2s"
 	"intransit/tlspolicy"
 	"intransit/tlspolicy/crlsource"
+	"intransit/tunnel/control"
 )
 
 // daemon is a running intransitd.
@@ -44,6 +45,23 @@ type daemon struct {
 	wg       sync.WaitGroup
 }
 
+// newRegistry builds the daemon's Prometheus registry with the runtime's
+// collectors and the metrics the TLS endpoints and the control sessions
+// count into; the gateways add their collectors once open.
+func newRegistry() (*prometheus.Registry, *tlspolicy.Metrics, *control.Metrics, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	tlsMetrics, err := tlspolicy.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("metrics: %w", err)
+	}
+	ctrlMetrics, err := control.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("metrics: %w", err)
+	}
+	return reg, tlsMetrics, ctrlMetrics, nil
+}
+
 // newDaemon loads the key material and starts the gateway. It logs on
 // stderr (journald adds the time) at level, set from cfg unless pinned.
 func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (*daemon, error) {
@@ -51,17 +69,17 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 	log := logging.New(os.Stderr, cfg.LogFormat, level)
 	d := &daemon{log: log, level: level, cfg: cfg, path: cfg.Path, loadedAt: time.Now()}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	tlsMetrics, err := tlspolicy.NewMetrics(reg)
+	reg, tlsMetrics, ctrlMetrics, err := newRegistry()
 	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
+		d.cancel()
+		return nil, err
 	}
 	opts, err := d.gatewayOptions(ctx, cfg, tlsMetrics)
 	if err != nil {
 		d.cancel()
 		return nil, err
 	}
+	opts.ControlMetrics = ctrlMetrics
 	d.gw, err = s2s.Open(ctx, opts)
 	if err != nil {
 		d.cancel()

@@ -24,16 +24,18 @@ import (
 	"intransit/pki/keywrap"
 	"intransit/s2s"
 	"intransit/tlspolicy"
+	"intransit/tunnel/transport/tcpmss"
 )
 
 // p2sRuntime is the point-to-site part of a running intransitd: the
 // gateway engine, its store, and the enrollment, renewal and admin
 // listeners.
 type p2sRuntime struct {
-	gw    *gateway.Gateway
-	store *bolt.Store
-	wg    sync.WaitGroup
-	srvs  []*http.Server
+	gw      *gateway.Gateway
+	store   *bolt.Store
+	wg      sync.WaitGroup
+	srvs    []*http.Server
+	pathMTU int // the enrollment and renewal listeners clamp TCP to it
 }
 
 // startP2S starts point-to-site serving from the configuration's p2s
@@ -49,7 +51,7 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, r
 	if err != nil {
 		return nil, err
 	}
-	rt := &p2sRuntime{store: st}
+	rt := &p2sRuntime{store: st, pathMTU: cfg.PathMTU}
 	ok := false
 	defer func() {
 		if !ok {
@@ -71,8 +73,8 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, r
 		names = append(names, g.Name)
 	}
 	opts := gateway.Options{
-		Interface: pc.Interface.Name, MTU: pc.Interface.MTU, Control: pc.Listen.Control.AddrPort,
-		Certificate: base.Certificate, CAs: base.CAs, Revocation: base.Revocation, Profile: base.Profile, TLSMetrics: base.TLSMetrics,
+		Interface: pc.Interface.Name, MTU: pc.Interface.MTU, Control: pc.Listen.Control.AddrPort, PathMTU: cfg.PathMTU,
+		ControlMetrics: base.ControlMetrics, Certificate: base.Certificate, CAs: base.CAs, Revocation: base.Revocation, Profile: base.Profile, TLSMetrics: base.TLSMetrics,
 		PrivateKey: key, Pool: pl, Store: st, SitePrefixes: base.SitePrefixes, Groups: groups,
 		PSKRotation: base.PSKRotation, Keepalive: base.Keepalive, DeadAfter: base.DeadAfter,
 		ClientKeepalive: pc.ClientKeepalive.Duration, LeaseIdle: pc.LeaseIdle.Duration, Logger: log,
@@ -151,7 +153,7 @@ func p2sSecret(p daemonconfig.P2SPKI) (keywrap.Secret, error) {
 
 // serveHTTPS serves h over TLS on addr until close.
 func (rt *p2sRuntime) serveHTTPS(ctx context.Context, addr string, cfg *tls.Config, h http.Handler, log *slog.Logger, what string) error {
-	var lc net.ListenConfig
+	lc := net.ListenConfig{Control: tcpmss.Control(rt.pathMTU, nil)}
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("p2s: %s listener: %w", what, err)

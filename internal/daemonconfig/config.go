@@ -23,14 +23,15 @@
 //	interface: {name: it0, mtu: 0}    # mtu 0: the smallest the transports need
 //	listen:                           # the address is advertised to peers;
 //	  control: 192.0.2.1:8443         # unspecified (0.0.0.0) advertises the
-//	  udp: 192.0.2.1:51820            # address the peer reached us at
-//	  quic: 192.0.2.1:443
-//	  tls: 192.0.2.1:443
+//	  udp: 192.0.2.1:51820            # address the peer reached us at; one
+//	  quic: 192.0.2.1:443             # key per transport of the registry
+//	  tls: 192.0.2.1:443              # (tunnel/transport/registry)
 //	site_prefixes: [10.1.0.0/24]
 //	psk_rotation: 2m
 //	keepalive: 5s
 //	dead_after: 15s
-//	path_mtu: 1280                    # TCP MSS is clamped to fit this WAN MTU
+//	path_mtu: 1500                    # the WAN's MTU: packets, segments and the
+//	                                  # inner MTU are sized to it (>= 1280)
 //	remotes:
 //	  - name: site-b
 //	    identity: intransit://demo/gateway/gw-b   # URI SAN, or a DNS SAN
@@ -56,6 +57,7 @@ import (
 
 	"intransit/internal/logging"
 	"intransit/tunnel/transport"
+	"intransit/tunnel/transport/registry"
 )
 
 // Defaults of the optional settings.
@@ -68,9 +70,11 @@ const (
 	DefaultKeepalive    = 5 * time.Second
 	DefaultDeadAfter    = 15 * time.Second
 	DefaultCRLRefresh   = 5 * time.Second
-	DefaultPathMTU      = 1280
-	// MinPathMTU is the smallest WAN MTU accepted: the IPv6 minimum.
-	MinPathMTU = 1280
+	DefaultPathMTU      = transport.DefaultPathMTU
+	// MinPathMTU is the smallest WAN MTU accepted: the IPv6 minimum, below
+	// which QUIC cannot run (transport.MinPathMTU). A smaller WAN is refused
+	// with the reason and what to do, rather than served half-working.
+	MinPathMTU = transport.MinPathMTU
 	// MaxPathMTU is the largest WAN MTU accepted.
 	MaxPathMTU = 9000
 )
@@ -113,8 +117,13 @@ type Config struct {
 	Keepalive Duration `yaml:"keepalive"`
 	// DeadAfter is how long a silent peer is kept before its session ends.
 	DeadAfter Duration `yaml:"dead_after"`
-	// PathMTU is the smallest MTU of the WAN path; TCP segments crossing the
-	// tunnel are clamped so that their encapsulation fits it.
+	// PathMTU is the smallest MTU of the WAN path (DefaultPathMTU when
+	// absent): QUIC packets and the TCP segments of the control channel and
+	// the tls transport are sized to it, the inner MTU derives from it and
+	// the transports' overhead, and TCP segments crossing the tunnel are
+	// clamped so that their encapsulation fits it, so that nothing depends
+	// on ICMP "packet too big". Below MinPathMTU it is refused; over a path
+	// whose inner MTU falls below IPv6's 1280, IPv6 prefixes are refused.
 	PathMTU int `yaml:"path_mtu"`
 	// Remotes are the remote gateways.
 	Remotes []Remote `yaml:"remotes"`
@@ -143,30 +152,55 @@ type Interface struct {
 	// Name is the interface name.
 	Name string `yaml:"name"`
 	// MTU is the interface MTU; 0 chooses the smallest that every served
-	// transport needs over a 1500-byte underlay.
+	// transport needs over path_mtu.
 	MTU int `yaml:"mtu"`
 }
 
 // Listen holds listen addresses. The port is where the gateway listens
 // (on every address); the address, when specified, is what peers are told
-// to reach the data plane at.
+// to reach the data plane at. Besides control, each key names a transport
+// of the registry (udp, quic, tls).
 type Listen struct {
-	Control Endpoint `yaml:"control"`
-	UDP     Endpoint `yaml:"udp"`
-	QUIC    Endpoint `yaml:"quic"`
-	TLS     Endpoint `yaml:"tls"`
+	// Control is the control channel's address.
+	Control Endpoint
+	// Data holds the served data-plane transports' addresses by name.
+	Data map[string]Endpoint
+}
+
+// UnmarshalYAML reads control and one key per registered transport.
+func (l *Listen) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return &fieldError{n.Line, "want a mapping of control and transport names to addresses"}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		var ep Endpoint
+		if err := val.Decode(&ep); err != nil {
+			return err
+		}
+		if k.Value == "control" {
+			l.Control = ep
+			continue
+		}
+		if _, err := registry.Lookup(k.Value); err != nil {
+			return &fieldError{k.Line, fmt.Sprintf("listen: %q is neither control nor a transport (%s)", k.Value, strings.Join(registry.Names(), ", "))}
+		}
+		if l.Data == nil {
+			l.Data = map[string]Endpoint{}
+		}
+		l.Data[k.Value] = ep
+	}
+	return nil
 }
 
 // Transports returns the served data-plane transports in the order the
-// gateway's Bind lists them (udp first) with their endpoints.
+// gateway's Bind lists them (the registry's: udp first) with their
+// endpoints.
 func (l Listen) Transports() []TransportListen {
 	var out []TransportListen
-	for _, t := range []struct {
-		name string
-		ep   Endpoint
-	}{{transport.UDP, l.UDP}, {transport.QUIC, l.QUIC}, {transport.TLS, l.TLS}} {
-		if t.ep.IsValid() {
-			out = append(out, TransportListen{Name: t.name, Endpoint: t.ep.AddrPort})
+	for _, t := range registry.All() {
+		if ep, ok := l.Data[t.Name]; ok && ep.IsValid() {
+			out = append(out, TransportListen{Name: t.Name, Network: t.Network, Endpoint: ep.AddrPort})
 		}
 	}
 	return out
@@ -174,8 +208,10 @@ func (l Listen) Transports() []TransportListen {
 
 // TransportListen is one served data-plane transport.
 type TransportListen struct {
-	// Name is transport.UDP, transport.QUIC or transport.TLS.
+	// Name is the transport's name in the registry.
 	Name string
+	// Network is what it binds: transport.NetworkUDP or NetworkTCP.
+	Network string
 	// Endpoint is the listen address and port.
 	Endpoint netip.AddrPort
 }

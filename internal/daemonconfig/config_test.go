@@ -99,6 +99,11 @@ func TestParseErrors(t *testing.T) {
 		{"dead_after", "psk_rotation: 30s", "psk_rotation: 30s\ndead_after: 1s", 15, "dead_after", "must exceed keepalive"},
 		{"pprof without metrics", "log_format: json", "log_format: json\nmetrics_pprof: true", 0, "metrics_pprof", "needs metrics_listen"},
 		{"pprof not on loopback", "log_format: json", "log_format: json\nmetrics_listen: 192.0.2.1:9586\nmetrics_pprof: true", 0, "metrics_pprof", "loopback only"},
+		{"unknown transport key", "  quic: 192.0.2.1:443", "  sctp: 192.0.2.1:443", 12, "", `"sctp" is neither control nor a transport (udp, quic, tls)`},
+		{"same udp port", "  quic: 192.0.2.1:443", "  quic: 192.0.2.1:51820", 12, "listen.quic", "UDP port 51820 is also listen.udp"},
+		{"tls on control port", "  quic: 192.0.2.1:443", "  tls: 192.0.2.1:8443", 12, "listen.tls", "TCP port 8443 is also listen.control"},
+		{"path below 1280", "psk_rotation: 30s", "psk_rotation: 30s\npath_mtu: 1200", 15, "path_mtu", "below 1280, the smallest the transports support"},
+		{"IPv6 over a small path", "psk_rotation: 30s", "psk_rotation: 30s\npath_mtu: 1280", 13, "site_prefixes[1]", "fd01::/64: the inner MTU is 1160 over a path MTU of 1280, below the 1280 that IPv6 requires"},
 		{"two documents", "log_format: json", "log_format: json\n---\nx: 1\n---", 0, "", "more than one YAML document"},
 	}
 	for _, tc := range tests {
@@ -116,6 +121,28 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("got %q (line %d field %q), want line %d field %q containing %q", ce, ce.Line, ce.Field, tc.line, tc.field, tc.msg)
 			}
 		})
+	}
+}
+
+// TestInnerMTUFollowsPathMTU: the interface MTU derives from path_mtu and
+// the served transports.
+func TestInnerMTUFollowsPathMTU(t *testing.T) {
+	for _, tc := range []struct {
+		edit string
+		want int
+	}{
+		{"path_mtu: 1500", 1380},
+		{"path_mtu: 1400", 1280},
+		{"path_mtu: 1280", 1160},
+	} {
+		cfg := strings.Replace(good, "site_prefixes: [10.1.0.0/24, fd01::/64]", "site_prefixes: [10.1.0.0/24]\n"+tc.edit, 1)
+		c, err := Parse("gw.yaml", []byte(cfg))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.edit, err)
+		}
+		if c.Interface.MTU != tc.want {
+			t.Errorf("%s: interface MTU %d, want %d", tc.edit, c.Interface.MTU, tc.want)
+		}
 	}
 }
 

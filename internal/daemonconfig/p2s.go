@@ -3,6 +3,7 @@ package daemonconfig
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -11,6 +12,7 @@ import (
 	"intransit/tlspolicy"
 	"intransit/tunnel"
 	"intransit/tunnel/transport"
+	"intransit/tunnel/transport/registry"
 )
 
 // Defaults of the point-to-site section.
@@ -175,43 +177,47 @@ func (v *validator) p2s(c *Config) {
 	}
 	ts := l.Transports()
 	if len(ts) == 0 {
-		v.fail(0, at("listen"), "serve at least one data-plane transport (udp, quic or tls)")
+		v.fail(0, at("listen"), "serve at least one data-plane transport (%s)", strings.Join(registry.Names(), ", "))
 	}
-	tcp := map[uint16]string{c.Listen.Control.Port(): "listen.control"}
-	udp := map[uint16]string{}
+	ports := map[string]map[uint16]string{transport.NetworkTCP: {c.Listen.Control.Port(): "listen.control"}, transport.NetworkUDP: {}}
 	for _, t := range c.Listen.Transports() {
-		if t.Name == transport.TLS {
-			tcp[t.Endpoint.Port()] = "listen." + t.Name
-		} else {
-			udp[t.Endpoint.Port()] = "listen." + t.Name
+		if ports[t.Network] == nil {
+			ports[t.Network] = map[uint16]string{}
 		}
+		ports[t.Network][t.Endpoint.Port()] = "listen." + t.Name
 	}
-	claim := func(ports map[uint16]string, ep Endpoint, field ...any) {
+	claim := func(network string, ep Endpoint, field ...any) {
 		if !ep.IsValid() {
 			return
 		}
-		if other, ok := ports[ep.Port()]; ok {
+		if ports[network] == nil {
+			ports[network] = map[uint16]string{}
+		}
+		if other, ok := ports[network][ep.Port()]; ok {
 			v.fail(ep.Line, at(field...), "port %d is also %s", ep.Port(), other)
 			return
 		}
-		ports[ep.Port()] = fieldName(at(field...))
+		ports[network][ep.Port()] = fieldName(at(field...))
 	}
-	claim(tcp, l.Control, "listen", "control")
-	claim(tcp, l.TLS, "listen", "tls")
-	claim(tcp, p.Enroll, "enroll")
-	claim(tcp, p.Renew, "renew")
-	claim(udp, l.UDP, "listen", "udp")
-	claim(udp, l.QUIC, "listen", "quic")
+	claim(transport.NetworkTCP, l.Control, "listen", "control")
+	claim(transport.NetworkTCP, p.Enroll, "enroll")
+	claim(transport.NetworkTCP, p.Renew, "renew")
+	for _, t := range ts {
+		claim(t.Network, l.Data[t.Name], "listen", t.Name)
+	}
 	if p.Interface.MTU == 0 && len(ts) > 0 {
-		names := make([]string, len(ts))
-		for i, t := range ts {
-			names[i] = t.Name
-		}
-		mtu, err := transport.FallbackMTU(names, 1500)
+		mtu, err := registry.FallbackMTU(transportNames(ts), c.PathMTU)
 		if err != nil {
 			v.fail(0, at("interface", "mtu"), "%v", err)
 		}
 		p.Interface.MTU = mtu
+	}
+	if err := registry.IPv6Error(p.Interface.MTU, c.PathMTU); err != nil {
+		for i, pr := range p.Pools {
+			if pr.Addr().Is6() {
+				v.fail(pr.Line, at("pools", i), "%s: %v", pr.Prefix, err)
+			}
+		}
 	}
 	if p.EnrollProfile == "" {
 		p.EnrollProfile = tlspolicy.Modern

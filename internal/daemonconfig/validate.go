@@ -14,6 +14,7 @@ import (
 	"intransit/tlspolicy"
 	"intransit/tunnel"
 	"intransit/tunnel/transport"
+	"intransit/tunnel/transport/registry"
 )
 
 // validator checks a decoded Config, fills in defaults and resolves paths;
@@ -120,6 +121,16 @@ func (v *validator) validate(c *Config) {
 	} else if c.MetricsPprof {
 		v.fail(0, []any{"metrics_pprof"}, "needs metrics_listen")
 	}
+	switch {
+	case c.PathMTU == 0:
+		c.PathMTU = DefaultPathMTU
+	case c.PathMTU > MaxPathMTU:
+		v.fail(0, []any{"path_mtu"}, "%d is above %d", c.PathMTU, MaxPathMTU)
+	default:
+		if err := registry.CheckPathMTU(c.PathMTU); err != nil {
+			v.fail(0, []any{"path_mtu"}, "%v", err)
+		}
+	}
 	v.identity(c)
 	v.iface(c)
 	v.listen(c)
@@ -128,13 +139,8 @@ func (v *validator) validate(c *Config) {
 	}
 	v.prefixList([]any{"site_prefixes"}, c.SitePrefixes)
 	v.durations(c)
-	switch {
-	case c.PathMTU == 0:
-		c.PathMTU = DefaultPathMTU
-	case c.PathMTU < MinPathMTU || c.PathMTU > MaxPathMTU:
-		v.fail(0, []any{"path_mtu"}, "%d is outside %d..%d", c.PathMTU, MinPathMTU, MaxPathMTU)
-	}
 	v.remotes(c)
+	v.ipv6(c)
 	v.p2s(c)
 }
 
@@ -190,26 +196,57 @@ func (v *validator) listen(c *Config) {
 	}
 	ts := l.Transports()
 	if len(ts) == 0 {
-		v.fail(0, []any{"listen"}, "serve at least one data-plane transport (udp, quic or tls)")
+		v.fail(0, []any{"listen"}, "serve at least one data-plane transport (%s)", strings.Join(registry.Names(), ", "))
 		return
 	}
-	if l.QUIC.IsValid() && l.UDP.IsValid() && l.QUIC.Port() == l.UDP.Port() {
-		v.fail(l.QUIC.Line, []any{"listen", "quic"}, "UDP port %d is also listen.udp", l.QUIC.Port())
-	}
-	if l.TLS.IsValid() && l.TLS.Port() == l.Control.Port() {
-		v.fail(l.TLS.Line, []any{"listen", "tls"}, "TCP port %d is also listen.control", l.TLS.Port())
+	ports := map[string]map[uint16]string{transport.NetworkTCP: {l.Control.Port(): "listen.control"}}
+	for _, t := range ts {
+		if ports[t.Network] == nil {
+			ports[t.Network] = map[uint16]string{}
+		}
+		if other, dup := ports[t.Network][t.Endpoint.Port()]; dup {
+			v.fail(l.Data[t.Name].Line, []any{"listen", t.Name}, "%s port %d is also %s", strings.ToUpper(t.Network), t.Endpoint.Port(), other)
+		}
+		ports[t.Network][t.Endpoint.Port()] = "listen." + t.Name
 	}
 	if c.Interface.MTU == 0 {
-		names := make([]string, len(ts))
-		for i, t := range ts {
-			names[i] = t.Name
-		}
-		mtu, err := transport.FallbackMTU(names, 1500)
+		mtu, err := registry.FallbackMTU(transportNames(ts), c.PathMTU)
 		if err != nil {
 			v.fail(0, []any{"interface", "mtu"}, "%v", err)
 			return
 		}
 		c.Interface.MTU = mtu
+	}
+}
+
+// transportNames returns the names of ts.
+func transportNames(ts []TransportListen) []string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Name
+	}
+	return names
+}
+
+// ipv6 refuses IPv6 prefixes on a site-to-site interface whose MTU is
+// below IPv6's minimum (a small path_mtu): the kernel would not carry IPv6
+// there, and the tunnel would drop it silently.
+func (v *validator) ipv6(c *Config) {
+	if registry.IPv6Error(c.Interface.MTU, c.PathMTU) == nil {
+		return
+	}
+	why := func() error { return registry.IPv6Error(c.Interface.MTU, c.PathMTU) }
+	for i, p := range c.SitePrefixes {
+		if p.Addr().Is6() {
+			v.fail(p.Line, []any{"site_prefixes", i}, "%s: %v", p.Prefix, why())
+		}
+	}
+	for i, r := range c.Remotes {
+		for k, p := range r.AllowedPrefixes {
+			if p.Addr().Is6() {
+				v.fail(p.Line, []any{"remotes", i, "allowed_prefixes", k}, "%s: %v", p.Prefix, why())
+			}
+		}
 	}
 }
 
@@ -274,8 +311,8 @@ func (v *validator) remotes(c *Config) {
 		}
 		seen := map[string]bool{}
 		for k, t := range r.Transports {
-			if t != transport.UDP && t != transport.QUIC && t != transport.TLS {
-				v.fail(0, at("transports", k), "%q: want %s, %s or %s", t, transport.UDP, transport.QUIC, transport.TLS)
+			if _, err := registry.Lookup(t); err != nil {
+				v.fail(0, at("transports", k), "%v", err)
 			}
 			if seen[t] {
 				v.fail(0, at("transports", k), "%q is listed twice", t)

@@ -9,9 +9,8 @@ import (
 	"golang.zx2c4.com/wireguard/conn"
 
 	"intransit/tlspolicy"
-	"intransit/tunnel/transport/quic"
-	transporttls "intransit/tunnel/transport/tls"
-	"intransit/tunnel/transport/udp"
+	"intransit/tunnel/transport"
+	"intransit/tunnel/transport/registry"
 )
 
 // TLS holds the TLS material of the quic and tls transports: PEM file
@@ -36,32 +35,29 @@ type TLS struct {
 // NewBind returns the Bind for the configured transport and its name. It is
 // the one place where the endpoint chooses how WireGuard messages travel.
 func (c *Config) NewBind(log *slog.Logger) (conn.Bind, string, error) {
-	switch c.Transport {
-	case "", TransportUDP:
-		return udp.New(), TransportUDP, nil
-	case TransportQUIC:
-		server, client, err := c.TLS.configs(log)
-		if err != nil {
-			return nil, "", err
-		}
-		b, err := quic.New(quic.Config{ServerTLS: server, ClientTLS: client})
-		if err != nil {
-			return nil, "", err
-		}
-		return b, TransportQUIC, nil
-	case TransportTLS:
-		server, client, err := c.TLS.configs(log)
-		if err != nil {
-			return nil, "", err
-		}
-		b, err := transporttls.New(transporttls.Config{ServerTLS: server, ClientTLS: client})
-		if err != nil {
-			return nil, "", err
-		}
-		return b, TransportTLS, nil
-	default:
-		return nil, "", fmt.Errorf("transport %q: want %s, %s or %s", c.Transport, TransportUDP, TransportQUIC, TransportTLS)
+	t, err := registry.Lookup(c.transport())
+	if err != nil {
+		return nil, "", err
 	}
+	opts := transport.Options{PathMTU: c.PathMTU, Logger: log}
+	if t.TLS {
+		if opts.ServerTLS, opts.ClientTLS, err = c.TLS.configs(log); err != nil {
+			return nil, "", err
+		}
+	}
+	b, err := t.New(opts)
+	if err != nil {
+		return nil, "", err
+	}
+	return b, t.Name, nil
+}
+
+// transport returns the configured transport's name, udp when empty.
+func (c *Config) transport() string {
+	if c.Transport == "" {
+		return transport.UDP
+	}
+	return c.Transport
 }
 
 // configs builds the server configuration (when a certificate is given)

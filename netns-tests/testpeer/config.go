@@ -12,13 +12,16 @@ import (
 
 	"intransit/internal/atomicfile"
 	"intransit/tunnel"
+	"intransit/tunnel/transport"
+	"intransit/tunnel/transport/registry"
 )
 
-// Transports the endpoint can use (Config.Transport).
+// Names of the transports the tests use most (Config.Transport takes any
+// name of the registry).
 const (
-	TransportUDP  = "udp"
-	TransportQUIC = "quic"
-	TransportTLS  = "tls"
+	TransportUDP  = transport.UDP
+	TransportQUIC = transport.QUIC
+	TransportTLS  = transport.TLS
 )
 
 // Config is the endpoint's configuration file (YAML).
@@ -37,8 +40,12 @@ type Config struct {
 	Addresses []string `yaml:"addresses"`
 	// Routes into the interface.
 	Routes []string `yaml:"routes"`
-	// Transport is the Bind to use: "udp" (default), "quic" or "tls".
+	// Transport is the Bind to use: a name of the transport registry
+	// ("udp" when empty).
 	Transport string `yaml:"transport"`
+	// PathMTU is the MTU of the path to the peers (0: the transports'
+	// default); QUIC packets and TCP segments are sized to it.
+	PathMTU int `yaml:"path_mtu,omitempty"`
 	// TLS is the TLS material of the quic and tls transports.
 	TLS *TLS `yaml:"tls,omitempty"`
 	// Peers configured at start.
@@ -109,14 +116,10 @@ func (c *Config) Tunnel() (tunnel.Config, []tunnel.PeerConfig, error) {
 	errs = append(errs, err)
 	tc.Routes, err = parsePrefixes("routes", c.Routes, true)
 	errs = append(errs, err)
-	switch c.Transport {
-	case "", TransportUDP:
-	case TransportQUIC, TransportTLS:
-		if c.TLS == nil {
-			errs = append(errs, fmt.Errorf("transport %q: needs a tls section", c.Transport))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("transport %q: want %s, %s or %s", c.Transport, TransportUDP, TransportQUIC, TransportTLS))
+	if t, err := registry.Lookup(c.transport()); err != nil {
+		errs = append(errs, fmt.Errorf("transport: %w", err))
+	} else if t.TLS && c.TLS == nil {
+		errs = append(errs, fmt.Errorf("transport %q: needs a tls section", c.Transport))
 	}
 	var peers []tunnel.PeerConfig
 	for i, p := range c.Peers {

@@ -63,9 +63,7 @@ import (
 	"intransit/tunnel/pqpsk"
 	"intransit/tunnel/transport"
 	"intransit/tunnel/transport/multi"
-	"intransit/tunnel/transport/quic"
-	transporttls "intransit/tunnel/transport/tls"
-	"intransit/tunnel/transport/udp"
+	"intransit/tunnel/transport/registry"
 )
 
 // Timing of the control channel and the dial loop.
@@ -88,7 +86,12 @@ type Options struct {
 	Dir string
 	// Interface is the TUN interface name (DefaultInterface when empty).
 	Interface string
-	// UnderlayMTU is the MTU of the laptop's network (1500 when 0).
+	// UnderlayMTU is the MTU of the path to the gateway
+	// (transport.DefaultPathMTU when 0, at least transport.MinPathMTU): QUIC
+	// packets, the TCP segments of the control channel and the tls
+	// transport, and the inner MTU are sized to it. Where the inner MTU is
+	// below IPv6's 1280, IPv6 inside the tunnel is refused (no IPv6 address
+	// or route), with the reason logged.
 	UnderlayMTU int
 	// DNSMode is one of the DNS constants (DNSAuto when empty), and
 	// ResolvConf the file DNSResolvConf replaces (/etc/resolv.conf when
@@ -127,7 +130,10 @@ func New(opts Options) (*Client, error) {
 		opts.Interface = DefaultInterface
 	}
 	if opts.UnderlayMTU == 0 {
-		opts.UnderlayMTU = 1500
+		opts.UnderlayMTU = transport.DefaultPathMTU
+	}
+	if err := registry.CheckPathMTU(opts.UnderlayMTU); err != nil {
+		return nil, fmt.Errorf("underlay MTU: %w", err)
 	}
 	if opts.DNSMode == "" {
 		opts.DNSMode = DNSAuto
@@ -265,8 +271,7 @@ func (c *Client) session(ctx context.Context) bool {
 		c.setDown("internal", err.Error())
 		return false
 	}
-	d := net.Dialer{Timeout: dialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", addr.String())
+	conn, err := control.Dialer(dialTimeout, c.opts.UnderlayMTU).DialContext(ctx, "tcp", addr.String())
 	if err != nil {
 		if ctx.Err() == nil {
 			c.setDown("unreachable", err.Error())
@@ -349,7 +354,22 @@ func (r *sessionRun) admit(ctx context.Context, p *control.Peer) (*control.Admis
 	if err != nil {
 		return nil, control.Refuse(control.ReasonUnexpected, "%v (gateway offers %d transports, we use %v)", err, len(p.Transports), c.profile.Transports)
 	}
-	if err := c.ensureDevice(ctx, a.Addresses); err != nil {
+	mtu, err := registry.FallbackMTU(c.profile.Transports, c.opts.UnderlayMTU)
+	if err != nil {
+		return nil, control.Refuse(control.ReasonUnexpected, "%v", err)
+	}
+	addrs, allowed := a.Addresses, []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+	if why := registry.IPv6Error(mtu, c.opts.UnderlayMTU); why != nil {
+		// IPv6 inside the tunnel is refused: no IPv6 address on the
+		// interface, no IPv6 route accepted from the gateway.
+		addrs = slices.DeleteFunc(slices.Clone(addrs), netip.Addr.Is6)
+		allowed = allowed[:1]
+		c.log.Warn("IPv6 inside the tunnel refused", "reason", why.Error())
+		if len(addrs) == 0 {
+			return nil, control.Refuse(control.ReasonUnexpected, "the gateway assigned only IPv6 addresses and %v", why)
+		}
+	}
+	if err := c.ensureDevice(ctx, addrs, mtu); err != nil {
 		c.log.Error("tunnel interface", "error", err.Error())
 		return nil, control.Refuse(control.ReasonInternal, "the client could not set up its interface")
 	}
@@ -357,12 +377,12 @@ func (r *sessionRun) admit(ctx context.Context, p *control.Peer) (*control.Admis
 	c.mu.Lock()
 	c.sel = sel
 	c.mu.Unlock()
-	return &control.Admission{AllowedPrefixes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}}, nil
+	return &control.Admission{AllowedPrefixes: allowed}, nil
 }
 
-// ensureDevice opens the TUN device with the assigned addresses, or
-// reopens it when they changed.
-func (c *Client) ensureDevice(ctx context.Context, addrs []netip.Addr) error {
+// ensureDevice opens the TUN device of MTU mtu with the assigned
+// addresses, or reopens it when they changed.
+func (c *Client) ensureDevice(ctx context.Context, addrs []netip.Addr, mtu int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.dev != nil && slices.Equal(c.addrs, addrs) {
@@ -371,10 +391,6 @@ func (c *Client) ensureDevice(ctx context.Context, addrs []netip.Addr) error {
 	if c.dev != nil {
 		c.dev.Close()
 		c.dev = nil
-	}
-	mtu, err := transport.FallbackMTU(c.profile.Transports, c.opts.UnderlayMTU)
-	if err != nil {
-		return err
 	}
 	bind, err := c.newBind()
 	if err != nil {
@@ -400,23 +416,19 @@ func (c *Client) ensureDevice(ctx context.Context, addrs []netip.Addr) error {
 func (c *Client) newBind() (*multi.Bind, error) {
 	var members []multi.Member
 	for _, name := range c.profile.Transports {
-		var b transport.Bind
-		switch name {
-		case transport.UDP:
-			b = udp.New()
-		case transport.QUIC, transport.TLS:
-			cfg, err := tlspolicy.ClientConfig(c.tlsOptions())
-			if err != nil {
+		t, err := registry.Lookup(name)
+		if err != nil {
+			return nil, err
+		}
+		opts := transport.Options{PathMTU: c.opts.UnderlayMTU, Logger: c.log.With("component", name)}
+		if t.TLS {
+			if opts.ClientTLS, err = tlspolicy.ClientConfig(c.tlsOptions()); err != nil {
 				return nil, err
 			}
-			if name == transport.QUIC {
-				b, err = quic.New(quic.Config{ClientTLS: cfg, UnderlayMTU: c.opts.UnderlayMTU, Logger: c.log.With("component", "quic")})
-			} else {
-				b, err = transporttls.New(transporttls.Config{ClientTLS: cfg, Logger: c.log.With("component", "tls")})
-			}
-			if err != nil {
-				return nil, fmt.Errorf("%s transport: %w", name, err)
-			}
+		}
+		b, err := t.New(opts)
+		if err != nil {
+			return nil, fmt.Errorf("%s transport: %w", name, err)
 		}
 		members = append(members, multi.Member{Bind: b})
 	}
@@ -523,7 +535,7 @@ func (c *Client) follow(ctx context.Context, r *sessionRun) {
 			}
 			switch {
 			case c.sel.working():
-				c.st.Transport, c.st.Endpoint = transportName(ep), ep
+				c.st.Transport, c.st.Endpoint = transport.SchemeOf(ep), ep
 			case c.sel.state == stateProbing:
 				// Traffic still flows on the fallback while probing.
 			default:
@@ -566,14 +578,6 @@ func (c *Client) endSession(r *sessionRun, err error) {
 	} else {
 		c.log.Warn("connection refused or failed", "reason", reason, "detail", detail)
 	}
-}
-
-func transportName(ep string) string {
-	scheme, _ := transport.SplitScheme(ep)
-	if scheme == "" {
-		return transport.UDP
-	}
-	return scheme
 }
 
 func publicKey(k tunnel.PrivateKey) [32]byte {

@@ -41,7 +41,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -67,6 +66,7 @@ type Gateway struct {
 	opts   Options
 	log    *slog.Logger
 	dev    *tunnel.Device
+	bind   *multi.Bind
 	iso    *isolation
 	ctrlLn net.Listener
 	server *tls.Config
@@ -119,10 +119,11 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	bind, err := multi.Listen(opts.Transports, func() (*tls.Config, *tls.Config, error) {
 		server, err := tlspolicy.ServerConfig(tlsOpts)
 		return server, nil, err
-	}, g.log)
+	}, opts.PathMTU, g.log)
 	if err != nil {
 		return nil, fmt.Errorf("p2s gateway: data plane: %w", err)
 	}
+	g.bind = bind
 	g.dev, err = tunnel.Open(ctx, tunnel.Config{
 		Name: opts.Interface, MTU: opts.MTU, PrivateKey: opts.PrivateKey, Addresses: opts.Pool.GatewayAddresses(),
 		ListenPort: opts.Transports[0].Endpoint.Port(), Bind: bind, Logger: log.With("component", "wireguard"),
@@ -140,7 +141,7 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		g.dev.Close()
 		return nil, fmt.Errorf("p2s gateway: %w", err)
 	}
-	g.ctrlLn, err = control.Listen(ctx, opts.Control)
+	g.ctrlLn, err = control.Listen(ctx, opts.Control, opts.PathMTU)
 	if err != nil {
 		g.iso.remove()
 		g.dev.Close()
@@ -207,7 +208,8 @@ func (g *Gateway) serve(c net.Conn) {
 		Prefixes: g.opts.SitePrefixes, Transports: g.advertised(tc.LocalAddr()),
 		Admit: s.admit, InstallPSK: s.install,
 		RotationPeriod: g.opts.PSKRotation, KeepaliveInterval: g.opts.Keepalive, DeadAfter: g.opts.DeadAfter,
-		Logger: g.log.With("component", "p2s-control", "remote_addr", c.RemoteAddr().String()),
+		Metrics: g.opts.ControlMetrics,
+		Logger:  g.log.With("component", "p2s-control", "remote_addr", c.RemoteAddr().String()),
 	})
 	if err != nil {
 		g.log.Error("p2s control session not started", "error", err.Error())
@@ -488,7 +490,7 @@ func (g *Gateway) Status() *status.P2S {
 		cs.PSKEpoch, cs.PSKID = sst.Epoch, sst.PSKID
 		if ps, ok := byKey[s.pub]; ok {
 			cs.Endpoint, cs.LastHandshake, cs.RxBytes, cs.TxBytes = ps.Endpoint, ps.LastHandshake, ps.RxBytes, ps.TxBytes
-			cs.Transport = transportOf(ps.Endpoint)
+			cs.Transport = transport.SchemeOf(ps.Endpoint)
 		}
 		st.Clients = append(st.Clients, cs)
 	}
@@ -505,21 +507,9 @@ func (g *Gateway) Status() *status.P2S {
 		}
 		if ps, ok := byKey[tunnel.PublicKey(s.PublicKey)]; ok {
 			cs.Endpoint, cs.LastHandshake, cs.RxBytes, cs.TxBytes = ps.Endpoint, ps.LastHandshake, ps.RxBytes, ps.TxBytes
-			cs.Transport = transportOf(ps.Endpoint)
+			cs.Transport = transport.SchemeOf(ps.Endpoint)
 		}
 		st.Statics = append(st.Statics, cs)
 	}
 	return st
-}
-
-// transportOf names the transport of an endpoint string.
-func transportOf(ep string) string {
-	if ep == "" {
-		return ""
-	}
-	scheme, _ := transport.SplitScheme(ep)
-	if scheme == "" {
-		return transport.UDP
-	}
-	return strings.ToLower(scheme)
 }

@@ -2,6 +2,9 @@ package gateway
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"intransit/tunnel/transport/multi"
+	"intransit/tunnel/transport/registry"
 )
 
 // Collector exports the gateway's point-to-site state as Prometheus
@@ -17,9 +20,12 @@ import (
 //	intransit_p2s_refusals_total{reason}   clients refused, by reason
 //	intransit_p2s_rx_bytes_total           WireGuard bytes from connected clients
 //	intransit_p2s_tx_bytes_total           WireGuard bytes to connected clients
+//
+// and the data-plane transports' counters (multi.Collector, gateway="p2s").
 type Collector struct {
 	g                                                                 *Gateway
 	clients, statics, leases, size, connects, reclaimed, refs, rx, tx *prometheus.Desc
+	transports                                                        *multi.Collector
 }
 
 // NewCollector returns the collector of g; register it with a registry.
@@ -27,7 +33,7 @@ func NewCollector(g *Gateway) *Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("intransit_p2s_"+name, help, labels, nil)
 	}
-	return &Collector{g: g,
+	return &Collector{g: g, transports: multi.NewCollector(g.bind, "p2s"),
 		clients:   d("clients", "Connected point-to-site clients, by data-plane transport in use (none: no handshake yet).", "transport"),
 		statics:   d("static_devices", "Devices with static wg-quick profiles."),
 		leases:    d("leases", "Tunnel addresses leased."),
@@ -45,12 +51,16 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.clients, c.statics, c.leases, c.size, c.connects, c.reclaimed, c.refs, c.rx, c.tx} {
 		ch <- d
 	}
+	c.transports.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.g.Status()
-	by := map[string]int{"udp": 0, "quic": 0, "tls": 0, "none": 0}
+	by := map[string]int{"none": 0}
+	for _, name := range registry.Names() {
+		by[name] = 0
+	}
 	var rx, tx uint64
 	for _, cl := range st.Clients {
 		t := cl.Transport
@@ -81,4 +91,5 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for reason, n := range refused {
 		ch <- prometheus.MustNewConstMetric(c.refs, prometheus.CounterValue, float64(n), reason)
 	}
+	c.transports.Collect(ch)
 }

@@ -11,6 +11,7 @@ import (
 	"intransit/p2s/pool"
 	"intransit/tlspolicy"
 	"intransit/tunnel"
+	"intransit/tunnel/control"
 	"intransit/tunnel/transport/multi"
 )
 
@@ -21,6 +22,10 @@ type Options struct {
 	MTU       int
 	// Control is the control-channel listen address.
 	Control netip.AddrPort
+	// PathMTU is the smallest MTU of the paths to the clients
+	// (transport.DefaultPathMTU if 0): QUIC packets and the TCP segments
+	// of the control channel and the tls transport are sized to it.
+	PathMTU int
 	// Transports are the served data-plane transports, udp first if
 	// present; an unspecified address advertises the address the client
 	// reached the control channel at.
@@ -35,6 +40,9 @@ type Options struct {
 	Profile *tlspolicy.Profile
 	// TLSMetrics counts TLS handshakes and refusals; nil counts nothing.
 	TLSMetrics *tlspolicy.Metrics
+	// ControlMetrics counts control sessions and PSK rotations; nil counts
+	// nothing.
+	ControlMetrics *control.Metrics
 	// PrivateKey is the WireGuard static key.
 	PrivateKey tunnel.PrivateKey
 	// Pool hands out client addresses; Store holds the enrolled clients.

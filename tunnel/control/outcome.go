@@ -6,24 +6,34 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"intransit/tlspolicy"
+	"intransit/tunnel/transport/tcpmss"
 )
 
 // Listen opens the TCP listener of the control channel on addr. An
 // unspecified address (0.0.0.0 or ::) listens on every address of both
-// families; any other listens on that address only.
-func Listen(ctx context.Context, addr netip.AddrPort) (net.Listener, error) {
+// families; any other listens on that address only. The connections it
+// accepts have their segments clamped to pathMTU (see tcpmss; 0 leaves
+// them alone), so that the channel crosses a small WAN that drops ICMP.
+func Listen(ctx context.Context, addr netip.AddrPort, pathMTU int) (net.Listener, error) {
 	a := addr.Addr()
 	if a.IsUnspecified() {
 		a = netip.IPv6Unspecified()
 	}
-	var lc net.ListenConfig
+	lc := net.ListenConfig{Control: tcpmss.Control(pathMTU, nil)}
 	ln, err := lc.Listen(ctx, "tcp", netip.AddrPortFrom(a, addr.Port()).String())
 	if err != nil {
 		return nil, fmt.Errorf("control listener: %w", err)
 	}
 	return ln, nil
+}
+
+// Dialer returns the dialer of control connections: connects within
+// timeout, segments clamped to pathMTU as Listen's are.
+func Dialer(timeout time.Duration, pathMTU int) *net.Dialer {
+	return &net.Dialer{Timeout: timeout, Control: tcpmss.Control(pathMTU, nil)}
 }
 
 // Outcome says how a session ended, for logs, status and metrics: a stable

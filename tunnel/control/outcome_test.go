@@ -35,7 +35,7 @@ func TestOutcome(t *testing.T) {
 }
 
 func TestListen(t *testing.T) {
-	ln, err := Listen(context.Background(), netip.MustParseAddrPort("127.0.0.1:0"))
+	ln, err := Listen(context.Background(), netip.MustParseAddrPort("127.0.0.1:0"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestListen(t *testing.T) {
 	if got := netip.MustParseAddrPort(ln.Addr().String()).Addr(); got != netip.MustParseAddr("127.0.0.1") {
 		t.Fatalf("listening on %v, want 127.0.0.1", got)
 	}
-	every, err := Listen(context.Background(), netip.MustParseAddrPort("0.0.0.0:0"))
+	every, err := Listen(context.Background(), netip.MustParseAddrPort("0.0.0.0:0"), 1280)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,6 @@
 package transport
 
-import "fmt"
-
-// Overheads used by InnerMTU, in bytes.
+// Path and overhead sizes, in bytes.
 const (
 	// WireGuardOverhead is what a WireGuard data message adds to an inner
 	// packet: 4 type + 4 receiver index + 8 counter + 16 Poly1305 tag.
@@ -10,66 +8,26 @@ const (
 	// IPUDPOverhead is the outer IPv6 and UDP headers (40 + 8); IPv4 needs
 	// less, and the same number is used for both, as stock WireGuard does.
 	IPUDPOverhead = 48
-	// QUICMaxUDPPayload is the largest UDP payload quic-go ever sends.
-	QUICMaxUDPPayload = 1452
-	// QUICMinUDPPayload is the smallest packet size QUIC allows (RFC 9000
-	// 14.1), so the smallest underlay the quic transport works on is this
-	// plus IPUDPOverhead.
-	QUICMinUDPPayload = 1200
-	// QUICPacketOverhead is quic-go's budget for a 1-RTT packet's own bytes
-	// (1 flags + 20 connection ID + 16 AEAD tag) plus the DATAGRAM frame's
-	// type byte and 2-byte length.
-	QUICPacketOverhead = 1 + 20 + 16 + 1 + 2
-	// MinInnerMTU is the smallest inner MTU any transport accepts: the
-	// IPv6 minimum, so that IPv6 works inside the tunnel.
-	MinInnerMTU = 1280
+	// DefaultPathMTU is the path MTU assumed when none is configured: an
+	// Ethernet path of the internet.
+	DefaultPathMTU = 1500
+	// MinPathMTU is the smallest path MTU the transports work on: the IPv6
+	// minimum, which every IPv6 link carries, and which leaves QUIC the
+	// 1200-byte UDP payload it requires (RFC 9000 14.1). A smaller path
+	// (a tunnel inside a tunnel) is refused rather than half-served: below
+	// it QUIC cannot run at all, and the control channel's TLS handshake
+	// would depend on fragmentation that ICMP filtering breaks.
+	MinPathMTU = 1280
+	// MinIPv6MTU is the smallest MTU an interface carrying IPv6 may have
+	// (RFC 8200). Over a path below MinIPv6MTU plus a transport's overhead
+	// the inner MTU is smaller, and IPv6 cannot cross the tunnel.
+	MinIPv6MTU = 1280
 )
 
-// QUICPacketSize returns the UDP payload size the quic transport uses over
-// an underlay with the given MTU.
-func QUICPacketSize(underlayMTU int) int {
-	return min(underlayMTU-IPUDPOverhead, QUICMaxUDPPayload)
-}
-
-// InnerMTU returns the MTU for the TUN device when WireGuard messages cross
-// an underlay with MTU underlayMTU over the named transport (see the package
-// documentation for the arithmetic). It refuses an unknown transport and an
-// underlay too small to carry an inner MTU of MinInnerMTU.
-func InnerMTU(scheme string, underlayMTU int) (int, error) {
-	var mtu int
-	switch scheme {
-	case UDP, TLS:
-		mtu = underlayMTU - IPUDPOverhead - WireGuardOverhead
-	case QUIC:
-		if underlayMTU-IPUDPOverhead < QUICMinUDPPayload {
-			return 0, fmt.Errorf("inner MTU for quic: underlay MTU %d is below QUIC's minimum of %d", underlayMTU, QUICMinUDPPayload+IPUDPOverhead)
-		}
-		mtu = QUICPacketSize(underlayMTU) - QUICPacketOverhead - WireGuardOverhead
-	default:
-		return 0, fmt.Errorf("inner MTU: unknown transport %q (want %s, %s or %s)", scheme, UDP, QUIC, TLS)
-	}
-	if mtu < MinInnerMTU {
-		return 0, fmt.Errorf("inner MTU for %s over an underlay MTU of %d would be %d, below the minimum of %d", scheme, underlayMTU, mtu, MinInnerMTU)
-	}
-	return mtu, nil
-}
-
-// FallbackMTU returns the inner MTU for a peer that may use any of schemes:
-// the smallest of their InnerMTU, so that changing transport never needs a
-// change of MTU.
-func FallbackMTU(schemes []string, underlayMTU int) (int, error) {
-	if len(schemes) == 0 {
-		return 0, fmt.Errorf("fallback MTU: no transports given")
-	}
-	best := 0
-	for _, s := range schemes {
-		m, err := InnerMTU(s, underlayMTU)
-		if err != nil {
-			return 0, err
-		}
-		if best == 0 || m < best {
-			best = m
-		}
-	}
-	return best, nil
+// TCPMSS returns the MSS that keeps a TCP segment (IPv6 40 + TCP 20 bytes
+// of headers around it; IPv4 needs 20 bytes less) within a path of MTU
+// pathMTU. Clamping a socket to it makes its segments cross a path that
+// drops ICMP "packet too big" without needing path MTU discovery.
+func TCPMSS(pathMTU int) int {
+	return pathMTU - 40 - 20
 }

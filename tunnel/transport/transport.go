@@ -10,29 +10,32 @@
 //
 // # MTU
 //
-// The inner MTU (the MTU of the TUN device) must leave room for the WireGuard
-// data message overhead (32 bytes: type, receiver index, counter, Poly1305
-// tag) and for everything the transport adds around it:
+// Everything is sized from the path MTU (path_mtu in the daemon's
+// configuration, DefaultPathMTU when absent): the smallest MTU between the
+// peers, which must be at least MinPathMTU. No transport relies on ICMP
+// "packet too big" or on fragmentation, so a path that drops ICMP works. The
+// inner MTU (the MTU of the TUN device) leaves room for the WireGuard data
+// message overhead (32 bytes: type, receiver index, counter, Poly1305 tag)
+// and for everything the transport adds around it; each transport's
+// Info.InnerMTU computes it:
 //
 //   - udp: IPv6 40 + UDP 8 + WireGuard 32 = 80 bytes, so 1420 over a 1500
-//     underlay, as stock WireGuard chooses (it covers IPv4 underlays too).
-//   - quic: quic-go never sends a UDP payload larger than 1452 bytes (1500
-//     minus IPv6 and UDP headers), whatever the path allows. A 1-RTT packet
-//     spends 1 byte of flags, up to 20 of connection ID and 16 of AEAD tag
-//     (quic-go budgets these conservatively), and a DATAGRAM frame 1 byte of
-//     type and 2 of length, so the largest datagram payload at a 1452-byte
-//     packet is 1452-37-3 = 1412 bytes and the inner MTU is 1412-32 = 1380.
-//     (quic-go v0.65 in fact accepts datagrams of up to 1415 bytes there;
-//     the 3 bytes of slack keep the number valid if its estimate tightens.)
-//     The quic Bind sets quic-go's initial packet size to the same number, so
-//     full-size datagrams fit from the first packet rather than only after
-//     path MTU discovery has finished.
-//   - tls: a stream carries any message size, but frames are bounded (see the
-//     tls package) and every TCP segment still crosses the same underlay, so
-//     the inner MTU is kept at the UDP number: 1420 over 1500. Larger inner
-//     packets would only be re-segmented by TCP.
+//     path, as stock WireGuard chooses (it covers IPv4 paths too), and 1200
+//     over a 1280 path.
+//   - quic: packets are the path MTU less IPv6 and UDP headers (1452 over
+//     1500, at most 1452, quic-go's ceiling), set from the first packet, with
+//     path MTU discovery off. A 1-RTT packet spends 1 byte of flags, up to 20
+//     of connection ID and 16 of AEAD tag, and a DATAGRAM frame 1 byte of
+//     type and 2 of length, so the inner MTU is the packet size less 40 and
+//     less 32: 1380 over 1500, 1160 over 1280. See the quic package.
+//   - tls: a stream carries any message size, but every TCP segment still
+//     crosses the same path, so the inner MTU is kept at the UDP number
+//     (larger inner packets would only be re-segmented by TCP), and the
+//     transport's TCP sockets have their MSS clamped to the path (TCPMSS).
 //
-// InnerMTU computes these numbers for other underlay MTUs.
+// IPv6 inside the tunnel needs an inner MTU of MinIPv6MTU: over a path
+// smaller than that plus the overhead (1360 for udp and tls, 1400 for quic)
+// only IPv4 crosses, and configurations that route IPv6 are refused.
 //
 // # Choosing a transport
 //
@@ -41,8 +44,16 @@
 // tls: fastest first, most likely to pass a restrictive network last); a
 // transport counts as working once a WireGuard handshake completes over it.
 // Fallback implements that choice. Such a client sets its inner MTU to the
-// smallest of its candidates (FallbackMTU), so that a change of transport
-// never needs an MTU change on the TUN device.
+// smallest of its candidates (registry.FallbackMTU), so that a change of
+// transport never needs an MTU change on the TUN device.
+//
+// # Adding a transport
+//
+// A transport is its own package implementing Bind, with a function that
+// returns its Info (name, network, default port, inner MTU, constructor),
+// and one line in the table of package registry. Configuration keys, port
+// checks, the gateways' listeners, the laptop client, metric labels and the
+// test tools all iterate over that table.
 package transport
 
 import (

@@ -51,44 +51,19 @@ func TestParseAddrPort(t *testing.T) {
 	}
 }
 
-func TestInnerMTU(t *testing.T) {
-	for _, tc := range []struct {
-		scheme   string
-		underlay int
-		want     int
-		bad      bool
-	}{
-		{scheme: UDP, underlay: 1500, want: 1420},
-		{scheme: TLS, underlay: 1500, want: 1420},
-		{scheme: QUIC, underlay: 1500, want: 1380},
-		{scheme: QUIC, underlay: 9000, want: 1380},
-		{scheme: UDP, underlay: 9000, want: 8920},
-		{scheme: QUIC, underlay: 1420, want: 1300},
-		{scheme: QUIC, underlay: 1400, want: 1280},
-		{scheme: QUIC, underlay: 1390, bad: true},
-		{scheme: QUIC, underlay: 1200, bad: true},
-		{scheme: UDP, underlay: 1280, bad: true},
-		{scheme: "sctp", underlay: 1500, bad: true},
+func TestSchemeOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "", "192.0.2.1:51820": UDP, "quic://192.0.2.1:443": QUIC, "TLS://[::1]:443": TLS, "udp://[::1]:1": UDP,
 	} {
-		got, err := InnerMTU(tc.scheme, tc.underlay)
-		if tc.bad {
-			if err == nil {
-				t.Errorf("InnerMTU(%s, %d) = %d, want an error", tc.scheme, tc.underlay, got)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("InnerMTU(%s, %d) = %d, %v; want %d", tc.scheme, tc.underlay, got, err, tc.want)
+		if got := SchemeOf(in); got != want {
+			t.Errorf("SchemeOf(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if m, err := FallbackMTU(DefaultOrder(), 1500); err != nil || m != 1380 {
-		t.Errorf("FallbackMTU(all, 1500) = %d, %v; want 1380", m, err)
-	}
-	if m, err := FallbackMTU([]string{UDP, TLS}, 1500); err != nil || m != 1420 {
-		t.Errorf("FallbackMTU(udp, tls) = %d, %v; want 1420", m, err)
-	}
-	if _, err := FallbackMTU(nil, 1500); err == nil {
-		t.Error("FallbackMTU(nil) succeeded")
+}
+
+func TestTCPMSS(t *testing.T) {
+	if got := TCPMSS(MinPathMTU); got != 1220 {
+		t.Errorf("TCPMSS(%d) = %d, want 1220", MinPathMTU, got)
 	}
 }
 

@@ -7,14 +7,12 @@ import (
 	"net/netip"
 
 	"intransit/tunnel/transport"
-	"intransit/tunnel/transport/quic"
-	transporttls "intransit/tunnel/transport/tls"
-	"intransit/tunnel/transport/udp"
+	"intransit/tunnel/transport/registry"
 )
 
 // Listener is one data-plane transport a gateway serves.
 type Listener struct {
-	// Name is transport.UDP, transport.QUIC or transport.TLS.
+	// Name is a transport's name in the registry.
 	Name string
 	// Endpoint is the advertised address and the listen port.
 	Endpoint netip.AddrPort
@@ -26,32 +24,28 @@ type Listener struct {
 type DataTLS func() (server, client *tls.Config, err error)
 
 // Listen builds one Bind that serves every listener, in the given order
-// (list UDP first: see the package doc), each on its endpoint's port.
-func Listen(listeners []Listener, dataTLS DataTLS, log *slog.Logger) (*Bind, error) {
+// (list UDP first: see the package doc), each on its endpoint's port, with
+// packets and segments sized for a path of MTU pathMTU
+// (transport.DefaultPathMTU if 0).
+func Listen(listeners []Listener, dataTLS DataTLS, pathMTU int, log *slog.Logger) (*Bind, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	members := make([]Member, 0, len(listeners))
 	for _, l := range listeners {
-		var b transport.Bind
-		switch l.Name {
-		case transport.UDP:
-			b = udp.New()
-		case transport.QUIC, transport.TLS:
-			server, client, err := dataTLS()
-			if err != nil {
+		t, err := registry.Lookup(l.Name)
+		if err != nil {
+			return nil, fmt.Errorf("multi transport: %w", err)
+		}
+		opts := transport.Options{PathMTU: pathMTU, Logger: log.With("component", t.Name)}
+		if t.TLS {
+			if opts.ServerTLS, opts.ClientTLS, err = dataTLS(); err != nil {
 				return nil, fmt.Errorf("multi transport: %s: data-plane TLS: %w", l.Name, err)
 			}
-			if l.Name == transport.QUIC {
-				b, err = quic.New(quic.Config{ServerTLS: server, ClientTLS: client, Logger: log.With("component", "quic")})
-			} else {
-				b, err = transporttls.New(transporttls.Config{ServerTLS: server, ClientTLS: client, Logger: log.With("component", "tls")})
-			}
-			if err != nil {
-				return nil, fmt.Errorf("multi transport: %s: %w", l.Name, err)
-			}
-		default:
-			return nil, fmt.Errorf("multi transport: unknown transport %q", l.Name)
+		}
+		b, err := t.New(opts)
+		if err != nil {
+			return nil, fmt.Errorf("multi transport: %s: %w", l.Name, err)
 		}
 		members = append(members, Member{Bind: b, Port: l.Endpoint.Port()})
 	}

@@ -34,7 +34,7 @@ func TestListenRefuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Listen(c.listeners, noTLS, nil)
+			_, err := Listen(c.listeners, noTLS, 0, nil)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("Listen error = %v, want one containing %q", err, c.want)
 			}
@@ -45,7 +45,7 @@ func TestListenRefuses(t *testing.T) {
 func TestListenOrder(t *testing.T) {
 	b, err := Listen([]Listener{
 		{Name: transport.UDP, Endpoint: netip.MustParseAddrPort("[::]:51820")},
-	}, nil, nil)
+	}, nil, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,12 @@
 // so a congested link drops messages instead of blocking the device.
 //
 // Datagrams are not split, so a message must fit one QUIC packet: the Bind
-// sets quic-go's packet size from the underlay MTU (QUICPacketSize in the
-// transport package) from the first packet on, and InnerMTU(QUIC, ...) gives
-// the TUN MTU that fits (1380 over a 1500-byte underlay). A larger message
-// is dropped and counted.
+// sets quic-go's packet size from the path MTU (PacketSize) from the first
+// packet on, with path MTU discovery off, so that no packet is larger than
+// the path carries even when ICMP is dropped on the way; InnerMTU gives the
+// TUN MTU that fits (1380 over a 1500-byte path, 1160 over 1280). A larger
+// message is dropped and counted. Both ends must be configured for the same
+// path: quic-go sizes what it sends by its own setting.
 //
 // Tuning: quic-go raises the socket buffers to 7 MiB itself (with
 // SO_RCVBUFFORCE when it may); path MTU discovery is off because the packet
@@ -59,9 +61,10 @@ type Config struct {
 	// ClientTLS, if set, lets the Bind dial endpoints. Its ServerName (or
 	// an IP SAN matching the endpoint) must verify the gateway.
 	ClientTLS *cryptotls.Config
-	// UnderlayMTU is the MTU of the path to the peers (1500 if 0); it sets
-	// the QUIC packet size.
-	UnderlayMTU int
+	// PathMTU is the MTU of the path to the peers
+	// (transport.DefaultPathMTU if 0, at least transport.MinPathMTU); it
+	// sets the QUIC packet size.
+	PathMTU int
 	// PeerPort is the port peers listen on: it completes endpoints given
 	// without a port, and a peer whose accepted connection has ended is
 	// dialed there (transport.DefaultQUICPort if 0).
@@ -121,11 +124,11 @@ func New(cfg Config) (*Bind, error) {
 	if cfg.PeerPort == 0 {
 		cfg.PeerPort = transport.DefaultQUICPort
 	}
-	if cfg.UnderlayMTU == 0 {
-		cfg.UnderlayMTU = 1500
+	if cfg.PathMTU == 0 {
+		cfg.PathMTU = transport.DefaultPathMTU
 	}
-	if _, err := transport.InnerMTU(transport.QUIC, cfg.UnderlayMTU); err != nil {
-		return nil, fmt.Errorf("quic transport: %w", err)
+	if cfg.PathMTU < transport.MinPathMTU {
+		return nil, fmt.Errorf("quic transport: path MTU %d is below the minimum of %d", cfg.PathMTU, transport.MinPathMTU)
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
@@ -153,7 +156,7 @@ func New(cfg Config) (*Bind, error) {
 	}
 	b.qconf = &quicgo.Config{
 		EnableDatagrams:         true,
-		InitialPacketSize:       uint16(transport.QUICPacketSize(cfg.UnderlayMTU)),
+		InitialPacketSize:       uint16(PacketSize(cfg.PathMTU)),
 		DisablePathMTUDiscovery: true,
 		MaxIdleTimeout:          cfg.IdleTimeout,
 		KeepAlivePeriod:         cfg.IdleTimeout / 3,
@@ -169,6 +172,45 @@ func New(cfg Config) (*Bind, error) {
 	return b, nil
 }
 
+// Packet sizes, in bytes.
+const (
+	// MaxUDPPayload is the largest UDP payload quic-go ever sends (1500
+	// less IPv6 and UDP headers), whatever the path allows.
+	MaxUDPPayload = 1452
+	// PacketOverhead is quic-go's budget for a 1-RTT packet's own bytes
+	// (1 flags + 20 connection ID + 16 AEAD tag) plus the DATAGRAM frame's
+	// type byte and 2-byte length. quic-go v0.65 in fact accepts datagrams
+	// 3 bytes larger; the slack keeps the number valid if its estimate
+	// tightens.
+	PacketOverhead = 1 + 20 + 16 + 1 + 2
+)
+
+// PacketSize returns the UDP payload size of the Bind's packets over a path
+// of MTU pathMTU: the path less the outer IPv6 and UDP headers, at most
+// MaxUDPPayload. At transport.MinPathMTU it is 1232, above the 1200 bytes
+// QUIC requires.
+func PacketSize(pathMTU int) int {
+	return min(pathMTU-transport.IPUDPOverhead, MaxUDPPayload)
+}
+
+// InnerMTU returns the TUN MTU whose packets, as WireGuard messages, fit a
+// DATAGRAM frame of a full packet over a path of MTU pathMTU.
+func InnerMTU(pathMTU int) int {
+	return PacketSize(pathMTU) - PacketOverhead - transport.WireGuardOverhead
+}
+
+// Info describes the transport to the registry: UDP port 443, packets
+// sized from Options.PathMTU, TLS configurations required.
+func Info() transport.Info {
+	return transport.Info{
+		Name: transport.QUIC, Network: transport.NetworkUDP, DefaultPort: transport.DefaultQUICPort, TLS: true,
+		InnerMTU: InnerMTU,
+		New: func(o transport.Options) (transport.Bind, error) {
+			return New(Config{ServerTLS: o.ServerTLS, ClientTLS: o.ClientTLS, PathMTU: o.PathMTU, Logger: o.Logger})
+		},
+	}
+}
+
 // Scheme returns transport.QUIC.
 func (b *Bind) Scheme() string { return transport.QUIC }
 
@@ -181,6 +223,10 @@ func (b *Bind) ParseEndpoint(s string) (conn.Endpoint, error) { return b.core.Pa
 
 // BatchSize returns the largest batch Send and the ReceiveFunc handle.
 func (b *Bind) BatchSize() int { return b.core.BatchSize() }
+
+// LinkStats returns the counters every connection-oriented transport
+// keeps (the multi Bind's metrics read them).
+func (b *Bind) LinkStats() linkbind.Stats { return b.core.Stats() }
 
 // Stats returns the Bind's counters.
 func (b *Bind) Stats() Stats {
@@ -217,7 +263,11 @@ func (b *Bind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 		ln = &listener{b: b, ln: ql}
 	}
 	b.udp, b.tr = udp, tr
-	fns, err := b.core.Start(ln, b.dial)
+	var dial linkbind.Dialer
+	if b.client != nil {
+		dial = b.dial
+	}
+	fns, err := b.core.Start(ln, dial)
 	if err != nil {
 		b.closeSocket()
 		return nil, 0, err
@@ -287,9 +337,6 @@ func markUDP(udp *net.UDPConn, mark uint32) error {
 func (b *Bind) Send(bufs [][]byte, ep conn.Endpoint) error { return b.core.Send(bufs, ep) }
 
 func (b *Bind) dial(ctx context.Context, dst netip.AddrPort) (linkbind.Link, error) {
-	if b.client == nil {
-		return nil, fmt.Errorf("dial %s: this Bind has no client TLS configuration", dst)
-	}
 	b.mu.Lock()
 	tr := b.tr
 	b.mu.Unlock()
@@ -357,8 +404,9 @@ func (l *listener) Close() error { return l.ln.Close() }
 // connectionIDLength is the length of the connection IDs a Bind hands its
 // peers, so of those in the packets they send it. quic-go sizes the largest
 // datagram for the longest connection ID (20 bytes), so with 20-byte IDs a
-// full-size message fills its packet to the packet size exactly; quic-go
-// batches packets into one GSO send only while they are exactly that size.
+// full-size message fills its packet to the packet size exactly, whatever
+// the packet size PathMTU sets; quic-go batches packets into one GSO send
+// only while they are exactly that size.
 // With its default of 4 bytes every packet was 16 bytes short and went out
 // in a system call of its own.
 const connectionIDLength = 20

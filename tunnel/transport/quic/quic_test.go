@@ -24,13 +24,17 @@ func fast(c Config) Config {
 
 func TestContract(t *testing.T) {
 	server, client := transporttest.TLSConfigs(t, "pq")
-	inner, err := transport.InnerMTU(transport.QUIC, 1500)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inner := InnerMTU(transport.DefaultPathMTU)
 	transporttest.RunContract(t, transporttest.Factory{
 		NewServer: func(t *testing.T, peerPort uint16) transport.Bind {
 			b, err := New(fast(Config{ServerTLS: server, ClientTLS: client, PeerPort: peerPort}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		},
+		NewAcceptOnly: func(t *testing.T) transport.Bind {
+			b, err := New(fast(Config{ServerTLS: server}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,8 +127,8 @@ func TestNewRefuses(t *testing.T) {
 	_, client := transporttest.TLSConfigs(t, "modern")
 	for name, cfg := range map[string]Config{
 		"no TLS config":    {},
-		"underlay 1280":    {ClientTLS: client, UnderlayMTU: 1280},
-		"underlay 65536":   {ClientTLS: client, UnderlayMTU: -1},
+		"path 1279":        {ClientTLS: client, PathMTU: 1279},
+		"path -1":          {ClientTLS: client, PathMTU: -1},
 		"too many stripes": {ClientTLS: client, Stripes: MaxStripes + 1},
 	} {
 		if _, err := New(cfg); err == nil {
@@ -142,14 +146,13 @@ func TestFullSizeDatagramFromTheStart(t *testing.T) {
 	_, port, rs := open(t, Config{ServerTLS: server})
 	cli, _, _ := open(t, Config{ClientTLS: client})
 
-	inner, _ := transport.InnerMTU(transport.QUIC, 1500)
-	full := inner + transport.WireGuardOverhead
+	full := InnerMTU(transport.DefaultPathMTU) + transport.WireGuardOverhead
 	ep, err := cli.ParseEndpoint("quic://127.0.0.1:" + itoa(port))
 	if err != nil {
 		t.Fatal(err)
 	}
 	transporttest.Pump(t, cli, ep, rs, full, 1<<20, 10*time.Second)
-	if err := cli.Send([][]byte{transporttest.Message(7, transport.QUICMaxUDPPayload), transporttest.Message(8, full)}, ep); err != nil {
+	if err := cli.Send([][]byte{transporttest.Message(7, MaxUDPPayload), transporttest.Message(8, full)}, ep); err != nil {
 		t.Fatal(err)
 	}
 	rs.Expect(t, 8, 9, 10*time.Second)
@@ -245,10 +248,17 @@ func TestStripesMakeOneLink(t *testing.T) {
 // TestFullSizePacketsFillThePacketSize checks, through a UDP relay that
 // looks at every packet, that a full-size message makes a 1-RTT packet of
 // exactly the packet size: quic-go batches packets into one GSO send only
-// while they are that size (see connectionIDLength).
+// while they are that size (see connectionIDLength). It holds at the
+// default path MTU and at the smallest one.
 func TestFullSizePacketsFillThePacketSize(t *testing.T) {
+	for _, mtu := range []int{transport.DefaultPathMTU, transport.MinPathMTU} {
+		t.Run(itoa(uint16(mtu)), func(t *testing.T) { testFullSizePackets(t, mtu) })
+	}
+}
+
+func testFullSizePackets(t *testing.T, pathMTU int) {
 	server, client := transporttest.TLSConfigs(t, "modern")
-	_, port, rs := open(t, Config{ServerTLS: server})
+	_, port, rs := open(t, Config{ServerTLS: server, PathMTU: pathMTU})
 
 	relay, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -256,8 +266,8 @@ func TestFullSizePacketsFillThePacketSize(t *testing.T) {
 	}
 	defer relay.Close()
 	toServer := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
-	want := transport.QUICPacketSize(1500)
-	var large, exact atomic.Int64
+	want := PacketSize(pathMTU)
+	var large, exact, tooBig atomic.Int64
 	go func() {
 		var from netip.AddrPort
 		buf := make([]byte, 2048)
@@ -271,7 +281,10 @@ func TestFullSizePacketsFillThePacketSize(t *testing.T) {
 				continue
 			}
 			from = src
-			if buf[0]&0x80 == 0 && n > want-transport.QUICPacketOverhead {
+			if n > want {
+				tooBig.Add(1)
+			}
+			if buf[0]&0x80 == 0 && n > want-PacketOverhead {
 				large.Add(1)
 				if n == want {
 					exact.Add(1)
@@ -281,13 +294,12 @@ func TestFullSizePacketsFillThePacketSize(t *testing.T) {
 		}
 	}()
 
-	cli, _, _ := open(t, Config{ClientTLS: client, Stripes: 1})
+	cli, _, _ := open(t, Config{ClientTLS: client, Stripes: 1, PathMTU: pathMTU})
 	ep, err := cli.ParseEndpoint("quic://" + relay.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	inner, _ := transport.InnerMTU(transport.QUIC, 1500)
-	full := inner + transport.WireGuardOverhead
+	full := InnerMTU(pathMTU) + transport.WireGuardOverhead
 	transporttest.Pump(t, cli, ep, rs, full, 1<<20, 10*time.Second)
 	rs.Drain()
 	batch := make([][]byte, 32)
@@ -298,6 +310,9 @@ func TestFullSizePacketsFillThePacketSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs.Expect(t, 0, uint32(len(batch)), 10*time.Second)
+	if n := tooBig.Load(); n > 0 {
+		t.Errorf("%d packets from the client exceeded the packet size %d of a %d-byte path", n, want, pathMTU)
+	}
 	if large.Load() == 0 || exact.Load() != large.Load() {
 		t.Fatalf("%d of %d full-size 1-RTT packets were %d bytes long", exact.Load(), large.Load(), want)
 	}

@@ -17,6 +17,5 @@ func BenchmarkThroughput(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	inner, _ := transport.InnerMTU(transport.TLS, 1500)
-	transporttest.BenchmarkThroughput(b, srv, cli, inner+transport.WireGuardOverhead)
+	transporttest.BenchmarkThroughput(b, srv, cli, InnerMTU(transport.DefaultPathMTU)+transport.WireGuardOverhead)
 }

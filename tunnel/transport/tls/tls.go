@@ -33,6 +33,7 @@ import (
 
 	"intransit/tunnel/transport"
 	"intransit/tunnel/transport/internal/linkbind"
+	"intransit/tunnel/transport/tcpmss"
 )
 
 // Config configures a Bind.
@@ -45,6 +46,10 @@ type Config struct {
 	// MaxMessageSize bounds the messages read and written
 	// (DefaultMaxMessageSize if 0, at most MaxFrameLen).
 	MaxMessageSize int
+	// PathMTU is the MTU of the path to the peers
+	// (transport.DefaultPathMTU if 0, at least transport.MinPathMTU); TCP
+	// segments are clamped to it.
+	PathMTU int
 	// PeerPort is the port peers listen on: it completes endpoints given
 	// without a port, and a peer whose accepted connection has ended is
 	// dialed there (transport.DefaultTLSPort if 0).
@@ -105,8 +110,14 @@ func New(cfg Config) (*Bind, error) {
 	if cfg.MaxMessageSize == 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
 	}
-	if cfg.MaxMessageSize < transport.MinInnerMTU+transport.WireGuardOverhead || cfg.MaxMessageSize > MaxFrameLen {
-		return nil, fmt.Errorf("tls transport: MaxMessageSize %d outside %d..%d", cfg.MaxMessageSize, transport.MinInnerMTU+transport.WireGuardOverhead, MaxFrameLen)
+	if least := InnerMTU(transport.MinPathMTU) + transport.WireGuardOverhead; cfg.MaxMessageSize < least || cfg.MaxMessageSize > MaxFrameLen {
+		return nil, fmt.Errorf("tls transport: MaxMessageSize %d outside %d..%d", cfg.MaxMessageSize, least, MaxFrameLen)
+	}
+	if cfg.PathMTU == 0 {
+		cfg.PathMTU = transport.DefaultPathMTU
+	}
+	if cfg.PathMTU < transport.MinPathMTU {
+		return nil, fmt.Errorf("tls transport: path MTU %d is below the minimum of %d", cfg.PathMTU, transport.MinPathMTU)
 	}
 	if cfg.PeerPort == 0 {
 		cfg.PeerPort = transport.DefaultTLSPort
@@ -137,6 +148,25 @@ func New(cfg Config) (*Bind, error) {
 	return b, nil
 }
 
+// InnerMTU returns the TUN MTU over a path of MTU pathMTU: the same as the
+// udp transport's, so that the inner MTU does not change with a fallback
+// between them; TCP segments the stream to the path (see tcpmss).
+func InnerMTU(pathMTU int) int {
+	return pathMTU - transport.IPUDPOverhead - transport.WireGuardOverhead
+}
+
+// Info describes the transport to the registry: TCP port 443, segments
+// clamped to Options.PathMTU, TLS configurations required.
+func Info() transport.Info {
+	return transport.Info{
+		Name: transport.TLS, Network: transport.NetworkTCP, DefaultPort: transport.DefaultTLSPort, TLS: true,
+		InnerMTU: InnerMTU,
+		New: func(o transport.Options) (transport.Bind, error) {
+			return New(Config{ServerTLS: o.ServerTLS, ClientTLS: o.ClientTLS, PathMTU: o.PathMTU, Logger: o.Logger})
+		},
+	}
+}
+
 // Scheme returns transport.TLS.
 func (b *Bind) Scheme() string { return transport.TLS }
 
@@ -149,6 +179,10 @@ func (b *Bind) ParseEndpoint(s string) (conn.Endpoint, error) { return b.core.Pa
 
 // BatchSize returns the largest batch Send and the ReceiveFunc handle.
 func (b *Bind) BatchSize() int { return b.core.BatchSize() }
+
+// LinkStats returns the counters every connection-oriented transport
+// keeps (the multi Bind's metrics read them).
+func (b *Bind) LinkStats() linkbind.Stats { return b.core.Stats() }
 
 // Stats returns the Bind's counters.
 func (b *Bind) Stats() Stats {
@@ -167,13 +201,7 @@ func (b *Bind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 	var ln linkbind.Listener
 	var actual uint16
 	if b.server != nil {
-		mark := b.mark
-		lc := net.ListenConfig{KeepAlive: -1, Control: func(_, _ string, rc syscall.RawConn) error {
-			if mark == 0 {
-				return nil
-			}
-			return linkbind.SetMark(rc, mark)
-		}}
+		lc := net.ListenConfig{KeepAlive: -1, Control: b.control(b.mark)}
 		l, err := lc.Listen(context.Background(), "tcp", ":"+strconv.Itoa(int(port)))
 		if err != nil {
 			return nil, 0, fmt.Errorf("tls transport: listen on TCP port %d: %w", port, err)
@@ -182,7 +210,11 @@ func (b *Bind) Open(port uint16) ([]conn.ReceiveFunc, uint16, error) {
 		actual = uint16(b.ln.Addr().(*net.TCPAddr).Port)
 		ln = &listener{b: b, ln: b.ln}
 	}
-	fns, err := b.core.Start(ln, b.dial)
+	var dial linkbind.Dialer
+	if b.client != nil {
+		dial = b.dial
+	}
+	fns, err := b.core.Start(ln, dial)
 	if err != nil {
 		if b.ln != nil {
 			b.ln.Close()
@@ -233,18 +265,10 @@ func (b *Bind) SetMark(mark uint32) error {
 func (b *Bind) Send(bufs [][]byte, ep conn.Endpoint) error { return b.core.Send(bufs, ep) }
 
 func (b *Bind) dial(ctx context.Context, dst netip.AddrPort) (linkbind.Link, error) {
-	if b.client == nil {
-		return nil, fmt.Errorf("dial %s: this Bind has no client TLS configuration", dst)
-	}
 	b.mu.Lock()
 	mark := b.mark
 	b.mu.Unlock()
-	d := net.Dialer{KeepAlive: -1, Control: func(_, _ string, rc syscall.RawConn) error {
-		if mark == 0 {
-			return nil
-		}
-		return linkbind.SetMark(rc, mark)
-	}}
+	d := net.Dialer{KeepAlive: -1, Control: b.control(mark)}
 	raw, err := d.DialContext(ctx, "tcp", dst.String())
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", dst, err)
@@ -259,6 +283,17 @@ func (b *Bind) dial(ctx context.Context, dst netip.AddrPort) (linkbind.Link, err
 		return nil, fmt.Errorf("TLS handshake with %s: %w", dst, err)
 	}
 	return b.newLink(tc), nil
+}
+
+// control returns the Control function of the Bind's sockets: the MSS
+// clamp, and SO_MARK when mark is not 0.
+func (b *Bind) control(mark uint32) func(network, address string, c syscall.RawConn) error {
+	return tcpmss.Control(b.cfg.PathMTU, func(_, _ string, rc syscall.RawConn) error {
+		if mark == 0 {
+			return nil
+		}
+		return linkbind.SetMark(rc, mark)
+	})
 }
 
 // tuneTCP sets what makes a dead TCP connection end within DeadAfter:

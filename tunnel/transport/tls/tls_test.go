@@ -29,6 +29,13 @@ func TestContract(t *testing.T) {
 			}
 			return b
 		},
+		NewAcceptOnly: func(t *testing.T) transport.Bind {
+			b, err := New(fast(Config{ServerTLS: server}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		},
 		NewClient: func(t *testing.T, queueLen int) transport.Bind {
 			b, err := New(fast(Config{ClientTLS: client, QueueLen: queueLen}))
 			if err != nil {

@@ -29,6 +29,22 @@ var _ transport.Bind = (*Bind)(nil)
 // New returns a Bind around a fresh conn.StdNetBind.
 func New() *Bind { return &Bind{Bind: conn.NewStdNetBind()} }
 
+// Info describes the transport to the registry: UDP port 51820, 80 bytes
+// of outer headers and WireGuard overhead, no options used.
+func Info() transport.Info {
+	return transport.Info{
+		Name: transport.UDP, Network: transport.NetworkUDP, DefaultPort: transport.DefaultUDPPort,
+		InnerMTU: InnerMTU,
+		New:      func(transport.Options) (transport.Bind, error) { return New(), nil },
+	}
+}
+
+// InnerMTU returns the TUN MTU over a path of MTU pathMTU: the path less
+// the outer IPv6 and UDP headers and the WireGuard overhead.
+func InnerMTU(pathMTU int) int {
+	return pathMTU - transport.IPUDPOverhead - transport.WireGuardOverhead
+}
+
 // Scheme returns transport.UDP.
 func (b *Bind) Scheme() string { return transport.UDP }
 

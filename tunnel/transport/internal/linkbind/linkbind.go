@@ -51,7 +51,8 @@ type Listener interface {
 	Close() error
 }
 
-// Dialer connects to dst and returns the established link.
+// Dialer connects to dst and returns the established link. A Bind that
+// cannot dial (one with no client TLS configuration) has none.
 type Dialer func(ctx context.Context, dst netip.AddrPort) (Link, error)
 
 // Config describes a transport to the core.
@@ -96,6 +97,10 @@ type Stats struct {
 	// already served is not counted), HandshakeFailures refused incoming
 	// connections.
 	Accepted, HandshakeFailures uint64
+	// Unreachable is the number of messages dropped because their
+	// endpoint had no connection and the Bind cannot dial: a laptop that
+	// left this transport, sent to by a gateway that only accepts.
+	Unreachable uint64
 }
 
 // Core implements the parts of transport.Bind that do not depend on the
@@ -111,6 +116,7 @@ type Core struct {
 	queued, dropped, received   atomic.Uint64
 	dials, dialFailures         atomic.Uint64
 	accepted, handshakeFailures atomic.Uint64
+	unreachable                 atomic.Uint64
 }
 
 // New returns a Core for cfg, filling zero fields with the defaults.
@@ -146,6 +152,7 @@ func (c *Core) Stats() Stats {
 		Queued: c.queued.Load(), Dropped: c.dropped.Load(), Received: c.received.Load(),
 		Dials: c.dials.Load(), DialFailures: c.dialFailures.Load(),
 		Accepted: c.accepted.Load(), HandshakeFailures: c.handshakeFailures.Load(),
+		Unreachable: c.unreachable.Load(),
 	}
 }
 
@@ -225,7 +232,8 @@ type session struct {
 }
 
 // Start opens a session: it serves ln (nil for a dial-only Bind) and dials
-// with dial, and returns the one ReceiveFunc.
+// with dial (nil for an accept-only Bind), and returns the one
+// ReceiveFunc.
 func (c *Core) Start(ln Listener, dial Dialer) ([]conn.ReceiveFunc, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -292,8 +300,10 @@ func (c *Core) current() *session {
 // Send queues copies of bufs for ep's connection, dialing it in the
 // background if it is a destination without one, or if it was an accepted
 // connection that has ended (then the peer's address on DefaultPort is
-// dialed). It never waits for the network; messages that do not fit the
-// queue are dropped and counted.
+// dialed). Without a Dialer there is nothing to dial: such messages are
+// dropped and counted (Stats.Unreachable), and no goroutine waits for a
+// peer that is gone. It never waits for the network; messages that do not
+// fit the queue are dropped and counted.
 func (c *Core) Send(bufs [][]byte, ep conn.Endpoint) error {
 	e, ok := ep.(*Endpoint)
 	if !ok || e.scheme != c.cfg.Scheme {
@@ -311,6 +321,10 @@ func (c *Core) Send(bufs [][]byte, ep conn.Endpoint) error {
 		// WireGuard keeps sending to the last endpoint it heard from, so
 		// the way back to a peer whose connection died (it moved, the path
 		// broke) is to dial it, on the port peers listen on.
+		if s.dial == nil {
+			c.unreachable.Add(uint64(len(bufs)))
+			return nil
+		}
 		dst := e.dst
 		if e.accept != nil {
 			dst = netip.AddrPortFrom(dst.Addr(), c.cfg.DefaultPort)

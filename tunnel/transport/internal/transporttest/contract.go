@@ -10,6 +10,7 @@ import (
 	"golang.zx2c4.com/wireguard/conn"
 
 	"intransit/tunnel/transport"
+	"intransit/tunnel/transport/internal/linkbind"
 )
 
 // Factory makes the Binds of one connection-oriented transport for the
@@ -22,6 +23,9 @@ type Factory struct {
 	// NewClient returns a dial-only Bind whose connections queue at most
 	// queueLen messages (the transport's default if 0).
 	NewClient func(t *testing.T, queueLen int) transport.Bind
+	// NewAcceptOnly returns a Bind that accepts connections and cannot
+	// dial (no client TLS configuration), as a point-to-site gateway's.
+	NewAcceptOnly func(t *testing.T) transport.Bind
 	// Dropped reads a Bind's count of messages dropped on a full queue.
 	Dropped func(b transport.Bind) uint64
 	// Break connects to a server at addr and misbehaves in every way the
@@ -42,6 +46,7 @@ func RunContract(t *testing.T, f Factory) {
 	t.Run("BrokenPeer", func(t *testing.T) { testBrokenPeer(t, f) })
 	t.Run("Roaming", func(t *testing.T) { testRoaming(t, f) })
 	t.Run("DialBack", func(t *testing.T) { testDialBack(t, f) })
+	t.Run("AcceptOnlyPeerGone", func(t *testing.T) { testAcceptOnlyPeerGone(t, f) })
 	t.Run("ClosedAndForeign", func(t *testing.T) { testClosedAndForeign(t, f) })
 }
 
@@ -250,6 +255,38 @@ func testDialBack(t *testing.T, f Factory) {
 	got := Pump(t, srv, back, rp, f.MsgSize, 8<<20, 30*time.Second)
 	if !peer.Owns(got) {
 		t.Fatalf("peer received on endpoint %q, not one of its own", got.DstToString())
+	}
+}
+
+// testAcceptOnlyPeerGone: a Bind that cannot dial, sending to a peer whose
+// connection has ended, drops and counts the messages (Unreachable) and
+// never tries to dial it.
+func testAcceptOnlyPeerGone(t *testing.T, f Factory) {
+	srv := f.NewAcceptOnly(t)
+	rs, port := open(t, srv, 0)
+	cli := f.NewClient(t, 0)
+	rc, _ := open(t, cli, 0)
+	back := Pump(t, cli, endpoint(t, cli, port), rs, f.MsgSize, 9<<20, 10*time.Second)
+	if err := cli.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rc.Wait()
+	ls, ok := srv.(interface{ LinkStats() linkbind.Stats })
+	if !ok {
+		t.Fatalf("%T has no LinkStats", srv)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for ls.LinkStats().Unreachable == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing counted unreachable 10 s after the peer left: %+v", ls.LinkStats())
+		}
+		if err := srv.Send([][]byte{Message(0, 64)}, back); err != nil {
+			t.Fatalf("Send to a gone peer: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := ls.LinkStats(); st.Dials != 0 {
+		t.Fatalf("an accept-only Bind dialed %d times", st.Dials)
 	}
 }
 
