@@ -16,7 +16,7 @@ import (
 
 	"intransit/tlspolicy"
 	"intransit/tlspolicy/audit/hello"
-	"intransit/tlspolicy/audit/suites"
+	"intransit/tlspolicy/suites"
 )
 
 // Defaults for Options left zero.

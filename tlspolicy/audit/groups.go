@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"fmt"
+
+	"intransit/tlspolicy"
 )
 
 // group is a key exchange group the audit probes for.
@@ -42,7 +44,7 @@ func groupName(id tls.CurveID) string {
 			return g.name
 		}
 	}
-	return fmt.Sprintf("0x%04x", uint16(id))
+	return tlspolicy.GroupName(id)
 }
 
 // keyShare returns a fresh, well-formed TLS 1.3 key share for id, or nil

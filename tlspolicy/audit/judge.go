@@ -9,7 +9,7 @@ import (
 
 	"intransit/tlspolicy"
 	"intransit/tlspolicy/audit/hello"
-	"intransit/tlspolicy/audit/suites"
+	"intransit/tlspolicy/suites"
 )
 
 // judge turns the findings into a report with one verdict per check.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"intransit/tlspolicy/audit/hello"
-	"intransit/tlspolicy/audit/suites"
+	"intransit/tlspolicy/suites"
 )
 
 // answer is what one probe got back.

@@ -213,6 +213,7 @@ func TestOpenSSLClients(t *testing.T) {
 		{"X25519 under fips", tlspolicy.FIPS, []string{"-tls1_3", "-groups", "X25519"}, tlspolicy.ReasonGroup, "alert insufficient security"},
 		{"AES-GCM under fips", tlspolicy.FIPS, []string{"-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384", "-groups", "P-256"}, "", ""},
 		{"classical groups under pq", tlspolicy.PQ, []string{"-tls1_3", "-groups", "X25519:P-256"}, tlspolicy.ReasonGroup, "alert insufficient security"},
+		{"openssl's default groups under pq", tlspolicy.PQ, []string{"-tls1_3"}, tlspolicy.ReasonGroup, "alert insufficient security"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -241,6 +242,14 @@ func TestOpenSSLClients(t *testing.T) {
 			}) {
 				t.Fatalf("no log line with reason=%s:\n%s", tt.want, strings.TrimPrefix(px.logs.String(), before))
 			}
+			// What the client offered is named: openssl offers X448,
+			// ffdhe2048 and TLS_EMPTY_RENEGOTIATION_INFO_SCSV, which
+			// crypto/tls has no names for.
+			logged := strings.TrimPrefix(px.logs.String(), before)
+			if strings.Contains(logged, "CurveID(") || strings.Contains(logged, "0x") {
+				t.Errorf("refusal logged with numbers, not names:\n%s", logged)
+			}
+			t.Logf("%s", logged)
 		})
 	}
 }
