@@ -12,8 +12,9 @@ import (
 	"intransit/tlspolicy"
 )
 
-// FormatSerial renders a serial number as lower-case hex, the form the CLI
-// prints and accepts (tlspolicy.FormatSerial, which logs use too).
+// FormatSerial renders a serial number as lower-case hex in whole bytes,
+// the form the CLI prints and accepts (tlspolicy.FormatSerial, which logs
+// use too).
 func FormatSerial(sn *big.Int) string { return tlspolicy.FormatSerial(sn) }
 
 // ParseSerial accepts a serial in hex, with or without ':' separators and a

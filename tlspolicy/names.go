@@ -3,6 +3,7 @@ package tlspolicy
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 	"math/big"
 	"strings"
@@ -231,7 +232,33 @@ func otherGroupName(g tls.CurveID) (string, bool) {
 	return "", false
 }
 
-// FormatSerial renders a certificate serial number as lower-case hex, the
-// form `intransit pki list` prints and `pki revoke` accepts, so that a serial
-// in a log can be looked up as it stands.
-func FormatSerial(sn *big.Int) string { return fmt.Sprintf("%x", sn) }
+// FormatSerial renders a certificate serial number as lower-case hex in
+// whole bytes, leading zero kept (the bytes of the certificate's DER
+// serial, as openssl x509 -serial prints them): the form `intransit pki
+// list` prints and `pki revoke` accepts, so that a serial in a log can be
+// looked up as it stands.
+func FormatSerial(sn *big.Int) string {
+	if sn == nil {
+		return ""
+	}
+	b := sn.Bytes()
+	if len(b) == 0 {
+		b = []byte{0}
+	}
+	if sn.Sign() < 0 {
+		return "-" + hex.EncodeToString(b)
+	}
+	return hex.EncodeToString(b)
+}
+
+// ConnectionAttrs returns the log attributes of a completed handshake, by
+// name: version, suite, group, and for a peer that presented a certificate
+// its subject and serial (in the form FormatSerial prints).
+func ConnectionAttrs(cs tls.ConnectionState) []any {
+	attrs := []any{"version", VersionName(cs.Version), "suite", SuiteName(cs.CipherSuite), "group", GroupName(cs.CurveID), "resumed", cs.DidResume}
+	if len(cs.PeerCertificates) > 0 {
+		leaf := cs.PeerCertificates[0]
+		attrs = append(attrs, "peer_subject", leaf.Subject.String(), "peer_serial", FormatSerial(leaf.SerialNumber))
+	}
+	return attrs
+}

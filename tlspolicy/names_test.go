@@ -56,8 +56,17 @@ func TestNamesOfWhatClientsOffer(t *testing.T) {
 			t.Errorf("VersionName(0x%04X) = %q, want %q", tt.v, got, tt.want)
 		}
 	}
-	sn, _ := new(big.Int).SetString("0a1b", 16)
-	if got := FormatSerial(sn); got != "a1b" {
-		t.Errorf("FormatSerial = %q, want a1b (the form pki list prints)", got)
+	for _, tt := range []struct {
+		hex, want string
+	}{
+		{"0a1b", "0a1b"},
+		{"77bd8c3fbb0dfb41251f2573bd36fa5", "077bd8c3fbb0dfb41251f2573bd36fa5"},
+		{"0", "00"},
+		{"-ff", "-ff"},
+	} {
+		sn, _ := new(big.Int).SetString(tt.hex, 16)
+		if got := FormatSerial(sn); got != tt.want {
+			t.Errorf("FormatSerial(0x%s) = %q, want %q", tt.hex, got, tt.want)
+		}
 	}
 }

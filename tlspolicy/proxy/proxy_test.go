@@ -291,7 +291,7 @@ func TestCurlMutualTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca := pkiCA(t, "proxytest")
 	_, server := pkiIssue(t, ca, dir, pki.Request{Profile: pki.ProfileServer, Name: "localhost", DNSNames: []string{"localhost"}})
-	_, alice := pkiIssue(t, ca, dir, pki.Request{Profile: pki.ProfileClient, Name: "alice"})
+	aliceIssued, alice := pkiIssue(t, ca, dir, pki.Request{Profile: pki.ProfileClient, Name: "alice"})
 	malloryIssued, mallory := pkiIssue(t, ca, dir, pki.Request{Profile: pki.ProfileClient, Name: "mallory"})
 	_, bob := pkiIssue(t, ca, dir, pki.Request{Profile: pki.ProfileClient, Name: "bob"})
 	_, outsider := pkiIssue(t, pkiCA(t, "othertest"), t.TempDir(), pki.Request{Profile: pki.ProfileClient, Name: "alice"})
@@ -354,6 +354,12 @@ func TestCurlMutualTLS(t *testing.T) {
 				if tt.want == "" {
 					if err != nil || out != "hello from the target\n" {
 						t.Fatalf("%s: curl through the proxy: %v\n%s\nproxy log:\n%s", version, err, out, px.logs.String())
+					}
+					// The connection is logged by name, with the client's
+					// serial as pki list prints it.
+					serial := "peer_serial=" + pki.FormatSerial(aliceIssued.Certificate.SerialNumber)
+					if logged := strings.TrimPrefix(px.logs.String(), before); !strings.Contains(logged, serial) || !strings.Contains(logged, "group=") || strings.Contains(logged, "CurveID(") {
+						t.Errorf("%s: no connection line with %s and a named group:\n%s", version, serial, logged)
 					}
 					continue
 				}
