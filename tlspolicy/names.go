@@ -170,15 +170,22 @@ func VersionName(v uint16) string {
 	return tls.VersionName(v)
 }
 
-// GroupName returns the name of a key exchange group: crypto/tls's name
-// for the groups it implements (X25519MLKEM768, CurveP256), the IANA name of
-// others a client may offer (X448, ffdhe2048), GREASE, or the hex code
+// GroupName returns the name of a key exchange group, the one profile
+// files use: P-256, P-384 and P-521 for the NIST curves, crypto/tls's name
+// for the other groups it implements (X25519, X25519MLKEM768), the IANA name
+// of others a client may offer (X448, ffdhe2048), GREASE, or the hex code
 // point; "none" for 0 (a resumed TLS 1.2 session without key exchange
 // reports 0).
 func GroupName(g tls.CurveID) string {
 	switch {
 	case g == 0:
 		return "none"
+	case g == tls.CurveP256:
+		return "P-256"
+	case g == tls.CurveP384:
+		return "P-384"
+	case g == tls.CurveP521:
+		return "P-521"
 	case knownGroup(g):
 		return g.String()
 	case isGREASE(uint16(g)):

@@ -15,7 +15,7 @@ func TestNamesOfWhatClientsOffer(t *testing.T) {
 	}{
 		{0, "none"},
 		{tls.X25519MLKEM768, "X25519MLKEM768"},
-		{tls.CurveP256, "CurveP256"},
+		{tls.CurveP256, "P-256"},
 		{30, "X448"},
 		{0x0100, "ffdhe2048"},
 		{0x2A2A, "GREASE(0x2A2A)"},

@@ -359,7 +359,7 @@ func probeTLS13Groups(ctx context.Context, p *prober, f *findings) {
 			a := p.probe(ctx, ch, false)
 			switch {
 			case a.err != nil && !a.declined():
-				f.probeError("TLS 1.3 group "+g.name, a.err)
+				f.probeError("TLS 1.3 group "+g.name(), a.err)
 			case a.err == nil && a.hello.NegotiatedVersion() == hello.VersionTLS13 && a.hello.KeyShareGroup == uint16(g.id):
 				f.mu.Lock()
 				f.group(g.id).TLS13 = true
@@ -397,14 +397,14 @@ func probeTLS12Groups(ctx context.Context, p *prober, f *findings, v uint16) {
 			}
 			switch {
 			case a.err != nil && !a.declined():
-				f.probeError(versionName(v)+" group "+g.name, a.err)
+				f.probeError(versionName(v)+" group "+g.name(), a.err)
 			case a.err == nil && a.flightErr == nil && a.kxGroup == g.id:
 				f.mu.Lock()
 				gr := f.group(g.id)
 				gr.TLS12, gr.LegacyProtocol = true, versionName(v)
 				f.mu.Unlock()
 			case a.err == nil && a.flightErr != nil:
-				f.probeError(versionName(v)+" group "+g.name, a.flightErr)
+				f.probeError(versionName(v)+" group "+g.name(), a.flightErr)
 			}
 		})
 	}

@@ -140,11 +140,11 @@ func judgeGroups(r *Report, f *findings, prof *tlspolicy.Profile, add addFunc) {
 		if got.TLS12 {
 			where = append(where, got.LegacyProtocol)
 		}
-		id := "group." + strings.ToLower(g.name)
+		id := "group." + strings.ToLower(g.name())
 		if got.Allowed {
-			add(id, Pass, "%s accepted (%s); allowed", g.name, strings.Join(where, ", "))
+			add(id, Pass, "%s accepted (%s); allowed", g.name(), strings.Join(where, ", "))
 		} else {
-			add(id, Fail, "%s accepted (%s); not in the groups of profile %s", g.name, strings.Join(where, ", "), prof.Name)
+			add(id, Fail, "%s accepted (%s); not in the groups of profile %s", g.name(), strings.Join(where, ", "), prof.Name)
 		}
 	}
 	if prof.RequiresPQ() && f.accepted(hello.VersionTLS13) {
