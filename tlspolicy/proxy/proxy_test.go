@@ -386,6 +386,12 @@ func TestCurlMutualTLS(t *testing.T) {
 			}
 		})
 	}
+	t.Run("TLS 1.1", func(t *testing.T) {
+		out, err := run("--tlsv1.1", "--tls-max", "1.1", "--cert", alice.Chain, "--key", alice.Key, url)
+		if err == nil || !strings.Contains(out, "alert protocol version") {
+			t.Errorf("curl --tlsv1.1: %v, want the protocol_version alert:\n%s", err, out)
+		}
+	})
 	t.Run("plaintext HTTP", func(t *testing.T) {
 		out, err := run("-i", "http://"+px.addr+"/")
 		if err != nil || !strings.HasPrefix(out, "HTTP/1.1 400") || !strings.Contains(out, "requires TLS") {
