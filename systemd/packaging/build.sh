@@ -26,7 +26,8 @@ export VERSION GOARCH STAGE
 for cmd in intransitd intransit; do
 	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$STAGE/$cmd" "./cmd/$cmd")
 done
-go -C "$here/nfpm" build -o "$STAGE/nfpm" github.com/goreleaser/nfpm/v2/cmd/nfpm
+# nfpm runs here, whatever GOARCH the package is for.
+GOARCH=$(go env GOHOSTARCH) go -C "$here/nfpm" build -o "$STAGE/nfpm" github.com/goreleaser/nfpm/v2/cmd/nfpm
 cd "$here"
 for packager in ${PACKAGERS:-deb rpm}; do
 	"$STAGE/nfpm" package --config nfpm.yaml --packager "$packager" --target "$out/"
