@@ -126,6 +126,12 @@ func TestDebInstallsIntoARootAndPurges(t *testing.T) {
 		t.Errorf("installed intransit --help:\n%s", help)
 	}
 
+	// The installed units pass systemd-analyze verify.
+	requireTool(t, "systemd-analyze")
+	if out := run(t, nil, "sh", "../verify.sh", root); !strings.Contains(out, "intransitd.service: systemd-analyze verify ok") {
+		t.Errorf("verify.sh on the installed units:\n%s", out)
+	}
+
 	// An administrator's configuration survives a reinstall.
 	conf := filepath.Join(root, "etc/intransit/intransitd.yaml")
 	edited := []byte("# edited by the administrator\nlog_format: json\n")
