@@ -239,11 +239,10 @@ func otherGroupName(g tls.CurveID) (string, bool) {
 	return "", false
 }
 
-// FormatSerial renders a certificate serial number as lower-case hex in
-// whole bytes, leading zero kept (the bytes of the certificate's DER
-// serial, as openssl x509 -serial prints them): the form `intransit pki
-// list` prints and `pki revoke` accepts, so that a serial in a log can be
-// looked up as it stands.
+// FormatSerial renders a certificate serial number as hex in whole bytes,
+// a leading zero kept (as openssl x509 -serial prints it, in lower case):
+// the form `intransit pki list` prints and `pki revoke` accepts, so that a
+// serial in a log can be looked up as it stands.
 func FormatSerial(sn *big.Int) string {
 	if sn == nil {
 		return ""
