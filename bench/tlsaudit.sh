@@ -35,7 +35,7 @@ else
   go build -o "$work/intransit" ./cmd/intransit
 fi
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout "$work/key.pem" -out "$work/cert.pem" \
-  -days 30 -nodes -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
+  -days 90 -nodes -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 addr="127.0.0.1:$port"
 # Each measured run gets a fresh server: s_server handles one connection

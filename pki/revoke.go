@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"intransit/pki/store"
+	"intransit/tlspolicy"
 )
 
-// FormatSerial renders a serial number as lower-case hex, the form the CLI
-// prints and accepts.
-func FormatSerial(sn *big.Int) string { return fmt.Sprintf("%x", sn) }
+// FormatSerial renders a serial number as lower-case hex in whole bytes,
+// the form the CLI prints and accepts (tlspolicy.FormatSerial, which logs
+// use too).
+func FormatSerial(sn *big.Int) string { return tlspolicy.FormatSerial(sn) }
 
 // ParseSerial accepts a serial in hex, with or without ':' separators and a
 // 0x prefix.

@@ -10,7 +10,8 @@ func TestParseSerial(t *testing.T) {
 	}{
 		{"5f3a9c0e7d1b2a4c", "5f3a9c0e7d1b2a4c", true},
 		{"5F:3A:9C:0E:7D:1B:2A:4C", "5f3a9c0e7d1b2a4c", true},
-		{"0x0abc", "abc", true},
+		{"0x0abc", "0abc", true},
+		{"0xabc", "0abc", true},
 		{"", "", false},
 		{"0", "", false},
 		{"xyz", "", false},

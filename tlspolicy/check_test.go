@@ -34,7 +34,7 @@ func TestCheck(t *testing.T) {
 			Renegotiation:      tls.RenegotiateOnceAsClient,
 		}, []string{
 			"MinVersion: TLS 1.0 is below", "CipherSuites: TLS_RSA_WITH_AES_128_CBC_SHA is not allowed",
-			"CurvePreferences: CurveP521 is not allowed", "Certificates[0]: \"weak\": RSA key of 1024 bits",
+			"CurvePreferences: P-521 is not allowed", "Certificates[0]: \"weak\": RSA key of 1024 bits",
 			"InsecureSkipVerify", "ClientAuth", "Renegotiation",
 		}},
 	}

@@ -132,6 +132,7 @@ func ServerConfig(o Options) (*tls.Config, error) {
 		}
 		if r := p.checkHello(hello); r != nil {
 			p.refused(r, peer)
+			sendAlert(hello.Conn, 0, r)
 			return nil, r
 		}
 		cfg := base.Clone()
@@ -139,7 +140,17 @@ func ServerConfig(o Options) (*tls.Config, error) {
 		if o.CAs != nil {
 			cfg.ClientCAs = o.CAs.CAs().Pool
 		}
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error { return p.verify(cs, peer) }
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			err := p.verify(cs, peer)
+			var r *Refusal
+			if errors.As(err, &r) && cs.Version < tls.VersionTLS13 {
+				// Still in plaintext: the peer can be told the reason.
+				// In TLS 1.3 crypto/tls's bad_certificate goes out,
+				// encrypted, instead.
+				sendAlert(hello.Conn, cs.Version, r)
+			}
+			return err
+		}
 		return cfg, nil
 	}
 	return base, nil
@@ -294,7 +305,7 @@ func (p *policy) check(cs tls.ConnectionState) *Refusal {
 	}
 	chains, err := leaf.Verify(opts)
 	if err != nil {
-		return refuse(ReasonChain, "%s certificate %q: %v", p.peerRole(), leaf.Subject.CommonName, err)
+		return refuse(ReasonChain, "%s certificate %q: %w", p.peerRole(), leaf.Subject.CommonName, err)
 	}
 	chain := chains[0]
 	for _, c := range chain[:len(chain)-1] {

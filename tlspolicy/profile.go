@@ -305,7 +305,7 @@ func strongSignature(a x509.SignatureAlgorithm) bool {
 func (p *Profile) SortedGroupNames() []string {
 	names := make([]string, 0, len(p.Groups))
 	for _, g := range p.Groups {
-		names = append(names, g.String())
+		names = append(names, GroupName(g))
 	}
 	sort.Strings(names)
 	return names

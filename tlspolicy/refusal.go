@@ -54,8 +54,9 @@ type Refusal struct {
 // Error formats the refusal with its reason code.
 func (r *Refusal) Error() string { return fmt.Sprintf("refused (%s): %v", r.Reason, r.Err) }
 
-// Unwrap returns the detailed error.
-func (r *Refusal) Unwrap() error { return r.Err }
+// Unwrap returns the detailed error and the TLS alert the peer is sent
+// (a QUIC handshake reports that alert to the peer).
+func (r *Refusal) Unwrap() []error { return []error{r.Err, r.Alert()} }
 
 func refuse(reason Reason, format string, args ...any) *Refusal {
 	return &Refusal{Reason: reason, Err: fmt.Errorf(format, args...)}

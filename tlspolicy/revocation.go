@@ -159,7 +159,7 @@ func (r *Revocation) Check(chain []*x509.Certificate) *Refusal {
 			continue
 		}
 		if at, ok := st.revoked[c.SerialNumber.String()]; ok {
-			return refuse(ReasonRevoked, "certificate %q (serial %s) was revoked at %s", c.Subject, c.SerialNumber, at.Format(time.RFC3339))
+			return refuse(ReasonRevoked, "certificate %q (serial %s) was revoked at %s", c.Subject, FormatSerial(c.SerialNumber), at.Format(time.RFC3339))
 		}
 	}
 	return nil

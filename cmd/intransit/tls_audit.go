@@ -22,6 +22,7 @@ func newTLSAuditCommand() *cobra.Command {
 		format      output.Format
 		timeout     time.Duration
 		concurrency int
+		expiry      time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "audit HOST:PORT",
@@ -51,7 +52,7 @@ Exit codes: 0 compliant, 1 not compliant, 2 the audit could not run.`,
 			}
 			rep, err := audit.Run(cmd.Context(), audit.Options{
 				Address: args[0], ServerName: sni, Profile: prof, Roots: roots,
-				Timeout: timeout, Concurrency: concurrency,
+				Timeout: timeout, Concurrency: concurrency, ExpiryWindow: expiryWindow(expiry),
 			})
 			if err != nil {
 				return err
@@ -79,5 +80,15 @@ Exit codes: 0 compliant, 1 not compliant, 2 the audit could not run.`,
 	f.Var(&format, "output", "output format: table or json")
 	f.DurationVar(&timeout, "timeout", audit.DefaultTimeout, "timeout of each probe")
 	f.IntVar(&concurrency, "concurrency", audit.DefaultConcurrency, "probes in flight at once")
+	f.DurationVar(&expiry, "expiry-window", audit.DefaultExpiryWindow, "a certificate expiring within this fails the certificate.expiry check (0: no such check)")
 	return cmd
+}
+
+// expiryWindow turns the --expiry-window flag into the audit's option, in
+// which 0 means the default and a negative window no check.
+func expiryWindow(flag time.Duration) time.Duration {
+	if flag <= 0 {
+		return -1
+	}
+	return flag
 }

@@ -62,7 +62,17 @@ func runCLI(args ...string) (string, error) {
 func TestTLSAuditCommandExitCodes(t *testing.T) {
 	addr, caFile := baselineServer(t)
 
-	out, err := runCLI("tls", "audit", addr, "--sni", "localhost", "--ca", caFile, "--output", "json")
+	// The test CA's certificates live a day: inside the default 30-day
+	// expiry window, outside a 1-hour one.
+	out, err := runCLI("tls", "audit", addr, "--sni", "localhost", "--ca", caFile)
+	if exitCode(err) != exitFinding || !strings.Contains(err.Error(), "certificate.expiry") || !strings.Contains(out, "renew it (warning window 30 days)") {
+		t.Errorf("certificate expiring within 30 days: exit %d (%v)\n%s", exitCode(err), err, out)
+	}
+	if out, err := runCLI("tls", "audit", addr, "--sni", "localhost", "--ca", caFile, "--expiry-window", "0"); exitCode(err) != exitOK || strings.Contains(out, "certificate.expiry") {
+		t.Errorf("--expiry-window 0: exit %d (%v)\n%s", exitCode(err), err, out)
+	}
+
+	out, err = runCLI("tls", "audit", addr, "--sni", "localhost", "--ca", caFile, "--output", "json", "--expiry-window", "1h")
 	if exitCode(err) != exitOK {
 		t.Fatalf("compliant endpoint: exit %d (%v)\n%s", exitCode(err), err, out)
 	}

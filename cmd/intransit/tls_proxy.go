@@ -46,7 +46,14 @@ with --cert/--key) to --target, verifying it against --ca.
 The profile is a built-in name (baseline, modern, fips, pq) or a YAML file.
 Certificates, keys, CA files and file CRLs are re-read when they change and on
 SIGHUP; open connections keep going. Every refusal is logged with its reason.
---metrics ADDR serves /metrics (Prometheus) and /status (JSON).`,
+--metrics ADDR serves /metrics (Prometheus) and /status (JSON).
+
+A refusal is sent to the client as the TLS alert TLS itself uses for it
+(protocol_version, handshake_failure, insufficient_security, and over TLS 1.2
+unknown_ca, certificate_revoked, access_denied), so that clients print the
+reason.
+
+` + builtinProfiles(),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTLSProxy(cmd.Context(), f, cmd.ErrOrStderr()) },
 	}
@@ -71,6 +78,21 @@ SIGHUP; open connections keep going. Every refusal is logged with its reason.
 	fl.DurationVar(&f.crlEvery, "crl-interval", time.Minute, "how often the CRL is re-fetched (also at its nextUpdate)")
 	fl.DurationVar(&f.shutdown, "shutdown-grace", 10*time.Second, "how long open connections may finish after SIGINT/SIGTERM")
 	return cmd
+}
+
+// builtinProfiles describes what each built-in profile allows, from the
+// profiles themselves.
+func builtinProfiles() string {
+	var b strings.Builder
+	b.WriteString("The built-in profiles allow:\n")
+	for _, name := range tlspolicy.BuiltinNames() {
+		p, err := tlspolicy.Builtin(name)
+		if err != nil {
+			panic(err) // a built-in name that does not build is a bug
+		}
+		fmt.Fprintf(&b, "\n%s\n%s", name, p.Describe("  "))
+	}
+	return b.String()
 }
 
 func runTLSProxy(parent context.Context, f tlsProxyFlags, logOut io.Writer) error {

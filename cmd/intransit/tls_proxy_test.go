@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"intransit/internal/testutil/certs"
+	"intransit/tlspolicy"
 )
 
 // lockedBuffer collects the proxy's log from its goroutines.
@@ -263,4 +264,22 @@ func TestTLSProxyClientModeToServerMode(t *testing.T) {
 		t.Fatalf("no echo through client mode and server mode: %v\nclient log:\n%s\nserver log:\n%s", err, clientLogs, serverLogs)
 	}
 	c.Close()
+}
+
+// TestTLSProxyHelpListsProfiles checks that `tls proxy --help` says what
+// each built-in profile allows, as the profile itself says it.
+func TestTLSProxyHelpListsProfiles(t *testing.T) {
+	out, code := runPKICLI(t, "tls", "proxy", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, name := range tlspolicy.BuiltinNames() {
+		p, err := tlspolicy.Builtin(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "\n"+name+"\n"+p.Describe("  ")) {
+			t.Errorf("help does not describe profile %s:\n%s", name, out)
+		}
+	}
 }

@@ -16,13 +16,16 @@ import (
 
 	"intransit/tlspolicy"
 	"intransit/tlspolicy/audit/hello"
-	"intransit/tlspolicy/audit/suites"
+	"intransit/tlspolicy/suites"
 )
 
 // Defaults for Options left zero.
 const (
 	DefaultTimeout     = 3 * time.Second
 	DefaultConcurrency = 8
+	// DefaultExpiryWindow is how close to its expiry a certificate makes
+	// the audit warn, as testssl.sh does.
+	DefaultExpiryWindow = 30 * 24 * time.Hour
 	// enumerationChunks splits the registry so that suite enumeration at
 	// one version runs as this many independent elimination loops.
 	enumerationChunks = 4
@@ -43,6 +46,10 @@ type Options struct {
 	Timeout time.Duration
 	// Concurrency bounds the probes in flight.
 	Concurrency int
+	// ExpiryWindow fails the certificate.expiry check when a certificate of
+	// the chain expires within it; 0 means DefaultExpiryWindow, a negative
+	// window turns the check off.
+	ExpiryWindow time.Duration
 	// Now is the clock for certificate validity; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one debug line per probe; nil discards.
@@ -163,7 +170,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		wg.Wait()
 	}
 
-	r := judge(f, opts.Profile, name, opts.Roots, now())
+	r := judge(f, opts.Profile, name, opts.Roots, now(), cmp.Or(opts.ExpiryWindow, DefaultExpiryWindow))
 	r.Target = opts.Address
 	r.ServerName = name
 	r.StartedAt = started.UTC()
@@ -352,7 +359,7 @@ func probeTLS13Groups(ctx context.Context, p *prober, f *findings) {
 			a := p.probe(ctx, ch, false)
 			switch {
 			case a.err != nil && !a.declined():
-				f.probeError("TLS 1.3 group "+g.name, a.err)
+				f.probeError("TLS 1.3 group "+g.name(), a.err)
 			case a.err == nil && a.hello.NegotiatedVersion() == hello.VersionTLS13 && a.hello.KeyShareGroup == uint16(g.id):
 				f.mu.Lock()
 				f.group(g.id).TLS13 = true
@@ -390,13 +397,14 @@ func probeTLS12Groups(ctx context.Context, p *prober, f *findings, v uint16) {
 			}
 			switch {
 			case a.err != nil && !a.declined():
-				f.probeError(versionName(v)+" group "+g.name, a.err)
+				f.probeError(versionName(v)+" group "+g.name(), a.err)
 			case a.err == nil && a.flightErr == nil && a.kxGroup == g.id:
 				f.mu.Lock()
-				f.group(g.id).TLS12 = true
+				gr := f.group(g.id)
+				gr.TLS12, gr.LegacyProtocol = true, versionName(v)
 				f.mu.Unlock()
 			case a.err == nil && a.flightErr != nil:
-				f.probeError(versionName(v)+" group "+g.name, a.flightErr)
+				f.probeError(versionName(v)+" group "+g.name(), a.flightErr)
 			}
 		})
 	}
@@ -439,22 +447,57 @@ func withCertCurves(g tls.CurveID) []tls.CurveID {
 
 // probeServerOrder offers the accepted suites in order and reversed: a
 // server that picks the same suite both times enforces its own order.
+// ChaCha20-Poly1305 suites are left out of that test, because servers such
+// as Go's crypto/tls enforce their order except between AES-GCM and
+// ChaCha20, where they follow a client that lists ChaCha20 first (a client
+// without AES hardware). For a server that enforces its order, that
+// exception is tested on its own: the accepted suites offered with AES-GCM
+// first and with ChaCha20 first.
 func probeServerOrder(ctx context.Context, p *prober, f *findings, v uint16) {
 	accepted := f.suites[v]
 	if len(accepted) < 2 {
 		return
 	}
-	forward := slices.Clone(accepted)
-	backward := slices.Clone(accepted)
-	slices.Reverse(backward)
-	var a, b answer
-	var wg sync.WaitGroup
-	wg.Go(func() { a = p.probe(ctx, p.helloFor(v, forward, classicalGroups()), false) })
-	wg.Go(func() { b = p.probe(ctx, p.helloFor(v, backward, classicalGroups()), false) })
-	wg.Wait()
-	if a.err != nil || b.err != nil {
-		f.probeError(versionName(v)+" server order", errors.Join(a.err, b.err))
+	var chacha, others []uint16
+	for _, id := range accepted {
+		if s, ok := suites.Lookup(id); ok && s.Cipher() == "CHACHA20_POLY1305" {
+			chacha = append(chacha, id)
+		} else {
+			others = append(others, id)
+		}
+	}
+	base := others
+	if len(others) < 2 {
+		base = accepted
+	}
+	// choice offers two lists at once and returns the suite chosen from
+	// each.
+	choice := func(one, two []uint16) (uint16, uint16, error) {
+		var a, b answer
+		var wg sync.WaitGroup
+		wg.Go(func() { a = p.probe(ctx, p.helloFor(v, one, classicalGroups()), false) })
+		wg.Go(func() { b = p.probe(ctx, p.helloFor(v, two, classicalGroups()), false) })
+		wg.Wait()
+		if err := errors.Join(a.err, b.err); err != nil {
+			return 0, 0, err
+		}
+		return a.hello.CipherSuite, b.hello.CipherSuite, nil
+	}
+	reversed := slices.Clone(base)
+	slices.Reverse(reversed)
+	fwd, back, err := choice(base, reversed)
+	if err != nil {
+		f.probeError(versionName(v)+" server order", err)
 		return
 	}
-	f.order = ServerOrder{Protocol: versionName(v), Enforced: a.hello.CipherSuite == b.hello.CipherSuite}
+	f.order = ServerOrder{Protocol: versionName(v), Enforced: fwd == back}
+	if !f.order.Enforced || len(chacha) == 0 || len(others) == 0 {
+		return
+	}
+	aesFirst, chachaFirst, err := choice(slices.Concat(others, chacha), slices.Concat(chacha, others))
+	if err != nil {
+		f.probeError(versionName(v)+" server order (ChaCha20)", err)
+		return
+	}
+	f.order.ChaChaFollowsClient = !slices.Contains(chacha, aesFirst) && slices.Contains(chacha, chachaFirst)
 }

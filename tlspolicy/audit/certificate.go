@@ -11,7 +11,7 @@ import (
 	"net"
 	"time"
 
-	"intransit/tlspolicy/audit/suites"
+	"intransit/tlspolicy/suites"
 )
 
 // certResult is the raw chain the server sent.

@@ -37,8 +37,12 @@
 //	cipher_suites[] accepted suites, one entry per protocol version:
 //	               {protocol, code "0xc02f", name (IANA), key_exchange, cipher,
 //	                forward_secret, aead, weaknesses[], allowed}
-//	server_order   {protocol (empty when untested), enforced}
-//	groups[]       accepted groups: {name, code, tls13, tls12, hybrid_pq, allowed}
+//	server_order   {protocol (empty when untested), enforced,
+//	                chacha20_follows_client (enforced, except that a client
+//	                listing ChaCha20 before AES-GCM gets ChaCha20)}
+//	groups[]       accepted groups: {name, code, tls13, tls12 (ECDHE in a TLS
+//	               1.2-or-earlier handshake), legacy_protocol (the version
+//	               of that handshake, "" when tls12 is false), hybrid_pq, allowed}
 //	certificate    null when no chain could be read, else
 //	               {source "handshake"|"crypto/tls", chain[] {subject, issuer,
 //	                dns_names[], ip_addresses[], key_type, key_bits,
@@ -54,7 +58,9 @@
 // for profiles that require it), server-order, dhe-params (only when a DHE
 // suite is accepted), renegotiation, compression,
 // certificate (only when the chain could not be read), certificate.key,
-// certificate.signature, certificate.validity, certificate.hostname,
+// certificate.signature, certificate.validity, certificate.expiry (fails
+// when a certificate of the chain expires within the warning window, 30 days
+// unless set), certificate.hostname,
 // certificate.chain-order, certificate.trust, certificate.ocsp-staple, and
 // probes (fails when a probe timed out or got garbage after the audit
 // started, so results may be incomplete).

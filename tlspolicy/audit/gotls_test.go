@@ -58,7 +58,7 @@ func TestGoServerWithProfileListsIsCompliant(t *testing.T) {
 				t.Fatal(err)
 			}
 			addr := goServer(t, profileConfig(prof, chain))
-			r, err := Run(context.Background(), Options{Address: addr, ServerName: "localhost", Profile: prof, Roots: ca.Pool()})
+			r, err := Run(context.Background(), Options{Address: addr, ServerName: "localhost", Profile: prof, Roots: ca.Pool(), ExpiryWindow: testCertWindow})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,7 +103,7 @@ func TestCertificateFindings(t *testing.T) {
 			prof := baseline(t)
 			addr := goServer(t, profileConfig(prof, c.cert))
 			r, err := Run(context.Background(), Options{
-				Address: addr, ServerName: c.serverName, Profile: prof, Roots: ca.Pool(),
+				Address: addr, ServerName: c.serverName, Profile: prof, Roots: ca.Pool(), ExpiryWindow: testCertWindow,
 				Now: func() time.Time { return c.now },
 			})
 			if err != nil {
@@ -128,7 +128,7 @@ func TestTLS13OnlyServerCertificateViaCryptoTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := goServer(t, profileConfig(prof, leaf.TLS()))
-	r, err := Run(context.Background(), Options{Address: addr, ServerName: "localhost", Profile: prof, Roots: ca.Pool()})
+	r, err := Run(context.Background(), Options{Address: addr, ServerName: "localhost", Profile: prof, Roots: ca.Pool(), ExpiryWindow: testCertWindow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestGroupFindings(t *testing.T) {
 	cfg := profileConfig(prof, leaf.TLS())
 	cfg.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP521}
 	addr := goServer(t, cfg)
-	r, err := Run(context.Background(), Options{Address: addr, ServerName: "localhost", Profile: prof, Roots: ca.Pool()})
+	r, err := Run(context.Background(), Options{Address: addr, ServerName: "localhost", Profile: prof, Roots: ca.Pool(), ExpiryWindow: testCertWindow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestGroupFindings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err = Run(context.Background(), Options{Address: addr, ServerName: "localhost", Profile: pq, Roots: ca.Pool()})
+	r, err = Run(context.Background(), Options{Address: addr, ServerName: "localhost", Profile: pq, Roots: ca.Pool(), ExpiryWindow: testCertWindow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestOCSPStaple(t *testing.T) {
 				t.Fatal(err)
 			}
 			addr := goServer(t, profileConfig(prof, stapled))
-			r, err := Run(context.Background(), Options{Address: addr, ServerName: "localhost", Profile: prof, Roots: ca.Pool()})
+			r, err := Run(context.Background(), Options{Address: addr, ServerName: "localhost", Profile: prof, Roots: ca.Pool(), ExpiryWindow: testCertWindow})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -197,3 +197,7 @@ func TestOCSPStaple(t *testing.T) {
 		})
 	}
 }
+
+// testCertWindow is the expiry warning window of audits of servers whose
+// certificates come from internal/testutil/certs, which live a day.
+const testCertWindow = time.Hour

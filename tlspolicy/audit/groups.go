@@ -6,44 +6,41 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"fmt"
+
+	"intransit/tlspolicy"
 )
 
 // group is a key exchange group the audit probes for.
 type group struct {
-	id   tls.CurveID
-	name string
+	id tls.CurveID
 	// ec reports an elliptic curve usable with TLS 1.2 ECDHE suites.
 	ec bool
 }
 
+// name is the group's name, as tlspolicy names it everywhere.
+func (g group) name() string { return tlspolicy.GroupName(g.id) }
+
 // probedGroups lists every group the audit asks about, classical first.
 func probedGroups() []group {
 	return []group{
-		{tls.X25519, "X25519", true},
-		{tls.CurveP256, "P-256", true},
-		{tls.CurveP384, "P-384", true},
-		{tls.CurveP521, "P-521", true},
-		{0x001e, "X448", true},
-		{0x0100, "ffdhe2048", false},
-		{0x0101, "ffdhe3072", false},
-		{0x0102, "ffdhe4096", false},
-		{0x0103, "ffdhe6144", false},
-		{0x0104, "ffdhe8192", false},
-		{tls.X25519MLKEM768, "X25519MLKEM768", false},
-		{tls.SecP256r1MLKEM768, "SecP256r1MLKEM768", false},
-		{tls.SecP384r1MLKEM1024, "SecP384r1MLKEM1024", false},
+		{tls.X25519, true},
+		{tls.CurveP256, true},
+		{tls.CurveP384, true},
+		{tls.CurveP521, true},
+		{0x001e, true},  // X448
+		{0x0100, false}, // ffdhe2048 to ffdhe8192
+		{0x0101, false},
+		{0x0102, false},
+		{0x0103, false},
+		{0x0104, false},
+		{tls.X25519MLKEM768, false},
+		{tls.SecP256r1MLKEM768, false},
+		{tls.SecP384r1MLKEM1024, false},
 	}
 }
 
 // groupName names a group code point.
-func groupName(id tls.CurveID) string {
-	for _, g := range probedGroups() {
-		if g.id == id {
-			return g.name
-		}
-	}
-	return fmt.Sprintf("0x%04x", uint16(id))
-}
+func groupName(id tls.CurveID) string { return tlspolicy.GroupName(id) }
 
 // keyShare returns a fresh, well-formed TLS 1.3 key share for id, or nil
 // when the audit does not build shares for that group (the server then has

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,11 +10,11 @@ import (
 
 	"intransit/tlspolicy"
 	"intransit/tlspolicy/audit/hello"
-	"intransit/tlspolicy/audit/suites"
+	"intransit/tlspolicy/suites"
 )
 
 // judge turns the findings into a report with one verdict per check.
-func judge(f *findings, prof *tlspolicy.Profile, name string, roots *x509.CertPool, now time.Time) *Report {
+func judge(f *findings, prof *tlspolicy.Profile, name string, roots *x509.CertPool, now time.Time, expiryWindow time.Duration) *Report {
 	r := &Report{Schema: SchemaVersion, Profile: prof.Name, CipherSuites: []CipherSuite{}, Groups: []Group{}, ServerOrder: f.order}
 	add := func(id string, st Status, format string, args ...any) {
 		r.Checks = append(r.Checks, Check{ID: id, Status: st, Detail: fmt.Sprintf(format, args...)})
@@ -53,9 +54,12 @@ func judge(f *findings, prof *tlspolicy.Profile, name string, roots *x509.CertPo
 	judgeGroups(r, f, prof, add)
 
 	if r.ServerOrder.Protocol != "" {
-		if r.ServerOrder.Enforced {
+		switch {
+		case r.ServerOrder.ChaChaFollowsClient:
+			add("server-order", Info, "server enforces its own suite order at %s, except that it picks ChaCha20-Poly1305 for a client that lists it before AES-GCM (a client without AES hardware), as Go's crypto/tls does", r.ServerOrder.Protocol)
+		case r.ServerOrder.Enforced:
 			add("server-order", Info, "server enforces its own suite order at %s", r.ServerOrder.Protocol)
-		} else {
+		default:
 			add("server-order", Info, "server follows the client's suite order at %s", r.ServerOrder.Protocol)
 		}
 	}
@@ -66,7 +70,7 @@ func judge(f *findings, prof *tlspolicy.Profile, name string, roots *x509.CertPo
 	}
 	judgeRenegotiation(r, f, add)
 	if f.cert != nil {
-		judgeCertificate(r, f.cert, prof, name, roots, now, add)
+		judgeCertificate(r, f.cert, prof, name, roots, now, expiryWindow, add)
 	}
 	if len(f.probeErrs) == 0 {
 		add("probes", Pass, "every probe got an answer")
@@ -134,13 +138,13 @@ func judgeGroups(r *Report, f *findings, prof *tlspolicy.Profile, add addFunc) {
 			where = append(where, "TLS 1.3")
 		}
 		if got.TLS12 {
-			where = append(where, "TLS 1.2")
+			where = append(where, got.LegacyProtocol)
 		}
-		id := "group." + strings.ToLower(g.name)
+		id := "group." + strings.ToLower(g.name())
 		if got.Allowed {
-			add(id, Pass, "%s accepted (%s); allowed", g.name, strings.Join(where, ", "))
+			add(id, Pass, "%s accepted (%s); allowed", g.name(), strings.Join(where, ", "))
 		} else {
-			add(id, Fail, "%s accepted (%s); not in the groups of profile %s", g.name, strings.Join(where, ", "), prof.Name)
+			add(id, Fail, "%s accepted (%s); not in the groups of profile %s", g.name(), strings.Join(where, ", "), prof.Name)
 		}
 	}
 	if prof.RequiresPQ() && f.accepted(hello.VersionTLS13) {
@@ -185,7 +189,7 @@ func judgeRenegotiation(r *Report, f *findings, add addFunc) {
 	}
 }
 
-func judgeCertificate(r *Report, res *certResult, prof *tlspolicy.Profile, name string, roots *x509.CertPool, now time.Time, add addFunc) {
+func judgeCertificate(r *Report, res *certResult, prof *tlspolicy.Profile, name string, roots *x509.CertPool, now time.Time, expiryWindow time.Duration, add addFunc) {
 	if res.err != nil {
 		add("certificate", Fail, "could not read the certificate chain: %v", res.err)
 		return
@@ -245,6 +249,19 @@ func judgeCertificate(r *Report, res *certResult, prof *tlspolicy.Profile, name 
 	} else {
 		add("certificate.validity", Pass, "valid until %s (%d days left)", leaf.NotAfter.UTC().Format(time.RFC3339), ci.Chain[0].DaysLeft)
 	}
+	if expiryWindow > 0 && len(invalid) == 0 {
+		var soon []string
+		for i, c := range chain {
+			if left := c.NotAfter.Sub(now); left < expiryWindow {
+				soon = append(soon, fmt.Sprintf("certificate %d (%s) expires %s, in %s", i+1, c.Subject, c.NotAfter.UTC().Format(time.RFC3339), roundLeft(left)))
+			}
+		}
+		if len(soon) > 0 {
+			add("certificate.expiry", Fail, "%s: renew it (warning window %s)", strings.Join(soon, "; "), roundLeft(expiryWindow))
+		} else {
+			add("certificate.expiry", Pass, "no certificate of the chain expires within %s", roundLeft(expiryWindow))
+		}
+	}
 
 	if err := leaf.VerifyHostname(name); err != nil {
 		add("certificate.hostname", Fail, "%v", err)
@@ -272,7 +289,10 @@ func judgeCertificate(r *Report, res *certResult, prof *tlspolicy.Profile, name 
 	_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 	if err != nil {
 		ci.TrustError = err.Error()
-		add("certificate.trust", Fail, "chain does not verify: %v", err)
+		if missing := missingIssuer(chain, err); missing != "" {
+			ci.TrustError = missing
+		}
+		add("certificate.trust", Fail, "chain does not verify: %s", ci.TrustError)
 	} else {
 		ci.Trusted = true
 		src := "the system pool"
@@ -286,4 +306,23 @@ func judgeCertificate(r *Report, res *certResult, prof *tlspolicy.Profile, name 
 	} else {
 		add("certificate.ocsp-staple", Info, "no OCSP response stapled")
 	}
+}
+
+// missingIssuer explains a chain that does not verify because the server
+// sends only its own certificate, not the intermediate that issued it, the
+// way testssl.sh reports "chain incomplete"; "" for other failures.
+func missingIssuer(chain []*x509.Certificate, err error) string {
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &unknown) || len(chain) != 1 || selfSigned(chain[0]) {
+		return ""
+	}
+	return fmt.Sprintf("chain incomplete: the server does not send the intermediate (the issuer of its certificate, %s): %v", chain[0].Issuer, err)
+}
+
+// roundLeft prints a duration in days, or in hours below two days.
+func roundLeft(d time.Duration) string {
+	if d < 48*time.Hour {
+		return fmt.Sprintf("%d hours", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
 }

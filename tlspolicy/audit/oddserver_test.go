@@ -231,7 +231,7 @@ func TestSSL3ServerFindings(t *testing.T) {
 	ca := certs.NewCA(t, "legacy CA")
 	leaf := ca.Issue(certs.LeafOptions{CommonName: "localhost", DNSNames: []string{"localhost"}, Key: certs.RSA2048})
 	addr := legacyServer(t, leaf.Cert.Raw)
-	r, err := Run(context.Background(), Options{Address: addr, ServerName: "localhost", Profile: baseline(t), Roots: ca.Pool(), Timeout: time.Second})
+	r, err := Run(context.Background(), Options{Address: addr, ServerName: "localhost", Profile: baseline(t), Roots: ca.Pool(), Timeout: time.Second, ExpiryWindow: testCertWindow})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func opensslCert(t *testing.T, dir, name string, keyArgs ...string) (certFile, k
 	t.Helper()
 	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
 	args := append([]string{"req", "-x509", "-newkey"}, keyArgs...)
-	args = append(args, "-keyout", keyFile, "-out", certFile, "-days", "30", "-nodes",
+	args = append(args, "-keyout", keyFile, "-out", certFile, "-days", "90", "-nodes",
 		"-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")
 	if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
 		t.Fatalf("openssl req: %v\n%s", err, out)

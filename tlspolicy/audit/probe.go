@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"intransit/tlspolicy/audit/hello"
-	"intransit/tlspolicy/audit/suites"
+	"intransit/tlspolicy/suites"
 )
 
 // answer is what one probe got back.
@@ -227,7 +227,7 @@ func curveIDs(groups []tls.CurveID) []uint16 {
 func classicalGroups() []tls.CurveID {
 	var out []tls.CurveID
 	for _, g := range probedGroups() {
-		if g.ec || g.name[:2] == "ff" {
+		if g.ec || g.id>>8 == 0x01 { // 0x01xx: the ffdhe groups
 			out = append(out, g.id)
 		}
 	}

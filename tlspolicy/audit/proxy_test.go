@@ -60,7 +60,7 @@ func TestIntransitProxyIsCompliant(t *testing.T) {
 					t.Errorf("proxy Serve: %v", err)
 				}
 			})
-			r, err := Run(context.Background(), Options{Address: ln.Addr().String(), ServerName: "localhost", Profile: prof, Roots: ca.Pool()})
+			r, err := Run(context.Background(), Options{Address: ln.Addr().String(), ServerName: "localhost", Profile: prof, Roots: ca.Pool(), ExpiryWindow: testCertWindow})
 			if err != nil {
 				t.Fatal(err)
 			}

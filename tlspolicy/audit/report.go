@@ -71,18 +71,26 @@ type ServerOrder struct {
 	// two suites were accepted at any TLS 1.2-or-earlier version.
 	Protocol string `json:"protocol"`
 	// Enforced is true when the server chose the same suite from a list and
-	// from its reverse.
+	// from its reverse (ChaCha20 suites left out when there are two others).
 	Enforced bool `json:"enforced"`
+	// ChaChaFollowsClient is true when a server that enforces its order
+	// still picks ChaCha20-Poly1305 for a client that lists it before
+	// AES-GCM, and AES-GCM otherwise, as Go's crypto/tls does.
+	ChaChaFollowsClient bool `json:"chacha20_follows_client"`
 }
 
 // Group is one key exchange group and where the server accepted it.
 type Group struct {
-	Name    string `json:"name"`
-	Code    string `json:"code"`
-	TLS13   bool   `json:"tls13"`
-	TLS12   bool   `json:"tls12"`
-	Hybrid  bool   `json:"hybrid_pq"`
-	Allowed bool   `json:"allowed"`
+	Name  string `json:"name"`
+	Code  string `json:"code"`
+	TLS13 bool   `json:"tls13"`
+	// TLS12 is true when the group was accepted for ECDHE in a TLS
+	// 1.2-or-earlier handshake; LegacyProtocol names the version ("TLS
+	// 1.1" on a server that speaks nothing newer).
+	TLS12          bool   `json:"tls12"`
+	LegacyProtocol string `json:"legacy_protocol"`
+	Hybrid         bool   `json:"hybrid_pq"`
+	Allowed        bool   `json:"allowed"`
 }
 
 // Certificate is the chain the server presented and what was found in it.

@@ -61,3 +61,13 @@ func (c *bufferedConn) gathered(write func() error) error {
 	}
 	return err
 }
+
+// CloseWrite closes the write half of the connection under it, when it has
+// one (a TCP connection); a refusal's alert is then the last thing the peer
+// reads.
+func (c *bufferedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

@@ -246,6 +246,7 @@ func (p *Proxy) handle(ctx context.Context, c net.Conn) {
 		}
 		defer p.trackTarget(target)()
 		p.accepted.Add(1)
+		p.log.Debug("connection accepted", append([]any{"peer", peer}, tlspolicy.ConnectionAttrs(client.ConnectionState())...)...)
 		in, out := p.pipe(client, target, raw, nil)
 		p.log.Debug("connection closed", "peer", peer, "bytes_in", in, "bytes_out", out, "duration", time.Since(start))
 	case ModeClient:
@@ -256,6 +257,7 @@ func (p *Proxy) handle(ctx context.Context, c net.Conn) {
 		}
 		defer p.trackTarget(target)()
 		p.accepted.Add(1)
+		p.log.Debug("connected to the target", append([]any{"peer", peer, "target", p.cfg.Target}, tlspolicy.ConnectionAttrs(target.ConnectionState())...)...)
 		in, out := p.pipe(c, target, nil, raw)
 		p.log.Debug("connection closed", "peer", peer, "bytes_in", in, "bytes_out", out, "duration", time.Since(start))
 	}

@@ -203,15 +203,17 @@ func TestOpenSSLClients(t *testing.T) {
 		profile string
 		args    []string
 		want    tlspolicy.Reason // empty: accepted
+		alert   string           // what openssl prints of the alert it got
 	}{
-		{"TLS 1.1", tlspolicy.Baseline, []string{"-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"}, tlspolicy.ReasonVersion},
-		{"non-PFS AES256-SHA", tlspolicy.Baseline, []string{"-tls1_2", "-cipher", "AES256-SHA"}, tlspolicy.ReasonCipherSuite},
-		{"ECDHE-ECDSA-AES256-GCM-SHA384", tlspolicy.Baseline, []string{"-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"}, ""},
-		{"TLS 1.3", tlspolicy.Baseline, []string{"-tls1_3"}, ""},
-		{"ChaCha20 under fips", tlspolicy.FIPS, []string{"-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"}, tlspolicy.ReasonCipherSuite},
-		{"X25519 under fips", tlspolicy.FIPS, []string{"-tls1_3", "-groups", "X25519"}, tlspolicy.ReasonGroup},
-		{"AES-GCM under fips", tlspolicy.FIPS, []string{"-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384", "-groups", "P-256"}, ""},
-		{"classical groups under pq", tlspolicy.PQ, []string{"-tls1_3", "-groups", "X25519:P-256"}, tlspolicy.ReasonGroup},
+		{"TLS 1.1", tlspolicy.Baseline, []string{"-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"}, tlspolicy.ReasonVersion, "alert protocol version"},
+		{"non-PFS AES256-SHA", tlspolicy.Baseline, []string{"-tls1_2", "-cipher", "AES256-SHA"}, tlspolicy.ReasonCipherSuite, "alert handshake failure"},
+		{"ECDHE-ECDSA-AES256-GCM-SHA384", tlspolicy.Baseline, []string{"-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"}, "", ""},
+		{"TLS 1.3", tlspolicy.Baseline, []string{"-tls1_3"}, "", ""},
+		{"ChaCha20 under fips", tlspolicy.FIPS, []string{"-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"}, tlspolicy.ReasonCipherSuite, "alert handshake failure"},
+		{"X25519 under fips", tlspolicy.FIPS, []string{"-tls1_3", "-groups", "X25519"}, tlspolicy.ReasonGroup, "alert insufficient security"},
+		{"AES-GCM under fips", tlspolicy.FIPS, []string{"-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384", "-groups", "P-256"}, "", ""},
+		{"classical groups under pq", tlspolicy.PQ, []string{"-tls1_3", "-groups", "X25519:P-256"}, tlspolicy.ReasonGroup, "alert insufficient security"},
+		{"openssl's default groups under pq", tlspolicy.PQ, []string{"-tls1_3"}, tlspolicy.ReasonGroup, "alert insufficient security"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,11 +234,22 @@ func TestOpenSSLClients(t *testing.T) {
 			if err == nil {
 				t.Fatalf("openssl %v was accepted:\n%s", tt.args, out)
 			}
+			if !strings.Contains(string(out), tt.alert) || strings.Contains(string(out), "internal error") {
+				t.Errorf("openssl %v does not print %q:\n%s", tt.args, tt.alert, out)
+			}
 			if !waitFor(func() bool {
 				return strings.Contains(strings.TrimPrefix(px.logs.String(), before), "reason="+string(tt.want))
 			}) {
 				t.Fatalf("no log line with reason=%s:\n%s", tt.want, strings.TrimPrefix(px.logs.String(), before))
 			}
+			// What the client offered is named: openssl offers X448,
+			// ffdhe2048 and TLS_EMPTY_RENEGOTIATION_INFO_SCSV, which
+			// crypto/tls has no names for.
+			logged := strings.TrimPrefix(px.logs.String(), before)
+			if strings.Contains(logged, "CurveID(") || strings.Contains(logged, "0x") {
+				t.Errorf("refusal logged with numbers, not names:\n%s", logged)
+			}
+			t.Logf("%s", logged)
 		})
 	}
 }
@@ -278,7 +291,7 @@ func TestCurlMutualTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca := pkiCA(t, "proxytest")
 	_, server := pkiIssue(t, ca, dir, pki.Request{Profile: pki.ProfileServer, Name: "localhost", DNSNames: []string{"localhost"}})
-	_, alice := pkiIssue(t, ca, dir, pki.Request{Profile: pki.ProfileClient, Name: "alice"})
+	aliceIssued, alice := pkiIssue(t, ca, dir, pki.Request{Profile: pki.ProfileClient, Name: "alice"})
 	malloryIssued, mallory := pkiIssue(t, ca, dir, pki.Request{Profile: pki.ProfileClient, Name: "mallory"})
 	_, bob := pkiIssue(t, ca, dir, pki.Request{Profile: pki.ProfileClient, Name: "bob"})
 	_, outsider := pkiIssue(t, pkiCA(t, "othertest"), t.TempDir(), pki.Request{Profile: pki.ProfileClient, Name: "alice"})
@@ -315,15 +328,16 @@ func TestCurlMutualTLS(t *testing.T) {
 		return string(out), err
 	}
 	tests := []struct {
-		name   string
-		client *pki.IssuedFiles
-		want   tlspolicy.Reason
+		name    string
+		client  *pki.IssuedFiles
+		want    tlspolicy.Reason
+		alert12 string // what curl prints of the alert over TLS 1.2
 	}{
-		{"allowed client", &alice, ""},
-		{"revoked", &mallory, tlspolicy.ReasonRevoked},
-		{"other CA", &outsider, tlspolicy.ReasonChain},
-		{"URI SAN not allowed", &bob, tlspolicy.ReasonIdentity},
-		{"no client certificate", nil, tlspolicy.ReasonNoCertificate},
+		{"allowed client", &alice, "", ""},
+		{"revoked", &mallory, tlspolicy.ReasonRevoked, "alert certificate revoked"},
+		{"other CA", &outsider, tlspolicy.ReasonChain, "alert unknown ca"},
+		{"URI SAN not allowed", &bob, tlspolicy.ReasonIdentity, "alert access denied"},
+		{"no client certificate", nil, tlspolicy.ReasonNoCertificate, "alert handshake failure"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -341,10 +355,28 @@ func TestCurlMutualTLS(t *testing.T) {
 					if err != nil || out != "hello from the target\n" {
 						t.Fatalf("%s: curl through the proxy: %v\n%s\nproxy log:\n%s", version, err, out, px.logs.String())
 					}
+					// The connection is logged by name, with the client's
+					// serial as pki list prints it.
+					serial := "peer_serial=" + pki.FormatSerial(aliceIssued.Certificate.SerialNumber)
+					if logged := strings.TrimPrefix(px.logs.String(), before); !strings.Contains(logged, serial) || !strings.Contains(logged, "group=") || strings.Contains(logged, "CurveID(") {
+						t.Errorf("%s: no connection line with %s and a named group:\n%s", version, serial, logged)
+					}
 					continue
 				}
 				if err == nil {
 					t.Fatalf("%s: curl was let through:\n%s", version, out)
+				}
+				// In TLS 1.2 the refusal reaches the client as the alert
+				// TLS sends for that failure; in TLS 1.3 the client
+				// certificate arrives after the server's Finished, and
+				// crypto/tls sends bad_certificate, encrypted, for every
+				// refusal of it.
+				alert := "alert bad certificate"
+				if version == "--tlsv1.2" {
+					alert = tt.alert12
+				}
+				if !strings.Contains(out, alert) {
+					t.Errorf("%s: curl does not print %q:\n%s", version, alert, out)
 				}
 				if !waitFor(func() bool {
 					return strings.Contains(strings.TrimPrefix(px.logs.String(), before), "reason="+string(tt.want))
@@ -354,6 +386,12 @@ func TestCurlMutualTLS(t *testing.T) {
 			}
 		})
 	}
+	t.Run("TLS 1.1", func(t *testing.T) {
+		out, err := run("--tlsv1.1", "--tls-max", "1.1", "--cert", alice.Chain, "--key", alice.Key, url)
+		if err == nil || !strings.Contains(out, "alert protocol version") {
+			t.Errorf("curl --tlsv1.1: %v, want the protocol_version alert:\n%s", err, out)
+		}
+	})
 	t.Run("plaintext HTTP", func(t *testing.T) {
 		out, err := run("-i", "http://"+px.addr+"/")
 		if err != nil || !strings.HasPrefix(out, "HTTP/1.1 400") || !strings.Contains(out, "requires TLS") {

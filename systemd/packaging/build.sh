@@ -1,0 +1,34 @@
+#!/bin/sh
+# Build the intransit packages: intransit_VERSION-1_ARCH.deb and
+# intransit-VERSION-1.ARCH.rpm in OUTDIR (default: the current directory),
+# with intransitd, intransit, the systemd units of systemd/ and an example
+# /etc/intransit/intransitd.yaml (a conffile: an upgrade never overwrites
+# the administrator's). nfpm is run from the module pinned in nfpm/go.mod.
+#
+# Environment: VERSION (default 0.1.0+gitDATE.COMMIT, or 0.1.0 outside git),
+# GOARCH (default: the Go toolchain's), PACKAGERS (default "deb rpm").
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+out=$(mkdir -p "${1:-.}" && cd "${1:-.}" && pwd)
+
+if [ -z "${VERSION:-}" ]; then
+	VERSION=0.1.0
+	if rev=$(git -C "$repo" log -1 --format=%cd.%h --date=format:%Y%m%d 2>/dev/null); then
+		VERSION="0.1.0+git$rev"
+	fi
+fi
+GOARCH=${GOARCH:-$(go env GOARCH)}
+STAGE=$(mktemp -d)
+trap 'rm -rf "$STAGE"' EXIT
+export VERSION GOARCH STAGE
+
+for cmd in intransitd intransit; do
+	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$STAGE/$cmd" "./cmd/$cmd")
+done
+# nfpm runs here, whatever GOARCH the package is for.
+GOARCH=$(go env GOHOSTARCH) go -C "$here/nfpm" build -o "$STAGE/nfpm" github.com/goreleaser/nfpm/v2/cmd/nfpm
+cd "$here"
+for packager in ${PACKAGERS:-deb rpm}; do
+	"$STAGE/nfpm" package --config nfpm.yaml --packager "$packager" --target "$out/"
+done
