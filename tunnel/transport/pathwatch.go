@@ -7,8 +7,14 @@ import (
 	"time"
 )
 
-// How often a Watch polls its peer.
-const watchPoll = 100 * time.Millisecond
+// How often a Watch polls its peer, and how often it probes while the
+// newest answer is older than DefaultProbeEvery and a bit: a congested or
+// lossy path then gets many chances to answer before DeadAfter.
+const (
+	watchPoll  = 100 * time.Millisecond
+	probeRetry = 250 * time.Millisecond
+	answerLate = DefaultProbeEvery + 500*time.Millisecond
+)
 
 // PeerPath is the WireGuard peer a Watch drives (in this project, one
 // peer of a tunnel.Device). A Watch calls its methods from one goroutine,
@@ -29,8 +35,9 @@ type PeerPath interface {
 }
 
 // Watch runs a Monitor over a PeerPath: it polls the peer every 100 ms,
-// sends a probe every DefaultProbeEvery and at once after a change, and
-// applies what the Monitor decides. Health and Current are safe for
+// sends a probe every DefaultProbeEvery (every 250 ms while the newest
+// answer is late) and at once after a change, and applies what the
+// Monitor decides. Health and Current are safe for
 // concurrent use with Run.
 type Watch struct {
 	path PeerPath
@@ -106,7 +113,13 @@ func (w *Watch) Run(ctx context.Context) {
 				w.log.Info("transport working", "endpoint", ep, "was", state)
 			}
 		}
-		if time.Since(lastProbe) >= DefaultProbeEvery {
+		every := DefaultProbeEvery
+		w.mu.Lock()
+		if time.Since(w.m.lastAnswer) > answerLate {
+			every = probeRetry
+		}
+		w.mu.Unlock()
+		if time.Since(lastProbe) >= every {
 			if err := w.path.Probe(); err != nil {
 				w.log.Debug("path monitor: probe not sent", "error", err.Error())
 			}
