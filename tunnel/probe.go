@@ -8,22 +8,6 @@ import (
 	"time"
 )
 
-// # Probes
-//
-// A probe is an ICMPv6 echo request carried inside the tunnel, from our
-// probe address to the peer's, and its echo reply. Every device answers
-// the requests addressed to its own probe address and records the replies
-// it gets, in userspace, between wireguard-go and the TUN interface: the
-// kernel never sees either. Each peer's allowed IPs hold its probe address
-// (peerSetOperation adds it, parsePeers hides it), so wireguard-go routes a
-// request to the peer and accepts the reply only from it.
-//
-// A reply is authenticated traffic in both directions: the request was
-// decrypted by the peer, the reply by us, each with the session's keys. It
-// carries the time its request was sent, so the path monitor
-// (tunnel/transport.Monitor) can tell replies to requests sent before a
-// change of transport from those sent after.
-
 // probePrefix holds every probe address: a unique local /48 ("fd" then
 // "intra" in ASCII), the other 80 bits taken from a hash of the public key.
 var probePrefix = netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, 0x69, 0x6e, 0x74, 0x72, 0x61}), 48)
