@@ -226,6 +226,7 @@ const maxRekeys = 2
 // idleCount is what an idle test saw.
 type idleCount struct {
 	handshakes map[time.Time]bool
+	newAt      []string // when a new handshake was first seen, since the start
 	transports map[string]bool
 	notUp      []string
 }
@@ -233,9 +234,13 @@ type idleCount struct {
 // watchIdle polls read once a second for idleFor.
 func watchIdle(read func() (hs time.Time, state, transport string, up bool)) idleCount {
 	c := idleCount{handshakes: map[time.Time]bool{}, transports: map[string]bool{}}
-	end := time.Now().Add(idleFor)
+	start := time.Now()
+	end := start.Add(idleFor)
 	for time.Now().Before(end) {
 		hs, state, tr, up := read()
+		if !c.handshakes[hs] && len(c.handshakes) > 0 {
+			c.newAt = append(c.newAt, time.Since(start).Round(time.Second).String())
+		}
 		c.handshakes[hs] = true
 		c.transports[tr] = true
 		if !up {
@@ -262,8 +267,8 @@ func TestS2SIdleStaysPut(t *testing.T) {
 	if !c.handshakes[first.LastHandshake] {
 		rekeys = len(c.handshakes)
 	}
-	t.Logf("idle s2s tunnel for %s: %d transport changes logged, transports seen %v, %d handshakes after the first, %d polls not up",
-		idleFor, changes, keys(c.transports), rekeys, len(c.notUp))
+	t.Logf("idle s2s tunnel for %s: %d transport changes logged, transports seen %v, %d handshakes after the first (new ones seen at %v), %d polls not up",
+		idleFor, changes, keys(c.transports), rekeys, c.newAt, len(c.notUp))
 	if changes != 0 || len(c.transports) != 1 || !c.transports["udp"] {
 		t.Errorf("the idle tunnel changed transport: %d changes logged, transports %v", changes, keys(c.transports))
 	}
@@ -294,8 +299,8 @@ func TestP2SIdleStaysPut(t *testing.T) {
 	if first == nil || !c.handshakes[first.LastHandshake] {
 		rekeys = len(c.handshakes)
 	}
-	t.Logf("idle laptop for %s: %d transport changes logged, transports seen %v, %d handshakes after the first, %d polls not connected",
-		idleFor, changes, keys(c.transports), rekeys, len(c.notUp))
+	t.Logf("idle laptop for %s: %d transport changes logged, transports seen %v, %d handshakes after the first (new ones seen at %v), %d polls not connected",
+		idleFor, changes, keys(c.transports), rekeys, c.newAt, len(c.notUp))
 	if changes != 0 || len(c.transports) != 1 || !c.transports["udp"] {
 		t.Errorf("the idle laptop changed transport: %d changes logged, transports %v", changes, keys(c.transports))
 	}
