@@ -487,6 +487,11 @@ func (ss *sessionState) install(_ context.Context, p *control.Peer, epoch uint64
 		r.g.wg.Add(1)
 		go func() { defer r.g.wg.Done(); ss.watch.Run(wctx) }()
 	}
+	if ss.role == control.Responder {
+		// From now on the endpoint follows the dialer's packets: a PSK
+		// rotation must not point the peer back at the first transport.
+		ss.pc.Endpoint = ""
+	}
 	return nil
 }
 
