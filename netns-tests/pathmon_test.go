@@ -104,17 +104,21 @@ func TestS2SPathFailover(t *testing.T) {
 			}
 			blocked := time.Now()
 			w := watchStates(func() string { return s2sPeerState(a, "site-b") })
+			wb := watchStates(func() string { return s2sPeerState(b, "site-a") })
 			_, ok := pingUntil(t, l.siteA, s2sHostB, 15*time.Second)
 			back := time.Since(blocked)
-			seen := w.end()
+			seen, seenB := w.end(), wb.end()
 			if !ok {
 				t.Fatalf("no traffic within 15 s of the UDP block (%s); gw-a's states %v\ngw-a:\n%s\ngw-b:\n%s", tc.name, seen, a.proc.Output(), b.proc.Output())
 			}
-			t.Logf("UDP blocked (%s): traffic back after %s; gw-a's states: %v", tc.name, back.Round(100*time.Millisecond), seen)
+			t.Logf("UDP blocked (%s): traffic back after %s; gw-a's states: %v; gw-b's: %v", tc.name, back.Round(100*time.Millisecond), seen, seenB)
 			p := a.waitPeer("site-b", 5*time.Second, "up on quic", func(p status.Peer) bool { return p.State == status.StateUp && p.Transport == "quic" })
 			t.Logf("gw-a on %s (%s)", p.Transport, p.Endpoint)
 			if !containsState(seen, status.StateDegraded) {
 				t.Errorf("gw-a's status never left up during the outage: %v", seen)
+			}
+			if !containsState(seenB, status.StateDegraded) {
+				t.Errorf("gw-b's status never left up during the outage: %v", seenB)
 			}
 
 			rule.Remove()
