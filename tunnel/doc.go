@@ -45,9 +45,10 @@
 // and encryption of 56 bytes (an estimate, not measured here: a few
 // percent of one core); a persistent keepalive from the gateway toward
 // every client would cost as much and prove nothing to the client about
-// its own direction. Answers wait in a
-// queue of at most 256 packets; beyond that they are dropped like any
-// packet on a full queue.
+// its own direction. Each source gets at most 10 answers a second, and
+// answers wait in a queue of at most 256 packets; beyond that they are
+// dropped like any packet on a full queue. Anything else addressed to a
+// device's probe address is dropped.
 //
 // Everything a Device does happens in the network namespace of the calling
 // process: open it in a process that runs in the namespace it serves.

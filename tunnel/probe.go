@@ -25,6 +25,9 @@ const (
 	probeQueueMax  = 256    // packets waiting to enter wireguard-go
 	probeHopLimit  = 64
 	probeAddrBytes = 16
+	// probeAnswersPerSecond bounds the answers to one source: a watching
+	// side sends at most four probes a second.
+	probeAnswersPerSecond = 10
 )
 
 // ProbeAddr returns the probe address of the device with public key pub.
@@ -56,10 +59,11 @@ type prober struct {
 	mu      sync.Mutex
 	queue   [][]byte
 	replies map[netip.Addr]ProbeReply
+	windows map[netip.Addr]rateWindow
 }
 
 func newProber(own PublicKey, wake func()) *prober {
-	return &prober{own: ProbeAddr(own).As16(), wake: wake, replies: make(map[netip.Addr]ProbeReply)}
+	return &prober{own: ProbeAddr(own).As16(), wake: wake, replies: make(map[netip.Addr]ProbeReply), windows: make(map[netip.Addr]rateWindow)}
 }
 
 // request queues an echo request to the peer with key pub, stamped with now.
@@ -79,6 +83,7 @@ func (p *prober) forget(pub PublicKey) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.replies, ProbeAddr(pub))
+	delete(p.windows, ProbeAddr(pub))
 }
 
 // enqueue queues a packet for wireguard-go and wakes the reader; beyond
@@ -116,26 +121,31 @@ func (p *prober) drain(bufs [][]byte, sizes []int, offset int) int {
 	return n
 }
 
-// take handles pkt if it is a probe addressed to us, and reports whether
-// it did (then the packet must not reach the kernel). A request is
-// answered, a reply recorded with the time now.
+// take handles pkt if it is addressed to our probe address, and reports
+// whether it did (then the packet must not reach the kernel). A request
+// is answered (within the per-source bound), a reply recorded with the
+// time now, anything else dropped.
 func (p *prober) take(pkt []byte, now time.Time) bool {
-	if len(pkt) < probeLen || pkt[0]>>4 != 6 || pkt[6] != icmpv6Proto || [probeAddrBytes]byte(pkt[24:40]) != p.own {
+	if len(pkt) < probeIPv6Len || pkt[0]>>4 != 6 || [probeAddrBytes]byte(pkt[24:40]) != p.own {
 		return false
+	}
+	// Whatever is addressed to our probe address stops here; only a
+	// well-formed echo from a probe address is looked at.
+	if len(pkt) < probeLen || pkt[6] != icmpv6Proto {
+		return true
 	}
 	icmp := pkt[probeIPv6Len:]
-	if icmp[1] != 0 || binary.BigEndian.Uint16(icmp[4:6]) != probeEchoID {
-		return false
-	}
 	src := [probeAddrBytes]byte(pkt[8:24])
 	from := netip.AddrFrom16(src)
-	if !probePrefix.Contains(from) {
-		return false
+	if icmp[1] != 0 || binary.BigEndian.Uint16(icmp[4:6]) != probeEchoID || !probePrefix.Contains(from) {
+		return true
 	}
 	stamp := binary.BigEndian.Uint64(icmp[probeICMPLen:])
 	switch icmp[0] {
 	case icmpEchoReq:
-		p.enqueue(buildProbe(p.own, src, icmpEchoReply, stamp))
+		if p.allow(from, now) {
+			p.enqueue(buildProbe(p.own, src, icmpEchoReply, stamp))
+		}
 	case icmpEchoReply:
 		sent := time.Unix(0, int64(stamp))
 		p.mu.Lock()
@@ -143,10 +153,29 @@ func (p *prober) take(pkt []byte, now time.Time) bool {
 			p.replies[from] = ProbeReply{Sent: sent, Received: now}
 		}
 		p.mu.Unlock()
-	default:
-		return false
 	}
 	return true
+}
+
+// allow reports whether a request from from may be answered at now: at
+// most probeAnswersPerSecond per source and second, so that one peer's
+// flood cannot crowd out the answers to the others.
+func (p *prober) allow(from netip.Addr, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.windows[from]
+	if now.Sub(w.start) >= time.Second || now.Before(w.start) {
+		w = rateWindow{start: now}
+	}
+	w.n++
+	p.windows[from] = w
+	return w.n <= probeAnswersPerSecond
+}
+
+// rateWindow counts the requests of one source in a one-second window.
+type rateWindow struct {
+	start time.Time
+	n     int
 }
 
 // buildProbe makes an echo request or reply from src to dst with stamp.

@@ -173,6 +173,42 @@ func checksumOK(pkt []byte) bool {
 	return sum == 0xffff
 }
 
+// TestProbeAnswersBounded: a source's flood of requests gets
+// probeAnswersPerSecond answers a second, other sources theirs; anything
+// else addressed to the probe address is dropped, not passed on.
+func TestProbeAnswersBounded(t *testing.T) {
+	own, x, y := testKey(t), testKey(t), testKey(t)
+	p := newProber(own, func() {})
+	reqFrom := func(k PublicKey) []byte {
+		return buildProbe(ProbeAddr(k).As16(), ProbeAddr(own).As16(), icmpEchoReq, 1)
+	}
+	t0 := time.Unix(100, 0)
+	for range 3 * probeAnswersPerSecond {
+		if !p.take(reqFrom(x), t0) {
+			t.Fatal("a request was passed on")
+		}
+	}
+	if !p.take(reqFrom(y), t0) || len(p.queue) != probeAnswersPerSecond+1 {
+		t.Fatalf("%d answers queued, want %d", len(p.queue), probeAnswersPerSecond+1)
+	}
+	p.take(reqFrom(x), t0.Add(time.Second))
+	if len(p.queue) != probeAnswersPerSecond+2 {
+		t.Errorf("no answer in the next second")
+	}
+	other := reqFrom(x)
+	other[probeIPv6Len] = 1 // not an echo
+	udp := reqFrom(x)
+	udp[6] = 17
+	for _, pkt := range [][]byte{other, udp, reqFrom(x)[:probeIPv6Len]} {
+		if !p.take(pkt, t0.Add(2*time.Second)) {
+			t.Errorf("a packet to the probe address was passed on: %x", pkt)
+		}
+	}
+	if len(p.queue) != probeAnswersPerSecond+2 {
+		t.Errorf("a malformed packet was answered")
+	}
+}
+
 // TestProbeQueueBounded: a flood of requests queues at most probeQueueMax
 // answers.
 func TestProbeQueueBounded(t *testing.T) {
