@@ -273,6 +273,12 @@ func (g *gateway) waitUp(name string, timeout time.Duration) status.Peer {
 	return g.waitPeer(name, timeout, "up", func(p status.Peer) bool { return p.State == status.StateUp })
 }
 
+// sessionEnded: the remote's session is over (not up, and not up with a
+// silent data plane either).
+func sessionEnded(p status.Peer) bool {
+	return p.State != status.StateUp && p.State != status.StateDegraded
+}
+
 // stop ends the daemon with SIGTERM and fails the test if it failed.
 func (g *gateway) stop() {
 	g.t.Helper()

@@ -91,7 +91,7 @@ func TestS2SRefusals(t *testing.T) {
 	// Revoke B while its tunnel runs: A cuts it within seconds.
 	revoked := time.Now()
 	l.pki.revoke(l.issuedB)
-	pb := a.waitPeer("site-b", 10*time.Second, "cut", func(p status.Peer) bool { return p.State != status.StateUp })
+	pb := a.waitPeer("site-b", 10*time.Second, "cut", sessionEnded)
 	t.Logf("gw-a cut site-b %s after the revocation: %s: %s", time.Since(revoked).Round(100*time.Millisecond), pb.Reason, pb.Detail)
 	if pb.Reason != "revoked" || pb.State != status.StateRefused {
 		t.Errorf("site-b after revocation: state %s reason %q", pb.State, pb.Reason)
@@ -124,7 +124,7 @@ func TestS2SExpiredCertificate(t *testing.T) {
 	if until := time.Until(is.Certificate.NotAfter); until < 2*time.Second {
 		t.Fatalf("the certificate expires too soon for the test (%s left)", until)
 	}
-	p := a.waitPeer("site-b", time.Until(is.Certificate.NotAfter)+10*time.Second, "cut", func(p status.Peer) bool { return p.State != status.StateUp })
+	p := a.waitPeer("site-b", time.Until(is.Certificate.NotAfter)+10*time.Second, "cut", sessionEnded)
 	late := time.Since(is.Certificate.NotAfter)
 	t.Logf("gw-a cut site-b %s after its certificate expired: %s: %s", late.Round(100*time.Millisecond), p.Reason, p.Detail)
 	if p.State != status.StateRefused || p.Reason != "expired" {

@@ -63,7 +63,7 @@ func TestS2SReload(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	pc := c.waitPeer("site-a", 10*time.Second, "down", func(p status.Peer) bool { return p.State != status.StateUp })
+	pc := c.waitPeer("site-a", 10*time.Second, "down", sessionEnded)
 	t.Logf("gw-c after removal: %s %s: %s", pc.State, pc.Reason, pc.Detail)
 	if !strings.Contains(pc.Reason+pc.Detail, "removed") {
 		t.Errorf("gw-c was not told it was removed: %+v", pc)

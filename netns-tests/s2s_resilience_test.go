@@ -190,8 +190,8 @@ func TestS2SDeadPeerAndReconnect(t *testing.T) {
 	b.waitUp("site-a", 20*time.Second)
 	mustPing(t, l.siteA, s2sHostB, 2)
 	cutA, cutB := l.wanA.B.Loss(100), l.wanB.A.Loss(100)
-	pa := a.waitPeer("site-b", 15*time.Second, "down", func(p status.Peer) bool { return p.State != status.StateUp })
-	pb := b.waitPeer("site-a", 15*time.Second, "down", func(p status.Peer) bool { return p.State != status.StateUp })
+	pa := a.waitPeer("site-b", 15*time.Second, "down", sessionEnded)
+	pb := b.waitPeer("site-a", 15*time.Second, "down", sessionEnded)
 	t.Logf("after the cut: gw-a %s %s: %s; gw-b %s %s: %s", pa.State, pa.Reason, pa.Detail, pb.State, pb.Reason, pb.Detail)
 	if pa.Reason != "timeout" || pb.Reason != "timeout" {
 		t.Errorf("dead peer reasons: gw-a %q, gw-b %q, want timeout on both", pa.Reason, pb.Reason)

@@ -25,9 +25,13 @@
 // allowed IPs are the agreed prefixes (control.Agree), with a route for each
 // into the TUN interface; both go away when the session ends. The dialing
 // side gives the peer an endpoint, chosen from the transports the remote
-// advertised in the order the configuration prefers, and falls back to the
-// next one when no handshake completes (transport.Fallback); the accepting
-// side learns the endpoint from the remote's first packet.
+// advertised in the order the configuration prefers, and a
+// transport.Monitor moves it to the next one when probes through the
+// tunnel go unanswered for 5 s, and back to the preferred one once that
+// answers again; the accepting side learns the endpoint from the remote's
+// packets (roaming). Both sides probe every second and answer each
+// other's probes, so the remote's state says up only while the data plane
+// answers: degraded (reason data_plane) otherwise.
 //
 // Nothing depends on path MTU discovery, so a WAN that drops ICMP works:
 // everything is sized from the configured path MTU (path_mtu, 1500 by

@@ -28,13 +28,13 @@ const (
 	dialTimeout       = 5 * time.Second
 	backoffMin        = 500 * time.Millisecond
 	backoffMax        = 5 * time.Second
-	fallbackPoll      = time.Second
 	peerKeepalive     = 25 * time.Second
 	superseded        = "superseded by a new session from the same remote"
 	tieBreakDetail    = "both gateways dial each other;"
 	cutRevoked        = "revoked"
 	cutExpired        = "expired"
 	reasonUnreachable = "unreachable"
+	reasonDataPlane   = "data_plane"
 )
 
 // remote is one configured remote gateway and its current session.
@@ -282,6 +282,13 @@ func (r *remote) status(byKey map[tunnel.PublicKey]tunnel.PeerStatus) status.Pee
 	}
 	st := ss.sess.Status()
 	p.PSKEpoch, p.PSKID, p.PSKInstalled = st.Epoch, st.PSKID, st.PSKInstalled
+	var h transport.Health
+	if ss.watch != nil {
+		h = ss.watch.Health()
+		if p.State == status.StateUp && !h.Up {
+			p.State, p.Reason, p.Detail = status.StateDegraded, reasonDataPlane, h.Reason
+		}
+	}
 	if ps, ok := byKey[ss.pub]; ok {
 		p.Endpoint, p.LastHandshake, p.RxBytes, p.TxBytes = ps.Endpoint, ps.LastHandshake, ps.RxBytes, ps.TxBytes
 		p.Transport = transport.SchemeOf(ps.Endpoint)
@@ -304,7 +311,9 @@ type sessionState struct {
 	peer        *control.Peer
 	pub         tunnel.PublicKey
 	pc          tunnel.PeerConfig
-	fallback    *transport.Fallback
+	monitor     *transport.Monitor
+	watch       *transport.Watch
+	stopWatch   context.CancelFunc
 	established bool
 }
 
@@ -408,11 +417,11 @@ func (ss *sessionState) admit(_ context.Context, p *control.Peer) (*control.Admi
 		if len(eps) == 0 {
 			return nil, control.Refuse(control.ReasonUnexpected, "no common transport: we use %v", r.cfg.Transports)
 		}
-		fb, err := transport.NewFallback(eps, 0, time.Now())
+		mon, err := transport.NewMonitor(transport.MonitorConfig{Endpoints: eps}, time.Now())
 		if err != nil {
-			return nil, control.Refuse(control.ReasonInternal, "transport choice: %v", err)
+			return nil, control.Refuse(control.ReasonInternal, "path monitor: %v", err)
 		}
-		ss.fallback = fb
+		ss.monitor = mon
 	}
 	ss.peer = p
 	ss.pub = tunnel.PublicKey(p.WireGuardKey)
@@ -433,16 +442,22 @@ func (ss *sessionState) install(_ context.Context, p *control.Peer, epoch uint64
 		r.attach(ss)
 		ss.established = true
 		ss.pc = tunnel.PeerConfig{PublicKey: ss.pub, AllowedIPs: p.Routes.Accepted}
-		if ss.fallback != nil {
-			// The dialing side installs first (before rotate-commit): its
-			// keepalive, which starts the first WireGuard handshake, waits
-			// for the first fallback tick, when the remote has the key too.
-			ss.pc.Endpoint = ss.fallback.Current()
+		if ss.monitor != nil {
+			// The dialing side installs first (before rotate-commit) and
+			// chooses the transport: its path monitor starts the first
+			// handshake, retrying quickly until the remote has the key.
+			ss.pc.Endpoint = ss.monitor.Current()
 		} else {
 			// The accepting side installs last: it starts the handshake at
-			// once, toward the dialer's first choice of transport.
+			// once, toward the dialer's first choice of transport, and
+			// follows the dialer's choice (roaming) from then on.
 			ss.pc.Endpoint = ss.g.firstServed(p.Transports)
 			ss.pc.PersistentKeepalive = peerKeepalive
+			mon, err := transport.NewMonitor(transport.MonitorConfig{}, time.Now())
+			if err != nil {
+				return fmt.Errorf("path monitor: %w", err)
+			}
+			ss.monitor = mon
 		}
 	} else if r.cur != ss {
 		return fmt.Errorf("session is no longer the remote's (%s)", superseded)
@@ -459,56 +474,27 @@ func (ss *sessionState) install(_ context.Context, p *control.Peer, epoch uint64
 		}
 		r.g.log.Info("tunnel up", "remote", r.cfg.Name, "identity", p.Identity, "role", ss.role.String(),
 			"public_key", ss.pub.String(), "routes", fmt.Sprint(p.Routes.Accepted), "endpoint", ss.pc.Endpoint)
-		if ss.fallback != nil {
-			// Counted: install runs in a session goroutine that is.
-			r.g.wg.Add(1)
-			go func() { defer r.g.wg.Done(); ss.followFallback() }()
-		}
+		ss.watch = transport.NewWatch(ss.monitor, sessionPath{ss}, r.g.log.With("component", "path", "remote", r.cfg.Name))
+		wctx, cancel := context.WithCancel(r.ctx)
+		ss.stopWatch = cancel
+		// Counted: install runs in a session goroutine that is.
+		r.g.wg.Add(1)
+		go func() { defer r.g.wg.Done(); ss.watch.Run(wctx) }()
+	}
+	if ss.role == control.Responder {
+		// From now on the endpoint follows the dialer's packets: a PSK
+		// rotation must not point the peer back at the first transport.
+		ss.pc.Endpoint = ""
 	}
 	return nil
-}
-
-// followFallback moves the peer to the next transport while no handshake
-// completes on the current one, as long as the session is current.
-func (ss *sessionState) followFallback() {
-	r := ss.remote
-	t := time.NewTicker(fallbackPoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-r.ctx.Done():
-			return
-		case <-t.C:
-		}
-		r.mu.Lock()
-		if r.cur != ss {
-			r.mu.Unlock()
-			return
-		}
-		if ss.pc.PersistentKeepalive == 0 {
-			ss.pc.PersistentKeepalive = peerKeepalive
-			if err := r.g.dev.UpdatePeer(ss.pc); err != nil {
-				r.g.log.Error("setting the keepalive failed", "remote", r.cfg.Name, "error", err.Error())
-			}
-		}
-		ps, err := r.g.dev.Peer(ss.pub)
-		if err == nil {
-			if ep, changed := ss.fallback.Observe(time.Now(), ps.LastHandshake); changed {
-				ss.pc.Endpoint = ep
-				if err := r.g.dev.UpdatePeer(ss.pc); err != nil {
-					r.g.log.Error("changing transport failed", "remote", r.cfg.Name, "error", err.Error())
-				} else {
-					r.g.log.Info("no handshake on the current transport, trying the next", "remote", r.cfg.Name, "endpoint", ep)
-				}
-			}
-		}
-		r.mu.Unlock()
-	}
 }
 
 // finish records how a session ended and removes what it installed.
 func (ss *sessionState) finish(err error) {
 	g := ss.g
+	if ss.stopWatch != nil {
+		ss.stopWatch()
+	}
 	reason, detail, byPeer := control.Outcome(err, ss.established)
 	if byPeer {
 		detail = "remote says: " + detail

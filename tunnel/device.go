@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
@@ -32,6 +33,7 @@ type Device struct {
 	wg   *device.Device
 	link *link
 	log  *slog.Logger
+	prb  *prober
 
 	mu     sync.Mutex // serializes peer changes and Close
 	closed bool
@@ -61,7 +63,14 @@ func Open(ctx context.Context, cfg Config) (*Device, error) {
 		return nil, fmt.Errorf("TUN interface %s: name: %w", cfg.Name, err)
 	}
 	d := &Device{cfg: cfg, pub: cfg.PrivateKey.PublicKey(), name: name, tun: td, log: log}
-	d.wg = device.NewDevice(td, cfg.Bind, wireguardLogger(log))
+	pt, err := wrapTUN(td, d.pub)
+	if err != nil {
+		_ = td.Close()
+		_ = cfg.Bind.Close()
+		return nil, fmt.Errorf("TUN interface %s: %w", name, err)
+	}
+	d.prb = pt.prober
+	d.wg = device.NewDevice(pt, cfg.Bind, wireguardLogger(log))
 	if err := ctx.Err(); err != nil {
 		d.wg.Close()
 		return nil, fmt.Errorf("opening %s: %w", name, err)
@@ -184,6 +193,7 @@ func (d *Device) RemovePeer(pub PublicKey) error {
 	if err := d.wg.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", hexKey(pub))); err != nil {
 		return fmt.Errorf("removing peer %s: %w", pub, err)
 	}
+	d.prb.forget(pub)
 	d.log.Info("peer removed", "peer", pub.String())
 	return nil
 }
@@ -210,6 +220,28 @@ func (d *Device) Peer(pub PublicKey) (PeerStatus, error) {
 	}
 	return PeerStatus{}, fmt.Errorf("peer %s: %w", pub, ErrNoPeer)
 }
+
+// SendProbe sends an in-tunnel probe (an echo request to the peer's probe
+// address, see ProbeAddr) to the peer with key pub, stamped with the time
+// now. The peer's device answers it; LastProbeReply reports the answer.
+// Like any packet for the peer it starts a handshake when no session is
+// up. It fails with ErrNoPeer for an unknown peer.
+func (d *Device) SendProbe(pub PublicKey) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.usable(); err != nil {
+		return err
+	}
+	if d.wg.LookupPeer(device.NoisePublicKey(pub)) == nil {
+		return fmt.Errorf("probing peer %s: %w", pub, ErrNoPeer)
+	}
+	d.prb.request(pub, time.Now())
+	return nil
+}
+
+// LastProbeReply returns the newest answer of the peer with key pub to a
+// probe; its zero value when none came since the peer was added.
+func (d *Device) LastProbeReply(pub PublicKey) ProbeReply { return d.prb.reply(pub) }
 
 // Close removes the routes and addresses, stops the device, closes its
 // Bind and deletes the interface. It is safe to call more than once.

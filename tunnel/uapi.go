@@ -54,6 +54,9 @@ func peerSetOperation(p PeerConfig, updateOnly bool) string {
 	for _, a := range p.AllowedIPs {
 		fmt.Fprintf(&b, "allowed_ip=%s\n", a.Masked())
 	}
+	// The peer's probe address, so that probes reach it and its answers
+	// are accepted (see probe.go).
+	fmt.Fprintf(&b, "allowed_ip=%s/128\n", ProbeAddr(p.PublicKey))
 	return b.String()
 }
 
@@ -103,7 +106,9 @@ func parsePeers(get string) ([]PeerStatus, error) {
 		case "allowed_ip":
 			var p netip.Prefix
 			p, err = netip.ParsePrefix(value)
-			cur.AllowedIPs = append(cur.AllowedIPs, p)
+			if !isProbePrefix(p) {
+				cur.AllowedIPs = append(cur.AllowedIPs, p)
+			}
 		case "persistent_keepalive_interval":
 			var s uint64
 			s, err = strconv.ParseUint(value, 10, 16)

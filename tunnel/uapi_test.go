@@ -26,7 +26,8 @@ func TestPeerSetOperation(t *testing.T) {
 		"persistent_keepalive_interval=25\n" +
 		"replace_allowed_ips=true\n" +
 		"allowed_ip=10.0.0.0/24\n" +
-		"allowed_ip=fd00::/64\n"
+		"allowed_ip=fd00::/64\n" +
+		"allowed_ip=" + ProbeAddr(pub).String() + "/128\n"
 	if got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
@@ -41,6 +42,7 @@ func TestParsePeers(t *testing.T) {
 		"public_key=" + strings.Repeat("ab", 32) + "\npreshared_key=" + strings.Repeat("00", 32) +
 		"\nprotocol_version=1\nendpoint=192.0.2.2:51820\nlast_handshake_time_sec=1700000000\nlast_handshake_time_nsec=5\n" +
 		"tx_bytes=100\nrx_bytes=200\npersistent_keepalive_interval=25\nallowed_ip=10.0.0.2/32\nallowed_ip=fd00::2/128\n" +
+		"allowed_ip=fd69:6e74:7261:1:2:3:4:5/128\n" +
 		"public_key=" + strings.Repeat("cd", 32) + "\npreshared_key=" + strings.Repeat("07", 32) +
 		"\nprotocol_version=1\nlast_handshake_time_sec=0\nlast_handshake_time_nsec=0\ntx_bytes=0\nrx_bytes=0\npersistent_keepalive_interval=0\n\n"
 	peers, err := parsePeers(get)

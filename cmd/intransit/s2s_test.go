@@ -73,11 +73,14 @@ func TestStatusCommand(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	reports := make(chan status.Report, 2)
+	reports := make(chan status.Report, 3)
 	reports <- rep
 	down := rep
 	down.Peers = append(append([]status.Peer(nil), rep.Peers...), status.Peer{Name: "site-c", State: status.StateRefused, Reason: "revoked", Detail: "certificate revoked"})
 	reports <- down
+	degraded := rep
+	degraded.Peers = []status.Peer{{Name: "site-b", State: status.StateDegraded, Reason: "data_plane", Detail: "no answer through the tunnel for 4s over udp", Transport: "udp"}}
+	reports <- degraded
 	go func() {
 		_ = status.Serve(ctx, ln, func() status.Report { return <-reports }, slog.New(slog.DiscardHandler))
 	}()
@@ -94,6 +97,10 @@ func TestStatusCommand(t *testing.T) {
 	out, code = runS2SCLI(t, "status", "--socket", sock, "--output", "json")
 	if code != exitFinding || !strings.Contains(out, `"reason": "revoked"`) || !strings.Contains(out, "not up: site-c") {
 		t.Errorf("one refused: exit %d\n%s", code, out)
+	}
+	out, code = runS2SCLI(t, "status", "--socket", sock)
+	if code != exitFinding || !strings.Contains(out, "degraded") || !strings.Contains(out, "no answer through the tunnel for 4s over udp") {
+		t.Errorf("data plane silent: exit %d\n%s", code, out)
 	}
 	if _, code = runS2SCLI(t, "status", "--socket", filepath.Join(t.TempDir(), "none.sock")); code != exitCannot {
 		t.Errorf("no daemon: exit %d, want %d", code, exitCannot)

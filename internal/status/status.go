@@ -51,6 +51,7 @@ const (
 	StateUp         = "up"         // control session running, peer installed
 	StateRefused    = "refused"    // the last attempt was refused (see Reason)
 	StateDown       = "down"       // the last session ended (see Reason)
+	StateDegraded   = "degraded"   // session up, but the data plane does not answer (Reason data_plane)
 )
 
 // Peer is one remote gateway.

@@ -111,3 +111,12 @@ func (h *Host) filter(rules string) *Rule {
 	h.nft(script)
 	return &Rule{host: h, family: "inet", table: table}
 }
+
+// Drop drops every packet that matches match (an nftables match
+// expression, such as "ip saddr 192.0.2.1 ip daddr 198.51.100.2 udp dport
+// 51820"), in the host's input, forward and output paths: a block in one
+// direction of one flow, where Block cuts a port both ways.
+func (h *Host) Drop(match string) *Rule {
+	h.lab.t.Helper()
+	return h.filter(match + " drop")
+}

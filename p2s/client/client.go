@@ -6,14 +6,16 @@
 // # Transports
 //
 // It tries the gateway's transports in the profile's order (udp, quic, tls)
-// and settles on the first on which a fresh WireGuard handshake completes
-// within DefaultAttempt. The gateway sends a keepalive every 2 s; when
-// nothing arrives for DefaultStallAfter the transport counts as broken and
-// the next one is tried, so a blocked transport is left within 10 s. From
-// a fallback transport it tries the first one again after DefaultProbeEvery
-// (doubling up to 5 minutes while it keeps failing) and stays there once it
-// works; a probe re-creates the session on the first transport, so while
-// that one is still blocked each probe interrupts traffic for about 1.5 s.
+// under one transport.Monitor: the client sends a probe through the tunnel
+// every second, the gateway's device answers it, and a transport counts as
+// working while the answers come. When none comes for 5 s (the path died
+// in either direction or both) the next transport is tried, keeping the
+// WireGuard session, so a blocked transport is left within about 6 s. An
+// idle tunnel never moves: the probes are its traffic. From a fallback
+// transport it rechecks the first one after 20 s (doubling up to 40 s
+// while it keeps failing) and stays there once it answers; a failed
+// recheck holds traffic toward the gateway up for at most 2 s. Status says
+// connected only while the answers come, degraded otherwise, with why.
 //
 // # Routes and DNS
 //
@@ -98,9 +100,9 @@ type Options struct {
 	// empty).
 	DNSMode    string
 	ResolvConf string
-	// Attempt, StallAfter and ProbeEvery tune the transport selection
-	// (DefaultAttempt, DefaultStallAfter, DefaultProbeEvery when 0).
-	Attempt, StallAfter, ProbeEvery time.Duration
+	// Path tunes the path monitor (its Endpoints come from the gateway;
+	// zero durations take the transport package's defaults).
+	Path transport.MonitorConfig
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -117,7 +119,7 @@ type Client struct {
 	mu       sync.Mutex
 	dev      *tunnel.Device
 	addrs    []netip.Addr
-	sel      *selector
+	watch    *transport.Watch
 	pc       tunnel.PeerConfig
 	st       Status
 	sess     *control.Session
@@ -143,15 +145,6 @@ func New(opts Options) (*Client, error) {
 	}
 	if opts.ResolvConf == "" {
 		opts.ResolvConf = "/etc/resolv.conf"
-	}
-	if opts.Attempt == 0 {
-		opts.Attempt = DefaultAttempt
-	}
-	if opts.StallAfter == 0 {
-		opts.StallAfter = DefaultStallAfter
-	}
-	if opts.ProbeEvery == 0 {
-		opts.ProbeEvery = DefaultProbeEvery
 	}
 	log := opts.Logger
 	if log == nil {
@@ -350,9 +343,14 @@ func (r *sessionRun) admit(ctx context.Context, p *control.Peer) (*control.Admis
 			}
 		}
 	}
-	sel, err := newSelector(eps, c.opts.Attempt, c.opts.StallAfter, c.opts.ProbeEvery, time.Now())
+	if len(eps) == 0 {
+		return nil, control.Refuse(control.ReasonUnexpected, "the gateway advertises none of the transports this client uses (gateway offers %d transports, we use %v)", len(p.Transports), c.profile.Transports)
+	}
+	mcfg := c.opts.Path
+	mcfg.Endpoints = eps
+	mon, err := transport.NewMonitor(mcfg, time.Now())
 	if err != nil {
-		return nil, control.Refuse(control.ReasonUnexpected, "%v (gateway offers %d transports, we use %v)", err, len(p.Transports), c.profile.Transports)
+		return nil, control.Refuse(control.ReasonInternal, "path monitor: %v", err)
 	}
 	mtu, err := registry.FallbackMTU(c.profile.Transports, c.opts.UnderlayMTU)
 	if err != nil {
@@ -375,7 +373,7 @@ func (r *sessionRun) admit(ctx context.Context, p *control.Peer) (*control.Admis
 	}
 	r.gwKey = tunnel.PublicKey(p.WireGuardKey)
 	c.mu.Lock()
-	c.sel = sel
+	c.watch = transport.NewWatch(mon, clientPath{c}, c.log.With("component", "path"))
 	c.mu.Unlock()
 	return &control.Admission{AllowedPrefixes: allowed}, nil
 }
@@ -453,7 +451,7 @@ func (r *sessionRun) install(ctx context.Context, p *control.Peer, epoch uint64,
 		c.st.PSKEpoch, c.st.PSKInstalled = epoch, time.Now()
 		return nil
 	}
-	c.pc = tunnel.PeerConfig{PublicKey: r.gwKey, PresharedKey: &key, Endpoint: c.sel.current(),
+	c.pc = tunnel.PeerConfig{PublicKey: r.gwKey, PresharedKey: &key, Endpoint: c.watch.Current(),
 		AllowedIPs: p.Routes.Accepted, PersistentKeepalive: peerKeepalive}
 	if err := c.freshPeer(); err != nil {
 		return err
@@ -496,54 +494,13 @@ func (c *Client) freshPeer() error {
 	return nil
 }
 
-// follow runs the transport selection while the session lasts.
-func (c *Client) follow(ctx context.Context, r *sessionRun) {
-	t := time.NewTicker(pollEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		c.mu.Lock()
-		if c.dev == nil || c.sel == nil {
-			c.mu.Unlock()
-			return
-		}
-		ps, err := c.dev.Peer(c.pc.PublicKey)
-		if err == nil {
-			was, wasState := c.sel.working(), c.sel.state
-			ep, act := c.sel.observe(time.Now(), ps.LastHandshake, ps.RxBytes, ps.Endpoint)
-			if act != keep && ep != c.pc.Endpoint {
-				c.log.Info("changing transport", "endpoint", ep, "previous", c.pc.Endpoint, "state", c.sel.state, "was", wasState)
-			}
-			switch act {
-			case renew:
-				c.pc.Endpoint = ep
-				if err := c.freshPeer(); err != nil {
-					c.log.Error("changing transport failed", "error", err.Error())
-				}
-			case move:
-				c.pc.Endpoint = ep
-				if err := c.dev.UpdatePeer(c.pc); err != nil {
-					c.log.Error("changing transport failed", "error", err.Error())
-				}
-			}
-			if c.sel.working() && !was {
-				c.log.Info("transport working", "endpoint", ep)
-			}
-			switch {
-			case c.sel.working():
-				c.st.Transport, c.st.Endpoint = transport.SchemeOf(ep), ep
-			case c.sel.state == stateProbing:
-				// Traffic still flows on the fallback while probing.
-			default:
-				c.st.Transport, c.st.Endpoint = "", ep
-			}
-			c.st.LastHandshake, c.st.RxBytes, c.st.TxBytes = ps.LastHandshake, ps.RxBytes, ps.TxBytes
-		}
-		c.mu.Unlock()
+// follow runs the path monitor while the session lasts.
+func (c *Client) follow(ctx context.Context, _ *sessionRun) {
+	c.mu.Lock()
+	w := c.watch
+	c.mu.Unlock()
+	if w != nil {
+		w.Run(ctx)
 	}
 }
 
@@ -565,7 +522,7 @@ func (c *Client) endSession(r *sessionRun, err error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.sess, c.sel = nil, nil
+	c.sess, c.watch = nil, nil
 	if r.established && c.dev != nil {
 		if err := c.dev.RemovePeer(c.pc.PublicKey); err != nil && !errors.Is(err, tunnel.ErrNoPeer) && !errors.Is(err, tunnel.ErrClosed) {
 			c.log.Error("removing the gateway peer", "error", err.Error())

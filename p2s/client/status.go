@@ -20,8 +20,12 @@ const StatusSocket = "status.sock"
 const (
 	StateConnecting   = "connecting"
 	StateConnected    = "connected"
+	StateDegraded     = "degraded" // connected, but the data plane does not answer (see Detail)
 	StateDisconnected = "disconnected"
 )
+
+// ReasonDataPlane is the Reason of StateDegraded.
+const ReasonDataPlane = "data_plane"
 
 // Status is what a running client reports.
 type Status struct {
@@ -72,6 +76,18 @@ func (c *Client) Status() Status {
 		ss := c.sess.Status()
 		if ss.Epoch > 0 {
 			st.PSKEpoch, st.PSKInstalled = ss.Epoch, ss.PSKInstalled
+		}
+	}
+	if c.watch != nil && c.dev != nil && st.State == StateConnected {
+		h := c.watch.Health()
+		st.Endpoint = c.watch.Current()
+		if h.Up {
+			st.Transport = h.Transport
+		} else {
+			st.State, st.Reason, st.Detail, st.Transport = StateDegraded, ReasonDataPlane, h.Reason, ""
+		}
+		if ps, err := c.dev.Peer(c.pc.PublicKey); err == nil {
+			st.LastHandshake, st.RxBytes, st.TxBytes = ps.LastHandshake, ps.RxBytes, ps.TxBytes
 		}
 	}
 	st.PID = os.Getpid()

@@ -42,10 +42,10 @@
 // A gateway serves every transport at once (multi). A client that can fall
 // back between transports tries them in DefaultOrder (udp, then quic, then
 // tls: fastest first, most likely to pass a restrictive network last); a
-// transport counts as working once a WireGuard handshake completes over it.
-// Fallback implements that choice. Such a client sets its inner MTU to the
-// smallest of its candidates (registry.FallbackMTU), so that a change of
-// transport never needs an MTU change on the TUN device.
+// transport counts as working while probes through the tunnel are answered
+// over it. Monitor implements that choice. Such a client sets its inner MTU to the
+// smallest of its candidates (registry.FallbackMTU), so that a change of transport
+// never needs an MTU change on the TUN device.
 //
 // # Adding a transport
 //
