@@ -102,7 +102,7 @@ changes, sleep or a gateway restart. Run it under systemd for a daemon.`,
 			}
 			c, err := client.New(opts)
 			if err != nil {
-				return err
+				return revokedRefusal(err)
 			}
 			ln, err := c.ListenStatus()
 			if err != nil {
@@ -119,7 +119,7 @@ changes, sleep or a gateway restart. Run it under systemd for a daemon.`,
 			if serr := <-errc; serr != nil && err == nil {
 				err = serr
 			}
-			return err
+			return revokedRefusal(err)
 		},
 	}
 	pf.add(cmd)
@@ -147,7 +147,11 @@ func newP2SStatusCommand() *cobra.Command {
 			defer cancel()
 			st, err := client.GetStatus(ctx, dir)
 			if err != nil {
-				return refusal(err)
+				rst, rerr := client.RevokedStatus(dir)
+				if rerr != nil || rst == nil {
+					return refusal(err)
+				}
+				st = rst
 			}
 			w := cmd.OutOrStdout()
 			if format == output.JSON {
@@ -229,4 +233,14 @@ func newP2SDisconnectCommand() *cobra.Command {
 	}
 	pf.add(cmd)
 	return cmd
+}
+
+// revokedRefusal makes a client's end by revocation a refusal (exit 1):
+// restarting it cannot help, enrolling again does.
+func revokedRefusal(err error) error {
+	var re *client.RevokedError
+	if errors.As(err, &re) {
+		return refusal(err)
+	}
+	return err
 }
