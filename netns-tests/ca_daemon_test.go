@@ -117,8 +117,33 @@ func TestP2SRevokeInOneStep(t *testing.T) {
 	if !bob.ping(p2sSiteHost) {
 		t.Errorf("bob lost the site after alice's revocation")
 	}
+
+	// Bob is revoked while his client is stopped: when it starts again the
+	// gateway refuses it on the control channel with the reason revoked
+	// (the TLS handshake could only say bad_certificate), and it stops.
 	if err := bob.proc.Stop(15 * time.Second); err != nil {
 		t.Errorf("bob: %v", err)
+	}
+	l.revoke("bob")
+	bob.connect()
+	restarted := time.Now()
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
+	err = bob.proc.Wait(ctx)
+	cancel()
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(bob.proc.Output(), "revoked") {
+		t.Fatalf("bob's client started after his revocation: %v, want exit 1 saying revoked\n%s", err, bob.proc.Output())
+	}
+	t.Logf("bob's client, started after his revocation, stopped after %s: %s", time.Since(restarted).Round(10*time.Millisecond),
+		grepLines(bob.proc.Output(), "not reconnecting"))
+	if st, err := client.RevokedStatus(filepath.Join(bob.dir, client.DefaultProfile)); err != nil || st == nil {
+		t.Errorf("bob's revocation is not recorded: %v", err)
+	}
+	refused := false
+	for _, r := range l.p2sStatus().Refusals {
+		refused = refused || r.Reason == "revoked"
+	}
+	if !refused {
+		t.Errorf("the gateway's refusals lack bob's revoked certificate: %+v", l.p2sStatus().Refusals)
 	}
 	l.gw.stop()
 }
