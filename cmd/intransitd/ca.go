@@ -1,17 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"intransit/internal/daemonconfig"
 	"intransit/p2s/enroll"
 	"intransit/pki"
 	"intransit/pki/admin"
+	"intransit/pki/store"
 	"intransit/tlspolicy"
 )
 
@@ -51,21 +57,107 @@ func startCA(ctx context.Context, cfg *daemonconfig.Config, rev *tlspolicy.Revoc
 		return nil, err
 	}
 	pub := &admin.CRLFiles{Then: rev.Reload}
-	if !cfg.Identity.CRLIsURL() {
+	switch ok, why := ownsCRLFile(ca, cfg.Identity); {
+	case ok:
 		pub.Paths = []string{cfg.Identity.CRL}
+	default:
+		log.Warn("revocations are not published to identity.crl; publish the CRL there yourself", "reason", why)
 	}
 	rt := &caRuntime{ca: ca, auth: enroll.NewCAAuthority(ca, 0, 0), socket: filepath.Join(c.Dir, admin.SocketFile)}
 	sctx, cancel := context.WithCancel(context.Background())
 	rt.cancel = cancel
-	rt.wg.Add(1)
+	mono := &monotonic{next: pub}
+	local := admin.NewLocal(ca, mono, log)
+	rt.wg.Add(2)
 	go func() {
 		defer rt.wg.Done()
-		if err := admin.Serve(sctx, ln, admin.NewLocal(ca, pub, log), log); err != nil {
+		if err := admin.Serve(sctx, ln, local, log); err != nil {
 			log.Error("pki admin socket failed", "error", err.Error())
 		}
 	}()
+	go func() { defer rt.wg.Done(); keepCRL(sctx, ca, mono, log) }()
 	log.Info("CA unlocked and held", "dir", c.Dir, "ca", ca.Config().Name, "admin_socket", rt.socket)
 	return rt, nil
+}
+
+// crlCheckEvery is how often the held CA's CRL is checked for re-signing.
+const crlCheckEvery = time.Hour
+
+// keepCRL publishes the CA's current CRL at start (revocations made while
+// no daemon ran take effect) and whenever it is re-signed: after half its
+// validity, so that the gateways never hold an expired CRL.
+func keepCRL(ctx context.Context, ca *pki.CA, pub admin.Publisher, log *slog.Logger) {
+	var last uint64
+	for {
+		c, err := ca.CurrentCRL(ctx)
+		switch {
+		case err != nil:
+			log.Error("CRL could not be signed", "error", err.Error())
+		case c.Number != last:
+			if files, err := pub.PublishCRL(ctx, c); err != nil {
+				log.Error("CRL not published", "number", c.Number, "error", err.Error())
+			} else {
+				last = c.Number
+				log.Info("CRL published", "number", c.Number, "next_update", c.NextUpdate, "files", fmt.Sprint(files))
+			}
+		}
+		t := time.NewTimer(crlCheckEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// monotonic publishes CRLs one at a time and never one older than the
+// last published: the revocations served on the admin socket and keepCRL
+// publish concurrently.
+type monotonic struct {
+	mu   sync.Mutex
+	last uint64
+	next admin.Publisher
+}
+
+// PublishCRL implements admin.Publisher; an older CRL is skipped.
+func (m *monotonic) PublishCRL(ctx context.Context, c *store.CRL) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c.Number < m.last {
+		return nil, nil
+	}
+	files, err := m.next.PublishCRL(ctx, c)
+	if err == nil {
+		m.last = c.Number
+	}
+	return files, err
+}
+
+// ownsCRLFile reports whether identity.crl is a file holding a CRL of the
+// held CA (or none yet), so that the daemon may replace it; else why not.
+func ownsCRLFile(ca *pki.CA, id daemonconfig.Identity) (bool, string) {
+	if id.CRLIsURL() {
+		return false, "identity.crl is a URL"
+	}
+	b, err := os.ReadFile(id.CRL)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, ""
+	}
+	if err != nil {
+		return false, err.Error()
+	}
+	if blk, _ := pem.Decode(b); blk != nil {
+		b = blk.Bytes
+	}
+	list, err := x509.ParseRevocationList(b)
+	if err != nil {
+		return false, fmt.Sprintf("%s: %v", id.CRL, err)
+	}
+	if !bytes.Equal(list.RawIssuer, ca.Intermediate().RawSubject) {
+		return false, fmt.Sprintf("%s is the CRL of %s, not of this CA (%s)", id.CRL, list.Issuer, ca.Intermediate().Subject)
+	}
+	return true, ""
 }
 
 // authority is the signer for point-to-site enrollment; nil without a CA.

@@ -5,9 +5,13 @@ package daemonconfig
 // certificates for point-to-site enrollment and renewal, and serves
 // `intransit pki` (revoke, crl, list, show, issue, sign) on the admin
 // socket in the PKI directory; a revocation there is published to
-// identity.crl (when it is a file) at once.
+// identity.crl at once (when that is a file holding this CA's CRL), and the
+// CRL is re-signed and published again after half its validity. The PKI
+// directory and identity.crl must be writable by the daemon: under the
+// shipped unit (ProtectSystem=strict), put them in its state directory.
 //
-//	pki: {dir: /var/lib/intransit/pki, passphrase_file: /etc/intransit/pki.pass}
+//	pki: {dir: /var/lib/intransitd/pki, passphrase_file: /etc/intransit/pki.pass}
+//	identity: {crl: /var/lib/intransitd/crl.pem, ...}
 //
 // p2s.pki is the older place for the same thing; give the CA in one of the
 // two.
