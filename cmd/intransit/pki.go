@@ -370,8 +370,11 @@ Reasons: ` + strings.Join(store.ReasonNames(), ", ") + `.`,
 			c, w := rv.Record, cmd.OutOrStdout()
 			fmt.Fprintf(w, "revoked %s (%s, %s) at %s: %s; revocation revision %d\n",
 				pki.FormatSerial(c.Serial), c.Name, c.Profile, c.RevokedAt.Format(time.RFC3339), c.Reason, c.Revision)
-			if rv.CRL != nil {
+			switch {
+			case rv.CRL != nil && len(rv.Published) > 0:
 				fmt.Fprintf(w, "CRL number %d published by the daemon holding the PKI: %s\n", rv.CRL.Number, strings.Join(rv.Published, ", "))
+			case rv.CRL != nil:
+				fmt.Fprintf(w, "CRL number %d signed by the daemon holding the PKI; it publishes to no file (see its log): run pki crl --out FILE\n", rv.CRL.Number)
 			}
 			return nil
 		},
