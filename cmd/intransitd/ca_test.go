@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"intransit/internal/daemonconfig"
 	"intransit/internal/testutil/pkitest"
@@ -63,7 +64,9 @@ func TestHeldCA(t *testing.T) {
 	if ref := rev.Check([]*x509.Certificate{is.Certificate}); ref != nil {
 		t.Fatalf("refused before the revocation: %v", ref)
 	}
+	t0 := time.Now()
 	rv, err := c.Revoke(ctx, "peer", store.ReasonKeyCompromise)
+	t.Logf("revoke through the socket took %s", time.Since(t0))
 	if err != nil {
 		t.Fatal(err)
 	}
