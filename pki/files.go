@@ -27,6 +27,13 @@ type IssuedFiles struct {
 // <name>.key. Each file is written atomically; the key is created 0600 and
 // an existing key file is never overwritten.
 func (ca *CA) WriteIssued(dir string, is *Issued) (IssuedFiles, error) {
+	return WriteIssuedFiles(dir, is, ca.inter)
+}
+
+// WriteIssuedFiles is WriteIssued for a certificate that intermediate
+// signed, where the CA itself is not at hand (it signed behind a daemon's
+// admin socket).
+func WriteIssuedFiles(dir string, is *Issued, intermediate *x509.Certificate) (IssuedFiles, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return IssuedFiles{}, fmt.Errorf("create output directory: %w", err)
 	}
@@ -56,7 +63,7 @@ func (ca *CA) WriteIssued(dir string, is *Issued) (IssuedFiles, error) {
 	if err := atomicfile.Write(files.Cert, leaf, 0o644); err != nil {
 		return IssuedFiles{}, err
 	}
-	if err := atomicfile.Write(files.Chain, append(leaf, pemCert(ca.inter)...), 0o644); err != nil {
+	if err := atomicfile.Write(files.Chain, append(leaf, pemCert(intermediate)...), 0o644); err != nil {
 		return IssuedFiles{}, err
 	}
 	return files, nil

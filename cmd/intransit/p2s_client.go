@@ -147,7 +147,7 @@ changes, sleep or a gateway restart. Run it under systemd for a daemon.`,
 			opts.Logger = logging.New(cmd.ErrOrStderr(), logFormat, level)
 			c, err := client.New(opts)
 			if err != nil {
-				return err
+				return revokedRefusal(err)
 			}
 			ln, err := c.ListenStatus()
 			if err != nil {
@@ -164,7 +164,7 @@ changes, sleep or a gateway restart. Run it under systemd for a daemon.`,
 			if serr := <-errc; serr != nil && err == nil {
 				err = serr
 			}
-			return err
+			return revokedRefusal(err)
 		},
 	}
 	pf.add(cmd)
@@ -193,7 +193,11 @@ func newP2SStatusCommand() *cobra.Command {
 			defer cancel()
 			st, err := client.GetStatus(ctx, dir)
 			if err != nil {
-				return refusal(err)
+				rst, rerr := client.RevokedStatus(dir)
+				if rerr != nil || rst == nil {
+					return refusal(err)
+				}
+				st = rst
 			}
 			w := cmd.OutOrStdout()
 			if format == output.JSON {
@@ -275,4 +279,14 @@ func newP2SDisconnectCommand() *cobra.Command {
 	}
 	pf.add(cmd)
 	return cmd
+}
+
+// revokedRefusal makes a client's end by revocation a refusal (exit 1):
+// restarting it cannot help, enrolling again does.
+func revokedRefusal(err error) error {
+	var re *client.RevokedError
+	if errors.As(err, &re) {
+		return refusal(err)
+	}
+	return err
 }

@@ -18,7 +18,6 @@ import (
 	"intransit/p2s/enroll"
 	"intransit/p2s/store/bolt"
 	"intransit/pki"
-	"intransit/pki/keywrap"
 	"intransit/tlspolicy"
 )
 
@@ -54,15 +53,13 @@ func p2sGateway(t *testing.T) (url, socket string) {
 		t.Fatal(err)
 	}
 	cert := tls.Certificate{Certificate: [][]byte{is.Certificate.Raw, ca.Intermediate().Raw}, PrivateKey: is.Key}
-	dir := ca.Dir()
-	ca.Close()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), bolt.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	srv := &enroll.Server{Store: st, Groups: []string{"default"}, ControlPort: 8444,
-		Authority: &enroll.PKIAuthority{Dir: dir, Secret: keywrap.Passphrase([]byte(pkitest.Passphrase))}}
+		Authority: enroll.NewCAAuthority(ca, 0, 0)}
 	prof, _ := tlspolicy.Builtin(tlspolicy.Modern)
 	cfg, err := tlspolicy.ServerConfig(tlspolicy.Options{Profile: prof, Certificate: &tlspolicy.StaticCertificate{Cert: cert}})
 	if err != nil {

@@ -83,7 +83,10 @@ The master key comes from, in this order (the first one given wins):
   $INTRANSIT_PKI_PASSPHRASE  a passphrase (for services)
   a prompt                   only when standard input is a terminal
 
-The directory is --dir, else $INTRANSIT_PKI_DIR, else ./pki.
+The directory is --dir, else $INTRANSIT_PKI_DIR, else ./pki. When a daemon
+holds the PKI open (intransitd with a pki section), issue, sign, revoke, crl,
+list and show go through its admin socket DIR/admin.sock (root only) and no
+master key is needed; otherwise they open the store here.
 Exit codes: 0 ok, 1 refused (policy, unknown serial, existing PKI), 2 could not run.`,
 		Example: `  intransit pki init --dir /etc/intransit/pki --name acme --permitted-dns example.net
   intransit pki issue gw1 --profile gateway --san gw1.example.net --san 192.0.2.1
@@ -240,16 +243,16 @@ is written. Use "pki sign" instead when the key must never leave its owner.`,
 			if _, err := os.Stat(keyPath); err == nil {
 				return refusalf("%s exists; refusing to overwrite a private key (use --out)", keyPath)
 			}
-			ca, err := o.open(cmd)
+			ca, err := o.openCA(cmd)
 			if err != nil {
 				return err
 			}
 			defer ca.Close()
-			is, err := ca.Issue(cmd.Context(), req, kt)
+			is, inter, err := issueHere(cmd, ca, req, kt)
 			if err != nil {
-				return pkiError(err)
+				return err
 			}
-			files, err := ca.WriteIssued(out, is)
+			files, err := pki.WriteIssuedFiles(out, is, inter)
 			if err != nil {
 				return pkiError(err)
 			}
@@ -302,16 +305,17 @@ NAME.crt and NAME-chain.pem into --out (default DIR/issued).`,
 			if err != nil {
 				return err
 			}
-			ca, err := o.open(cmd)
+			ca, err := o.openCA(cmd)
 			if err != nil {
 				return err
 			}
 			defer ca.Close()
-			is, err := ca.SignCSR(cmd.Context(), csr, req)
+			s, err := ca.Sign(cmd.Context(), csr, req)
 			if err != nil {
 				return pkiError(err)
 			}
-			files, err := ca.WriteIssued(id.outDir(o), is)
+			is := &pki.Issued{Certificate: s.Certificate, Record: s.Record}
+			files, err := pki.WriteIssuedFiles(id.outDir(o), is, s.Intermediate)
 			if err != nil {
 				return pkiError(err)
 			}
@@ -343,6 +347,9 @@ func newPKIRevokeCommand(o *pkiOptions) *cobra.Command {
 		Long: `Revoke a certificate. A name must match exactly one certificate that is not
 revoked yet; otherwise give the serial (hex, as "pki list" shows it). The
 revocation is in the next CRL ("pki crl") and in the revocation feed at once.
+When a daemon holds the PKI (it serves DIR/admin.sock), the command goes
+through it: the daemon signs the new CRL, writes it where its gateways read
+it and cuts the peer or laptop within seconds, with no "pki crl".
 Reasons: ` + strings.Join(store.ReasonNames(), ", ") + `.`,
 		Example: `  intransit pki revoke alice --reason keyCompromise
   intransit pki revoke 5f3a9c0e7d1b2a4c6e8f0a1b2c3d4e5f --reason superseded`,
@@ -352,17 +359,24 @@ Reasons: ` + strings.Join(store.ReasonNames(), ", ") + `.`,
 			if err != nil {
 				return refusal(err)
 			}
-			ca, err := o.open(cmd)
+			ca, err := o.openCA(cmd)
 			if err != nil {
 				return err
 			}
 			defer ca.Close()
-			c, err := ca.RevokeRef(cmd.Context(), args[0], r)
+			rv, err := ca.Revoke(cmd.Context(), args[0], r)
 			if err != nil {
 				return pkiError(err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s (%s, %s) at %s: %s; revocation revision %d\n",
+			c, w := rv.Record, cmd.OutOrStdout()
+			fmt.Fprintf(w, "revoked %s (%s, %s) at %s: %s; revocation revision %d\n",
 				pki.FormatSerial(c.Serial), c.Name, c.Profile, c.RevokedAt.Format(time.RFC3339), c.Reason, c.Revision)
+			switch {
+			case rv.CRL != nil && len(rv.Published) > 0:
+				fmt.Fprintf(w, "CRL number %d published by the daemon holding the PKI: %s\n", rv.CRL.Number, strings.Join(rv.Published, ", "))
+			case rv.CRL != nil:
+				fmt.Fprintf(w, "CRL number %d signed by the daemon holding the PKI; it publishes to no file (see its log): run pki crl --out FILE\n", rv.CRL.Number)
+			}
 			return nil
 		},
 	}
@@ -385,15 +399,16 @@ writes FILE (DER) and FILE.pem; the default is DIR/crl.der and DIR/crl.pem.`,
   intransit pki crl --out /var/www/pki/intermediate.crl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ca, err := o.open(cmd)
+			ca, err := o.openCA(cmd)
 			if err != nil {
 				return err
 			}
 			defer ca.Close()
-			c, err := ca.NewCRL(cmd.Context())
+			res, err := ca.CRL(cmd.Context())
 			if err != nil {
 				return pkiError(err)
 			}
+			c := res.CRL
 			der, pemPath := out, out+".pem"
 			if out == "" {
 				der, pemPath = filepath.Join(o.dir, "crl.der"), filepath.Join(o.dir, "crl.pem")
@@ -404,12 +419,11 @@ writes FILE (DER) and FILE.pem; the default is DIR/crl.der and DIR/crl.pem.`,
 			if err := atomicfile.Write(pemPath, pki.PEMCRL(c.DER), 0o644); err != nil {
 				return err
 			}
-			revoked, err := ca.RevokedSerials(cmd.Context())
-			if err != nil {
-				return err
-			}
 			fmt.Fprintf(cmd.OutOrStdout(), "CRL number %d (%d revoked), this update %s, next update %s\n  %s\n  %s\n",
-				c.Number, len(revoked), c.ThisUpdate.Format(time.RFC3339), c.NextUpdate.Format(time.RFC3339), der, pemPath)
+				c.Number, res.Revoked, c.ThisUpdate.Format(time.RFC3339), c.NextUpdate.Format(time.RFC3339), der, pemPath)
+			for _, p := range res.Published {
+				fmt.Fprintf(cmd.OutOrStdout(), "  %s (published by the daemon holding the PKI)\n", p)
+			}
 			return nil
 		},
 	}
@@ -497,7 +511,7 @@ func newPKIListCommand(o *pkiOptions) *cobra.Command {
 					f.Status = store.StatusValid
 				}
 			}
-			ca, err := o.open(cmd)
+			ca, err := o.openCA(cmd)
 			if err != nil {
 				return err
 			}
@@ -526,7 +540,7 @@ func newPKIShowCommand(o *pkiOptions) *cobra.Command {
   intransit pki show 5f3a9c0e7d1b2a4c6e8f0a1b2c3d4e5f --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ca, err := o.open(cmd)
+			ca, err := o.openCA(cmd)
 			if err != nil {
 				return err
 			}

@@ -40,6 +40,7 @@ type daemon struct {
 	loadedAt time.Time // guarded by mu: the status socket reads it
 	gw       *s2s.Gateway
 	p2s      *p2sRuntime
+	ca       *caRuntime
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -80,15 +81,21 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 		return nil, err
 	}
 	opts.ControlMetrics = ctrlMetrics
+	if d.ca, err = startCA(ctx, cfg, opts.Revocation, log); err != nil {
+		d.cancel()
+		return nil, err
+	}
 	d.gw, err = s2s.Open(ctx, opts)
 	if err != nil {
+		d.ca.close()
 		d.cancel()
 		return nil, err
 	}
 	reg.MustRegister(s2s.NewCollector(d.gw))
 	if cfg.P2S != nil {
-		if d.p2s, err = startP2S(ctx, cfg, opts, reg, log); err != nil {
+		if d.p2s, err = startP2S(ctx, cfg, opts, d.ca.authority(), reg, log); err != nil {
 			d.gw.Close()
+			d.ca.close()
 			d.cancel()
 			return nil, err
 		}
@@ -96,6 +103,7 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 	if err := d.startSockets(reg); err != nil {
 		d.p2s.close()
 		d.gw.Close()
+		d.ca.close()
 		d.cancel()
 		return nil, err
 	}
@@ -262,6 +270,7 @@ loop:
 	if err := d.gw.Close(); err != nil {
 		d.log.Error("closing the gateway", "error", err.Error())
 	}
+	d.ca.close()
 	d.cancel()
 	d.wg.Wait()
 	os.Remove(d.cfg.StatusSocket)
@@ -367,6 +376,7 @@ func restartOnly(a, b *daemonconfig.Config) string {
 		{"dead_after", a.DeadAfter.Duration, b.DeadAfter.Duration},
 		{"path_mtu", a.PathMTU, b.PathMTU},
 		{"p2s", a.P2S, b.P2S},
+		{"pki", a.PKI, b.PKI},
 	}
 	for _, f := range fields {
 		if !reflect.DeepEqual(f.a, f.b) {

@@ -40,7 +40,7 @@ type p2sRuntime struct {
 
 // startP2S starts point-to-site serving from the configuration's p2s
 // section, sharing the site-to-site identity and trust material in base.
-func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, reg prometheus.Registerer, log *slog.Logger) (*p2sRuntime, error) {
+func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, auth enroll.Authority, reg prometheus.Registerer, log *slog.Logger) (*p2sRuntime, error) {
 	pc := cfg.P2S
 	log = log.With("component", "p2s")
 	key, err := s2s.LoadOrCreateKey(filepath.Join(cfg.StateDir, "p2s"))
@@ -90,14 +90,7 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, r
 		return nil, fmt.Errorf("p2s: metrics: %w", err)
 	}
 	srv := &enroll.Server{Store: st, Groups: names, ClientTTL: pc.ClientTTL.Duration, ControlPort: pc.Listen.Control.Port(),
-		RenewPort: pc.Renew.Port(), Logger: log}
-	if pc.PKI.Dir != "" {
-		secret, err := p2sSecret(pc.PKI)
-		if err != nil {
-			return nil, err
-		}
-		srv.Authority = &enroll.PKIAuthority{Dir: pc.PKI.Dir, Secret: secret, Logger: log}
-	}
+		RenewPort: pc.Renew.Port(), Authority: auth, Logger: log}
 	tlsOpts := tlspolicy.Options{Profile: base.Profile, Certificate: base.Certificate, Logger: log, Metrics: base.TLSMetrics}
 	if pc.Enroll.IsValid() {
 		prof, err := tlspolicy.LoadProfile(pc.EnrollProfile)

@@ -129,6 +129,8 @@ type Config struct {
 	Remotes []Remote `yaml:"remotes"`
 	// P2S, when present, makes the gateway serve point-to-site clients.
 	P2S *P2S `yaml:"p2s"`
+	// PKI, when present, is the CA this gateway holds (see pki.go).
+	PKI *P2SPKI `yaml:"pki"`
 }
 
 // Identity is the gateway's certificate, key and trust material.

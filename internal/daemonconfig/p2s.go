@@ -232,7 +232,7 @@ func (v *validator) p2s(c *Config) {
 		p.AdminSocket = DefaultP2SAdminSocket
 	}
 	p.AdminSocket = resolve(c.Path, p.AdminSocket)
-	if p.Enroll.IsValid() || p.Renew.IsValid() {
+	if (p.Enroll.IsValid() || p.Renew.IsValid()) && c.PKI == nil {
 		if p.PKI.Dir == "" {
 			v.fail(0, at("pki", "dir"), "required to sign client certificates (enroll, renew)")
 		}

@@ -46,6 +46,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -124,6 +125,7 @@ type Client struct {
 	st       Status
 	sess     *control.Session
 	sessions uint64
+	revoked  *Revocation
 }
 
 // New loads the profile in opts.Dir.
@@ -158,6 +160,12 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r, err := readRevoked(opts.Dir, m.Leaf); err != nil || r != nil {
+		if err != nil {
+			return nil, err
+		}
+		return nil, &RevokedError{Revocation: *r}
+	}
 	tp, err := tlspolicy.LoadProfile(p.TLSProfile)
 	if err != nil {
 		return nil, err
@@ -178,7 +186,8 @@ func Restore(ctx context.Context, dir string) error {
 
 // Run connects and stays connected until ctx ends, then removes the
 // interface and restores routes and DNS. It returns nil after a clean
-// stop.
+// stop, and a *RevokedError when the gateway revoked the certificate: then
+// it does not reconnect.
 func (c *Client) Run(ctx context.Context) error {
 	if err := c.net.restoreLeftovers(ctx); err != nil {
 		return fmt.Errorf("settings left by an earlier run: %w", err)
@@ -193,6 +202,9 @@ func (c *Client) Run(ctx context.Context) error {
 	backoff := backoffMin
 	for ctx.Err() == nil {
 		established := c.session(ctx)
+		if err := c.stopRevoked(); err != nil {
+			return err
+		}
 		if ctx.Err() != nil {
 			break
 		}
@@ -216,7 +228,9 @@ func (c *Client) teardown() {
 	c.mu.Lock()
 	dev := c.dev
 	c.dev = nil
-	c.st.State = StateDisconnected
+	if c.st.State != StateRevoked {
+		c.st.State = StateDisconnected
+	}
 	c.mu.Unlock()
 	if dev != nil {
 		if err := dev.Close(); err != nil {
@@ -280,7 +294,7 @@ func (c *Client) session(ctx context.Context) bool {
 		c.setDown("internal", "the client key cannot sign")
 		return false
 	}
-	run := &sessionRun{c: c, gateway: gw}
+	run := &sessionRun{c: c, gateway: gw, leaf: m.Leaf}
 	sess, err := control.New(tc, control.Config{
 		Role: control.Initiator, Kind: control.KindClient, WireGuardKey: publicKey(m.WireGuard), Signer: signer,
 		Admit: run.admit, InstallPSK: run.install, KeepaliveInterval: controlKeepalive, DeadAfter: controlDeadAfter,
@@ -312,6 +326,7 @@ type sessionRun struct {
 	c           *Client
 	gateway     netip.Addr
 	gwKey       tunnel.PublicKey
+	leaf        *x509.Certificate // the client certificate presented
 	established bool
 	start       func()
 }
@@ -530,6 +545,12 @@ func (c *Client) endSession(r *sessionRun, err error) {
 	}
 	c.st.State, c.st.Reason, c.st.Detail, c.st.Since = StateConnecting, reason, detail, time.Now()
 	c.st.Transport, c.st.Endpoint = "", ""
+	if revokedBy(err, r.leaf, c.mat.Load().Leaf, time.Now()) {
+		c.revoked = &Revocation{Serial: r.leaf.SerialNumber.Text(16), At: c.st.Since, Detail: detail}
+		c.st.State = StateRevoked
+		c.log.Error("the gateway revoked this client's certificate; not reconnecting", "serial", c.revoked.Serial, "detail", detail)
+		return
+	}
 	if r.established {
 		c.log.Warn("disconnected; reconnecting", "reason", reason, "detail", detail)
 	} else {

@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"fmt"
-	"log/slog"
+	"net/http"
 	"time"
 
 	"intransit/pki"
-	"intransit/pki/keywrap"
 )
 
 // Authority signs client certificates for the enrollment server. Its
@@ -34,47 +32,78 @@ type Signed struct {
 	Identity string
 }
 
-// PKIAuthority signs with the intransit PKI in Dir. It opens the PKI for
-// each request and closes it right after, so that `intransit pki` commands
-// (revoke, crl) can use the same PKI between requests.
-type PKIAuthority struct {
-	// Dir is the PKI directory and Secret its master key.
-	Dir    string
-	Secret keywrap.Secret
-	// Logger receives the PKI's issuance lines; nil discards them.
-	Logger *slog.Logger
+// ReasonBusy is the refusal of a signing that waited MaxWait for one of
+// the CAAuthority's signing slots (HTTP 503: try again later).
+const ReasonBusy = "busy"
+
+// Defaults of CAAuthority.
+const (
+	DefaultMaxSigning = 4
+	DefaultMaxWait    = 5 * time.Second
+)
+
+// CAAuthority signs with a CA the daemon unlocked once at start and keeps
+// open: the CA bundle is served from memory, and no request opens the
+// store or runs the master key's KDF. At most MaxSigning signatures run at
+// once; a request that finds every slot taken waits for one as long as its
+// context and MaxWait allow, then is refused with ReasonBusy (HTTP 503).
+type CAAuthority struct {
+	ca      *pki.CA
+	bundle  []byte
+	slots   chan struct{}
+	maxWait time.Duration
 }
 
-func (a *PKIAuthority) open(ctx context.Context) (*pki.CA, error) {
-	ca, err := pki.Open(ctx, a.Dir, a.Secret, pki.OpenOptions{Logger: a.Logger})
-	if err != nil {
-		return nil, fmt.Errorf("open PKI %s: %w", a.Dir, err)
+// NewCAAuthority signs with ca, which stays the caller's to close after the
+// authority's last use. maxSigning and maxWait default to
+// DefaultMaxSigning and DefaultMaxWait when 0.
+func NewCAAuthority(ca *pki.CA, maxSigning int, maxWait time.Duration) *CAAuthority {
+	if maxSigning <= 0 {
+		maxSigning = DefaultMaxSigning
 	}
-	return ca, nil
+	if maxWait <= 0 {
+		maxWait = DefaultMaxWait
+	}
+	return &CAAuthority{ca: ca, bundle: ca.Bundle(), slots: make(chan struct{}, maxSigning), maxWait: maxWait}
 }
 
 // SignClient implements Authority.
-func (a *PKIAuthority) SignClient(ctx context.Context, csr *x509.CertificateRequest, name string, ttl time.Duration) (*Signed, error) {
-	ca, err := a.open(ctx)
-	if err != nil {
+func (a *CAAuthority) SignClient(ctx context.Context, csr *x509.CertificateRequest, name string, ttl time.Duration) (*Signed, error) {
+	if err := a.acquire(ctx); err != nil {
 		return nil, err
 	}
-	defer ca.Close()
-	is, err := ca.SignCSR(ctx, csr, pki.Request{Profile: pki.ProfileClient, Name: name, TTL: ttl})
+	defer func() { <-a.slots }()
+	is, err := a.ca.SignCSR(ctx, csr, pki.Request{Profile: pki.ProfileClient, Name: name, TTL: ttl})
 	if err != nil {
 		return nil, err
 	}
 	chain := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: is.Certificate.Raw})
-	chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Intermediate().Raw})...)
-	return &Signed{Certificate: is.Certificate, Chain: chain, Identity: ca.Identity(pki.ProfileClient, name).String()}, nil
+	chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.ca.Intermediate().Raw})...)
+	return &Signed{Certificate: is.Certificate, Chain: chain, Identity: a.ca.Identity(pki.ProfileClient, name).String()}, nil
 }
 
-// CA implements Authority.
-func (a *PKIAuthority) CA(ctx context.Context) ([]byte, *x509.Certificate, error) {
-	ca, err := a.open(ctx)
-	if err != nil {
-		return nil, nil, err
+// acquire takes a signing slot: at once when one is free, else waiting as
+// long as ctx and maxWait allow.
+func (a *CAAuthority) acquire(ctx context.Context) error {
+	select {
+	case a.slots <- struct{}{}:
+		return nil
+	default:
 	}
-	defer ca.Close()
-	return ca.Bundle(), ca.Root(), nil
+	wait, cancel := context.WithTimeout(ctx, a.maxWait)
+	defer cancel()
+	select {
+	case a.slots <- struct{}{}:
+		return nil
+	case <-wait.Done():
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return refuse(http.StatusServiceUnavailable, ReasonBusy, "the CA is busy signing (%d at once); try again later", cap(a.slots))
+	}
+}
+
+// CA implements Authority, from memory.
+func (a *CAAuthority) CA(context.Context) ([]byte, *x509.Certificate, error) {
+	return a.bundle, a.ca.Root(), nil
 }

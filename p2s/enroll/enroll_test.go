@@ -21,7 +21,6 @@ import (
 	"intransit/internal/testutil/pkitest"
 	"intransit/p2s/store/bolt"
 	"intransit/pki"
-	"intransit/pki/keywrap"
 	"intransit/tlspolicy"
 )
 
@@ -42,9 +41,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := ca.Dir()
 	gwCert := tls.Certificate{Certificate: [][]byte{is.Certificate.Raw, ca.Intermediate().Raw}, PrivateKey: is.Key}
-	ca.Close()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), bolt.FileName))
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +53,7 @@ func newEnv(t *testing.T) *env {
 	}
 	e := &env{prof: prof, now: time.Now()}
 	e.srv = &Server{Store: st, Groups: []string{"staff"}, ControlPort: 8444, RenewPort: 8446, Now: func() time.Time { return e.now },
-		Authority: &PKIAuthority{Dir: dir, Secret: keywrap.Passphrase([]byte(pkitest.Passphrase))}}
+		Authority: NewCAAuthority(ca, 0, 0)}
 	cfg, err := tlspolicy.ServerConfig(tlspolicy.Options{Profile: prof, Certificate: &tlspolicy.StaticCertificate{Cert: gwCert}})
 	if err != nil {
 		t.Fatal(err)

@@ -109,7 +109,13 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		refusedBy: map[string]uint64{}}
 	tlsOpts := tlspolicy.Options{Profile: opts.Profile, Certificate: opts.Certificate, CAs: opts.CAs,
 		Revocation: opts.Revocation, Logger: log, Metrics: opts.TLSMetrics}
-	server, err := tlspolicy.ControlServerConfig(tlsOpts)
+	// Revocation is decided in admit rather than in the TLS handshake, so
+	// that a revoked laptop is told "revoked" on the control channel: Go's
+	// TLS server can only answer a refused client certificate with the
+	// alert bad_certificate, never certificate_revoked.
+	ctrlOpts := tlsOpts
+	ctrlOpts.Revocation = nil
+	server, err := tlspolicy.ControlServerConfig(ctrlOpts)
 	if err != nil {
 		return nil, fmt.Errorf("p2s gateway: control channel: %w", err)
 	}
@@ -337,6 +343,12 @@ func (s *session) admit(ctx context.Context, p *control.Peer) (*control.Admissio
 	g := s.g
 	if p.Kind != control.KindClient {
 		return nil, control.Refuse(control.ReasonIdentity, "%s is a %s; this port serves point-to-site clients", p.Identity, p.Kind)
+	}
+	if ref := g.opts.Revocation.Check([]*x509.Certificate{p.Certificate}); ref != nil {
+		if ref.Reason == tlspolicy.ReasonRevoked {
+			return nil, control.Refuse(control.ReasonRevoked, "certificate revoked: %v", ref.Err)
+		}
+		return nil, control.Refuse(control.ReasonIdentity, "%v", ref.Err)
 	}
 	name, err := clientName(p.Certificate)
 	if err != nil {

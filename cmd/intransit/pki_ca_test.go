@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"intransit/internal/testutil/pkitest"
+	"intransit/pki"
+	"intransit/pki/admin"
+)
+
+// TestPKIThroughTheDaemon: while a daemon holds the PKI (here: the CA open
+// in this process, serving the admin socket in its directory), issue,
+// list, show, revoke and crl go through the socket, with no master key
+// given, and a revocation is published at once. Once the daemon is gone,
+// even leaving a stale socket file, the CLI opens the store itself and
+// asks for the master key again.
+func TestPKIThroughTheDaemon(t *testing.T) {
+	pkiEnv(t)
+	ca := pkitest.NewCA(t, pki.InitOptions{Name: "held"})
+	dir := ca.Dir()
+	crlFile := filepath.Join(t.TempDir(), "crl.pem")
+	ln, err := admin.Listen(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- admin.Serve(ctx, ln, admin.NewLocal(ca, &admin.CRLFiles{Paths: []string{crlFile}}, nil), nil)
+	}()
+	run := func(args ...string) (string, int) {
+		return runPKICLI(t, append(append([]string{"pki"}, args...), "--dir", dir)...)
+	}
+	out := t.TempDir()
+	if got, code := run("issue", "gw1", "--profile", "gateway", "--san", "gw1.test", "--out", out); code != 0 {
+		t.Fatalf("issue through the daemon: exit %d\n%s", code, got)
+	}
+	for _, f := range []string{"gw1.key", "gw1.crt", "gw1-chain.pem"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("issue wrote no %s: %v", f, err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(out, "gw1.key")); err == nil && fi.Mode().Perm() != 0o600 {
+		t.Errorf("key mode %v, want 0600", fi.Mode().Perm())
+	}
+	got, code := run("list", "--output", "json")
+	var views []certView
+	if code != 0 || json.Unmarshal([]byte(got), &views) != nil || len(views) != 1 || views[0].Name != "gw1" || views[0].Serial == "" {
+		t.Fatalf("list through the daemon: exit %d\n%s", code, got)
+	}
+	if got, code := run("show", views[0].Serial); code != 0 || !strings.Contains(got, "BEGIN CERTIFICATE") {
+		t.Errorf("show through the daemon: exit %d\n%s", code, got)
+	}
+	got, code = run("revoke", "gw1", "--reason", "keyCompromise")
+	if code != 0 || !strings.Contains(got, "published") || !strings.Contains(got, crlFile) {
+		t.Fatalf("revoke through the daemon: exit %d, want the CRL published to %s\n%s", code, crlFile, got)
+	}
+	if _, err := os.Stat(crlFile); err != nil {
+		t.Errorf("the revocation was not published: %v", err)
+	}
+	if got, code := run("revoke", "gw1"); code != 1 {
+		t.Errorf("revoke twice through the daemon: exit %d, want 1 (refused)\n%s", code, got)
+	}
+	if got, code := run("crl", "--out", filepath.Join(t.TempDir(), "crl.der")); code != 0 || !strings.Contains(got, "(1 revoked)") {
+		t.Errorf("crl through the daemon: exit %d\n%s", code, got)
+	}
+
+	// The daemon stops but leaves its socket file behind.
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ca.Close()
+	if _, err := os.Stat(filepath.Join(dir, admin.SocketFile)); err != nil {
+		t.Fatalf("no stale socket left for the test: %v", err)
+	}
+	if got, code := run("list"); code != 2 || !strings.Contains(got, "master key") {
+		t.Errorf("list without a daemon and without a master key: exit %d, want 2 asking for the key\n%s", code, got)
+	}
+	pass := filepath.Join(t.TempDir(), "pass")
+	if err := os.WriteFile(pass, []byte(pkitest.Passphrase), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, code := run("list", "--status", "revoked", "--passphrase-file", pass); code != 0 || !strings.Contains(got, "gw1") {
+		t.Errorf("list from the store directly: exit %d\n%s", code, got)
+	}
+}
