@@ -38,7 +38,7 @@ func newP2SEnrollCommand() *cobra.Command {
 	var pf profileFlags
 	var token string
 	cmd := &cobra.Command{
-		Use:   "enroll https://GATEWAY[:PORT]",
+		Use:   "enroll https://GATEWAY[:PORT] | LINK",
 		Short: "Enroll this laptop with a gateway: local key, CSR, client certificate, pinned CA",
 		Long: `Redeem a one-time token (from intransit p2s invite) at the gateway's
 enrollment endpoint. The private key is generated here and never leaves this
@@ -47,17 +47,25 @@ anything is sent. The profile (certificate, CA, keys) is written under --dir.
 
 Exit codes: 0 enrolled, 1 the gateway refused (expired or used token, weak
 key, ...), 2 could not run.`,
-		Example: `  intransit p2s enroll https://vpn.example.com:8445 --token itp1.xxx`,
+		Example: `  intransit p2s enroll https://vpn.example.com:8445 --token itp1.xxx
+  intransit p2s enroll 'https://vpn.example.com:8445/#itp1.xxx'   # the link of a console invitation`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			base, linked, ok, err := enroll.ParseLink(args[0])
+			if err != nil {
+				return err
+			}
+			if ok && token == "" {
+				token = linked
+			}
 			if token == "" {
-				return errors.New("--token is required")
+				return errors.New("--token is required (or give the enrollment link that carries it)")
 			}
 			dir, err := pf.path()
 			if err != nil {
 				return err
 			}
-			p, err := client.Enroll(cmd.Context(), dir, args[0], token)
+			p, err := client.Enroll(cmd.Context(), dir, base, token)
 			var ref *enroll.Refusal
 			if errors.As(err, &ref) {
 				return refusal(fmt.Errorf("the gateway refused the enrollment: %w", err))

@@ -116,6 +116,8 @@ type Config struct {
 	Remotes []Remote `yaml:"remotes"`
 	// P2S, when present, makes the gateway serve point-to-site clients.
 	P2S *P2S `yaml:"p2s"`
+	// Console, when present, serves the web console (see console.go).
+	Console *Console `yaml:"console"`
 }
 
 // Identity is the gateway's certificate, key and trust material.

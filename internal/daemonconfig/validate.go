@@ -131,6 +131,7 @@ func (v *validator) validate(c *Config) {
 	}
 	v.remotes(c)
 	v.p2s(c)
+	v.console(c)
 }
 
 func (v *validator) identity(c *Config) {
