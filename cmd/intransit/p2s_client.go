@@ -49,7 +49,7 @@ Exit codes: 0 enrolled, 1 the gateway refused (expired or used token, weak
 key, ...), 2 could not run.`,
 		Example: `  intransit p2s enroll https://vpn.example.com:8445 --token itp1.xxx
   intransit p2s enroll 'https://vpn.example.com:8445/#itp1.xxx'   # the link of a console invitation`,
-		Args:    cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			base, linked, ok, err := enroll.ParseLink(args[0])
 			if err != nil {

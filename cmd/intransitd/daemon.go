@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sys/unix"
 
+	"intransit/internal/console"
 	"intransit/internal/daemonconfig"
 	"intransit/internal/status"
 	"intransit/s2s"
@@ -40,6 +41,10 @@ type daemon struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+
+	// lastReload is the outcome of the last SIGHUP, guarded by mu: the
+	// console reads it.
+	lastReload console.Reload
 }
 
 // newLogger builds the slog logger of the configured format on stderr
@@ -85,6 +90,13 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config) (*daemon, error) {
 		d.p2s.close()
 		d.gw.Close()
 		d.cancel()
+		return nil, err
+	}
+	if err := d.startConsole(opts); err != nil {
+		d.cancel()
+		d.wg.Wait()
+		d.p2s.close()
+		d.gw.Close()
 		return nil, err
 	}
 	return d, nil
@@ -302,17 +314,21 @@ func monotonicUsec() int64 {
 // restarted, certificate material is re-read; a file that fails validation,
 // or that changes a setting only a restart can apply, changes nothing.
 func (d *daemon) reload(ctx context.Context) {
+	refused := d.reloadRefused(time.Now())
 	next, err := daemonconfig.Load(d.cfg.Path)
 	if err != nil {
 		d.log.Error("reload refused: invalid configuration, nothing changed", "error", err.Error())
+		refused("invalid configuration: " + err.Error())
 		return
 	}
 	if field := restartOnly(d.cfg, next); field != "" {
 		d.log.Error("reload refused: this change needs a restart, nothing changed", "field", field)
+		refused(field + ": this change needs a restart")
 		return
 	}
 	if err := d.gw.SetRemotes(remotes(next)); err != nil {
 		d.log.Error("reload refused, nothing changed", "error", err.Error())
+		refused(err.Error())
 		return
 	}
 	if err := d.gw.Reload(ctx); err != nil {
@@ -321,8 +337,19 @@ func (d *daemon) reload(ctx context.Context) {
 	d.cfg = next
 	d.mu.Lock()
 	d.loadedAt = time.Now()
+	d.lastReload = console.Reload{At: d.loadedAt}
 	d.mu.Unlock()
 	d.log.Info("configuration reloaded", "config", next.Path, "remotes", len(next.Remotes))
+}
+
+// reloadRefused returns the function that records a reload asked for at
+// at as refused, and why.
+func (d *daemon) reloadRefused(at time.Time) func(string) {
+	return func(why string) {
+		d.mu.Lock()
+		d.lastReload = console.Reload{At: at, Refused: why}
+		d.mu.Unlock()
+	}
 }
 
 // restartOnly names the first setting that differs between a and b and
@@ -352,6 +379,7 @@ func restartOnly(a, b *daemonconfig.Config) string {
 		{"dead_after", a.DeadAfter.Duration, b.DeadAfter.Duration},
 		{"path_mtu", a.PathMTU, b.PathMTU},
 		{"p2s", a.P2S, b.P2S},
+		{"console", a.Console, b.Console},
 	}
 	for _, f := range fields {
 		if !reflect.DeepEqual(f.a, f.b) {

@@ -34,6 +34,9 @@ type p2sRuntime struct {
 	store *bolt.Store
 	wg    sync.WaitGroup
 	srvs  []*http.Server
+
+	// enroll makes the tokens (the console invites through it).
+	enroll *enroll.Server
 }
 
 // startP2S starts point-to-site serving from the configuration's p2s
@@ -89,6 +92,7 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, r
 	}
 	srv := &enroll.Server{Store: st, Groups: names, ClientTTL: pc.ClientTTL.Duration, ControlPort: pc.Listen.Control.Port(),
 		RenewPort: pc.Renew.Port(), Logger: log}
+	rt.enroll = srv
 	if pc.PKI.Dir != "" {
 		secret, err := p2sSecret(pc.PKI)
 		if err != nil {

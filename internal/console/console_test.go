@@ -67,13 +67,20 @@ func (a *recorder) Invite(_ context.Context, name, group string, ttl time.Durati
 	a.record("invite " + name + " " + group + " " + ttl.String())
 	return Invitation{Token: "itp1.id.secret.pin", Link: "https://gw.example:8445/#itp1.id.secret.pin", Name: name, Group: group, Expires: t0.Add(ttl)}, a.err
 }
-func (a *recorder) Revoke(_ context.Context, name string) error { a.record("revoke " + name); return a.err }
+func (a *recorder) Revoke(_ context.Context, name string) error {
+	a.record("revoke " + name)
+	return a.err
+}
 func (a *recorder) Disconnect(_ context.Context, name string) error {
 	a.record("disconnect " + name)
 	return a.err
 }
 func (a *recorder) record(s string) { a.mu.Lock(); a.calls = append(a.calls, s); a.mu.Unlock() }
-func (a *recorder) Calls() []string { a.mu.Lock(); defer a.mu.Unlock(); return append([]string(nil), a.calls...) }
+func (a *recorder) Calls() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.calls...)
+}
 
 func newConsole(t *testing.T, admin string) (*Console, *recorder, *bytes.Buffer) {
 	t.Helper()

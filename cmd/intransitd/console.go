@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"intransit/internal/console"
+	"intransit/internal/status"
+	"intransit/p2s/enroll"
+	"intransit/pki"
+	"intransit/pki/store"
+	"intransit/s2s"
+	"intransit/tlspolicy"
+)
+
+// consoleSource is the daemon as the console's status source.
+type consoleSource struct{ d *daemon }
+
+// Report implements console.Source.
+func (s consoleSource) Report() status.Report { return s.d.report() }
+
+// LastReload implements console.Source.
+func (s consoleSource) LastReload() console.Reload {
+	s.d.mu.Lock()
+	defer s.d.mu.Unlock()
+	return s.d.lastReload
+}
+
+// startConsole serves the web console when the configuration has a
+// console section: plain HTTP on loopback, else TLS under the console's
+// profile with client certificates verified against the gateway's CAs and
+// CRL and the admin role required.
+func (d *daemon) startConsole(opts s2s.Options) error {
+	cc := d.cfg.Console
+	if cc == nil {
+		return nil
+	}
+	co := console.Options{Source: consoleSource{d}, ExpiryWarning: cc.ExpiryWarning.Duration, Logger: d.log}
+	if d.p2s != nil {
+		acts, err := d.consoleActions(opts)
+		if err != nil {
+			return err
+		}
+		co.Actions = acts
+		for _, g := range d.cfg.P2S.Groups {
+			co.Groups = append(co.Groups, g.Name)
+		}
+	}
+	var cfg *tls.Config
+	if !cc.Loopback() {
+		id := d.gw.Status().Gateway.Identity
+		u, err := url.Parse(id)
+		if err != nil || u.Scheme != "intransit" || u.Host == "" {
+			return fmt.Errorf("console.listen %s is not loopback, so only admins of this gateway's PKI get in; but the gateway's identity %q is not from an intransit PKI", cc.Listen, id)
+		}
+		co.Admin = u.Host
+		prof, err := tlspolicy.LoadProfile(cc.TLSProfile)
+		if err != nil {
+			return fmt.Errorf("console.tls_profile: %w", err)
+		}
+		cfg, err = tlspolicy.ServerConfig(tlspolicy.Options{Profile: prof, Certificate: opts.Certificate, CAs: opts.CAs,
+			Revocation: opts.Revocation, Logger: d.log, Metrics: opts.TLSMetrics})
+		if err != nil {
+			return fmt.Errorf("console: %w", err)
+		}
+	}
+	c, err := console.New(co)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cc.Listen.String())
+	if err != nil {
+		return fmt.Errorf("console.listen: %w", err)
+	}
+	d.wg.Add(2)
+	go func() { defer d.wg.Done(); c.Sample(d.ctx) }()
+	go func() {
+		defer d.wg.Done()
+		if err := c.Serve(d.ctx, ln, cfg); err != nil {
+			d.log.Error("console listener failed", "error", err.Error())
+		}
+	}()
+	scheme := "http"
+	if cfg != nil {
+		scheme = "https"
+	}
+	d.log.Info("console listening", "url", scheme+"://"+ln.Addr().String()+"/", "admin_pki", co.Admin)
+	return nil
+}
+
+// consoleActions are the console's actions on the point-to-site gateway.
+type consoleActions struct {
+	d         *daemon
+	enrollURL string
+	authority *enroll.PKIAuthority
+	crlPath   string
+	rev       *tlspolicy.Revocation
+}
+
+// consoleActions builds the actions; the enrollment link's base is
+// console.enroll_url, else https:// and p2s.enroll (this host's name when
+// p2s.enroll is an unspecified address).
+func (d *daemon) consoleActions(opts s2s.Options) (*consoleActions, error) {
+	a := &consoleActions{d: d, enrollURL: d.cfg.Console.EnrollURL, rev: opts.Revocation}
+	if !d.cfg.Identity.CRLIsURL() {
+		a.crlPath = d.cfg.Identity.CRL
+	}
+	if pa, ok := d.p2s.enroll.Authority.(*enroll.PKIAuthority); ok {
+		a.authority = pa
+	}
+	if ep := d.cfg.P2S.Enroll; a.enrollURL == "" && ep.IsValid() {
+		host := ep.Addr().String()
+		if ep.Addr().IsUnspecified() {
+			h, err := os.Hostname()
+			if err != nil {
+				return nil, fmt.Errorf("console: the enrollment link needs a host name (set console.enroll_url): %w", err)
+			}
+			host = h
+		}
+		a.enrollURL = "https://" + net.JoinHostPort(host, strconv.Itoa(int(ep.Port())))
+	}
+	return a, nil
+}
+
+// Invite implements console.Actions.
+func (a *consoleActions) Invite(ctx context.Context, name, group string, ttl time.Duration) (console.Invitation, error) {
+	if a.enrollURL == "" {
+		return console.Invitation{}, errors.New("this gateway has no enrollment API (p2s.enroll): laptops cannot enroll here")
+	}
+	text, tok, err := a.d.p2s.enroll.Invite(ctx, name, group, ttl)
+	if err != nil {
+		return console.Invitation{}, err
+	}
+	return console.Invitation{Token: text, Link: enroll.Link(a.enrollURL, text), Name: tok.Name, Group: tok.Group, Expires: tok.Expires}, nil
+}
+
+// Revoke implements console.Actions: a static device is removed; an
+// enrolled client's valid certificates are revoked in the PKI, a new CRL
+// is written where identity.crl points and read at once, so that the
+// gateway cuts the session within a second.
+func (a *consoleActions) Revoke(ctx context.Context, name string) error {
+	if st := a.d.p2s.status(); st != nil && slices.ContainsFunc(st.Statics, func(c status.P2SClient) bool { return c.Name == name }) {
+		return a.d.p2s.gw.RemoveStatic(ctx, name)
+	}
+	if a.authority == nil {
+		return errors.New("this gateway does not hold the PKI (p2s.pki): revoke with intransit pki revoke")
+	}
+	ca, err := pki.Open(ctx, a.authority.Dir, a.authority.Secret, pki.OpenOptions{Logger: a.d.log})
+	if err != nil {
+		return fmt.Errorf("open the PKI: %w", err)
+	}
+	defer ca.Close()
+	recs, err := ca.List(ctx, store.Filter{Name: name, Profile: pki.ProfileClient, Status: store.StatusValid})
+	if err != nil {
+		return err
+	}
+	var serials []string
+	for _, r := range recs {
+		if _, err := ca.Revoke(ctx, r.Serial, store.ReasonCessationOfOperation); err != nil {
+			return err
+		}
+		serials = append(serials, pki.FormatSerial(r.Serial))
+	}
+	if len(serials) == 0 {
+		return fmt.Errorf("no valid client certificate is named %q", name)
+	}
+	a.d.log.Info("console: client certificates revoked", "client", name, "serials", strings.Join(serials, ","))
+	crl, err := ca.NewCRL(ctx)
+	if err != nil {
+		return err
+	}
+	if a.crlPath == "" {
+		return fmt.Errorf("revoked %s, but identity.crl is a URL: publish the new CRL there (intransit pki crl)", strings.Join(serials, ", "))
+	}
+	if err := writeFileAtomic(a.crlPath, pki.PEMCRL(crl.DER), 0o644); err != nil {
+		return fmt.Errorf("revoked %s, but writing the CRL failed: %w", strings.Join(serials, ", "), err)
+	}
+	return a.rev.Reload(ctx)
+}
+
+// Disconnect implements console.Actions.
+func (a *consoleActions) Disconnect(ctx context.Context, name string) error {
+	if st := a.d.p2s.status(); st != nil && slices.ContainsFunc(st.Statics, func(c status.P2SClient) bool { return c.Name == name }) {
+		return fmt.Errorf("%s is a static device: it has no session to end (revoke removes it)", name)
+	}
+	return a.d.p2s.gw.Forget(ctx, name)
+}
+
+// writeFileAtomic replaces path with data through a temporary file in the
+// same directory, so that a reader sees the old or the new file.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
