@@ -17,10 +17,16 @@ const (
 )
 
 // chartSVG renders rates over the window ending at now as an SVG line
-// chart of bits per second, received and sent. It uses presentation
-// attributes only (no style attribute), so the strict CSP holds.
+// chart of bits per second, received and sent; while the samples cover
+// less than the window (a daemon just started), the chart spans what they
+// cover. It uses presentation attributes only (no style attribute), so the
+// strict CSP holds.
 func chartSVG(name string, rates []Rate, now time.Time, window time.Duration) template.HTML {
 	var b strings.Builder
+	span := window
+	if len(rates) > 0 && now.Sub(rates[0].From) < window {
+		span = max(now.Sub(rates[0].From), time.Second)
+	}
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="throughput of %s over the last %s" xmlns="http://www.w3.org/2000/svg">`,
 		chartW, chartH, template.HTMLEscapeString(name), fmtWindow(window))
 	plotW, plotH := float64(chartW-chartLeft-4), float64(chartH-chartTop-chartBottom)
@@ -36,7 +42,7 @@ func chartSVG(name string, rates []Rate, now time.Time, window time.Duration) te
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`, chartLeft-4, chartTop+4, fmtBits(top))
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`, chartLeft-4, chartTop+int(plotH/2)+4, fmtBits(top/2))
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">0</text>`, chartLeft-4, chartTop+int(plotH)+4)
-	fmt.Fprintf(&b, `<text x="%d" y="%d">-%s</text>`, chartLeft, chartH-4, fmtWindow(window))
+	fmt.Fprintf(&b, `<text x="%d" y="%d">-%s</text>`, chartLeft, chartH-4, fmtWindow(span))
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">now</text></g>`, chartW-4, chartH-4)
 	if len(rates) == 0 {
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="12" fill="#555" font-family="sans-serif" text-anchor="middle">collecting samples…</text></svg>`,
@@ -44,10 +50,12 @@ func chartSVG(name string, rates []Rate, now time.Time, window time.Duration) te
 		return template.HTML(b.String())
 	}
 	point := func(r Rate, v float64) string {
-		x := float64(chartLeft) + plotW*(1-float64(now.Sub(r.At))/float64(window))
+		x := float64(chartLeft) + plotW*(1-float64(now.Sub(r.At))/float64(span))
 		y := float64(chartTop) + plotH*(1-v*8/top)
 		return fmt.Sprintf("%.1f,%.1f", math.Max(float64(chartLeft), x), y)
 	}
+	// The first point is the start of the first interval.
+	rates = append([]Rate{{At: rates[0].From, Rx: rates[0].Rx, Tx: rates[0].Tx}}, rates...)
 	for _, line := range []struct {
 		class, color string
 		v            func(Rate) float64
@@ -88,9 +96,9 @@ func fmtBits(v float64) string {
 	return fmt.Sprintf("%g %s", math.Round(v*10)/10, units[i])
 }
 
-// fmtWindow renders a window such as "60 min".
+// fmtWindow renders a window such as "60 min" or "40 s".
 func fmtWindow(d time.Duration) string {
-	if d >= time.Minute {
+	if d >= 2*time.Minute {
 		return fmt.Sprintf("%d min", int(d.Minutes()))
 	}
 	return fmt.Sprintf("%d s", int(d.Seconds()))

@@ -13,9 +13,9 @@ import (
 var templateFS embed.FS
 
 // static holds htmx (vendored from the htmx.org npm package, version and
-// licence in static/htmx.LICENSE) and the style sheet.
+// licence in static/htmx.LICENSE), the style sheet and the icon.
 //
-//go:embed static/htmx.min.js static/console.css static/htmx.LICENSE
+//go:embed static/htmx.min.js static/console.css static/favicon.svg static/htmx.LICENSE
 var staticFS embed.FS
 
 // templatePages are the pages, each parsed with layout.html.

@@ -52,8 +52,8 @@ func (r *ring) ordered() []sample {
 
 // Rate is the mean throughput between two samples, in bytes per second.
 type Rate struct {
-	// At is the end of the interval.
-	At time.Time
+	// From and At are the start and the end of the interval.
+	From, At time.Time
 	// Rx and Tx are received and sent bytes per second.
 	Rx, Tx float64
 }
@@ -103,7 +103,7 @@ func (t *Throughput) Rates(name string, now time.Time) []Rate {
 			continue
 		}
 		secs := b.at.Sub(a.at).Seconds()
-		out = append(out, Rate{At: b.at, Rx: float64(delta(a.rx, b.rx)) / secs, Tx: float64(delta(a.tx, b.tx)) / secs})
+		out = append(out, Rate{From: a.at, At: b.at, Rx: float64(delta(a.rx, b.rx)) / secs, Tx: float64(delta(a.tx, b.tx)) / secs})
 	}
 	return out
 }

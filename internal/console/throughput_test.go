@@ -54,15 +54,22 @@ func TestChartSVG(t *testing.T) {
 	if !strings.Contains(empty, "collecting samples") || strings.Contains(empty, "<polyline") {
 		t.Fatalf("empty chart: %s", empty)
 	}
-	rates := []Rate{{At: t0.Add(-20 * time.Second), Rx: 125000, Tx: 1000}, {At: t0.Add(-10 * time.Second), Rx: 250000, Tx: 2000}, {At: t0, Rx: 0, Tx: 0}}
+	rates := []Rate{{From: t0.Add(-30 * time.Second), At: t0.Add(-20 * time.Second), Rx: 125000, Tx: 1000},
+		{From: t0.Add(-20 * time.Second), At: t0.Add(-10 * time.Second), Rx: 250000, Tx: 2000}, {From: t0.Add(-10 * time.Second), At: t0}}
+	// Samples covering 30 s of an hour: the chart spans the 30 s.
 	svg := string(chartSVG("a<b", rates, t0, time.Hour))
-	for _, s := range []string{`<polyline class="rx"`, `<polyline class="tx"`, "2 Mbit/s", "-60 min", "a&lt;b"} {
+	for _, s := range []string{`<polyline class="rx"`, `<polyline class="tx"`, "2 Mbit/s", "-30 s", "a&lt;b", `points="56.0,`} {
 		if !strings.Contains(svg, s) {
 			t.Errorf("chart lacks %q:\n%s", s, svg)
 		}
 	}
 	if strings.Contains(svg, "style=") || strings.Contains(svg, "a<b") {
 		t.Fatalf("chart breaks the CSP or escaping: %s", svg)
+	}
+	// Samples older than the window: the chart spans the window.
+	old := []Rate{{From: t0.Add(-2 * time.Hour), At: t0.Add(-time.Minute), Rx: 1}}
+	if svg := string(chartSVG("a", old, t0, time.Hour)); !strings.Contains(svg, "-60 min") {
+		t.Fatalf("a full window: %s", svg)
 	}
 	for v, want := range map[float64]float64{0: 1, 0.5: 1, 7: 10, 12: 20, 430: 500, 2e6: 2e6, 2.1e6: 5e6} {
 		if got := niceCeil(v); got != want {
