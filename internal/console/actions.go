@@ -30,7 +30,7 @@ func (c *Console) action(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !c.validCSRF(op, r.PostForm.Get("csrf")) {
-		c.log.Warn("console: action refused: missing or wrong CSRF token", "action", act, "operator", op, "remote", r.RemoteAddr)
+		c.warn("console: action refused: missing or wrong CSRF token", "action", act, "operator", op, "remote", r.RemoteAddr)
 		http.Error(w, "refused: missing or wrong CSRF token (reload the page)", http.StatusForbidden)
 		return
 	}

@@ -130,6 +130,8 @@ type Console struct {
 	key     []byte // CSRF token key, random per process
 	tpl     map[string]*template.Template
 	samples *Throughput
+	// refusals bounds the refusal lines in the log.
+	refusals *refusalLog
 }
 
 // New returns a console for o.
@@ -168,7 +170,7 @@ func New(o Options) (*Console, error) {
 		return nil, err
 	}
 	return &Console{o: o, log: log.With("component", "console"), key: key, tpl: tpl,
-		samples: NewThroughput(o.SampleEvery, o.Window)}, nil
+		samples: NewThroughput(o.SampleEvery, o.Window), refusals: newRefusalLog()}, nil
 }
 
 // Sample records the tunnels' byte counters once every SampleEvery, from
@@ -212,7 +214,7 @@ func (c *Console) Handler() http.Handler {
 	mux.Handle("GET /static/", staticHandler())
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.log.Warn("console: cross-origin request refused", "method", r.Method, "path", r.URL.Path,
+		c.warn("console: cross-origin request refused", "method", r.Method, "path", r.URL.Path,
 			"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "remote", r.RemoteAddr)
 		http.Error(w, "cross-origin request refused", http.StatusForbidden)
 	}))

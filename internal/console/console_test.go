@@ -350,3 +350,15 @@ func TestBodyBounded(t *testing.T) {
 		t.Fatal("oversized body acted")
 	}
 }
+
+func TestRefusalLinesBounded(t *testing.T) {
+	c, _, logs := newConsole(t, "")
+	for range 100 {
+		r := httptest.NewRequest(http.MethodGet, "http://evil.example/", nil)
+		c.Handler().ServeHTTP(httptest.NewRecorder(), r)
+	}
+	// The console's clock stands still: the burst, then nothing.
+	if n := strings.Count(logs.String(), "request refused"); n != 10 {
+		t.Fatalf("%d refusal lines for 100 refused requests, want the burst of 10", n)
+	}
+}

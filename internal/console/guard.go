@@ -45,14 +45,14 @@ func (c *Console) guard(next http.Handler) http.Handler {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 			id, why := adminIdentity(r, c.o.Admin)
 			if id == "" {
-				c.log.Warn("console: request refused", "reason", why, "remote", r.RemoteAddr, "path", r.URL.Path)
+				c.warn("console: request refused", "reason", why, "remote", r.RemoteAddr, "path", r.URL.Path)
 				http.Error(w, "refused: "+why, http.StatusForbidden)
 				return
 			}
 			op = id
 		} else {
 			if !loopbackHost(r.Host) {
-				c.log.Warn("console: request refused", "reason", "host is not loopback", "host", r.Host, "remote", r.RemoteAddr)
+				c.warn("console: request refused", "reason", "host is not loopback", "host", r.Host, "remote", r.RemoteAddr)
 				http.Error(w, "refused: the console answers only to a loopback host name", http.StatusForbidden)
 				return
 			}
