@@ -36,6 +36,7 @@
 //	    control: [192.0.2.2:8443]     # dialed in order; empty: accept only
 //	    transports: [udp, quic, tls]  # data-plane order of preference
 //	    allowed_prefixes: [10.2.0.0/24]
+//	console: {listen: 127.0.0.1:9090}  # opt-in web console (console.go)
 package daemonconfig
 
 import (
