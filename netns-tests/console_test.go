@@ -196,7 +196,7 @@ console: {listen: "127.0.0.1:9090"}
 	run("phone-sized clients page", 20*time.Second, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.CSS("#client-laptop1")))
 	shot("clients-phone")
-	run("desktop again", 10*time.Second, chromedp.EmulateReset())
+	run("desktop again", 10*time.Second, chromedp.EmulateViewport(1280, 900))
 
 	// A page of another site posting to the console is refused.
 	evil := httptestServer(t, fmt.Sprintf(`<!doctype html><form method="post" action="%s/action/disconnect">
@@ -212,9 +212,33 @@ console: {listen: "127.0.0.1:9090"}
 		t.Fatal("the cross-site post disconnected the laptop")
 	}
 
-	// The refusals page, then a revoke from the page: cut within 5 s.
+	// A refused connection shows on the refusals page by its update: B's
+	// control channel refuses a client without a certificate.
 	run("refusals page", 20*time.Second, chromedp.Navigate(base+"/refusals"), chromedp.WaitVisible(chromedp.CSS("h1")))
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	raw, err := nsforward.Dial(dctx, l.gwA.Namespace(), "tcp", s2sWanB+":8443")
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := tls.Client(raw, &tls.Config{RootCAs: rootPool(root), ServerName: "gw-b.s2s.test", MinVersion: tls.VersionTLS13})
+	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+	err = tc.Handshake()
+	if err == nil {
+		// TLS 1.3: the server's refusal arrives with the first read.
+		_, err = tc.Read(make([]byte, 1))
+	}
+	tc.Close()
+	t.Logf("B's control channel without a client certificate: %v", err)
+	run("a refusal on the page", 20*time.Second, chromedp.WaitVisible(chromedp.CSS("#refusals")))
 	shot("refusals")
+	if text := browserRun(b, "refusals table", 10*time.Second, chromedp.Text(chromedp.CSS("#refusals"))); !strings.Contains(text, s2sWanA) {
+		t.Errorf("the refusals page does not show the refused connection from %s: %q", s2sWanA, text)
+	} else {
+		t.Logf("refusals page: %q", text)
+	}
+
+	// A revoke from the page: cut within 5 s.
 	run("revoke: confirmation", 30*time.Second, chromedp.Navigate(base+"/clients"), chromedp.WaitVisible(chromedp.CSS("#revoke-laptop1")),
 		chromedp.Click(chromedp.CSS("#revoke-laptop1")), chromedp.WaitVisible(chromedp.CSS("#confirm")))
 	shot("revoke-confirm")
@@ -241,8 +265,7 @@ console: {listen: "127.0.0.1:9090"}
 	}
 
 	// Gateway A's console, off loopback: admin certificates only.
-	roots := x509.NewCertPool()
-	roots.AddCert(root)
+	roots := rootPool(root)
 	get := func(cert *tls.Certificate) (int, string, error) {
 		cfg := &tls.Config{RootCAs: roots, ServerName: "gw-a.s2s.test", MinVersion: tls.VersionTLS13}
 		if cert != nil {
@@ -392,6 +415,13 @@ func httptestServer(t *testing.T, page string) string {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String() + "/"
+}
+
+// rootPool is a pool of one root.
+func rootPool(root *x509.Certificate) *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(root)
+	return p
 }
 
 // appendFile appends text to a file.
