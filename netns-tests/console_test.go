@@ -212,6 +212,36 @@ console: {listen: "127.0.0.1:9090"}
 		t.Fatal("the cross-site post disconnected the laptop")
 	}
 
+	// A second laptop, invited on the command line, disconnected from the
+	// page: gone from the gateway within 5 s.
+	// The token is the first line (the note after it goes to stderr).
+	out2 := l.gwB.MustRun(cli, "p2s", "invite", "laptop2", "--group", "staff", "--expires", "1h", "--socket", filepath.Join(l.dirB, "run", "p2s.sock"))
+	laptop2, _ := l.addWANHost(t, "laptop2")
+	profiles2 := filepath.Join(t.TempDir(), "laptop2")
+	ectx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	out, err = laptop2.Run(ectx, cli, "p2s", "enroll", "https://"+s2sWanB+":8445", "--token", strings.Fields(out2)[0], "--dir", profiles2)
+	cancel()
+	if err != nil {
+		t.Fatalf("laptop2 enroll: %v\n%s", err, out)
+	}
+	proc2 := laptop2.Start(cli, "p2s", "connect", "--dir", profiles2, "--dns", "off")
+	waitClient(t, profiles2, proc2)
+	run("disconnect: confirmation", 30*time.Second, chromedp.Navigate(base+"/clients"), chromedp.WaitVisible(chromedp.CSS("#disconnect-laptop2")),
+		chromedp.Click(chromedp.CSS("#disconnect-laptop2")), chromedp.WaitVisible(chromedp.CSS("#confirm")))
+	shot("disconnect-confirm")
+	start := time.Now()
+	run("disconnect", 30*time.Second, chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#done")))
+	for findClient(t, gwB, "laptop2") {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("laptop2 is still connected 5 s after the disconnect\n%s", gwB.proc.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("a disconnect from the page ended laptop2's session in %s", time.Since(start).Round(10*time.Millisecond))
+	if !findClient(t, gwB, "laptop1") {
+		t.Fatal("disconnecting laptop2 cut laptop1")
+	}
+
 	// A refused connection shows on the refusals page by its update: B's
 	// control channel refuses a client without a certificate.
 	run("refusals page", 20*time.Second, chromedp.Navigate(base+"/refusals"), chromedp.WaitVisible(chromedp.CSS("h1")))
@@ -242,7 +272,7 @@ console: {listen: "127.0.0.1:9090"}
 	run("revoke: confirmation", 30*time.Second, chromedp.Navigate(base+"/clients"), chromedp.WaitVisible(chromedp.CSS("#revoke-laptop1")),
 		chromedp.Click(chromedp.CSS("#revoke-laptop1")), chromedp.WaitVisible(chromedp.CSS("#confirm")))
 	shot("revoke-confirm")
-	start := time.Now()
+	start = time.Now()
 	run("revoke", 30*time.Second, chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#done")))
 	for {
 		if !findClient(t, gwB, "laptop1") {

@@ -66,7 +66,8 @@ type Actions interface {
 	// within seconds; it cannot come back without a new enrollment.
 	Revoke(ctx context.Context, name string) error
 	// Disconnect ends the session of the client called name and removes
-	// its record and address lease; its certificate stays valid.
+	// its record and address lease from this gateway; its certificate
+	// stays valid, but it comes back only after enrolling here again.
 	Disconnect(ctx context.Context, name string) error
 }
 
