@@ -33,6 +33,10 @@ func newDemoCommand() *cobra.Command {
 		Short: "Two sites joined by intransitd gateways and a laptop, in network namespaces (root); --pki-only: the PKI quickstart",
 		Long: s2sDemoHelp + `
 
+With --keep, nothing is removed at the end: the gateways and the laptop keep
+running, and the demo prints the URL of gateway B's web console on this
+machine (forwarded from B's namespace); intransit demo --down removes it all.
+
 With --pki-only (implied by --dir), run the PKI quickstart instead, in a fresh temporary directory (or --dir, which must not
 hold a PKI yet): create a PKI with a generated passphrase, issue a gateway, a
 server and a client certificate, verify each chain in Go and with openssl
