@@ -37,8 +37,9 @@ const chromium = "/usr/bin/chromium"
 // another site that posts to the console is refused; a revoke from the page
 // cuts the laptop within 5 s. Over TLS to gateway A: no certificate and a
 // client certificate are refused, an admin certificate gets in. Every
-// page's screenshot is kept; the page's weight and time to first render
-// are logged.
+// page's screenshot is kept, in $INTRANSIT_CONSOLE_SCREENSHOTS or else a new
+// directory under $TMPDIR, which the test logs; the page's weight and time
+// to first render are logged.
 func TestConsoleBrowser(t *testing.T) {
 	t.Parallel()
 	if _, err := os.Stat(chromium); err != nil {
@@ -164,7 +165,8 @@ console: {listen: "127.0.0.1:9090"}
 	// The chart has its first rates after two samples (10 s apart).
 	run("throughput chart", 30*time.Second, chromedp.WaitVisible(chromedp.CSS("#chart-site-a polyline.rx")))
 	shot("tunnels")
-	run("gateway page", 20*time.Second, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#gw-identity")))
+	run("gateway page", 20*time.Second, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#gw-identity")),
+		chromedp.WaitVisible(chromedp.CSS("#listeners")))
 	shot("gateway")
 
 	// An invitation made on the page, enrolled by a laptop.

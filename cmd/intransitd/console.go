@@ -45,7 +45,7 @@ func (d *daemon) startConsole(opts s2s.Options) error {
 	if cc == nil {
 		return nil
 	}
-	co := console.Options{Source: consoleSource{d}, ExpiryWarning: cc.ExpiryWarning.Duration, Logger: d.log}
+	co := console.Options{Source: consoleSource{d}, ExpiryWarning: cc.ExpiryWarning.Duration, Logger: d.log, Listeners: d.listeners()}
 	if d.p2s != nil {
 		acts, err := d.consoleActions(opts)
 		if err != nil {
@@ -96,6 +96,26 @@ func (d *daemon) startConsole(opts s2s.Options) error {
 	}
 	d.log.Info("console listening", "url", scheme+"://"+ln.Addr().String()+"/", "admin_pki", co.Admin)
 	return nil
+}
+
+// listeners are the daemon's listeners that the status report does not
+// hold.
+func (d *daemon) listeners() []console.Listener {
+	c := d.cfg
+	out := []console.Listener{{Name: "console", Addr: c.Console.Listen.String()}, {Name: "status socket", Addr: c.StatusSocket}}
+	if c.MetricsListen != "" {
+		out = append(out, console.Listener{Name: "metrics", Addr: c.MetricsListen})
+	}
+	if p := c.P2S; p != nil {
+		if p.Enroll.IsValid() {
+			out = append(out, console.Listener{Name: "enrollment API", Addr: p.Enroll.String()})
+		}
+		if p.Renew.IsValid() {
+			out = append(out, console.Listener{Name: "renewal API", Addr: p.Renew.String()})
+		}
+		out = append(out, console.Listener{Name: "p2s admin socket", Addr: p.AdminSocket})
+	}
+	return out
 }
 
 // consoleActions are the console's actions on the point-to-site gateway.

@@ -82,6 +82,12 @@ type Invitation struct {
 	Expires time.Time
 }
 
+// Listener is one listening address of the daemon.
+type Listener struct {
+	// Name says what listens ("enrollment API"), Addr where.
+	Name, Addr string
+}
+
 // Defaults of the options.
 const (
 	DefaultSampleEvery   = 10 * time.Second
@@ -100,6 +106,10 @@ type Options struct {
 	Actions Actions
 	// Groups are the point-to-site groups an invitation may name.
 	Groups []string
+	// Listeners are the daemon's other listeners (enrollment, metrics,
+	// sockets, this console) that the status report does not hold, for
+	// the gateway page.
+	Listeners []Listener
 	// Admin, when set, is the PKI whose admin certificates may use the
 	// console: every request must come over TLS with a verified client
 	// certificate whose URI identity is intransit://<Admin>/admin/<name>.

@@ -87,7 +87,8 @@ func newConsole(t *testing.T, admin string) (*Console, *recorder, *bytes.Buffer)
 	acts := &recorder{}
 	var logs bytes.Buffer
 	c, err := New(Options{Source: newReport(), Actions: acts, Groups: []string{"staff", "ops"}, Admin: admin,
-		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Now: func() time.Time { return t0 }})
+		Listeners: []Listener{{Name: "enrollment API", Addr: "198.51.100.2:8445"}, {Name: "console", Addr: "127.0.0.1:9090"}},
+		Logger:    slog.New(slog.NewTextHandler(&logs, nil)), Now: func() time.Time { return t0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,8 @@ func TestPagesRenderWithStrictCSP(t *testing.T) {
 		path string
 		want []string
 	}{
-		{"/", []string{"intransit://demo/gateway/gw-b", "refused</span>", "this change needs a restart", "this gateway", "client alice-laptop"}},
+		{"/", []string{"intransit://demo/gateway/gw-b", "refused</span>", "this change needs a restart", "this gateway", "client alice-laptop",
+			"enrollment API <span class=\"mono\">198.51.100.2:8445</span>; console"}},
 		{"/tunnels", []string{`id="tunnel-site-a"`, `data-bytes="123456"`, "epoch 7", "10.1.0.0/24", "certificate 1f revoked", `<svg class="chart"`}},
 		{"/clients", []string{`id="client-alice-laptop"`, `id="client-bob-laptop"`, `id="client-printer"`, `id="revoke-alice-laptop"`, "3 shown"}},
 		{"/refusals", []string{"token_used", "point-to-site", "site-to-site", "certificate 1f revoked"}},

@@ -27,6 +27,7 @@ type view struct {
 	Reload      Reload
 	Actions     bool
 	Groups      []string
+	Listeners   []Listener
 	Query       string
 	Window      time.Duration
 	Warn        time.Duration
@@ -83,7 +84,7 @@ func (c *Console) base(r *http.Request, page string) *view {
 	now := c.o.Now()
 	op := operator(r)
 	v := &view{Page: page, RefreshSecs: max(1, int(c.o.Refresh/time.Second)), Operator: op, CSRF: c.csrfToken(op), Now: now,
-		Rep: c.o.Source.Report(), Reload: c.o.Source.LastReload(), Actions: c.o.Actions != nil, Groups: c.o.Groups,
+		Rep: c.o.Source.Report(), Reload: c.o.Source.LastReload(), Actions: c.o.Actions != nil, Groups: c.o.Groups, Listeners: c.o.Listeners,
 		Window: c.o.Window, Warn: c.o.ExpiryWarning, TTLs: inviteTTLs, TTL: "24h"}
 	for _, p := range pages {
 		if p.Name == page {
