@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"intransit/internal/nsforward"
@@ -130,7 +132,16 @@ console: {listen: "127.0.0.1:9090"}
 		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		// Every page works under its strict CSP: nothing was blocked.
+		if v := browserRun(b, "CSP violations on "+name, 10*time.Second, chromedp.Evaluate[[]string](`window.__cspViolations || []`)); len(v) > 0 {
+			t.Errorf("page %s broke its Content-Security-Policy: %v", name, v)
+		}
 	}
+	// A watcher of CSP violations in every document, before its scripts.
+	run("watch CSP violations", 10*time.Second, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspWatch})
+		return err
+	}))
 
 	// Traffic through the tunnel, bounded: 150 pings over 30 s.
 	l.siteA.Start("ping", "-q", "-i", "0.2", "-c", "150", "-s", "1000", s2sHostB)
@@ -168,6 +179,14 @@ console: {listen: "127.0.0.1:9090"}
 	run("gateway page", 20*time.Second, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#gw-identity")),
 		chromedp.WaitVisible(chromedp.CSS("#listeners")))
 	shot("gateway")
+	// The browser enforces the CSP: an inline script is blocked (and the
+	// watcher sees it, so its silence on the other pages means something).
+	blocked := browserRun(b, "inline script", 10*time.Second, chromedp.Evaluate[[]string](`new Promise(resolve => {
+		const s = document.createElement('script'); s.textContent = 'window.__ran = true'; document.head.appendChild(s);
+		setTimeout(() => resolve(window.__ran ? ['ran'] : window.__cspViolations), 300); })`, chromedp.EvalAwaitPromise))
+	if len(blocked) == 0 || !strings.HasPrefix(blocked[0], "script-src") {
+		t.Fatalf("an inline script on the console: %v, want it blocked by script-src", blocked)
+	}
 
 	// An invitation made on the page, enrolled by a laptop.
 	run("invite", 30*time.Second, chromedp.Navigate(base+"/invite"), chromedp.WaitVisible(chromedp.CSS("#invite-name")),
@@ -330,6 +349,10 @@ console: {listen: "127.0.0.1:9090"}
 		t.Errorf("admin certificate: %v HTTP %d %.200q\n%s", err, code, body, gwA.proc.Output())
 	}
 }
+
+// cspWatch collects the page's Content-Security-Policy violations.
+const cspWatch = `window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', e => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));`
 
 // firstPaint is the page's first contentful paint in milliseconds after
 // navigation started, from the Performance API, waiting for the entry
