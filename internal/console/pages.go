@@ -2,14 +2,13 @@ package console
 
 import (
 	"bytes"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
 	"sort"
 	"strings"
 	"time"
-
-	"html/template"
 
 	"intransit/internal/status"
 )
