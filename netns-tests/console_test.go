@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,10 +35,13 @@ const chromium = "/usr/bin/chromium"
 // its loopback address, which a forwarder of the test brings to the
 // browser; gateway A has its console on its WAN address, where only admin
 // certificates of the PKI get in. In the browser: the tunnel row appears
-// and its bytes grow without a reload; an invitation made on the page is
-// enrolled by a laptop, which then appears in the client list; a page of
-// another site that posts to the console is refused; a revoke from the page
-// cuts the laptop within 5 s. Over TLS to gateway A: no certificate and a
+// and its bytes grow without a reload; no page breaks its CSP, which blocks
+// an inline script; an invitation made on the page is enrolled by a laptop,
+// which then appears in the client list; a page of another site that posts
+// to the console is refused; a second laptop disconnected from the page is
+// gone within 5 s; a refused connection appears on the refusals page; a
+// revoke from the page cuts the first laptop within 5 s; a refused reload
+// shows on the gateway page. Over TLS to gateway A: no certificate and a
 // client certificate are refused, an admin certificate gets in. Every
 // page's screenshot is kept, in $INTRANSIT_CONSOLE_SCREENSHOTS or else a new
 // directory under $TMPDIR, which the test logs; the page's weight and time
@@ -313,6 +317,18 @@ console: {listen: "127.0.0.1:9090"}
 	}
 	if !strings.Contains(gwB.proc.Output(), "console audit: action done") || !strings.Contains(gwB.proc.Output(), "action=revoke") {
 		t.Errorf("no audit line for the revoke in the gateway's log")
+	}
+
+	// A reload that changes a restart-only setting is refused, and the
+	// gateway page says so.
+	appendFile(t, cfgB, "path_mtu: 1400\n")
+	if err := gwB.proc.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	run("refused reload", 20*time.Second, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#reload .bad")))
+	shot("gateway-reload-refused")
+	if text := browserRun(b, "last reload", 10*time.Second, chromedp.Text(chromedp.CSS("#reload"))); !strings.Contains(text, "path_mtu") {
+		t.Errorf("the last reload reads %q, want the refusal naming path_mtu", text)
 	}
 
 	// Gateway A's console, off loopback: admin certificates only.
