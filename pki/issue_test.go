@@ -28,7 +28,7 @@ import (
 
 func issueReq(profile, name string) pki.Request {
 	r := pki.Request{Profile: profile, Name: name}
-	if profile != pki.ProfileClient {
+	if p, _ := pki.LookupProfile(profile); p.HostNames {
 		r.DNSNames = []string{name + ".example.net"}
 		r.IPAddresses = []net.IP{net.ParseIP("192.0.2.10")}
 	}
@@ -60,6 +60,7 @@ func TestProfilesAgainstOpenSSL(t *testing.T) {
 		pki.ProfileGateway: {"TLS Web Server Authentication, TLS Web Client Authentication", []string{"DNS:gateway-1.example.net", "IP Address:192.0.2.10", "URI:intransit://acme/gateway/gateway-1"}},
 		pki.ProfileServer:  {"TLS Web Server Authentication", []string{"DNS:server-1.example.net", "URI:intransit://acme/server/server-1"}},
 		pki.ProfileClient:  {"TLS Web Client Authentication", []string{"URI:intransit://acme/client/client-1"}},
+		pki.ProfileAdmin:   {"TLS Web Client Authentication", []string{"URI:intransit://acme/admin/admin-1"}},
 	}
 	leaves := map[string]string{}
 	var clientSerial *big.Int
@@ -233,7 +234,8 @@ func TestRefusals(t *testing.T) {
 		{"CSR key swapped", otherKey, issueReq(pki.ProfileServer, "s"), "signature does not verify"},
 		{"TTL above profile maximum", newCSR(t, p256, 0), withTTL(issueReq(pki.ProfileClient, "c"), 91*24*time.Hour), "above the maximum of 2160h0m0s"},
 		{"negative TTL", newCSR(t, p256, 0), withTTL(issueReq(pki.ProfileClient, "c"), -time.Hour), "negative"},
-		{"unknown profile", newCSR(t, p256, 0), issueReq("admin", "x"), `unknown profile "admin"`},
+		{"unknown profile", newCSR(t, p256, 0), issueReq("operator", "x"), `unknown profile "operator"`},
+		{"admin with a DNS name", newCSR(t, p256, 0), withDNS(issueReq(pki.ProfileAdmin, "a"), "a.example.net"), "not allowed"},
 		{"gateway without names", newCSR(t, p256, 0), pki.Request{Profile: pki.ProfileGateway, Name: "g"}, "at least one DNS name or IP address"},
 		{"client with a DNS name", newCSR(t, p256, 0), withDNS(issueReq(pki.ProfileClient, "c"), "c.example.net"), "not allowed"},
 		{"name outside permitted domains", newCSR(t, p256, 0), withDNS(issueReq(pki.ProfileServer, "s"), "s.example.org"), "outside the permitted domains"},

@@ -16,6 +16,10 @@ const (
 	ProfileGateway = "gateway"
 	ProfileServer  = "server"
 	ProfileClient  = "client"
+	// ProfileAdmin is an operator of the gateways: a client certificate
+	// (identity intransit://<ca>/admin/<name>) that the web console
+	// accepts on an address other than loopback.
+	ProfileAdmin = "admin"
 )
 
 // Profile is an issuance policy: what a certificate is for, which keys it
@@ -40,7 +44,9 @@ type Profile struct {
 }
 
 // ProfileNames lists the profiles.
-func ProfileNames() []string { return []string{ProfileGateway, ProfileServer, ProfileClient} }
+func ProfileNames() []string {
+	return []string{ProfileGateway, ProfileServer, ProfileClient, ProfileAdmin}
+}
 
 // LookupProfile returns the named profile, or a Refusal naming the
 // profiles that exist.
@@ -66,6 +72,13 @@ func LookupProfile(name string) (Profile, error) {
 		return Profile{
 			Name:        ProfileClient,
 			Description: "a user or device (clientAuth), identified by the URI intransit://<ca>/client/<name>",
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+			Keys:        keys, DefaultTTL: 30 * day, MaxTTL: 90 * day, HostNames: false,
+		}, nil
+	case ProfileAdmin:
+		return Profile{
+			Name:        ProfileAdmin,
+			Description: "an operator of the web console (clientAuth), identified by the URI intransit://<ca>/admin/<name>",
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 			Keys:        keys, DefaultTTL: 30 * day, MaxTTL: 90 * day, HostNames: false,
 		}, nil

@@ -27,12 +27,16 @@ import (
 // toolkit working: the site-to-site netns demo (demo_s2s.go), or with
 // --pki-only (or --dir) the PKI quickstart.
 func newDemoCommand() *cobra.Command {
-	var dir string
-	var pkiOnly bool
+	var dir, forward string
+	var pkiOnly, keep, down bool
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Two sites joined by intransitd gateways and a laptop, in network namespaces (root); --pki-only: the PKI quickstart",
 		Long: s2sDemoHelp + `
+
+With --keep, nothing is removed at the end: the gateways and the laptop keep
+running, and the demo prints the URL of gateway B's web console on this
+machine (forwarded from B's namespace); intransit demo --down removes it all.
 
 With --pki-only (implied by --dir), run the PKI quickstart instead, in a fresh temporary directory (or --dir, which must not
 hold a PKI yet): create a PKI with a generated passphrase, issue a gateway, a
@@ -41,12 +45,18 @@ server and a client certificate, verify each chain in Go and with openssl
 refuses the client, list the certificates, and say where the verified chain
 is on disk. Needs no root and takes a few seconds.`,
 		Example: `  intransit demo
+  intransit demo --keep        # then open the printed console URL; intransit demo --down
   intransit demo --pki-only
   intransit demo --dir /tmp/pki-demo`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !pkiOnly && dir == "" {
-				return runS2SDemo(cmd.Context(), cmd.OutOrStdout(), "")
+			switch {
+			case forward != "":
+				return runConsoleForward(cmd.Context(), forward)
+			case down:
+				return runDemoDown(cmd.OutOrStdout())
+			case !pkiOnly && dir == "":
+				return runS2SDemo(cmd.Context(), cmd.OutOrStdout(), "", keep)
 			}
 			if dir == "" {
 				d, err := os.MkdirTemp("", "intransit-demo-")
@@ -60,6 +70,11 @@ is on disk. Needs no root and takes a few seconds.`,
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "directory to build the PKI quickstart in (implies --pki-only; default: a new temporary directory)")
 	cmd.Flags().BoolVar(&pkiOnly, "pki-only", false, "run the PKI quickstart only (no root needed)")
+	cmd.Flags().BoolVar(&keep, "keep", false, "leave the demo running at the end and print the URL of gateway B's web console")
+	cmd.Flags().BoolVar(&down, "down", false, "remove a demo left running by --keep")
+	cmd.Flags().StringVar(&forward, "forward-console", "", "")
+	_ = cmd.Flags().MarkHidden("forward-console")
+	cmd.MarkFlagsMutuallyExclusive("keep", "down", "pki-only")
 	return cmd
 }
 

@@ -35,7 +35,7 @@ func newS2SDemoCommand() *cobra.Command {
 		Long:  s2sDemoHelp,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runS2SDemo(cmd.Context(), cmd.OutOrStdout(), daemon)
+			return runS2SDemo(cmd.Context(), cmd.OutOrStdout(), daemon, false)
 		},
 	}
 	cmd.Flags().StringVar(&daemon, "intransitd", "", "intransitd binary (default: next to intransit, on PATH, or built with go from this repository)")
@@ -71,6 +71,10 @@ type demoNet struct {
 	ns     []string
 	procs  []*exec.Cmd
 	steps  int
+	// keepProcs starts processes in sessions of their own, so that they
+	// can outlive the demo; kept says the demo was handed over to
+	// intransit demo --down and teardown must leave it running.
+	keepProcs, kept bool
 }
 
 // step prints the title of the demo's next step, numbered.
@@ -80,14 +84,20 @@ func (d *demoNet) step(title string) {
 }
 
 // runS2SDemo runs the site-to-site demo, with a laptop joining gateway B
-// point-to-site.
-func runS2SDemo(ctx context.Context, w io.Writer, daemonBin string) error {
+// point-to-site; with keep it leaves everything running at the end and
+// prints the console's URL (see demo_keep.go).
+func runS2SDemo(ctx context.Context, w io.Writer, daemonBin string, keep bool) error {
 	if os.Geteuid() != 0 {
 		return errors.New("the site-to-site demo builds network namespaces, TUN devices and routes: run it as root (or `intransit demo --pki-only` for the PKI quickstart alone)")
 	}
 	for _, tool := range []string{"ip", "nft", "ping", "tcpdump", "iperf3"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("the demo needs %s (apt-get install iproute2 nftables iputils-ping tcpdump iperf3)", tool)
+		}
+	}
+	if keep {
+		if err := checkNoKeptDemo(); err != nil {
+			return err
 		}
 	}
 	// Ctrl-C or SIGTERM ends the demo through its teardown.
@@ -98,13 +108,17 @@ func runS2SDemo(ctx context.Context, w io.Writer, daemonBin string) error {
 	if err != nil {
 		return fmt.Errorf("demo directory: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	d := &demoNet{w: w, prefix: fmt.Sprintf("itd%d", os.Getpid()%100000), dir: dir, keepProcs: keep}
+	defer func() {
+		if !d.kept {
+			os.RemoveAll(dir)
+		}
+	}()
 	if daemonBin == "" {
 		if daemonBin, err = findIntransitd(ctx, dir); err != nil {
 			return err
 		}
 	}
-	d := &demoNet{w: w, prefix: fmt.Sprintf("itd%d", os.Getpid()%100000), dir: dir}
 	defer d.teardown()
 
 	self, err := os.Executable()
@@ -128,7 +142,7 @@ func runS2SDemo(ctx context.Context, w io.Writer, daemonBin string) error {
 		return err
 	}
 	sockB, err := d.startGateway(ctx, daemonBin, "gwb", "gw-b", files, "198.51.100.2", "10.2.0.0/24", "site-a", files.idA, "192.0.2.1", "10.1.0.0/24",
-		d.p2sSection(files, "198.51.100.2"))
+		d.p2sSection(files, "198.51.100.2")+demoConsoleSection)
 	if err != nil {
 		return err
 	}
@@ -236,6 +250,15 @@ func runS2SDemo(ctx context.Context, w io.Writer, daemonBin string) error {
 		fmt.Fprint(w, indent(flowSummary(summary)))
 	}
 
+	if keep {
+		url, err := d.keep(self)
+		if err != nil {
+			return err
+		}
+		d.step("the demo keeps running")
+		fmt.Fprintf(w, "   the console of gateway B: %s\n   remove everything with: intransit demo --down\n", url)
+		return nil
+	}
 	d.step("tear down")
 	d.teardown()
 	fmt.Fprintf(w, "   namespaces, links and daemons removed; the demo took %s\n", time.Since(start).Round(100*time.Millisecond))
@@ -351,6 +374,9 @@ func (d *demoNet) start(host, logFile, name string, args ...string) *exec.Cmd {
 	cmd := exec.Command("ip", append([]string{"netns", "exec", d.nsName(host), name}, args...)...)
 	if f, err := os.Create(logFile); err == nil {
 		cmd.Stdout, cmd.Stderr = f, f
+	}
+	if d.keepProcs {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	}
 	if err := cmd.Start(); err == nil {
 		d.procs = append(d.procs, cmd)
@@ -528,6 +554,9 @@ func (d *demoNet) logs() string {
 // teardown stops the processes and deletes the namespaces (which takes
 // their links, routes and tunnels with them). It is safe to call twice.
 func (d *demoNet) teardown() {
+	if d.kept {
+		return
+	}
 	for _, p := range d.procs {
 		if p.Process != nil && p.ProcessState == nil {
 			_ = p.Process.Signal(os.Interrupt)

@@ -38,7 +38,7 @@ func newP2SEnrollCommand() *cobra.Command {
 	var pf profileFlags
 	var token, tokenFile string
 	cmd := &cobra.Command{
-		Use:   "enroll https://GATEWAY[:PORT] --token-file FILE|-",
+		Use:   "enroll https://GATEWAY[:PORT] | LINK  --token-file FILE|-",
 		Short: "Enroll this laptop with a gateway: local key, CSR, client certificate, pinned CA",
 		Long: `Redeem a one-time token (from intransit p2s invite) at the gateway's
 enrollment endpoint. The private key is generated here and never leaves this
@@ -52,9 +52,17 @@ where every local user can read it (ps, /proc) until it is redeemed.
 Exit codes: 0 enrolled, 1 the gateway refused (expired or used token, weak
 key, ...), 2 could not run.`,
 		Example: `  intransit p2s enroll https://vpn.example.com:8445 --token-file token.txt
-  pass show vpn-token | intransit p2s enroll https://vpn.example.com:8445 --token-file -`,
+  pass show vpn-token | intransit p2s enroll https://vpn.example.com:8445 --token-file -
+  intransit p2s enroll 'https://vpn.example.com:8445/#itp1.xxx'   # a console invitation's link (visible in ps: prefer --token-file)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			base, linked, ok, err := enroll.ParseLink(args[0])
+			if err != nil {
+				return err
+			}
+			if ok && token == "" && tokenFile == "" {
+				token = linked // on the command line all the same: readToken warns
+			}
 			tok, err := readToken(cmd, token, tokenFile)
 			if err != nil {
 				return err
@@ -63,7 +71,7 @@ key, ...), 2 could not run.`,
 			if err != nil {
 				return err
 			}
-			p, err := client.Enroll(cmd.Context(), dir, args[0], tok)
+			p, err := client.Enroll(cmd.Context(), dir, base, tok)
 			var ref *enroll.Refusal
 			if errors.As(err, &ref) {
 				return refusal(fmt.Errorf("the gateway refused the enrollment: %w", err))
@@ -92,7 +100,7 @@ func readToken(cmd *cobra.Command, arg, file string) (string, error) {
 	case arg != "" && file != "":
 		return "", errors.New("give either --token-file or --token, not both")
 	case arg != "":
-		fmt.Fprintln(cmd.ErrOrStderr(), "warning: --token puts the one-time token on the command line, where every local user can read it (ps, /proc); use --token-file FILE, or --token-file - to read it from standard input")
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning: the one-time token is on the command line (--token or an enrollment link), where every local user can read it (ps, /proc); use --token-file FILE, or --token-file - to read it from standard input")
 		return arg, nil
 	case file == "":
 		return "", errors.New("--token-file is required: a file holding the token from intransit p2s invite, or - for standard input")

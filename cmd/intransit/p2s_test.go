@@ -122,7 +122,7 @@ func TestP2SInviteEnrollCommands(t *testing.T) {
 	if code != exitFinding || !strings.Contains(out, enroll.ReasonTokenUsed) {
 		t.Errorf("reused token as an argument: exit %d: %s", code, out)
 	}
-	if !strings.Contains(out, "warning: --token puts the one-time token on the command line") {
+	if !strings.Contains(out, "warning: the one-time token is on the command line") {
 		t.Errorf("--token did not warn that argv is visible: %s", out)
 	}
 	// Enrolling over an existing profile cannot run (exit 2).

@@ -174,7 +174,7 @@ type identityFlags struct {
 
 func (f *identityFlags) add(cmd *cobra.Command, outHelp string) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.profile, "profile", "", "issuance profile: gateway, server or client (required)")
+	fl.StringVar(&f.profile, "profile", "", "issuance profile: gateway, server, client or admin (required)")
 	fl.StringSliceVar(&f.sans, "san", nil, "DNS name or IP address (repeatable, gateway and server)")
 	fl.StringVar(&f.ttl, "ttl", "", "lifetime, e.g. 720h or 30d (default: the profile's)")
 	fl.StringVar(&f.out, "out", "", outHelp)
@@ -295,7 +295,7 @@ NAME.crt and NAME-chain.pem into --out (default DIR/issued).`,
 			if name == "" {
 				name = csr.Subject.CommonName
 			}
-			if len(id.sans) == 0 && id.profile != pki.ProfileClient {
+			if p, err := pki.LookupProfile(id.profile); len(id.sans) == 0 && err == nil && p.HostNames {
 				id.sans = append(id.sans, csr.DNSNames...)
 				for _, ip := range csr.IPAddresses {
 					id.sans = append(id.sans, ip.String())

@@ -179,7 +179,7 @@ func TestPKICommandRefusalsAndErrors(t *testing.T) {
 		want string
 	}{
 		{"init on an existing PKI", []string{"init"}, exitFinding, "already exists"},
-		{"unknown profile", []string{"issue", "x", "--profile", "admin"}, exitFinding, `unknown profile "admin"`},
+		{"unknown profile", []string{"issue", "x", "--profile", "operator"}, exitFinding, `unknown profile "operator"`},
 		{"TTL above the maximum", []string{"issue", "c", "--profile", "client", "--ttl", "365d"}, exitFinding, "above the maximum"},
 		{"weak key type", []string{"issue", "s", "--profile", "server", "--san", "s.example.net", "--key-type", "rsa-1024"}, exitFinding, "unknown key type"},
 		{"CSR with RSA-1024", []string{"sign", "--csr", weakCSR, "--profile", "server"}, exitFinding, "1024 bits is below the minimum of 2048"},

@@ -29,6 +29,7 @@ import (
 // gateways re-read it, so that the peer or laptop is cut at once.
 type caRuntime struct {
 	ca     *pki.CA
+	admin  *admin.Local // revokes and publishes; the admin socket and the console use it
 	auth   *enroll.CAAuthority
 	socket string
 	cancel context.CancelFunc
@@ -68,6 +69,7 @@ func startCA(ctx context.Context, cfg *daemonconfig.Config, rev *tlspolicy.Revoc
 	rt.cancel = cancel
 	mono := &monotonic{next: pub}
 	local := admin.NewLocal(ca, mono, log)
+	rt.admin = local
 	rt.wg.Add(2)
 	go func() {
 		defer rt.wg.Done()

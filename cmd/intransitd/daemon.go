@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sys/unix"
 
+	"intransit/internal/console"
 	"intransit/internal/daemonconfig"
 	"intransit/internal/logging"
 	"intransit/internal/status"
@@ -44,6 +45,10 @@ type daemon struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+
+	// lastReload is the outcome of the last SIGHUP, guarded by mu: the
+	// console reads it.
+	lastReload console.Reload
 }
 
 // newRegistry builds the daemon's Prometheus registry with the runtime's
@@ -105,6 +110,13 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 		d.gw.Close()
 		d.ca.close()
 		d.cancel()
+		return nil, err
+	}
+	if err := d.startConsole(opts); err != nil {
+		d.cancel()
+		d.wg.Wait()
+		d.p2s.close()
+		d.gw.Close()
 		return nil, err
 	}
 	return d, nil
@@ -323,17 +335,21 @@ func monotonicUsec() int64 {
 // restarted, certificate material is re-read; a file that fails validation,
 // or that changes a setting only a restart can apply, changes nothing.
 func (d *daemon) reload(ctx context.Context) {
+	refused := d.reloadRefused(time.Now())
 	next, err := daemonconfig.Load(d.cfg.Path)
 	if err != nil {
 		d.log.Error("reload refused: invalid configuration, nothing changed", "error", err.Error())
+		refused("invalid configuration: " + err.Error())
 		return
 	}
 	if field := restartOnly(d.cfg, next); field != "" {
 		d.log.Error("reload refused: this change needs a restart, nothing changed", "field", field)
+		refused(field + ": this change needs a restart")
 		return
 	}
 	if err := d.gw.SetRemotes(remotes(next)); err != nil {
 		d.log.Error("reload refused, nothing changed", "error", err.Error())
+		refused(err.Error())
 		return
 	}
 	if err := d.gw.Reload(ctx); err != nil {
@@ -345,8 +361,19 @@ func (d *daemon) reload(ctx context.Context) {
 	}
 	d.mu.Lock()
 	d.loadedAt = time.Now()
+	d.lastReload = console.Reload{At: d.loadedAt}
 	d.mu.Unlock()
 	d.log.Info("configuration reloaded", "config", next.Path, "remotes", len(next.Remotes))
+}
+
+// reloadRefused returns the function that records a reload asked for at
+// at as refused, and why.
+func (d *daemon) reloadRefused(at time.Time) func(string) {
+	return func(why string) {
+		d.mu.Lock()
+		d.lastReload = console.Reload{At: at, Refused: why}
+		d.mu.Unlock()
+	}
 }
 
 // restartOnly names the first setting that differs between a and b and
@@ -377,6 +404,7 @@ func restartOnly(a, b *daemonconfig.Config) string {
 		{"path_mtu", a.PathMTU, b.PathMTU},
 		{"p2s", a.P2S, b.P2S},
 		{"pki", a.PKI, b.PKI},
+		{"console", a.Console, b.Console},
 	}
 	for _, f := range fields {
 		if !reflect.DeepEqual(f.a, f.b) {

@@ -36,6 +36,9 @@ type p2sRuntime struct {
 	wg      sync.WaitGroup
 	srvs    []*http.Server
 	pathMTU int // the enrollment and renewal listeners clamp TCP to it
+
+	// enroll makes the tokens (the console invites through it).
+	enroll *enroll.Server
 }
 
 // startP2S starts point-to-site serving from the configuration's p2s
@@ -91,6 +94,7 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, a
 	}
 	srv := &enroll.Server{Store: st, Groups: names, ClientTTL: pc.ClientTTL.Duration, ControlPort: pc.Listen.Control.Port(),
 		RenewPort: pc.Renew.Port(), Authority: auth, Logger: log}
+	rt.enroll = srv
 	tlsOpts := tlspolicy.Options{Profile: base.Profile, Certificate: base.Certificate, Logger: log, Metrics: base.TLSMetrics}
 	if pc.Enroll.IsValid() {
 		prof, err := tlspolicy.LoadProfile(pc.EnrollProfile)

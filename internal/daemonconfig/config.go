@@ -38,6 +38,7 @@
 //	    control: [192.0.2.2:8443]     # dialed in order; empty: accept only
 //	    transports: [udp, quic, tls]  # data-plane order of preference
 //	    allowed_prefixes: [10.2.0.0/24]
+//	console: {listen: 127.0.0.1:9090}  # opt-in web console (console.go)
 package daemonconfig
 
 import (
@@ -131,6 +132,8 @@ type Config struct {
 	P2S *P2S `yaml:"p2s"`
 	// PKI, when present, is the CA this gateway holds (see pki.go).
 	PKI *P2SPKI `yaml:"pki"`
+	// Console, when present, serves the web console (see console.go).
+	Console *Console `yaml:"console"`
 }
 
 // Identity is the gateway's certificate, key and trust material.
