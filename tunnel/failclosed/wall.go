@@ -1,0 +1,123 @@
+package failclosed
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"intransit/internal/status"
+)
+
+// Wall is the block of one TUN interface as its process keeps it: the
+// policy last applied, installed through a Kernel. Methods are safe for
+// concurrent use.
+type Wall struct {
+	k     Kernel
+	iface string
+
+	mu sync.Mutex
+	p  Policy // the policy in force; Empty when no table is installed
+}
+
+// NewWall returns the wall of iface; it changes nothing until Apply.
+func NewWall(k Kernel, iface string) *Wall {
+	return &Wall{k: k, iface: iface, p: Policy{Interface: iface}}
+}
+
+// Table is the wall's nftables table.
+func (w *Wall) Table() string { return TableName(w.iface) }
+
+// Apply puts p in force (its Interface is the wall's): a policy that
+// guards something replaces the table in one step; an Empty one removes
+// the table. On error the policy in force stays.
+func (w *Wall) Apply(ctx context.Context, p Policy) error {
+	p.Interface = w.iface
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if p.Empty() {
+		if _, err := w.k.Remove(ctx, w.Table()); err != nil {
+			return err
+		}
+	} else if err := w.k.Install(ctx, p); err != nil {
+		return err
+	}
+	w.p = clonePolicy(p)
+	return nil
+}
+
+// Lift removes the table, whatever the policy.
+func (w *Wall) Lift(ctx context.Context) error {
+	return w.Apply(ctx, Policy{})
+}
+
+// Policy returns the policy in force.
+func (w *Wall) Policy() Policy {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return clonePolicy(w.p)
+}
+
+// TunnelState tells Blocks whether the tunnel serving a guard (by name) is
+// up, and if not, why.
+type TunnelState func(guard string) (up bool, why string)
+
+// Blocks describes the blocks in force for a status report: one per guard
+// with prefixes, and one for a lockdown.
+func (w *Wall) Blocks(state TunnelState) []status.Block {
+	p := w.Policy()
+	if p.Empty() {
+		return nil
+	}
+	table := "inet " + TableName(p.Interface)
+	var exempt []string
+	for _, a := range p.Exempt {
+		exempt = append(exempt, a.String())
+	}
+	block := func(name string, prefixes []netip.Prefix, guarded string) status.Block {
+		b := status.Block{Name: name, Table: table, Interface: p.Interface, Exempt: exempt, State: status.BlockArmed}
+		for _, pr := range prefixes {
+			b.Prefixes = append(b.Prefixes, pr.String())
+		}
+		up, why := state(name)
+		if up {
+			b.Reason = fmt.Sprintf("tunnel up: %s leaves only through %s", guarded, p.Interface)
+		} else {
+			b.State = status.BlockBlocking
+			b.Reason = fmt.Sprintf("tunnel down (%s): %s is rejected, never sent in clear", why, guarded)
+		}
+		return b
+	}
+	var out []status.Block
+	for _, g := range p.Guards {
+		if len(g.Prefixes) > 0 {
+			out = append(out, block(g.Name, g.Prefixes, "traffic to these prefixes"))
+		}
+	}
+	if p.Lockdown {
+		out = append(out, block(LockdownName, nil, "all traffic but the tunnel's own"))
+	}
+	return out
+}
+
+// LockdownName names a lockdown in Blocks and in the TunnelState query.
+const LockdownName = "lockdown"
+
+func clonePolicy(p Policy) Policy {
+	p.Guards = slices.Clone(p.Guards)
+	for i := range p.Guards {
+		p.Guards[i].Prefixes = slices.Clone(p.Guards[i].Prefixes)
+	}
+	p.Exempt = slices.Clone(p.Exempt)
+	return p
+}
+
+// Lift removes the table of iface through k, whoever installed it, and
+// reports whether there was one.
+func Lift(ctx context.Context, k Kernel, iface string) (bool, error) {
+	if !ifaceName.MatchString(iface) {
+		return false, fmt.Errorf("interface %q: want 1 to 15 letters, digits, '_', '.' or '-'", iface)
+	}
+	return k.Remove(ctx, TableName(iface))
+}
