@@ -92,6 +92,9 @@ func writeStatus(w io.Writer, rep *status.Report) error {
 	if err := output.WriteTable(w, []string{"REMOTE", "STATE", "TRANSPORT", "ENDPOINT", "HANDSHAKE", "RX", "TX", "PSK", "CERT UNTIL", "ROUTES", "REASON"}, rows); err != nil {
 		return err
 	}
+	if err := writeBlocks(w, rep.Blocks); err != nil {
+		return err
+	}
 	if len(rep.Refusals) == 0 {
 		return nil
 	}

@@ -26,6 +26,7 @@ import (
 	"intransit/s2s"
 	"intransit/tlspolicy"
 	"intransit/tlspolicy/crlsource"
+	"intransit/tunnel/failclosed"
 )
 
 // daemon is a running intransitd.
@@ -36,6 +37,7 @@ type daemon struct {
 	mu       sync.Mutex
 	loadedAt time.Time // guarded by mu: the status socket reads it
 	gw       *s2s.Gateway
+	guard    *failclosed.Wall // the remotes' fail-closed block
 	p2s      *p2sRuntime
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -56,6 +58,11 @@ func newLogger(format string) *slog.Logger {
 func newDaemon(ctx context.Context, cfg *daemonconfig.Config) (*daemon, error) {
 	log := newLogger(cfg.LogFormat)
 	d := &daemon{log: log, cfg: cfg, path: cfg.Path, loadedAt: time.Now()}
+	// Before anything else: the remotes' prefixes never leave in clear.
+	d.guard = failclosed.NewWall(failclosed.NFT{}, cfg.Interface.Name)
+	if err := d.guard.Apply(ctx, guardPolicy(cfg)); err != nil {
+		return nil, fmt.Errorf("fail-closed block: %w", err)
+	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -202,6 +209,7 @@ func (d *daemon) report() status.Report {
 	rep.Gateway.ConfigLoaded = d.loadedAt
 	d.mu.Unlock()
 	rep.P2S = d.p2s.status()
+	rep.Blocks = d.guard.Blocks(tunnelStates(rep.Peers))
 	return rep
 }
 
@@ -311,8 +319,15 @@ func (d *daemon) reload(ctx context.Context) {
 		d.log.Error("reload refused: this change needs a restart, nothing changed", "field", field)
 		return
 	}
+	if err := d.guard.Apply(ctx, guardPolicy(next)); err != nil {
+		d.log.Error("reload refused: the fail-closed block could not change, nothing changed", "error", err.Error())
+		return
+	}
 	if err := d.gw.SetRemotes(remotes(next)); err != nil {
 		d.log.Error("reload refused, nothing changed", "error", err.Error())
+		if err := d.guard.Apply(ctx, guardPolicy(d.cfg)); err != nil {
+			d.log.Error("restoring the fail-closed block", "error", err.Error())
+		}
 		return
 	}
 	if err := d.gw.Reload(ctx); err != nil {

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"intransit/internal/daemonconfig"
+	"intransit/internal/status"
+	"intransit/tunnel/failclosed"
+)
+
+// guardPolicy is the fail-closed policy of a configuration: each remote's
+// allowed prefixes, under its name, leave only through the TUN interface.
+// The daemon applies it before anything else at start and before the
+// remotes change at reload, and leaves it in place when it stops or dies;
+// a remote's prefixes are freed only when it leaves the configuration.
+func guardPolicy(cfg *daemonconfig.Config) failclosed.Policy {
+	p := failclosed.Policy{Interface: cfg.Interface.Name}
+	for _, r := range cfg.Remotes {
+		p.Guards = append(p.Guards, failclosed.Guard{Name: r.Name, Prefixes: r.Prefixes()})
+	}
+	return p
+}
+
+// tunnelStates tells failclosed.Wall.Blocks which remotes' tunnels are up
+// and, for the others, why not.
+func tunnelStates(peers []status.Peer) failclosed.TunnelState {
+	return func(name string) (bool, string) {
+		for _, p := range peers {
+			if p.Name != name {
+				continue
+			}
+			if p.State == status.StateUp {
+				return true, ""
+			}
+			why := p.State
+			if p.Reason != "" {
+				why += ": " + p.Reason
+			}
+			return false, why
+		}
+		return false, "no session"
+	}
+}
