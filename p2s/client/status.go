@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"intransit/internal/status"
 )
 
 // StatusSocket is the client's status socket in the profile directory.
@@ -60,6 +62,9 @@ type Status struct {
 	CertExpiry time.Time `json:"cert_expiry"`
 	Sessions   uint64    `json:"sessions"`
 	PID        int       `json:"pid"`
+	// Blocks are the fail-closed blocks in force: the split tunnel's
+	// prefixes and the lockdown.
+	Blocks []status.Block `json:"blocks,omitempty"`
 }
 
 // Status returns a snapshot of the client.
@@ -75,6 +80,11 @@ func (c *Client) Status() Status {
 		}
 	}
 	st.PID = os.Getpid()
+	why := st.State
+	if st.Reason != "" {
+		why += ": " + st.Reason
+	}
+	st.Blocks = c.guard.blocks(st.State == StateConnected && st.Transport != "", why)
 	return st
 }
 
