@@ -258,9 +258,10 @@ func (lp *laptop) enroll(token string) (string, error) {
 	return string(out), err
 }
 
-// connect starts the client.
-func (lp *laptop) connect() {
-	lp.proc = lp.host.Start(lp.l.cli, "p2s", "connect", "--dir", lp.dir, "--dns", "resolv.conf", "--resolv-conf", lp.resolv)
+// connect starts the client, with extra flags of p2s connect.
+func (lp *laptop) connect(extra ...string) {
+	args := append([]string{"p2s", "connect", "--dir", lp.dir, "--dns", "resolv.conf", "--resolv-conf", lp.resolv}, extra...)
+	lp.proc = lp.host.Start(lp.l.cli, args...)
 }
 
 // status reads the client's status (nil when it does not answer).
