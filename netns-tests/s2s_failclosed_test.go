@@ -70,12 +70,18 @@ func waitBlock(t *testing.T, g *gateway, name, state string, timeout time.Durati
 // test if any ping was answered.
 func (l *s2sLab) clearOnWAN(t *testing.T, what string, count int) int {
 	t.Helper()
+	return l.clearOnWANTo(t, what, s2sHostB, count)
+}
+
+// clearOnWANTo is clearOnWAN with pings to dst.
+func (l *s2sLab) clearOnWANTo(t *testing.T, what, dst string, count int) int {
+	t.Helper()
 	capture := l.wanA.B.Capture("icmp")
-	recv, out := markerPings(t, l.siteA, s2sHostB, count)
+	recv, out := markerPings(t, l.siteA, dst, count)
 	if recv != 0 {
 		t.Errorf("%s: %d of %d pings from site A answered with the tunnel down:\n%s", what, recv, count, out)
 	}
-	if recv, out := markerPings(t, l.gwA, s2sHostB, 5); recv != 0 {
+	if recv, out := markerPings(t, l.gwA, dst, 5); recv != 0 {
 		t.Errorf("%s: %d of 5 pings from gateway A answered with the tunnel down:\n%s", what, recv, out)
 	}
 	n := markerCount(capture.Stop())
@@ -148,6 +154,37 @@ func TestS2SFailClosedPeerStopped(t *testing.T) {
 		t.Fatalf("no traffic after SIGCONT\ngw-a:\n%s", a.proc.Output())
 	}
 	waitBlock(t, a, "site-b", status.BlockArmed, 5*time.Second)
+
+	// Reload: a remote added is guarded at once, before any session; a
+	// remote removed is no longer guarded.
+	withC := l.cfgA
+	withC.remotes = append(append([]gwRemote(nil), l.cfgA.remotes...), gwRemote{name: "site-c", identity: l.pki.identity("gw-c"), allowed: "10.3.0.0/24"})
+	withC.write(t, l.pki, l.dirA)
+	if err := a.proc.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitBlock(t, a, "site-c", status.BlockBlocking, 10*time.Second)
+	l.clearOnWANTo(t, "remote added by reload, no session yet", "10.3.0.10", 10)
+	onlyC := l.cfgA
+	onlyC.remotes = withC.remotes[1:]
+	onlyC.write(t, l.pki, l.dirA)
+	if err := a.proc.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		blocks := a.status().Blocks
+		if len(blocks) == 1 && blocks[0].Name == "site-c" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("site-b removed by reload: blocks %+v", blocks)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if table := l.gwA.MustRun("nft", "list", "table", "inet", "intransit_guard_it0"); strings.Contains(table, "10.2.0.0/24") || !strings.Contains(table, "10.3.0.0/24") {
+		t.Errorf("the table after site-b left the configuration:\n%s", table)
+	}
 	a.stop()
 	b.stop()
 }
