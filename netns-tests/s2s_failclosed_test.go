@@ -155,6 +155,18 @@ func TestS2SFailClosedPeerStopped(t *testing.T) {
 	}
 	waitBlock(t, a, "site-b", status.BlockArmed, 5*time.Second)
 
+	// UDP blocked on the WAN: whatever the transports do meanwhile, no
+	// marker leaves in clear.
+	rule := l.router.Block("udp", 51820)
+	wan = l.wanA.B.Capture("icmp")
+	recv, _ := markerPings(t, l.siteA, s2sHostB, 50)
+	n = markerCount(wan.Stop())
+	t.Logf("udp blocked on the WAN (fallback): 50 marker pings, %d answered, %d seen in clear on the WAN", recv, n)
+	if n != 0 {
+		t.Errorf("udp blocked: the marker crossed the WAN in clear %d times", n)
+	}
+	rule.Remove()
+
 	// Reload: a remote added is guarded at once, before any session; a
 	// remote removed is no longer guarded.
 	withC := l.cfgA

@@ -35,7 +35,8 @@ func (n NFT) Install(ctx context.Context, p Policy) error {
 	return nil
 }
 
-// Remove deletes the table.
+// Remove deletes the table. Without the nft command there is no table of
+// this package to remove.
 func (n NFT) Remove(ctx context.Context, table string) (bool, error) {
 	ok, err := n.Installed(ctx, table)
 	if err != nil || !ok {
@@ -47,9 +48,13 @@ func (n NFT) Remove(ctx context.Context, table string) (bool, error) {
 	return true, nil
 }
 
-// Installed lists the inet tables and looks for the table.
+// Installed lists the inet tables and looks for the table; without the nft
+// command there is none.
 func (n NFT) Installed(ctx context.Context, table string) (bool, error) {
 	out, err := n.run(ctx, "", "list", "tables", "inet")
+	if errors.Is(err, exec.ErrNotFound) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("fail-closed table %s: %w", table, err)
 	}
@@ -76,6 +81,9 @@ func (n NFT) run(ctx context.Context, stdin string, args ...string) (string, err
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			return "", fmt.Errorf("nft %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		}
+		if errors.Is(err, exec.ErrNotFound) {
+			return "", fmt.Errorf("the nft command is missing (install nftables): %w", err)
 		}
 		return "", fmt.Errorf("nft: %w", err)
 	}
