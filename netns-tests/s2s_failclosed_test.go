@@ -201,13 +201,14 @@ func TestS2SFailClosedPeerStopped(t *testing.T) {
 	b.stop()
 }
 
-// TestS2SFailClosedStopKillRestart: gateway A stopped with SIGTERM, during
-// its restart, killed with SIGKILL, and at a cold start before the first
-// session (gateway B not running yet): marker pings from site A and from
-// gateway A never cross the WAN in clear. Then `intransit s2s unblock`
-// lifts the block of the stopped gateway and the same capture does see the
-// marker on the WAN: what the block prevents, and that the capture would
-// have seen it.
+// TestS2SFailClosedStopKillRestart: gateway A at a cold start before the
+// first session (gateway B not running yet), stopped with SIGTERM, during
+// a restart, and killed with SIGKILL: marker pings from site A and from
+// gateway A never cross the WAN in clear. Its table, deleted by hand while
+// it runs, comes back by itself. Then `intransit s2s unblock` lifts the
+// block of the stopped gateway and the same capture does see the marker on
+// the WAN: what the block prevents, and that the capture would have seen
+// it.
 func TestS2SFailClosedStopKillRestart(t *testing.T) {
 	t.Parallel()
 	l := newS2SLab(t)
@@ -217,6 +218,23 @@ func TestS2SFailClosedStopKillRestart(t *testing.T) {
 	blk := waitBlock(t, a, "site-b", status.BlockBlocking, 5*time.Second)
 	t.Logf("cold start, status block: %s %s: %s", blk.Name, blk.State, blk.Reason)
 	l.clearOnWAN(t, "cold start before the first session", 20)
+	// A table deleted behind the daemon's back (a firewall manager's flush)
+	// comes back by itself.
+	l.gwA.MustRun("nft", "delete", "table", "inet", "intransit_guard_it0")
+	deleted := time.Now()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := l.gwA.Run(ctx, "nft", "list", "table", "inet", "intransit_guard_it0")
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Since(deleted) > 10*time.Second {
+			t.Fatalf("the deleted fail-closed table is not back after 10s:\n%s", a.proc.Output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("fail-closed table deleted by hand: back after %s", time.Since(deleted).Round(100*time.Millisecond))
 	b := startGateway(t, l.gwB, l.bin, l.cfgB.write(t, l.pki, l.dirB))
 	a.waitUp("site-b", 20*time.Second)
 	mustPing(t, l.siteA, s2sHostB, 3)

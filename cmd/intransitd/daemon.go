@@ -64,6 +64,7 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config) (*daemon, error) {
 		return nil, fmt.Errorf("fail-closed block: %w", err)
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.keepGuard()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	tlsMetrics, err := tlspolicy.NewMetrics(reg)

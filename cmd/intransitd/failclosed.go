@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"intransit/internal/daemonconfig"
 	"intransit/internal/status"
 	"intransit/tunnel/failclosed"
@@ -17,6 +19,17 @@ func guardPolicy(cfg *daemonconfig.Config) failclosed.Policy {
 		p.Guards = append(p.Guards, failclosed.Guard{Name: r.Name, Prefixes: r.Prefixes()})
 	}
 	return p
+}
+
+// guardRepairEvery is how often the daemon checks that its fail-closed
+// table is still there (a firewall manager may flush the ruleset).
+const guardRepairEvery = 5 * time.Second
+
+// keepGuard puts the fail-closed table back whenever it goes missing,
+// until the daemon stops.
+func (d *daemon) keepGuard() {
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.guard.Keep(d.ctx, guardRepairEvery, d.log) }()
 }
 
 // tunnelStates tells failclosed.Wall.Blocks which remotes' tunnels are up

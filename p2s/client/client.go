@@ -217,8 +217,9 @@ func (c *Client) Run(ctx context.Context) error {
 	defer wg.Wait()
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); c.renewLoop(rctx) }()
+	go func() { defer wg.Done(); c.guard.wall.Keep(rctx, guardRepairEvery, c.log) }()
 	backoff := backoffMin
 	for ctx.Err() == nil {
 		established := c.session(ctx)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"intransit/internal/status"
 	"intransit/tunnel/failclosed"
@@ -17,6 +18,10 @@ import (
 // GuardFile in the profile directory records what the client's fail-closed
 // block guards, so that the next start puts it back before it dials.
 const GuardFile = "guard.json"
+
+// guardRepairEvery is how often the client checks that its fail-closed
+// table is still there.
+const guardRepairEvery = 5 * time.Second
 
 // splitGuard names the split tunnel's guard in the table and the status.
 const splitGuard = "split tunnel"

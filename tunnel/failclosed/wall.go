@@ -3,9 +3,11 @@ package failclosed
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"intransit/internal/status"
 )
@@ -45,6 +47,46 @@ func (w *Wall) Apply(ctx context.Context, p Policy) error {
 	}
 	w.p = clonePolicy(p)
 	return nil
+}
+
+// Repair puts the table back when the policy guards something and the
+// table is gone (a firewall manager flushed the ruleset, someone deleted
+// it), and reports whether it had to.
+func (w *Wall) Repair(ctx context.Context) (bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.p.Empty() {
+		return false, nil
+	}
+	ok, err := w.k.Installed(ctx, w.Table())
+	if err != nil || ok {
+		return false, err
+	}
+	if err := w.k.Install(ctx, w.p); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Keep calls Repair every interval until ctx ends, telling log when it
+// put the table back or could not.
+func (w *Wall) Keep(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		repaired, err := w.Repair(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("fail-closed table missing and not restored", "table", w.Table(), "error", err.Error())
+		case repaired:
+			log.Warn("fail-closed table was removed by someone else; restored", "table", w.Table())
+		}
+	}
 }
 
 // Lift removes the table, whatever the policy.

@@ -123,3 +123,33 @@ func TestLiftChecksTheInterface(t *testing.T) {
 		t.Fatalf("Lift = %v, %v", ok, err)
 	}
 }
+
+// TestWallRepair: a table removed behind the wall's back comes back; an
+// empty policy needs none; a kernel that fails is reported.
+func TestWallRepair(t *testing.T) {
+	ctx := context.Background()
+	k := &failclosedtest.Memory{}
+	w := failclosed.NewWall(k, "itd0")
+	if repaired, err := w.Repair(ctx); repaired || err != nil {
+		t.Fatalf("Repair with nothing guarded = %v, %v", repaired, err)
+	}
+	if err := w.Apply(ctx, failclosed.Policy{Guards: guards("site-b", "10.2.0.0/24")}); err != nil {
+		t.Fatal(err)
+	}
+	if repaired, err := w.Repair(ctx); repaired || err != nil {
+		t.Fatalf("Repair with the table in place = %v, %v", repaired, err)
+	}
+	if _, err := k.Remove(ctx, w.Table()); err != nil {
+		t.Fatal(err)
+	}
+	if repaired, err := w.Repair(ctx); !repaired || err != nil {
+		t.Fatalf("Repair of a removed table = %v, %v", repaired, err)
+	}
+	if p, ok := k.Table(w.Table()); !ok || p.Guards[0].Name != "site-b" {
+		t.Fatalf("repaired table %+v, %v", p, ok)
+	}
+	k.Failing = errors.New("nft gone")
+	if _, err := w.Repair(ctx); err == nil {
+		t.Fatal("Repair hid a failing kernel")
+	}
+}
