@@ -100,10 +100,13 @@ func TestP2SFailClosedSplitTunnel(t *testing.T) {
 	if recv != 0 || clear != 0 {
 		t.Errorf("gateway unreachable: %d answered, %d in clear:\n%s", recv, clear, out)
 	}
+	if blk = lp.waitBlock("split tunnel", status.BlockBlocking, time.Second); blk.Rejected < 20 {
+		t.Errorf("the block counted %d rejected packets, want at least the 20 marker pings", blk.Rejected)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	stOut, err := lp.host.Run(ctx, l.cli, "p2s", "status", "--dir", lp.dir)
 	cancel()
-	if err == nil || !strings.Contains(string(stOut), "split tunnel  blocking  10.1.0.0/24 (but 192.0.2.1)") {
+	if err == nil || !strings.Contains(string(stOut), "split tunnel  blocking  10.1.0.0/24 (but 192.0.2.1)  ") {
 		t.Errorf("p2s status while connecting (want exit 1 and the block): %v\n%s", err, stOut)
 	}
 

@@ -144,6 +144,11 @@ func TestS2SFailClosedPeerStopped(t *testing.T) {
 		t.Errorf("block while down: %+v", blk)
 	}
 	l.clearOnWAN(t, "peer stopped, session given up", 20)
+	blk = waitBlock(t, a, "site-b", status.BlockBlocking, time.Second)
+	t.Logf("peer stopped: status says %s, %d packets rejected: %s", blk.State, blk.Rejected, blk.Reason)
+	if blk.Rejected < 25 {
+		t.Errorf("the block counted %d rejected packets, want at least the 25 marker pings", blk.Rejected)
+	}
 
 	if err := b.proc.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)

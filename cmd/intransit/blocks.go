@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"intransit/internal/output"
@@ -27,7 +28,7 @@ func writeBlocks(w io.Writer, blocks []status.Block) error {
 		if len(b.Exempt) > 0 {
 			guarded += " (but " + strings.Join(b.Exempt, " ") + ")"
 		}
-		rows = append(rows, []string{b.Name, b.State, guarded, b.Reason})
+		rows = append(rows, []string{b.Name, b.State, guarded, strconv.FormatUint(b.Rejected, 10), b.Reason})
 	}
-	return output.WriteTable(w, []string{"GUARD", "STATE", "DESTINATIONS", "WHY"}, rows)
+	return output.WriteTable(w, []string{"GUARD", "STATE", "DESTINATIONS", "REJECTED", "WHY"}, rows)
 }

@@ -74,7 +74,7 @@ func TestStatusCommand(t *testing.T) {
 				RxBytes: 3 << 20, TxBytes: 512, PSKEpoch: 4, PSKInstalled: now.Add(-20 * time.Second), Routes: []string{"10.2.0.0/24"}},
 		},
 		Blocks: []status.Block{{Name: "site-b", Table: "inet intransit_guard_it0", Interface: "it0", Prefixes: []string{"10.2.0.0/24"},
-			State: status.BlockArmed, Reason: "tunnel up: traffic to these prefixes leaves only through it0"}},
+			State: status.BlockArmed, Reason: "tunnel up: traffic to these prefixes leaves only through it0", Rejected: 42}},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -89,7 +89,7 @@ func TestStatusCommand(t *testing.T) {
 
 	out, code := runS2SCLI(t, "status", "--socket", sock)
 	for _, want := range []string{"intransit://t/gateway/a", "site-b", "quic://192.0.2.2:443", "3.0 MiB", "#4 20s ago", "10.2.0.0/24",
-		"fail-closed blocks (table inet intransit_guard_it0, only way out it0)", "site-b  armed  10.2.0.0/24   tunnel up"} {
+		"fail-closed blocks (table inet intransit_guard_it0, only way out it0)", "site-b  armed  10.2.0.0/24   42        tunnel up"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status table lacks %q:\n%s", want, out)
 		}

@@ -210,7 +210,7 @@ func (d *daemon) report() status.Report {
 	rep.Gateway.ConfigLoaded = d.loadedAt
 	d.mu.Unlock()
 	rep.P2S = d.p2s.status()
-	rep.Blocks = d.guard.Blocks(tunnelStates(rep.Peers))
+	rep.Blocks = d.blocks(rep.Peers)
 	return rep
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"time"
 
 	"intransit/internal/daemonconfig"
@@ -31,6 +32,16 @@ func (d *daemon) keepGuard() {
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.guard.Keep(d.ctx, guardRepairEvery, d.log) }()
 }
+
+// blocks reads the fail-closed blocks for the status report.
+func (d *daemon) blocks(peers []status.Peer) []status.Block {
+	ctx, cancel := context.WithTimeout(d.ctx, guardReadTimeout)
+	defer cancel()
+	return d.guard.Blocks(ctx, tunnelStates(peers))
+}
+
+// guardReadTimeout bounds reading the fail-closed table for a status.
+const guardReadTimeout = 2 * time.Second
 
 // tunnelStates tells failclosed.Wall.Blocks which remotes' tunnels are up
 // and, for the others, why not.

@@ -8,6 +8,9 @@ const (
 	// BlockBlocking: the tunnel is down; traffic to the prefixes is
 	// rejected instead of leaving in clear.
 	BlockBlocking = "blocking"
+	// BlockMissing: the table is not in the kernel (removed behind the
+	// daemon's back, or it could not be read); the daemon puts it back.
+	BlockMissing = "missing"
 )
 
 // Block is a fail-closed block in force: kernel state (an nftables table)
@@ -26,7 +29,10 @@ type Block struct {
 	Prefixes []string `json:"prefixes,omitempty"`
 	// Exempt are the addresses always reachable (the tunnel's own peers).
 	Exempt []string `json:"exempt,omitempty"`
-	// State is BlockArmed or BlockBlocking and Reason says why.
+	// State is a Block constant and Reason says why.
 	State  string `json:"state"`
 	Reason string `json:"reason"`
+	// Rejected counts the packets the block rejected since it was last
+	// installed (start or reload).
+	Rejected uint64 `json:"rejected"`
 }

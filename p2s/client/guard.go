@@ -115,9 +115,11 @@ func (g *guard) gateways() []netip.Addr { return slices.Clone(g.rec.Gateways) }
 // lift removes the block, keeping the record.
 func (g *guard) lift(ctx context.Context) error { return g.wall.Lift(ctx) }
 
-// blocks describes the block for the status.
+// blocks describes the block for the status, as the kernel holds it.
 func (g *guard) blocks(up bool, why string) []status.Block {
-	return g.wall.Blocks(func(string) (bool, string) { return up, why })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return g.wall.Blocks(ctx, func(string) (bool, string) { return up, why })
 }
 
 // liftRecorded removes the block of the profile in dir, as recorded, after

@@ -70,7 +70,6 @@ type Status struct {
 // Status returns a snapshot of the client.
 func (c *Client) Status() Status {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	st := c.st
 	st.CertExpiry = c.mat.Load().Leaf.NotAfter
 	if c.sess != nil {
@@ -79,11 +78,13 @@ func (c *Client) Status() Status {
 			st.PSKEpoch, st.PSKInstalled = ss.Epoch, ss.PSKInstalled
 		}
 	}
+	c.mu.Unlock()
 	st.PID = os.Getpid()
 	why := st.State
 	if st.Reason != "" {
 		why += ": " + st.Reason
 	}
+	// Read outside the lock: it asks the kernel.
 	st.Blocks = c.guard.blocks(st.State == StateConnected && st.Transport != "", why)
 	return st
 }

@@ -1,6 +1,9 @@
 package failclosed
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // Kernel keeps policies as kernel state that outlives the process that
 // installed them: a policy stays in force after its process exits, is
@@ -15,6 +18,10 @@ import "context"
 //   - Remove deletes a table and reports whether it was there; a table that
 //     is not there is not an error.
 //   - Installed reports whether a table is in place.
+//   - Rejected counts, per guard name (LockdownName for a lockdown), the
+//     packets the table rejected since its last Install: every guard of
+//     the installed policy has an entry. A table that is not there is
+//     ErrNoTable.
 //
 // Calls may block on the kernel; ctx bounds them. Implementations are safe
 // for concurrent use on different tables; one table is changed by one
@@ -23,4 +30,8 @@ type Kernel interface {
 	Install(ctx context.Context, p Policy) error
 	Remove(ctx context.Context, table string) (bool, error)
 	Installed(ctx context.Context, table string) (bool, error)
+	Rejected(ctx context.Context, table string) (map[string]uint64, error)
 }
+
+// ErrNoTable is Kernel.Rejected's error for a table that is not there.
+var ErrNoTable = errors.New("no such fail-closed table")

@@ -21,3 +21,6 @@ func (NFT) Remove(context.Context, string) (bool, error) { return false, ErrNotL
 
 // Installed fails: no nftables here.
 func (NFT) Installed(context.Context, string) (bool, error) { return false, ErrNotLinux }
+
+// Rejected fails: no nftables here.
+func (NFT) Rejected(context.Context, string) (map[string]uint64, error) { return nil, ErrNotLinux }

@@ -3,6 +3,7 @@ package failclosed
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -64,6 +65,50 @@ func (n NFT) Installed(ctx context.Context, table string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// Rejected reads the table's counters (nft -j) and sums the packets of
+// each guard's rules, named by their comment.
+func (n NFT) Rejected(ctx context.Context, table string) (map[string]uint64, error) {
+	ok, err := n.Installed(ctx, table)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNoTable, table)
+	}
+	out, err := n.run(ctx, "", "-j", "list", "table", "inet", table)
+	if err != nil {
+		return nil, fmt.Errorf("fail-closed table %s: %w", table, err)
+	}
+	var doc struct {
+		Nftables []struct {
+			Rule *struct {
+				Comment string            `json:"comment"`
+				Expr    []json.RawMessage `json:"expr"`
+			} `json:"rule"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		return nil, fmt.Errorf("fail-closed table %s: nft -j: %w", table, err)
+	}
+	counts := map[string]uint64{}
+	for _, o := range doc.Nftables {
+		if o.Rule == nil {
+			continue
+		}
+		for _, e := range o.Rule.Expr {
+			var c struct {
+				Counter *struct {
+					Packets uint64 `json:"packets"`
+				} `json:"counter"`
+			}
+			if json.Unmarshal(e, &c) == nil && c.Counter != nil {
+				counts[o.Rule.Comment] += c.Counter.Packets
+			}
+		}
+	}
+	return counts, nil
 }
 
 func (n NFT) run(ctx context.Context, stdin string, args ...string) (string, error) {

@@ -64,6 +64,12 @@ func TestNFTBlocks(t *testing.T) {
 	if out, ok := ping("10.0.0.2"); !ok {
 		t.Errorf("a ping outside the guarded prefixes was blocked:\n%s", out)
 	}
+	blocks := w.Blocks(ctx, func(string) (bool, string) { return false, "test" })
+	if len(blocks) != 1 || blocks[0].Rejected < 2 {
+		t.Errorf("blocks after 2 guarded pings: %+v", blocks)
+	} else {
+		t.Logf("the table counted %d rejected packets", blocks[0].Rejected)
+	}
 	pc := capture.Stop()
 	if pc.Contains([]byte("failclosed")) {
 		t.Errorf("the guarded ping reached the link")

@@ -105,13 +105,16 @@ func (w *Wall) Policy() Policy {
 // up, and if not, why.
 type TunnelState func(guard string) (up bool, why string)
 
-// Blocks describes the blocks in force for a status report: one per guard
-// with prefixes, and one for a lockdown.
-func (w *Wall) Blocks(state TunnelState) []status.Block {
+// Blocks describes the blocks in force for a status report, as the kernel
+// holds them: one per guard with prefixes, and one for a lockdown, with
+// the packets each rejected; a table gone from the kernel shows as
+// BlockMissing.
+func (w *Wall) Blocks(ctx context.Context, state TunnelState) []status.Block {
 	p := w.Policy()
 	if p.Empty() {
 		return nil
 	}
+	counts, cerr := w.k.Rejected(ctx, w.Table())
 	table := "inet " + TableName(p.Interface)
 	var exempt []string
 	for _, a := range p.Exempt {
@@ -123,6 +126,12 @@ func (w *Wall) Blocks(state TunnelState) []status.Block {
 			b.Prefixes = append(b.Prefixes, pr.String())
 		}
 		up, why := state(name)
+		b.Rejected = counts[name]
+		if cerr != nil {
+			b.State = status.BlockMissing
+			b.Reason = fmt.Sprintf("the table is not in force (%v): being restored", cerr)
+			return b
+		}
 		if up {
 			b.Reason = fmt.Sprintf("tunnel up: %s leaves only through %s", guarded, p.Interface)
 		} else {

@@ -33,7 +33,7 @@ func TestWallLifecycle(t *testing.T) {
 	if w.Table() != "intransit_guard_itd0" {
 		t.Fatalf("table %q", w.Table())
 	}
-	if got := w.Blocks(nil); got != nil {
+	if got := w.Blocks(ctx, nil); got != nil {
 		t.Fatalf("blocks before anything: %+v", got)
 	}
 	// Start: the remote's prefixes are guarded; the interface is the wall's.
@@ -83,13 +83,15 @@ func TestWallLifecycle(t *testing.T) {
 
 func TestBlocks(t *testing.T) {
 	ctx := context.Background()
-	w := failclosed.NewWall(&failclosedtest.Memory{}, "itc0")
+	k := &failclosedtest.Memory{}
+	w := failclosed.NewWall(k, "itc0")
 	p := failclosed.Policy{Guards: append(guards("site-b", "10.2.0.0/24", "fd02::/64"), guards("site-c", "10.3.0.0/24")...),
 		Lockdown: true, Exempt: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}
 	if err := w.Apply(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	got := w.Blocks(func(name string) (bool, string) { return name == "site-b", "peer silent" })
+	state := func(name string) (bool, string) { return name == "site-b", "peer silent" }
+	got := w.Blocks(ctx, state)
 	if len(got) != 3 {
 		t.Fatalf("%d blocks, want 3: %+v", len(got), got)
 	}
@@ -108,6 +110,15 @@ func TestBlocks(t *testing.T) {
 	}
 	if strings.Join(got[0].Prefixes, " ") != "10.2.0.0/24 fd02::/64" || got[2].Prefixes != nil {
 		t.Errorf("prefixes %v and %v", got[0].Prefixes, got[2].Prefixes)
+	}
+	// The table removed behind the wall's back: every block says so.
+	if _, err := k.Remove(ctx, w.Table()); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range w.Blocks(ctx, state) {
+		if b.State != status.BlockMissing || !strings.Contains(b.Reason, "not in force") {
+			t.Errorf("block of a removed table: %+v", b)
+		}
 	}
 }
 

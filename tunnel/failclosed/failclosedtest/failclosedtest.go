@@ -4,6 +4,8 @@ package failclosedtest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -43,6 +45,15 @@ func Run(t *testing.T, k failclosed.Kernel, ifaceA, ifaceB string) {
 		t.Fatalf("Install: %v", err)
 	}
 	installed(ta, true, "after Install")
+	counts, err := k.Rejected(ctx, ta)
+	if err != nil {
+		t.Fatalf("Rejected: %v", err)
+	}
+	for _, name := range []string{"site-b", "site-c"} {
+		if n, ok := counts[name]; !ok || n != 0 {
+			t.Errorf("Rejected of a fresh table: %s = %d, %v; want 0, true (%v)", name, n, ok, counts)
+		}
+	}
 	bad := site
 	bad.Guards = []failclosed.Guard{{Name: `quote"d`, Prefixes: site.Guards[0].Prefixes}}
 	if err := k.Install(ctx, bad); err == nil {
@@ -54,6 +65,11 @@ func Run(t *testing.T, k failclosed.Kernel, ifaceA, ifaceB string) {
 		t.Fatalf("Install replacing a table: %v", err)
 	}
 	installed(ta, true, "after a replacing Install")
+	if counts, err := k.Rejected(ctx, ta); err != nil || len(counts) < 1 {
+		t.Fatalf("Rejected of a lockdown = %v, %v", counts, err)
+	} else if _, ok := counts[failclosed.LockdownName]; !ok {
+		t.Errorf("Rejected of a lockdown has no %s entry: %v", failclosed.LockdownName, counts)
+	}
 	other := failclosed.Policy{Interface: ifaceB, Guards: []failclosed.Guard{{Name: "split tunnel", Prefixes: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/24")}}}}
 	if err := k.Install(ctx, other); err != nil {
 		t.Fatalf("Install of a second interface: %v", err)
@@ -62,6 +78,9 @@ func Run(t *testing.T, k failclosed.Kernel, ifaceA, ifaceB string) {
 		t.Fatalf("Remove = %v, %v; want true, nil", ok, err)
 	}
 	installed(ta, false, "after Remove")
+	if _, err := k.Rejected(ctx, ta); !errors.Is(err, failclosed.ErrNoTable) {
+		t.Errorf("Rejected of a removed table: %v, want ErrNoTable", err)
+	}
 	installed(tb, true, "after removing another interface's table")
 	if ok, err := k.Remove(ctx, ta); err != nil || ok {
 		t.Fatalf("second Remove = %v, %v; want false, nil", ok, err)
@@ -115,6 +134,30 @@ func (m *Memory) Installed(_ context.Context, table string) (bool, error) {
 	}
 	_, ok := m.tables[table]
 	return ok, nil
+}
+
+// Rejected counts nothing (no packets pass through memory): zero for each
+// guard of the recorded policy.
+func (m *Memory) Rejected(_ context.Context, table string) (map[string]uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Failing != nil {
+		return nil, m.Failing
+	}
+	p, ok := m.tables[table]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", failclosed.ErrNoTable, table)
+	}
+	counts := map[string]uint64{}
+	for _, g := range p.Guards {
+		if len(g.Prefixes) > 0 {
+			counts[g.Name] = 0
+		}
+	}
+	if p.Lockdown {
+		counts[failclosed.LockdownName] = 0
+	}
+	return counts, nil
 }
 
 // Table returns the policy recorded for a table.
