@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"intransit/internal/status"
@@ -46,14 +47,17 @@ type guard struct {
 	wall     *failclosed.Wall
 	file     string
 	lockdown bool
-	rec      guardRecord
+
+	mu  sync.Mutex // guards rec
+	rec guardRecord
 }
 
 func newGuard(k failclosed.Kernel, dir, iface string, lockdown bool) *guard {
 	return &guard{kernel: k, wall: failclosed.NewWall(k, iface), file: filepath.Join(dir, GuardFile), lockdown: lockdown, rec: guardRecord{Interface: iface}}
 }
 
-// policy is the block the record and the lockdown setting ask for.
+// policy is the block the record and the lockdown setting ask for; the
+// caller holds g.mu.
 func (g *guard) policy() failclosed.Policy {
 	p := failclosed.Policy{Lockdown: g.lockdown, Exempt: g.rec.Gateways}
 	if len(g.rec.Split) > 0 {
@@ -65,6 +69,8 @@ func (g *guard) policy() failclosed.Policy {
 // start reads the record and installs its block before the client dials;
 // gateway, when valid, is the gateway's address as resolved now.
 func (g *guard) start(ctx context.Context, gateway netip.Addr) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	rec, err := readGuardRecord(g.file)
 	if err != nil {
 		return err
@@ -86,6 +92,8 @@ func (g *guard) start(ctx context.Context, gateway netip.Addr) error {
 // connected records a session's routes (those but the default routes are
 // the split tunnel) and the gateway's address, and applies the block.
 func (g *guard) connected(ctx context.Context, routes []netip.Prefix, gateway netip.Addr) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	var split []netip.Prefix
 	for _, r := range routes {
 		if r.Bits() > 0 {
@@ -110,7 +118,11 @@ func (g *guard) connected(ctx context.Context, routes []netip.Prefix, gateway ne
 }
 
 // gateways are the gateway addresses known from the record, newest first.
-func (g *guard) gateways() []netip.Addr { return slices.Clone(g.rec.Gateways) }
+func (g *guard) gateways() []netip.Addr {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.rec.Gateways)
+}
 
 // lift removes the block, keeping the record.
 func (g *guard) lift(ctx context.Context) error { return g.wall.Lift(ctx) }
