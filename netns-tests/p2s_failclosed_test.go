@@ -48,8 +48,10 @@ func (lp *laptop) clearOnLink(t *testing.T, dst string, count int) (recv, clear 
 // again while the gateway is unreachable (SIGSTOP), marker pings to the
 // site are rejected on the laptop and none leaves in clear; p2s status
 // shows the block and why. Once the gateway answers again the tunnel
-// carries them; a clean disconnect lifts the block, and the same capture
-// then sees the marker leave in clear (the capture's control).
+// carries them. The gateway stopped, the site's pings to the laptop's
+// address do not cross its WAN link in clear either. A clean disconnect
+// lifts the laptop's block, and the same capture then sees the marker
+// leave in clear (the capture's control).
 func TestP2SFailClosedSplitTunnel(t *testing.T) {
 	t.Parallel()
 	l := newP2SLab(t)
@@ -118,6 +120,24 @@ func TestP2SFailClosedSplitTunnel(t *testing.T) {
 	if !lp.ping(p2sSiteHost) {
 		t.Fatalf("no traffic after the gateway came back\n%s", lp.proc.Output())
 	}
+
+	// The gateway's side: with the gateway stopped, the site's traffic to
+	// the laptop's address is rejected on the gateway, not sent in clear.
+	addr := lp.status().Addresses[0]
+	blocks := l.gw.status().Blocks
+	if len(blocks) != 1 || blocks[0].Name != "p2s pools" || blocks[0].State != status.BlockArmed || blocks[0].Interface != "itp0" {
+		t.Errorf("gateway blocks: %+v", blocks)
+	}
+	l.gw.stop()
+	capture := l.wan.B.Capture("icmp")
+	recv, _ = markerPings(t, l.site, addr, 10)
+	clear = markerCount(capture.Stop())
+	t.Logf("gateway stopped: 10 marker pings from the site to the laptop's %s, %d answered, %d seen in clear on the gateway's WAN link", addr, recv, clear)
+	if recv != 0 || clear != 0 {
+		t.Errorf("gateway stopped: %d answered, the marker crossed the WAN in clear %d times", recv, clear)
+	}
+	l.gw.start()
+	lp.wait(45*time.Second, "connected after the gateway restart", connected)
 
 	// A clean disconnect lifts the block: the marker then leaves in clear.
 	lp.host.MustRun(l.cli, "p2s", "disconnect", "--dir", lp.dir)

@@ -40,8 +40,9 @@ type p2sLab struct {
 	site    *netlab.Host
 	gwHost  *netlab.Host
 	router  *netlab.Host
-	daemon  string // intransitd
-	cli     string // intransit
+	wan     *netlab.Link // gw—router
+	daemon  string       // intransitd
+	cli     string       // intransit
 	pkiDir  string
 	pass    string // passphrase file
 	caFile  string
@@ -68,6 +69,7 @@ func newP2SLab(t *testing.T) *p2sLab {
 	ls.A.AddAddr(p2sSiteHost + "/24")
 	ls.B.AddAddr("10.1.0.1/24")
 	lw := l.lab.Link(l.gwHost, l.router)
+	l.wan = lw
 	lw.A.AddAddr(p2sWan + "/24")
 	lw.B.AddAddr("192.0.2.254/24")
 	l.router.EnableForwarding()

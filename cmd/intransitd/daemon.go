@@ -26,7 +26,6 @@ import (
 	"intransit/s2s"
 	"intransit/tlspolicy"
 	"intransit/tlspolicy/crlsource"
-	"intransit/tunnel/failclosed"
 )
 
 // daemon is a running intransitd.
@@ -37,7 +36,7 @@ type daemon struct {
 	mu       sync.Mutex
 	loadedAt time.Time // guarded by mu: the status socket reads it
 	gw       *s2s.Gateway
-	guard    *failclosed.Wall // the remotes' fail-closed block
+	guard    *guards // the fail-closed blocks
 	p2s      *p2sRuntime
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -59,8 +58,7 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config) (*daemon, error) {
 	log := newLogger(cfg.LogFormat)
 	d := &daemon{log: log, cfg: cfg, path: cfg.Path, loadedAt: time.Now()}
 	// Before anything else: the remotes' prefixes never leave in clear.
-	d.guard = failclosed.NewWall(failclosed.NFT{}, cfg.Interface.Name)
-	if err := d.guard.Apply(ctx, guardPolicy(cfg)); err != nil {
+	if err := d.applyGuards(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("fail-closed block: %w", err)
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
@@ -320,13 +318,13 @@ func (d *daemon) reload(ctx context.Context) {
 		d.log.Error("reload refused: this change needs a restart, nothing changed", "field", field)
 		return
 	}
-	if err := d.guard.Apply(ctx, guardPolicy(next)); err != nil {
+	if err := d.guard.remotes.Apply(ctx, guardPolicy(next)); err != nil {
 		d.log.Error("reload refused: the fail-closed block could not change, nothing changed", "error", err.Error())
 		return
 	}
 	if err := d.gw.SetRemotes(remotes(next)); err != nil {
 		d.log.Error("reload refused, nothing changed", "error", err.Error())
-		if err := d.guard.Apply(ctx, guardPolicy(d.cfg)); err != nil {
+		if err := d.guard.remotes.Apply(ctx, guardPolicy(d.cfg)); err != nil {
 			d.log.Error("restoring the fail-closed block", "error", err.Error())
 		}
 		return

@@ -22,22 +22,60 @@ func guardPolicy(cfg *daemonconfig.Config) failclosed.Policy {
 	return p
 }
 
+// poolGuardName names the point-to-site pools' guard.
+const poolGuardName = "p2s pools"
+
+// poolGuard is the fail-closed block of the point-to-site pools: traffic
+// to the laptops' addresses leaves only through the point-to-site
+// interface (none without a p2s section, which also lifts the block a
+// configuration with one left on the default interface).
+func poolGuard(cfg *daemonconfig.Config) (iface string, p failclosed.Policy) {
+	if cfg.P2S == nil {
+		return daemonconfig.DefaultP2SInterface, p
+	}
+	g := failclosed.Guard{Name: poolGuardName}
+	for _, pr := range cfg.P2S.Pools {
+		g.Prefixes = append(g.Prefixes, pr.Prefix)
+	}
+	return cfg.P2S.Interface.Name, failclosed.Policy{Guards: []failclosed.Guard{g}}
+}
+
+// guards are the daemon's fail-closed blocks.
+type guards struct {
+	remotes *failclosed.Wall // the remote sites' prefixes, on the s2s interface
+	pools   *failclosed.Wall // the laptops' addresses, on the p2s interface
+}
+
+// applyGuards installs both blocks.
+func (d *daemon) applyGuards(ctx context.Context, cfg *daemonconfig.Config) error {
+	iface, p := poolGuard(cfg)
+	d.guard = &guards{remotes: failclosed.NewWall(failclosed.NFT{}, cfg.Interface.Name), pools: failclosed.NewWall(failclosed.NFT{}, iface)}
+	if err := d.guard.remotes.Apply(ctx, guardPolicy(cfg)); err != nil {
+		return err
+	}
+	return d.guard.pools.Apply(ctx, p)
+}
+
 // guardRepairEvery is how often the daemon checks that its fail-closed
 // table is still there (a firewall manager may flush the ruleset).
 const guardRepairEvery = 5 * time.Second
 
-// keepGuard puts the fail-closed table back whenever it goes missing,
+// keepGuard puts the fail-closed tables back whenever it goes missing,
 // until the daemon stops.
 func (d *daemon) keepGuard() {
-	d.wg.Add(1)
-	go func() { defer d.wg.Done(); d.guard.Keep(d.ctx, guardRepairEvery, d.log) }()
+	d.wg.Add(2)
+	go func() { defer d.wg.Done(); d.guard.remotes.Keep(d.ctx, guardRepairEvery, d.log) }()
+	go func() { defer d.wg.Done(); d.guard.pools.Keep(d.ctx, guardRepairEvery, d.log) }()
 }
 
 // blocks reads the fail-closed blocks for the status report.
 func (d *daemon) blocks(peers []status.Peer) []status.Block {
 	ctx, cancel := context.WithTimeout(d.ctx, guardReadTimeout)
 	defer cancel()
-	return d.guard.Blocks(ctx, tunnelStates(peers))
+	blocks := d.guard.remotes.Blocks(ctx, tunnelStates(peers))
+	return append(blocks, d.guard.pools.Blocks(ctx, func(string) (bool, string) {
+		return d.p2s != nil, "the point-to-site gateway is not running"
+	})...)
 }
 
 // guardReadTimeout bounds reading the fail-closed table for a status.

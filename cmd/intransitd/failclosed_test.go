@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -34,6 +35,29 @@ func TestGuardPolicy(t *testing.T) {
 	}
 	if err := p.Validate(); err != nil {
 		t.Errorf("the policy of a valid configuration is invalid: %v", err)
+	}
+}
+
+func TestPoolGuard(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	body := "identity: {cert: a.pem, key: a.key, ca: ca.pem, crl: crl.pem}\nlisten: {udp: 192.0.2.1:51820}\nsite_prefixes: [10.1.0.0/24]\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := daemonconfig.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without p2s: nothing guarded on the default p2s interface (a block
+	// an earlier configuration left there goes).
+	if iface, p := poolGuard(cfg); iface != daemonconfig.DefaultP2SInterface || !p.Empty() {
+		t.Errorf("no p2s: %s %+v", iface, p)
+	}
+	cfg.P2S = &daemonconfig.P2S{Interface: daemonconfig.Interface{Name: "itp9"},
+		Pools: []daemonconfig.Prefix{{Prefix: netip.MustParsePrefix("10.9.0.0/24")}, {Prefix: netip.MustParsePrefix("fd00:9::/112")}}}
+	iface, p := poolGuard(cfg)
+	if iface != "itp9" || len(p.Guards) != 1 || p.Guards[0].Name != poolGuardName || len(p.Guards[0].Prefixes) != 2 {
+		t.Errorf("p2s pools: %s %+v", iface, p)
 	}
 }
 
