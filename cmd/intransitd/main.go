@@ -2,7 +2,10 @@
 // configuration file (see internal/daemonconfig), runs the site-to-site
 // gateway (package s2s), answers `intransit status` on a local unix socket,
 // serves Prometheus metrics when asked to, reloads on SIGHUP and speaks
-// sd_notify (READY, STATUS, RELOADING, STOPPING and the watchdog).
+// sd_notify (READY, STATUS, RELOADING, STOPPING and the watchdog). Before
+// anything else it installs its fail-closed blocks (tunnel/failclosed): the
+// remote sites' prefixes and the point-to-site pools leave only through the
+// tunnels, also while it is stopped, killed or restarting.
 //
 //	intransitd --config /etc/intransit/intransitd.yaml
 //	intransitd --config FILE --check   # validate the file and exit
