@@ -206,8 +206,9 @@ func TestS2SFailClosedPeerStopped(t *testing.T) {
 	b.stop()
 }
 
-// TestS2SFailClosedStopKillRestart: gateway A at a cold start before the
-// first session (gateway B not running yet), stopped with SIGTERM, during
+// TestS2SFailClosedStopKillRestart: gateway A at boot (intransitd --guard,
+// no daemon yet), at a cold start before the first session (gateway B not
+// running yet), stopped with SIGTERM, during
 // a restart, and killed with SIGKILL: marker pings from site A and from
 // gateway A never cross the WAN in clear. Its table, deleted by hand while
 // it runs, comes back by itself. Then `intransit s2s unblock` lifts the
@@ -218,8 +219,16 @@ func TestS2SFailClosedStopKillRestart(t *testing.T) {
 	t.Parallel()
 	l := newS2SLab(t)
 	cli := netlab.GoBuild(t, "intransit/cmd/intransit", true)
+	// Boot: intransitd --guard (intransitd-guard.service) blocks before
+	// the daemon ever ran.
+	cfgA := l.cfgA.write(t, l.pki, l.dirA)
+	out := l.gwA.MustRun(l.bin, "--config", cfgA, "--guard")
+	if !strings.Contains(out, "fail-closed blocks installed") {
+		t.Fatalf("intransitd --guard: %s", out)
+	}
+	l.clearOnWAN(t, "boot, intransitd --guard, no daemon yet", 20)
 	// Cold start: gateway A alone, before its first session.
-	a := startGateway(t, l.gwA, l.bin, l.cfgA.write(t, l.pki, l.dirA))
+	a := startGateway(t, l.gwA, l.bin, cfgA)
 	blk := waitBlock(t, a, "site-b", status.BlockBlocking, 5*time.Second)
 	t.Logf("cold start, status block: %s %s: %s", blk.Name, blk.State, blk.Reason)
 	l.clearOnWAN(t, "cold start before the first session", 20)
@@ -281,7 +290,7 @@ func TestS2SFailClosedStopKillRestart(t *testing.T) {
 	l.clearOnWAN(t, "gateway A killed (SIGKILL)", 20)
 
 	// A stopped gateway's block is lifted only by hand.
-	out := l.gwA.MustRun(cli, "s2s", "unblock", "--interface", "it0")
+	out = l.gwA.MustRun(cli, "s2s", "unblock", "--interface", "it0")
 	if !strings.Contains(out, "lifted") {
 		t.Fatalf("unblock: %s", out)
 	}

@@ -15,9 +15,9 @@ mkdir -p "$root/usr/bin" "$root/bin" "$root/etc/systemd/system" "$root/usr/lib/s
 (cd "$here/.." && go build -o "$root/usr/bin/intransitd" ./cmd/intransitd && go build -o "$root/usr/bin/intransit" ./cmd/intransit)
 cp /bin/kill "$root/bin/kill"
 cp -r /usr/lib/systemd/system "$root/usr/lib/systemd/"
-cp "$here/intransitd.service" "$here/intransit-p2s@.service" "$root/etc/systemd/system/"
+cp "$here/intransitd.service" "$here/intransitd-guard.service" "$here/intransit-p2s@.service" "$root/etc/systemd/system/"
 status=0
-for unit in intransitd.service intransit-p2s@laptop.service; do
+for unit in intransitd.service intransitd-guard.service intransit-p2s@laptop.service; do
 	out=$(cd "$root/etc/systemd/system" && systemd-analyze verify --root="$root" "$unit" 2>&1) || status=1
 	if [ -n "$out" ]; then
 		echo "$out" >&2

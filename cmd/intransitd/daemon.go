@@ -58,7 +58,8 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config) (*daemon, error) {
 	log := newLogger(cfg.LogFormat)
 	d := &daemon{log: log, cfg: cfg, path: cfg.Path, loadedAt: time.Now()}
 	// Before anything else: the remotes' prefixes never leave in clear.
-	if err := d.applyGuards(ctx, cfg); err != nil {
+	var err error
+	if d.guard, err = installGuards(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("fail-closed block: %w", err)
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())

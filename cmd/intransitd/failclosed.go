@@ -46,14 +46,17 @@ type guards struct {
 	pools   *failclosed.Wall // the laptops' addresses, on the p2s interface
 }
 
-// applyGuards installs both blocks.
-func (d *daemon) applyGuards(ctx context.Context, cfg *daemonconfig.Config) error {
+// installGuards installs both blocks of a configuration.
+func installGuards(ctx context.Context, cfg *daemonconfig.Config) (*guards, error) {
 	iface, p := poolGuard(cfg)
-	d.guard = &guards{remotes: failclosed.NewWall(failclosed.NFT{}, cfg.Interface.Name), pools: failclosed.NewWall(failclosed.NFT{}, iface)}
-	if err := d.guard.remotes.Apply(ctx, guardPolicy(cfg)); err != nil {
-		return err
+	g := &guards{remotes: failclosed.NewWall(failclosed.NFT{}, cfg.Interface.Name), pools: failclosed.NewWall(failclosed.NFT{}, iface)}
+	if err := g.remotes.Apply(ctx, guardPolicy(cfg)); err != nil {
+		return nil, err
 	}
-	return d.guard.pools.Apply(ctx, p)
+	if err := g.pools.Apply(ctx, p); err != nil {
+		return nil, err
+	}
+	return g, nil
 }
 
 // guardRepairEvery is how often the daemon checks that its fail-closed

@@ -9,6 +9,7 @@
 //
 //	intransitd --config /etc/intransit/intransitd.yaml
 //	intransitd --config FILE --check   # validate the file and exit
+//	intransitd --config FILE --guard   # install the fail-closed blocks and exit (at boot)
 //
 // Exit status: 0 after a clean stop, 1 for an invalid configuration, 2 when
 // the gateway could not run.
@@ -34,6 +35,7 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("intransitd", flag.ContinueOnError)
 	path := fs.String("config", "/etc/intransit/intransitd.yaml", "configuration file")
 	check := fs.Bool("check", false, "validate the configuration and exit")
+	guard := fs.Bool("guard", false, "install the configuration's fail-closed blocks and exit (at boot, before the network)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -56,6 +58,14 @@ func run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if *guard {
+		if _, err := installGuards(ctx, cfg); err != nil {
+			fmt.Fprintf(os.Stderr, "intransitd: fail-closed block: %v\n", err)
+			return 2
+		}
+		fmt.Printf("%s: fail-closed blocks installed (%d remotes)\n", cfg.Path, len(cfg.Remotes))
+		return 0
+	}
 	d, err := newDaemon(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "intransitd: %v\n", err)

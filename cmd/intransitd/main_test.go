@@ -16,6 +16,7 @@ func TestRunCheck(t *testing.T) {
 	}{
 		{"valid", good, []string{"--check"}, 0},
 		{"invalid", good + "surprise: 1\n", []string{"--check"}, 1},
+		{"guard, invalid", good + "surprise: 1\n", []string{"--guard"}, 1},
 		{"missing", "", []string{"--check"}, 2},
 		{"extra argument", good, []string{"--check", "now"}, 2},
 		{"unknown flag", good, []string{"--chek"}, 2},
