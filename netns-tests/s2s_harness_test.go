@@ -296,6 +296,7 @@ type s2sLab struct {
 	gwA, gwB         *netlab.Host
 	router           *netlab.Host
 	wanA, wanB       *netlab.Link // gwA—router and router—gwB
+	siteLinkA        *netlab.Link // siteA—gwA
 	wanHosts         int
 	cfgA, cfgB       gwConfig
 	dirA, dirB       string
@@ -314,6 +315,7 @@ func newS2SLab(t testing.TB) *s2sLab {
 	l.siteA, l.gwA, l.gwB, l.siteB = l.lab.Host("sitea"), l.lab.Host("gwa"), l.lab.Host("gwb"), l.lab.Host("siteb")
 	l.router = l.lab.Host("wan")
 	la := l.lab.Link(l.siteA, l.gwA)
+	l.siteLinkA = la
 	la.A.AddAddr(s2sHostA + "/24")
 	la.B.AddAddr("10.1.0.1/24")
 	l.wanA = l.lab.Link(l.gwA, l.router)

@@ -25,9 +25,9 @@ else
 fi
 cp /bin/kill "$root/bin/kill"
 cp -r /usr/lib/systemd/system "$root/usr/lib/systemd/"
-cp "$units/intransitd.service" "$units/intransit-p2s@.service" "$root/etc/systemd/system/"
+cp "$units/intransitd.service" "$units/intransitd-guard.service" "$units/intransit-p2s@.service" "$root/etc/systemd/system/"
 status=0
-for unit in intransitd.service intransit-p2s@laptop.service; do
+for unit in intransitd.service intransitd-guard.service intransit-p2s@laptop.service; do
 	out=$(cd "$root/etc/systemd/system" && systemd-analyze verify --root="$root" "$unit" 2>&1) || status=1
 	if [ -n "$out" ]; then
 		echo "$out" >&2

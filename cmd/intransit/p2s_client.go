@@ -139,7 +139,13 @@ func newP2SConnectCommand() *cobra.Command {
 in order (udp, quic, tls on 443) with fallback within seconds, routes and DNS
 are applied while connected and restored on exit (SIGINT/SIGTERM, or
 intransit p2s disconnect), and the client reconnects by itself after link
-changes, sleep or a gateway restart. Run it under systemd for a daemon.`,
+changes, sleep or a gateway restart. Run it under systemd for a daemon.
+
+Fail closed: while the client connects or reconnects, and after it died,
+the split-tunnel prefixes of the last session leave only through the tunnel
+(nftables table inet intransit_guard_<interface>); with --lockdown nothing
+leaves but the tunnel's own packets. A clean stop lifts the block; after a
+crash the next start or intransit p2s disconnect does.`,
 		Example: `  intransit p2s connect --profile work`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -180,6 +186,7 @@ changes, sleep or a gateway restart. Run it under systemd for a daemon.`,
 	cmd.Flags().StringVar(&opts.DNSMode, "dns", client.DNSAuto, "DNS handling: auto, resolvectl, resolv.conf or off")
 	cmd.Flags().StringVar(&opts.ResolvConf, "resolv-conf", "/etc/resolv.conf", "resolv.conf replaced in resolv.conf mode")
 	cmd.Flags().IntVar(&opts.UnderlayMTU, "underlay-mtu", 1500, "MTU of the path to the gateway (at least 1280): packets, TCP segments and the tunnel MTU are sized to it")
+	cmd.Flags().BoolVar(&opts.Lockdown, "lockdown", false, "let nothing but the tunnel's own packets leave while running, connected or not (for a full tunnel; also the profile's lockdown: true)")
 	cmd.Flags().StringVar(&logFormat, "log-format", logging.Text, "text or json")
 	cmd.Flags().StringVar(&logLevel, "log-level", logging.Info, "log level: debug, info, warn or error")
 	return cmd
@@ -240,7 +247,10 @@ func writeClientStatus(w io.Writer, st *client.Status) error {
 		{"psk", fmt.Sprintf("epoch %d, installed %s", st.PSKEpoch, st.PSKInstalled.Format(time.RFC3339))},
 		{"cert until", st.CertExpiry.Format(time.RFC3339)},
 	}
-	return output.WriteTable(w, []string{"FIELD", "VALUE"}, rows)
+	if err := output.WriteTable(w, []string{"FIELD", "VALUE"}, rows); err != nil {
+		return err
+	}
+	return writeBlocks(w, st.Blocks)
 }
 
 func newP2SDisconnectCommand() *cobra.Command {

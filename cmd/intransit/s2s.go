@@ -9,6 +9,7 @@ import (
 
 	"intransit/internal/daemonconfig"
 	"intransit/internal/output"
+	"intransit/tunnel/failclosed"
 )
 
 // newS2SCommand builds the `intransit s2s` group: helpers for site-to-site
@@ -16,9 +17,9 @@ import (
 func newS2SCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "s2s",
-		Short: "Site-to-site gateways: check configurations, run the netns demo",
+		Short: "Site-to-site gateways: check configurations, run the netns demo, lift a stopped gateway's block",
 	}
-	cmd.AddCommand(newS2SCheckConfigCommand(), newS2SDemoCommand())
+	cmd.AddCommand(newS2SCheckConfigCommand(), newS2SDemoCommand(), newS2SUnblockCommand(failclosed.NFT{}))
 	return cmd
 }
 

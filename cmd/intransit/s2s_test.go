@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"intransit/internal/status"
+	"intransit/tunnel/failclosed"
+	"intransit/tunnel/failclosed/failclosedtest"
 )
 
 func runS2SCLI(t *testing.T, args ...string) (string, int) {
@@ -70,6 +73,8 @@ func TestStatusCommand(t *testing.T) {
 			{Name: "site-b", State: status.StateUp, Transport: "quic", Endpoint: "quic://192.0.2.2:443", LastHandshake: now.Add(-3 * time.Second),
 				RxBytes: 3 << 20, TxBytes: 512, PSKEpoch: 4, PSKInstalled: now.Add(-20 * time.Second), Routes: []string{"10.2.0.0/24"}},
 		},
+		Blocks: []status.Block{{Name: "site-b", Table: "inet intransit_guard_it0", Interface: "it0", Prefixes: []string{"10.2.0.0/24"},
+			State: status.BlockArmed, Reason: "tunnel up: traffic to these prefixes leaves only through it0", Rejected: 42}},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -86,7 +91,8 @@ func TestStatusCommand(t *testing.T) {
 	}()
 
 	out, code := runS2SCLI(t, "status", "--socket", sock)
-	for _, want := range []string{"intransit://t/gateway/a", "site-b", "quic://192.0.2.2:443", "3.0 MiB", "#4 20s ago", "10.2.0.0/24"} {
+	for _, want := range []string{"intransit://t/gateway/a", "site-b", "quic://192.0.2.2:443", "3.0 MiB", "#4 20s ago", "10.2.0.0/24",
+		"fail-closed blocks (table inet intransit_guard_it0, only way out it0)", "site-b  armed  10.2.0.0/24   42        tunnel up"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status table lacks %q:\n%s", want, out)
 		}
@@ -95,7 +101,7 @@ func TestStatusCommand(t *testing.T) {
 		t.Errorf("all up: exit %d", code)
 	}
 	out, code = runS2SCLI(t, "status", "--socket", sock, "--output", "json")
-	if code != exitFinding || !strings.Contains(out, `"reason": "revoked"`) || !strings.Contains(out, "not up: site-c") {
+	if code != exitFinding || !strings.Contains(out, `"reason": "revoked"`) || !strings.Contains(out, "not up: site-c") || !strings.Contains(out, `"state": "armed"`) {
 		t.Errorf("one refused: exit %d\n%s", code, out)
 	}
 	out, code = runS2SCLI(t, "status", "--socket", sock)
@@ -104,5 +110,45 @@ func TestStatusCommand(t *testing.T) {
 	}
 	if _, code = runS2SCLI(t, "status", "--socket", filepath.Join(t.TempDir(), "none.sock")); code != exitCannot {
 		t.Errorf("no daemon: exit %d, want %d", code, exitCannot)
+	}
+}
+
+func TestS2SUnblock(t *testing.T) {
+	k := &failclosedtest.Memory{}
+	run := func(args ...string) (string, int) {
+		t.Helper()
+		cmd := newS2SUnblockCommand(k)
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs(args)
+		err := cmd.Execute()
+		if err != nil {
+			out.WriteString(err.Error())
+		}
+		return out.String(), exitCode(err)
+	}
+	if err := k.Install(context.Background(), failclosed.Policy{Interface: "itd-gone", Lockdown: true}); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := run("--interface", "itd-gone"); code != exitOK || !strings.Contains(out, "lifted (table inet intransit_guard_itd_gone removed)") {
+		t.Errorf("lift: exit %d\n%s", code, out)
+	}
+	if ok, _ := k.Installed(context.Background(), "intransit_guard_itd_gone"); ok {
+		t.Error("the table is still there")
+	}
+	if out, code := run("--interface", "itd-gone", "--output", "json"); code != exitOK || !strings.Contains(out, `"lifted": false`) {
+		t.Errorf("nothing to lift: exit %d\n%s", code, out)
+	}
+	// An interface that exists has a daemon on it (lo stands in for one).
+	if out, code := run("--interface", "lo"); code != exitFinding || !strings.Contains(out, "intransitd runs on it") {
+		t.Errorf("running daemon: exit %d\n%s", code, out)
+	}
+	if out, code := run("--interface", "bad name"); code != exitCannot {
+		t.Errorf("bad interface name: exit %d\n%s", code, out)
+	}
+	k.Failing = errors.New("nft: permission denied")
+	if out, code := run("--interface", "itd-gone"); code != exitCannot || !strings.Contains(out, "permission denied") {
+		t.Errorf("nft failing: exit %d\n%s", code, out)
 	}
 }

@@ -25,7 +25,9 @@ func newStatusCommand() *cobra.Command {
 only): the gateway's identity, then per remote gateway its state, the
 transport and endpoint in use, the last WireGuard handshake, bytes, the
 post-quantum PSK's epoch and age, the certificate's expiry and, when it is
-not up, the reason; then the last refused connections.
+not up, the reason; then the fail-closed blocks (what each keeps from
+leaving in clear, whether it is rejecting traffic now and why, and how many
+packets it rejected); then the last refused connections.
 
 Exit codes: 0 every remote is up, 1 at least one is not, 2 the daemon could
 not be reached.`,
@@ -90,6 +92,9 @@ func writeStatus(w io.Writer, rep *status.Report) error {
 			byteCount(p.RxBytes), byteCount(p.TxBytes), psk, day(p.CertExpiry), dash(strings.Join(p.Routes, " ")), dash(why)})
 	}
 	if err := output.WriteTable(w, []string{"REMOTE", "STATE", "TRANSPORT", "ENDPOINT", "HANDSHAKE", "RX", "TX", "PSK", "CERT UNTIL", "ROUTES", "REASON"}, rows); err != nil {
+		return err
+	}
+	if err := writeBlocks(w, rep.Blocks); err != nil {
 		return err
 	}
 	if len(rep.Refusals) == 0 {

@@ -40,6 +40,7 @@ type daemon struct {
 	mu       sync.Mutex
 	loadedAt time.Time // guarded by mu: the status socket reads it
 	gw       *s2s.Gateway
+	guard    *guards // the fail-closed blocks
 	p2s      *p2sRuntime
 	ca       *caRuntime
 	ctx      context.Context
@@ -74,7 +75,13 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 	level.apply(cfg)
 	log := logging.New(os.Stderr, cfg.LogFormat, level)
 	d := &daemon{log: log, level: level, cfg: cfg, path: cfg.Path, loadedAt: time.Now()}
+	// Before anything else: the remotes' prefixes never leave in clear.
+	var err error
+	if d.guard, err = installGuards(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("fail-closed block: %w", err)
+	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.keepGuard()
 	reg, tlsMetrics, ctrlMetrics, err := newRegistry()
 	if err != nil {
 		d.cancel()
@@ -234,6 +241,7 @@ func (d *daemon) report() status.Report {
 	rep.Gateway.ConfigLoaded = d.loadedAt
 	d.mu.Unlock()
 	rep.P2S = d.p2s.status()
+	rep.Blocks = d.blocks(rep.Peers)
 	return rep
 }
 
@@ -347,9 +355,16 @@ func (d *daemon) reload(ctx context.Context) {
 		refused(field + ": this change needs a restart")
 		return
 	}
+	if err := d.guard.remotes.Apply(ctx, guardPolicy(next)); err != nil {
+		d.log.Error("reload refused: the fail-closed block could not change, nothing changed", "error", err.Error())
+		return
+	}
 	if err := d.gw.SetRemotes(remotes(next)); err != nil {
 		d.log.Error("reload refused, nothing changed", "error", err.Error())
 		refused(err.Error())
+		if err := d.guard.remotes.Apply(ctx, guardPolicy(d.cfg)); err != nil {
+			d.log.Error("restoring the fail-closed block", "error", err.Error())
+		}
 		return
 	}
 	if err := d.gw.Reload(ctx); err != nil {

@@ -2,11 +2,15 @@
 // configuration file (see internal/daemonconfig), runs the site-to-site
 // gateway (package s2s), answers `intransit status` on a local unix socket,
 // serves Prometheus metrics when asked to, reloads on SIGHUP and speaks
-// sd_notify (READY, STATUS, RELOADING, STOPPING and the watchdog).
+// sd_notify (READY, STATUS, RELOADING, STOPPING and the watchdog). Before
+// anything else it installs its fail-closed blocks (tunnel/failclosed): the
+// remote sites' prefixes and the point-to-site pools leave only through the
+// tunnels, also while it is stopped, killed or restarting.
 //
 //	intransitd --config /etc/intransit/intransitd.yaml
 //	intransitd --config FILE --check   # validate the file and exit
 //	intransitd --log-level debug       # pin the level (else log_level)
+//	intransitd --config FILE --guard   # install the fail-closed blocks and exit (at boot)
 //
 // Exit status: 0 after a clean stop, 1 for an invalid configuration, 2 when
 // the gateway could not run.
@@ -33,6 +37,7 @@ func run(args []string) int {
 	path := fs.String("config", "/etc/intransit/intransitd.yaml", "configuration file")
 	check := fs.Bool("check", false, "validate the configuration and exit")
 	levelFlag := fs.String("log-level", "", "log level for the life of the process: debug, info, warn or error (default: log_level of the configuration, applied again on reload)")
+	guard := fs.Bool("guard", false, "install the configuration's fail-closed blocks and exit (at boot, before the network)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -60,6 +65,14 @@ func run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if *guard {
+		if _, err := installGuards(ctx, cfg); err != nil {
+			fmt.Fprintf(os.Stderr, "intransitd: fail-closed block: %v\n", err)
+			return 2
+		}
+		fmt.Printf("%s: fail-closed blocks installed (%d remotes)\n", cfg.Path, len(cfg.Remotes))
+		return 0
+	}
 	d, err := newDaemon(ctx, cfg, level)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "intransitd: %v\n", err)

@@ -19,6 +19,7 @@ func TestRunCheck(t *testing.T) {
 		{"path below 1280", good + "path_mtu: 1200\n", []string{"--check"}, 1},
 		{"IPv6 over a 1280 path", good + "path_mtu: 1280\nremotes: [{name: b, identity: b.example, allowed_prefixes: ['fd02::/64']}]\n", []string{"--check"}, 1},
 		{"IPv4 over a 1280 path", good + "path_mtu: 1280\nremotes: [{name: b, identity: b.example, allowed_prefixes: [10.2.0.0/24]}]\n", []string{"--check"}, 0},
+		{"guard, invalid", good + "surprise: 1\n", []string{"--guard"}, 1},
 		{"missing", "", []string{"--check"}, 2},
 		{"extra argument", good, []string{"--check", "now"}, 2},
 		{"unknown flag", good, []string{"--chek"}, 2},

@@ -18,6 +18,8 @@ type Report struct {
 	Peers []Peer `json:"peers"`
 	// Refusals are the most recent refused connections, newest last.
 	Refusals []Refusal `json:"refusals"`
+	// Blocks are the fail-closed blocks in force, one per remote.
+	Blocks []Block `json:"blocks,omitempty"`
 	// P2S is the point-to-site gateway, when one runs.
 	P2S *P2S `json:"p2s,omitempty"`
 }

@@ -27,6 +27,17 @@
 // StateFile first, so that a crash is repaired by the next start or by
 // Restore.
 //
+// # Fail closed
+//
+// The split-tunnel routes of a session are recorded in the profile's
+// GuardFile and guarded by a failclosed block on the TUN interface: while
+// the client connects or reconnects, and after it crashed, traffic to them
+// is rejected rather than sent in clear on the laptop's network; the next
+// start puts the block back before it dials. With Options.Lockdown (or the
+// profile's lockdown) nothing leaves at all but through the tunnel, to the
+// gateway, on loopback, DHCP and IPv6 neighbour discovery. A clean stop
+// lifts the block; Restore lifts one a crashed client left.
+//
 // # Staying connected
 //
 // The control session pings every 2 s and gives up after 8 s of silence;
@@ -63,6 +74,7 @@ import (
 	"intransit/tlspolicy"
 	"intransit/tunnel"
 	"intransit/tunnel/control"
+	"intransit/tunnel/failclosed"
 	"intransit/tunnel/pqpsk"
 	"intransit/tunnel/transport"
 	"intransit/tunnel/transport/multi"
@@ -104,6 +116,12 @@ type Options struct {
 	// Path tunes the path monitor (its Endpoints come from the gateway;
 	// zero durations take the transport package's defaults).
 	Path transport.MonitorConfig
+	// Lockdown keeps every packet but the tunnel's own from leaving while
+	// the client runs, connected or not (also set by the profile's
+	// lockdown); see the package documentation.
+	Lockdown bool
+	// Guard keeps the fail-closed block (failclosed.NFT when nil).
+	Guard failclosed.Kernel
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -116,6 +134,7 @@ type Client struct {
 	tlsProf *tlspolicy.Profile
 	mat     atomic.Pointer[Material]
 	net     *netconf
+	guard   *guard
 
 	mu       sync.Mutex
 	dev      *tunnel.Device
@@ -172,6 +191,10 @@ func New(opts Options) (*Client, error) {
 	}
 	c := &Client{opts: opts, log: log, profile: p, tlsProf: tp,
 		net: &netconf{stateFile: stateFileIn(opts.Dir), dnsMode: opts.DNSMode, resolvConf: opts.ResolvConf, iface: opts.Interface}}
+	if opts.Guard == nil {
+		opts.Guard = failclosed.NFT{}
+	}
+	c.guard = newGuard(opts.Guard, opts.Dir, opts.Interface, opts.Lockdown || p.Lockdown)
 	c.mat.Store(m)
 	c.st = Status{Profile: filepath.Base(opts.Dir), Name: p.Name, Group: p.Group, Gateway: p.Gateway, State: StateConnecting, CertExpiry: m.Leaf.NotAfter}
 	return c, nil
@@ -181,7 +204,7 @@ func New(opts Options) (*Client, error) {
 // a crash); nothing recorded is not an error.
 func Restore(ctx context.Context, dir string) error {
 	n := &netconf{stateFile: stateFileIn(dir)}
-	return n.restoreLeftovers(ctx)
+	return errors.Join(n.restoreLeftovers(ctx), liftRecorded(ctx, failclosed.NFT{}, dir))
 }
 
 // Run connects and stays connected until ctx ends, then removes the
@@ -189,6 +212,11 @@ func Restore(ctx context.Context, dir string) error {
 // stop, and a *RevokedError when the gateway revoked the certificate: then
 // it does not reconnect.
 func (c *Client) Run(ctx context.Context) error {
+	// Before anything else, the block of the last session (and lockdown).
+	gw, _ := c.gatewayAddr(ctx)
+	if err := c.guard.start(ctx, gw); err != nil {
+		return fmt.Errorf("fail-closed block: %w", err)
+	}
 	if err := c.net.restoreLeftovers(ctx); err != nil {
 		return fmt.Errorf("settings left by an earlier run: %w", err)
 	}
@@ -197,8 +225,9 @@ func (c *Client) Run(ctx context.Context) error {
 	defer wg.Wait()
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); c.renewLoop(rctx) }()
+	go func() { defer wg.Done(); c.guard.wall.Keep(rctx, guardRepairEvery, c.log) }()
 	backoff := backoffMin
 	for ctx.Err() == nil {
 		established := c.session(ctx)
@@ -242,6 +271,9 @@ func (c *Client) teardown() {
 	} else {
 		c.log.Info("routes and DNS restored")
 	}
+	if err := c.guard.lift(ctx); err != nil {
+		c.log.Error("lifting the fail-closed block failed; run intransit p2s disconnect", "error", err.Error())
+	}
 }
 
 // gatewayAddr resolves the gateway host.
@@ -251,6 +283,10 @@ func (c *Client) gatewayAddr(ctx context.Context) (netip.Addr, error) {
 	}
 	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", c.profile.Gateway)
 	if err != nil || len(ips) == 0 {
+		// A lockdown or a dead tunnel may hold DNS back: the last address.
+		if gws := c.guard.gateways(); len(gws) > 0 {
+			return gws[0], nil
+		}
 		return netip.Addr{}, fmt.Errorf("gateway %s: %v", c.profile.Gateway, err)
 	}
 	return ips[0].Unmap(), nil
@@ -473,6 +509,10 @@ func (r *sessionRun) install(ctx context.Context, p *control.Peer, epoch uint64,
 	}
 	a := p.Assignment
 	full := slices.ContainsFunc(p.Routes.Accepted, func(pr netip.Prefix) bool { return pr.Bits() == 0 })
+	if err := c.guard.connected(ctx, p.Routes.Accepted, r.gateway); err != nil {
+		c.log.Error("fail-closed block", "error", err.Error())
+		return err
+	}
 	if err := c.net.apply(ctx, p.Routes.Accepted, r.gateway, a.DNSServers, a.SearchDomains, full); err != nil {
 		c.log.Error("applying routes and DNS failed", "error", err.Error())
 		return err

@@ -56,6 +56,9 @@ type Profile struct {
 	Transports []string `yaml:"transports"`
 	// TLSProfile is the TLS profile of the control channel and enrollment.
 	TLSProfile string `yaml:"tls_profile"`
+	// Lockdown keeps every packet but the tunnel's own from leaving while
+	// the client runs (for a full tunnel; see Options.Lockdown).
+	Lockdown bool `yaml:"lockdown,omitempty"`
 }
 
 // ProfileDir is the directory of profile name under base.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"intransit/internal/atomicfile"
 	"intransit/tunnel/control"
 )
 
@@ -61,13 +62,7 @@ func writeRevoked(dir string, r Revocation) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, RevokedFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("record the revocation: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	if err := atomicfile.Write(filepath.Join(dir, RevokedFile), append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("record the revocation: %w", err)
 	}
 	return nil

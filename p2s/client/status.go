@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"intransit/internal/status"
 )
 
 // StatusSocket is the client's status socket in the profile directory.
@@ -64,12 +66,14 @@ type Status struct {
 	CertExpiry time.Time `json:"cert_expiry"`
 	Sessions   uint64    `json:"sessions"`
 	PID        int       `json:"pid"`
+	// Blocks are the fail-closed blocks in force: the split tunnel's
+	// prefixes and the lockdown.
+	Blocks []status.Block `json:"blocks,omitempty"`
 }
 
 // Status returns a snapshot of the client.
 func (c *Client) Status() Status {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	st := c.st
 	st.CertExpiry = c.mat.Load().Leaf.NotAfter
 	if c.sess != nil {
@@ -90,7 +94,14 @@ func (c *Client) Status() Status {
 			st.LastHandshake, st.RxBytes, st.TxBytes = ps.LastHandshake, ps.RxBytes, ps.TxBytes
 		}
 	}
+	c.mu.Unlock()
 	st.PID = os.Getpid()
+	why := st.State
+	if st.Reason != "" {
+		why += ": " + st.Reason
+	}
+	// Read outside the lock: it asks the kernel.
+	st.Blocks = c.guard.blocks(st.State == StateConnected && st.Transport != "", why)
 	return st
 }
 

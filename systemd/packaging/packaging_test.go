@@ -89,6 +89,7 @@ func TestDebInstallsIntoARootAndPurges(t *testing.T) {
 		{"usr/bin/intransitd", 0o755, ""},
 		{"usr/bin/intransit", 0o755, ""},
 		{"usr/lib/systemd/system/intransitd.service", 0o644, "../intransitd.service"},
+		{"usr/lib/systemd/system/intransitd-guard.service", 0o644, "../intransitd-guard.service"},
 		{"usr/lib/systemd/system/intransit-p2s@.service", 0o644, "../intransit-p2s@.service"},
 		{"etc/intransit", fs.ModeDir | 0o750, ""},
 		{"etc/intransit/intransitd.yaml", 0o640, "intransitd.yaml"},

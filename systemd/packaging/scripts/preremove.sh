@@ -7,7 +7,7 @@ set -e
 case "$1" in
 remove | 0)
 	systemctl stop intransitd.service 'intransit-p2s@*.service' || true
-	systemctl disable intransitd.service || true
+	systemctl disable intransitd.service intransitd-guard.service || true
 	;;
 esac
 exit 0
