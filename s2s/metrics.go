@@ -66,13 +66,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, rep.Time.Sub(p.PSKInstalled).Seconds(), p.Name)
 		}
 	}
-	c.g.mu.Lock()
-	refused := make(map[string]uint64, len(c.g.refusedBy))
-	for k, v := range c.g.refusedBy {
-		refused[k] = v
-	}
-	c.g.mu.Unlock()
-	for reason, n := range refused {
+	for reason, n := range c.g.refusals.Counts() {
 		ch <- prometheus.MustNewConstMetric(c.refs, prometheus.CounterValue, float64(n), reason)
 	}
 }

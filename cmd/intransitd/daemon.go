@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"intransit/internal/daemonconfig"
+	"intransit/internal/gatewaycore"
 	"intransit/internal/status"
 	"intransit/s2s"
 	"intransit/tlspolicy"
@@ -123,9 +124,10 @@ func (d *daemon) gatewayOptions(ctx context.Context, cfg *daemonconfig.Config, m
 	go func() { defer d.wg.Done(); cas.Watch(d.ctx, time.Minute) }()
 	opts := s2s.Options{
 		Interface: cfg.Interface.Name, MTU: cfg.Interface.MTU, SitePrefixes: cfg.Prefixes(),
-		Control: cfg.Listen.Control.AddrPort, Certificate: kp, CAs: cas, Revocation: rev, Profile: prof,
-		TLSMetrics: m, PrivateKey: key, PSKRotation: cfg.PSKRotation.Duration, Keepalive: cfg.Keepalive.Duration,
-		DeadAfter: cfg.DeadAfter.Duration, PathMTU: cfg.PathMTU, Remotes: remotes(cfg), Logger: d.log,
+		Control:    cfg.Listen.Control.AddrPort,
+		Identity:   gatewaycore.Identity{Certificate: kp, CAs: cas, Revocation: rev, Profile: prof, TLSMetrics: m},
+		PrivateKey: key, PSKRotation: cfg.PSKRotation.Duration, Keepalive: cfg.Keepalive.Duration,
+		DeadAfter: cfg.DeadAfter.Duration, PathMTU: cfg.PathMTU, Admission: gatewaycore.Limits{HandshakeTimeout: cfg.HandshakeTimeout.Duration}, Remotes: remotes(cfg), Logger: d.log,
 	}
 	for _, t := range cfg.Listen.Transports() {
 		opts.Transports = append(opts.Transports, s2s.Listener{Name: t.Name, Endpoint: t.Endpoint})

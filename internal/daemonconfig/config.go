@@ -29,6 +29,7 @@
 //	psk_rotation: 2m
 //	keepalive: 5s
 //	dead_after: 15s
+//	handshake_timeout: 5s             # a control connection's TLS handshake
 //	path_mtu: 1280                    # TCP MSS is clamped to fit this WAN MTU
 //	remotes:
 //	  - name: site-b
@@ -65,8 +66,12 @@ const (
 	DefaultPSKRotation  = 2 * time.Minute
 	DefaultKeepalive    = 5 * time.Second
 	DefaultDeadAfter    = 15 * time.Second
-	DefaultCRLRefresh   = 5 * time.Second
-	DefaultPathMTU      = 1280
+	// DefaultHandshakeTimeout bounds a control connection's TLS
+	// handshake; MaxHandshakeTimeout is the longest accepted.
+	DefaultHandshakeTimeout = 5 * time.Second
+	MaxHandshakeTimeout     = time.Minute
+	DefaultCRLRefresh       = 5 * time.Second
+	DefaultPathMTU          = 1280
 	// MinPathMTU is the smallest WAN MTU accepted: the IPv6 minimum.
 	MinPathMTU = 1280
 	// MaxPathMTU is the largest WAN MTU accepted.
@@ -109,6 +114,10 @@ type Config struct {
 	Keepalive Duration `yaml:"keepalive"`
 	// DeadAfter is how long a silent peer is kept before its session ends.
 	DeadAfter Duration `yaml:"dead_after"`
+	// HandshakeTimeout bounds the TLS handshake of a connection to a
+	// control listener (site-to-site and point-to-site), from accept: a
+	// connection that has not authenticated by then is closed.
+	HandshakeTimeout Duration `yaml:"handshake_timeout"`
 	// PathMTU is the smallest MTU of the WAN path; TCP segments crossing the
 	// tunnel are clamped so that their encapsulation fits it.
 	PathMTU int `yaml:"path_mtu"`

@@ -71,11 +71,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.tx, prometheus.CounterValue, float64(tx))
 	c.g.mu.Lock()
 	connects, reclaimed := c.g.connects, c.g.reclaimed
-	refused := make(map[string]uint64, len(c.g.refusedBy))
-	for k, v := range c.g.refusedBy {
-		refused[k] = v
-	}
 	c.g.mu.Unlock()
+	refused := c.g.refusals.Counts()
 	ch <- prometheus.MustNewConstMetric(c.connects, prometheus.CounterValue, float64(connects))
 	ch <- prometheus.MustNewConstMetric(c.reclaimed, prometheus.CounterValue, float64(reclaimed))
 	for reason, n := range refused {

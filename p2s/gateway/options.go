@@ -8,9 +8,9 @@ import (
 	"regexp"
 	"time"
 
+	"intransit/internal/gatewaycore"
 	"intransit/p2s"
 	"intransit/p2s/pool"
-	"intransit/tlspolicy"
 	"intransit/tunnel"
 	"intransit/tunnel/transport/multi"
 )
@@ -26,16 +26,9 @@ type Options struct {
 	// present; an unspecified address advertises the address the client
 	// reached the control channel at.
 	Transports []Listener
-	// Certificate is the gateway's certificate and key, CAs the CAs that
-	// client certificates chain to and Revocation their CRL.
-	Certificate *tlspolicy.KeyPairFiles
-	CAs         *tlspolicy.CAFile
-	Revocation  *tlspolicy.Revocation
-	// Profile is the TLS profile of the control channel and of the quic
-	// and tls transports (tlspolicy's pq profile when nil).
-	Profile *tlspolicy.Profile
-	// TLSMetrics counts TLS handshakes and refusals; nil counts nothing.
-	TLSMetrics *tlspolicy.Metrics
+	// Identity is the gateway's certificate, the CAs that client
+	// certificates chain to, their CRL and the TLS profile.
+	gatewaycore.Identity
 	// PrivateKey is the WireGuard static key.
 	PrivateKey tunnel.PrivateKey
 	// Pool hands out client addresses; Store holds the enrolled clients.
@@ -53,6 +46,8 @@ type Options struct {
 	// client (DefaultClientKeepalive when 0); clients watch for it to
 	// notice a broken transport.
 	ClientKeepalive time.Duration
+	// Admission bounds the control listener.
+	Admission gatewaycore.Limits
 	// LeaseIdle is how long a client may stay disconnected before its
 	// address lease is reclaimed; 0 keeps leases until the client is
 	// forgotten. Connected clients and static devices keep theirs.
@@ -101,8 +96,8 @@ func (gr Group) routes(site []netip.Prefix) []netip.Prefix {
 }
 
 func (o *Options) check() error {
-	if o.Certificate == nil || o.CAs == nil || o.Revocation == nil {
-		return errors.New("p2s gateway: the certificate, the CAs and the CRL are required")
+	if err := o.Identity.Complete("p2s gateway"); err != nil {
+		return err
 	}
 	if o.Pool == nil || o.Store == nil {
 		return errors.New("p2s gateway: the address pool and the store are required")
