@@ -10,7 +10,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"reflect"
 	"sync"
 	"syscall"
 	"time"
@@ -309,7 +308,7 @@ func (d *daemon) reload(ctx context.Context) {
 		d.log.Error("reload refused: invalid configuration, nothing changed", "error", err.Error())
 		return
 	}
-	if field := restartOnly(d.cfg, next); field != "" {
+	if field := gatewaycore.RestartOnly(d.cfg, next); field != "" {
 		d.log.Error("reload refused: this change needs a restart, nothing changed", "field", field)
 		return
 	}
@@ -325,40 +324,4 @@ func (d *daemon) reload(ctx context.Context) {
 	d.loadedAt = time.Now()
 	d.mu.Unlock()
 	d.log.Info("configuration reloaded", "config", next.Path, "remotes", len(next.Remotes))
-}
-
-// restartOnly names the first setting that differs between a and b and
-// that only a restart can apply; "" when there is none.
-func restartOnly(a, b *daemonconfig.Config) string {
-	fields := []struct {
-		name string
-		a, b any
-	}{
-		{"log_format", a.LogFormat, b.LogFormat},
-		{"state_dir", a.StateDir, b.StateDir},
-		{"status_socket", a.StatusSocket, b.StatusSocket},
-		{"metrics_listen", a.MetricsListen, b.MetricsListen},
-		{"metrics_pprof", a.MetricsPprof, b.MetricsPprof},
-		{"identity.cert", a.Identity.Cert, b.Identity.Cert},
-		{"identity.key", a.Identity.Key, b.Identity.Key},
-		{"identity.ca", a.Identity.CA, b.Identity.CA},
-		{"identity.crl", a.Identity.CRL, b.Identity.CRL},
-		{"identity.crl_refresh", a.Identity.CRLRefresh.Duration, b.Identity.CRLRefresh.Duration},
-		{"identity.profile", a.Identity.Profile, b.Identity.Profile},
-		{"interface", a.Interface, b.Interface},
-		{"listen", a.Listen.Transports(), b.Listen.Transports()},
-		{"listen.control", a.Listen.Control.AddrPort, b.Listen.Control.AddrPort},
-		{"site_prefixes", a.Prefixes(), b.Prefixes()},
-		{"psk_rotation", a.PSKRotation.Duration, b.PSKRotation.Duration},
-		{"keepalive", a.Keepalive.Duration, b.Keepalive.Duration},
-		{"dead_after", a.DeadAfter.Duration, b.DeadAfter.Duration},
-		{"path_mtu", a.PathMTU, b.PathMTU},
-		{"p2s", a.P2S, b.P2S},
-	}
-	for _, f := range fields {
-		if !reflect.DeepEqual(f.a, f.b) {
-			return f.name
-		}
-	}
-	return ""
 }
