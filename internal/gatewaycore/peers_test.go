@@ -1,10 +1,11 @@
-package gatewaycore
+package gatewaycore_test
 
 import (
 	"errors"
 	"net/netip"
 	"testing"
 
+	"intransit/internal/gatewaycore"
 	"intransit/internal/gatewaycore/peersettest"
 	"intransit/tunnel"
 )
@@ -22,22 +23,22 @@ func newKey(t *testing.T) tunnel.PublicKey {
 // a takeover by the same seat's next session, and teardown.
 func TestPeersOneKeyOneSeat(t *testing.T) {
 	mem := peersettest.NewMemory()
-	p := NewPeers(mem)
+	p := gatewaycore.NewPeers(mem)
 	key := newKey(t)
-	alice := NewOwner("client alice")
+	alice := gatewaycore.NewOwner("client alice")
 	victim := tunnel.PeerConfig{PublicKey: key, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.9.0.2/32")}}
 	if err := p.Set(alice, victim); err != nil {
 		t.Fatal(err)
 	}
 	// Another client presents alice's key: refused, alice's peer intact.
-	mallory := NewOwner("client mallory")
-	var inUse *KeyInUseError
-	if err := p.Check(mallory, key); !errors.As(err, &inUse) || inUse.Holder != "client alice" || !errors.Is(err, ErrKeyInUse) {
+	mallory := gatewaycore.NewOwner("client mallory")
+	var inUse *gatewaycore.KeyInUseError
+	if err := p.Check(mallory, key); !errors.As(err, &inUse) || inUse.Holder != "client alice" || !errors.Is(err, gatewaycore.ErrKeyInUse) {
 		t.Fatalf("Check by another seat: %v, want a KeyInUseError naming alice", err)
 	}
 	hijack := tunnel.PeerConfig{PublicKey: key, AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.9.0.3/32")}}
-	if err := p.Set(mallory, hijack); !errors.Is(err, ErrKeyInUse) {
-		t.Fatalf("Set by another seat: %v, want ErrKeyInUse", err)
+	if err := p.Set(mallory, hijack); !errors.Is(err, gatewaycore.ErrKeyInUse) {
+		t.Fatalf("Set by another seat: %v, want gatewaycore.ErrKeyInUse", err)
 	}
 	if err := p.Update(mallory, hijack); err == nil {
 		t.Fatal("Update by another seat succeeded")
@@ -50,7 +51,7 @@ func TestPeersOneKeyOneSeat(t *testing.T) {
 	}
 	// Alice's next session (the same seat) takes the key over; the old
 	// session's teardown leaves the new peer alone.
-	alice2 := NewOwner("client alice")
+	alice2 := gatewaycore.NewOwner("client alice")
 	if err := p.Set(alice2, victim); err != nil {
 		t.Fatalf("the same seat's next session: %v", err)
 	}
@@ -83,10 +84,10 @@ func TestPeersOneKeyOneSeat(t *testing.T) {
 }
 
 func TestPeersByKey(t *testing.T) {
-	p := NewPeers(peersettest.NewMemory())
+	p := gatewaycore.NewPeers(peersettest.NewMemory())
 	a, b := newKey(t), newKey(t)
 	for i, k := range []tunnel.PublicKey{a, b} {
-		if err := p.Set(NewOwner(string(rune('a'+i))), tunnel.PeerConfig{PublicKey: k, Endpoint: "192.0.2.1:51820"}); err != nil {
+		if err := p.Set(gatewaycore.NewOwner(string(rune('a'+i))), tunnel.PeerConfig{PublicKey: k, Endpoint: "192.0.2.1:51820"}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -263,6 +263,7 @@ type session struct {
 // admit decides on a client.
 func (s *session) admit(ctx context.Context, p *control.Peer) (*control.Admission, error) {
 	g := s.g
+	s.peer = p // names the client in a refusal
 	if p.Kind != control.KindClient {
 		return nil, control.Refuse(control.ReasonIdentity, "%s is a %s; this port serves point-to-site clients", p.Identity, p.Kind)
 	}
@@ -294,7 +295,7 @@ func (s *session) admit(ctx context.Context, p *control.Peer) (*control.Admissio
 		g.log.Error("p2s lease failed", "client", name, "error", err.Error())
 		return nil, control.Refuse(control.ReasonInternal, "no address could be leased")
 	}
-	s.name, s.owner, s.group, s.peer, s.addrs = name, owner, gr, p, addrs
+	s.name, s.owner, s.group, s.addrs = name, owner, gr, addrs
 	s.pub = tunnel.PublicKey(p.WireGuardKey)
 	allowed := make([]netip.Prefix, len(addrs))
 	for i, a := range addrs {

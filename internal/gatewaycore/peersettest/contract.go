@@ -5,17 +5,15 @@ import (
 	"net/netip"
 	"testing"
 
+	"intransit/internal/gatewaycore"
 	"intransit/tunnel"
 )
 
 // Set is what the contract suite drives: a gatewaycore.PeerSet that can
 // be closed.
 type Set interface {
-	SetPeer(p tunnel.PeerConfig) error
-	UpdatePeer(p tunnel.PeerConfig) error
-	RemovePeer(pub tunnel.PublicKey) error
-	Peer(pub tunnel.PublicKey) (tunnel.PeerStatus, error)
-	Peers() ([]tunnel.PeerStatus, error)
+	gatewaycore.PeerSet
+	// Close closes the device.
 	Close() error
 }
 
