@@ -3,6 +3,7 @@ package s2s
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"intransit/internal/gatewaycore"
 	"intransit/internal/status"
 )
 
@@ -17,9 +18,12 @@ import (
 //	intransit_s2s_peer_psk_age_seconds{remote}     age of the PSK in place
 //	intransit_s2s_peer_sessions_total{remote}      sessions established
 //	intransit_s2s_refusals_total{reason}           refused peers
+//	intransit_s2s_control_handshakes               control connections in their TLS handshake
+//	intransit_s2s_control_sessions                 control connections in their session
 type Collector struct {
 	g                                                 *Gateway
 	up, rx, tx, handshake, epoch, age, sessions, refs *prometheus.Desc
+	admission                                         *gatewaycore.AdmissionCollector
 }
 
 // NewCollector returns the collector of g; register it with a registry.
@@ -27,7 +31,7 @@ func NewCollector(g *Gateway) *Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("intransit_s2s_"+name, help, labels, nil)
 	}
-	return &Collector{g: g,
+	return &Collector{g: g, admission: gatewaycore.NewAdmissionCollector("intransit_s2s_", g.ctrl),
 		up:        d("peer_up", "1 while the tunnel to the remote gateway is up.", "remote"),
 		rx:        d("peer_rx_bytes_total", "WireGuard bytes received from the remote gateway.", "remote"),
 		tx:        d("peer_tx_bytes_total", "WireGuard bytes sent to the remote gateway.", "remote"),
@@ -44,10 +48,12 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.rx, c.tx, c.handshake, c.epoch, c.age, c.sessions, c.refs} {
 		ch <- d
 	}
+	c.admission.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.admission.Collect(ch)
 	rep := c.g.Status()
 	for _, p := range rep.Peers {
 		up := 0.0

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"intransit/internal/testutil/certs"
 )
 
@@ -127,6 +129,19 @@ func TestAdmissionReservedForPriority(t *testing.T) {
 	<-ts.served
 	if o := ts.srv.Occupancy(); o.Sessions != 1 {
 		t.Errorf("occupancy %+v, want one session", o)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewAdmissionCollector("test_", ts.srv))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = mf.GetMetric()[0].GetGauge().GetValue()
+	}
+	if got["test_control_handshakes"] != 1 || got["test_control_sessions"] != 1 {
+		t.Errorf("admission metrics %v, want one handshake (the stranger's) and one session", got)
 	}
 }
 

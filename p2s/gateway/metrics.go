@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"intransit/internal/gatewaycore"
 )
 
 // Collector exports the gateway's point-to-site state as Prometheus
@@ -17,9 +19,12 @@ import (
 //	intransit_p2s_refusals_total{reason}   clients refused, by reason
 //	intransit_p2s_rx_bytes_total           WireGuard bytes from connected clients
 //	intransit_p2s_tx_bytes_total           WireGuard bytes to connected clients
+//	intransit_p2s_control_handshakes       control connections in their TLS handshake
+//	intransit_p2s_control_sessions         control connections in their session
 type Collector struct {
 	g                                                                 *Gateway
 	clients, statics, leases, size, connects, reclaimed, refs, rx, tx *prometheus.Desc
+	admission                                                         *gatewaycore.AdmissionCollector
 }
 
 // NewCollector returns the collector of g; register it with a registry.
@@ -27,7 +32,7 @@ func NewCollector(g *Gateway) *Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("intransit_p2s_"+name, help, labels, nil)
 	}
-	return &Collector{g: g,
+	return &Collector{g: g, admission: gatewaycore.NewAdmissionCollector("intransit_p2s_", g.ctrl),
 		clients:   d("clients", "Connected point-to-site clients, by data-plane transport in use (none: no handshake yet).", "transport"),
 		statics:   d("static_devices", "Devices with static wg-quick profiles."),
 		leases:    d("leases", "Tunnel addresses leased."),
@@ -45,10 +50,12 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.clients, c.statics, c.leases, c.size, c.connects, c.reclaimed, c.refs, c.rx, c.tx} {
 		ch <- d
 	}
+	c.admission.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.admission.Collect(ch)
 	st := c.g.Status()
 	by := map[string]int{"udp": 0, "quic": 0, "tls": 0, "none": 0}
 	var rx, tx uint64
