@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"intransit/internal/status"
 	"intransit/netns-tests/netlab"
 	"intransit/p2s/client"
 )
@@ -286,4 +287,68 @@ func hasRefusal(l *p2sLab, name, reason string) bool {
 		}
 	}
 	return false
+}
+
+// TestS2SKeyHijack: a third gateway, configured on A as remote site-c,
+// presents gateway B's WireGuard key: A refuses it with key_in_use (status,
+// log and the remote's state on C) and the tunnel to B loses no ping.
+func TestS2SKeyHijack(t *testing.T) {
+	t.Parallel()
+	l := newS2SLab(t)
+	gwC, wanC := l.addWANHost(t, "gwc")
+	chainC, keyC, _ := l.pki.issue("gw-c")
+	l.cfgA.remotes = append(l.cfgA.remotes, gwRemote{name: "site-c", identity: l.pki.identity("gw-c"), allowed: "10.3.0.0/24"})
+	a, b := l.start(t)
+	a.waitUp("site-b", 20*time.Second)
+	b.waitUp("site-a", 20*time.Second)
+	mustPing(t, l.siteA, s2sHostB, 3)
+
+	dirC := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dirC, "state"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(filepath.Join(l.dirB, "state", "wireguard.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirC, "state", "wireguard.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pings := 50
+	ping := backgroundPing(l.siteA, s2sHostB, pings, "0.2")
+	cfgC := gwConfig{name: "gw-c", wan: wanC, site: "10.3.0.0/24", chain: chainC, key: keyC, listen: defaultListen(wanC),
+		remotes: []gwRemote{{name: "site-a", identity: l.pki.identity("gw-a"), control: s2sWanA + ":8443", allowed: s2sSiteA}}}
+	c := startGateway(t, gwC, l.bin, cfgC.write(t, l.pki, dirC))
+	pc := c.waitPeer("site-a", 20*time.Second, "refused", func(p status.Peer) bool { return p.State == status.StateRefused })
+	if pc.Reason != "key_in_use" {
+		t.Errorf("gw-c sees reason %q (%s), want key_in_use", pc.Reason, pc.Detail)
+	}
+	if strings.Contains(pc.Detail, "site-b") {
+		t.Errorf("gw-c is told who holds the key: %s", pc.Detail)
+	}
+	t.Logf("gw-c sees: %s: %s", pc.Reason, pc.Detail)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = ping.Wait(ctx)
+	sent, recv := pingCounts(ping.Output())
+	t.Logf("site A to site B during the hijack attempt: %d pings sent, %d answered", sent, recv)
+	if sent != pings || recv != pings {
+		t.Errorf("the tunnel to B lost pings during the hijack attempt: %d sent, %d answered", sent, recv)
+	}
+	refused := false
+	for _, r := range a.status().Refusals {
+		refused = refused || (r.Reason == "key_in_use" && r.Identity == l.pki.identity("gw-c"))
+	}
+	if !refused {
+		t.Errorf("gw-a's status has no key_in_use refusal of gw-c: %+v", a.status().Refusals)
+	}
+	if !strings.Contains(a.proc.Output(), "reason=key_in_use") {
+		t.Errorf("gw-a's log has no key_in_use refusal")
+	}
+	if p := a.peer("site-b"); p.State != status.StateUp {
+		t.Errorf("site-b is %s after the hijack attempt (%s: %s)", p.State, p.Reason, p.Detail)
+	}
+	c.stop()
+	a.stop()
+	b.stop()
 }

@@ -376,7 +376,8 @@ func (ss *sessionState) admit(_ context.Context, p *control.Peer) (*control.Admi
 		return nil, control.Refuse(control.ReasonIdentity, "%s is not %s", p.Identity, r.cfg.Identity)
 	}
 	if err := g.peers.Check(r.owner, tunnel.PublicKey(p.WireGuardKey)); err != nil {
-		return nil, control.Refuse(control.ReasonKeyInUse, "%v", err)
+		// The peer is not told who holds the key.
+		return nil, control.Refuse(control.ReasonKeyInUse, "WireGuard key %s is bound to another remote gateway", tunnel.PublicKey(p.WireGuardKey))
 	}
 	if ss.role == control.Initiator {
 		var eps []string

@@ -285,7 +285,8 @@ func (s *session) admit(ctx context.Context, p *control.Peer) (*control.Admissio
 	}
 	owner := gatewaycore.NewOwner("client " + name)
 	if err := g.peers.Check(owner, tunnel.PublicKey(p.WireGuardKey)); err != nil {
-		return nil, control.Refuse(control.ReasonKeyInUse, "%v", err)
+		// The client is not told who holds the key.
+		return nil, control.Refuse(control.ReasonKeyInUse, "WireGuard key %s is bound to another client or device", tunnel.PublicKey(p.WireGuardKey))
 	}
 	addrs, err := g.opts.Pool.Acquire(ctx, name)
 	if errors.Is(err, pool.ErrExhausted) {
