@@ -76,7 +76,8 @@ type ServerConfig struct {
 	Serve func(ctx context.Context, conn *tls.Conn)
 	// Refusals records the connections refused before their session.
 	Refusals *Refusals
-	// Logger receives the listener's failure; nil discards it.
+	// Logger receives the listener's failures, at most one line per
+	// DefaultLogEvery; nil discards them.
 	Logger *slog.Logger
 }
 
@@ -101,6 +102,7 @@ func NewServer(cfg ServerConfig) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = LimitLog(log, DefaultLogEvery)
 	return &Server{cfg: cfg, lim: cfg.Limits.withDefaults(), log: log, bySource: map[netip.Prefix]int{}}
 }
 
@@ -127,18 +129,25 @@ func (s *Server) Serve(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer s.cfg.Listener.Close()
+	var backoff time.Duration
 	for {
 		c, err := s.cfg.Listener.Accept()
 		if err != nil {
-			var ne net.Error
-			if ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
 			}
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				s.log.Error("control listener failed", "error", err.Error())
+			// Out of file descriptors, or a connection aborted before it
+			// was accepted: wait a little and go on, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Error("control listener: accept failed", "error", err.Error(), "retry_in", backoff.String())
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
 			}
-			return
+			continue
 		}
+		backoff = 0
 		addr := sourceAddr(c.RemoteAddr())
 		slot, reason := s.takeHandshake(addr)
 		if reason != "" {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,13 +19,30 @@ import (
 )
 
 // testServer runs a Server on a loopback listener whose Serve holds every
-// session until the test ends, and reports each served connection.
+// session until the test ends, and reports each served connection. The
+// listener's first Accept fails (EMFILE): the server must go on.
 type testServer struct {
 	srv    *Server
 	addr   string
 	ref    *Refusals
 	served chan *tls.Conn
 	client *tls.Config
+}
+
+// failingListener fails its first Accept as a process out of file
+// descriptors does.
+type failingListener struct {
+	net.Listener
+	once sync.Once
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	var fail bool
+	l.once.Do(func() { fail = true })
+	if fail {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
+	}
+	return l.Listener.Accept()
 }
 
 func startServer(t *testing.T, lim Limits, priority func(netip.Addr) bool) *testServer {
@@ -40,7 +58,7 @@ func startServer(t *testing.T, lim Limits, priority func(netip.Addr) bool) *test
 		served: make(chan *tls.Conn, 16),
 		client: &tls.Config{Certificates: []tls.Certificate{cliLeaf.TLS()}, RootCAs: ca.Pool(), ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13}}
 	ctx, cancel := context.WithCancel(context.Background())
-	ts.srv = NewServer(ServerConfig{Listener: ln, Limits: lim, Priority: priority, Refusals: ts.ref,
+	ts.srv = NewServer(ServerConfig{Listener: &failingListener{Listener: ln}, Limits: lim, Priority: priority, Refusals: ts.ref,
 		TLS: &tls.Config{Certificates: []tls.Certificate{srvLeaf.TLS()}, ClientCAs: ca.Pool(), ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS13},
 		Serve: func(ctx context.Context, c *tls.Conn) {
 			ts.served <- c
