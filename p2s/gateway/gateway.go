@@ -13,8 +13,15 @@
 // restarts), the routes of its group (the site prefixes by default: split
 // tunnel; everything for a full-tunnel group), the group's DNS servers and
 // search domains, the gateway's WireGuard key in the Hello, and a
-// post-quantum PSK rotated as for site-to-site. Refusals are logged, kept
-// for the status and sent to the client with their reason.
+// post-quantum PSK rotated as for site-to-site. A client presenting a
+// WireGuard key that another client or a static device holds is refused
+// (key_in_use) and the holder keeps its peer. Refusals are logged (one line
+// per reason every 10 seconds at most), kept for the status, counted, and
+// sent to the client with their reason.
+//
+// The control listener admits connections as internal/gatewaycore does:
+// bounded handshake slots per source, a handshake deadline, then bounded
+// session slots.
 //
 // # Isolation
 //
