@@ -57,11 +57,15 @@ func (f *flood) result(t *testing.T) string {
 	return strings.TrimSpace(f.proc.Output())
 }
 
-// figures are what an attacked daemon uses.
-type figures struct{ goroutines, files int }
+// figures are what an attacked daemon uses, and its limit on open files
+// (the Go runtime raises the soft limit to the hard one at start).
+type figures struct {
+	goroutines, files int
+	fileLimit         string
+}
 
 func (f figures) String() string {
-	return fmt.Sprintf("%d goroutines, %d open files", f.goroutines, f.files)
+	return fmt.Sprintf("%d goroutines, %d open files (limit %s)", f.goroutines, f.files, f.fileLimit)
 }
 
 // daemonFigures reads the daemon's goroutines from its metrics endpoint and
@@ -85,6 +89,15 @@ func daemonFigures(t *testing.T, h *netlab.Host, proc *netlab.Process) figures {
 		t.Fatal(err)
 	}
 	f.files = len(fds)
+	limits, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(proc.Pid()), "limits"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(limits), "\n") {
+		if strings.HasPrefix(line, "Max open files") {
+			f.fileLimit = strings.Join(strings.Fields(line)[3:4], "")
+		}
+	}
 	return f
 }
 
