@@ -185,10 +185,11 @@ func TestS2SControlFlood(t *testing.T) {
 }
 
 // TestP2SControlFlood: an attacker holds 2,000 idle connections to the
-// point-to-site control port while a laptop's client is killed and
-// started again: the laptop is back within 15 s, the gateway's goroutines
-// and open files stay bounded, and each refusal reason is logged fewer
-// than 100 times a minute.
+// point-to-site control port, and 2,000 more to the enrollment port, while
+// a laptop's client is killed and started again: the laptop is back within
+// 15 s, another laptop enrolls, the gateway's goroutines and open files
+// stay bounded, and each refusal reason is logged fewer than 100 times a
+// minute.
 func TestP2SControlFlood(t *testing.T) {
 	t.Parallel()
 	netlab.RequireTools(t, "curl")
@@ -205,6 +206,7 @@ func TestP2SControlFlood(t *testing.T) {
 	}
 	attacker := l.addLaptop("attacker")
 	fl := startFlood(t, attacker.host, p2sWan+":8444")
+	enrollFlood := startFlood(t, attacker.host, p2sWan+":8445")
 	time.Sleep(floodSettle)
 	checkFigures(t, "gateway under the flood", daemonFigures(t, l.gwHost, l.gw.proc))
 
@@ -220,7 +222,16 @@ func TestP2SControlFlood(t *testing.T) {
 	}
 	t.Logf("alice's traffic resumed %s after her client restarted under a flood of %d connections", time.Since(restarted).Round(100*time.Millisecond), floodConns)
 	checkFigures(t, "gateway under the flood, alice back", daemonFigures(t, l.gwHost, l.gw.proc))
-	t.Logf("flood: %s", fl.result(t))
+	bob := l.addLaptop("bob")
+	token := l.invite("bob", "1h")
+	enrolling := time.Now()
+	if out, err := bob.enroll(token); err != nil {
+		t.Fatalf("bob cannot enroll under the flood: %v\n%s", err, out)
+	}
+	t.Logf("bob enrolled in %s under a flood of %d connections to the enrollment port", time.Since(enrolling).Round(100*time.Millisecond), floodConns)
+	checkFigures(t, "gateway under both floods, bob enrolled", daemonFigures(t, l.gwHost, l.gw.proc))
+	t.Logf("flood of the control port: %s", fl.result(t))
+	t.Logf("flood of the enrollment port: %s", enrollFlood.result(t))
 	checkLogRate(t, l.gw.proc.Output(), time.Since(fl.start))
 	lp.proc.Stop(10 * time.Second)
 	l.gw.stop()
