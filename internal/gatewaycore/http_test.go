@@ -1,8 +1,13 @@
 package gatewaycore
 
 import (
+	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,4 +59,21 @@ func TestLimitListener(t *testing.T) {
 	<-accepted
 	s2.Close()
 	s3.Close()
+}
+
+func TestHTTPServerLimits(t *testing.T) {
+	read := make(chan error, 1)
+	srv := NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.Copy(io.Discard, r.Body)
+		read <- err
+	}), nil, slog.New(slog.DiscardHandler))
+	if srv.ReadHeaderTimeout == 0 || srv.ReadTimeout == 0 || srv.WriteTimeout == 0 || srv.IdleTimeout == 0 || srv.MaxHeaderBytes == 0 {
+		t.Errorf("a listener facing the internet without every bound: %+v", srv)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/p2s/v1/enroll", strings.NewReader(strings.Repeat("x", HTTPMaxBodyBytes+1)))
+	srv.Handler.ServeHTTP(httptest.NewRecorder(), req)
+	var tooLarge *http.MaxBytesError
+	if err := <-read; !errors.As(err, &tooLarge) {
+		t.Errorf("reading a body over %d bytes: %v, want a MaxBytesError", HTTPMaxBodyBytes, err)
+	}
 }
