@@ -74,7 +74,8 @@ type ServerConfig struct {
 	// Serve runs the control session of a connection whose TLS handshake
 	// completed; it returns when the session is over and owns conn.
 	Serve func(ctx context.Context, conn *tls.Conn)
-	// Refusals records the connections refused before their session.
+	// Refusals records the connections refused before their session;
+	// required.
 	Refusals *Refusals
 	// Logger receives the listener's failures, at most one line per
 	// DefaultLogEvery; nil discards them.
