@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 )
@@ -68,14 +69,38 @@ func TestRefusalsRing(t *testing.T) {
 		t.Errorf("empty record lists %v", l)
 	}
 	for i := range RefusalsKept + 5 {
-		r.Record(fmt.Sprintf("192.0.2.1:%d", i), "", "identity", "")
+		r.Record(fmt.Sprintf("192.0.2.%d:4000", i), "", "identity", "no such remote")
 	}
 	r.Count("revoked")
 	l := r.List()
-	if len(l) != RefusalsKept || l[0].Remote != "192.0.2.1:5" || l[len(l)-1].Remote != fmt.Sprintf("192.0.2.1:%d", RefusalsKept+4) {
+	if len(l) != RefusalsKept || l[0].Remote != "192.0.2.5:4000" || l[len(l)-1].Remote != fmt.Sprintf("192.0.2.%d:4000", RefusalsKept+4) {
 		t.Errorf("ring holds %d, first %s, last %s", len(l), l[0].Remote, l[len(l)-1].Remote)
 	}
 	if c := r.Counts(); c["identity"] != RefusalsKept+5 || c["revoked"] != 1 {
+		t.Errorf("counts %v", c)
+	}
+}
+
+// TestRefusalsFloodKeepsOthers: a host refused a thousand times holds one
+// entry per reason, and the other refusals stay listed.
+func TestRefusalsFloodKeepsOthers(t *testing.T) {
+	r := NewRefusals(slog.New(slog.DiscardHandler), "refused", time.Second)
+	r.Record("198.51.100.2:8443", "intransit://t/gateway/gw-c", "identity", "no remote gateway is configured for it")
+	for i := range 1000 {
+		reason := ReasonSourceLimit
+		if i%2 == 1 {
+			reason = ReasonHandshakeTimeout
+		}
+		r.Record(fmt.Sprintf("203.0.113.2:%d", 10000+i), "", reason, "flood")
+	}
+	l := r.List()
+	if len(l) != 3 || l[0].Reason != "identity" {
+		t.Fatalf("ring after the flood: %+v, want the identity refusal and one entry per flood reason", l)
+	}
+	if !strings.Contains(l[2].Detail, "(500 times since ") || l[2].Remote != "203.0.113.2:10999" {
+		t.Errorf("the flood's latest entry: %+v", l[2])
+	}
+	if c := r.Counts(); c[ReasonSourceLimit] != 500 || c[ReasonHandshakeTimeout] != 500 {
 		t.Errorf("counts %v", c)
 	}
 }
