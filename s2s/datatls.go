@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"intransit/internal/gatewaycore"
 	"intransit/tlspolicy"
 )
 
@@ -22,8 +23,9 @@ type dataClientTLS struct {
 // dataTLSConfigs returns the server and client configurations of the quic
 // and tls transports, creating the shared client state on first use.
 func (g *Gateway) dataTLSConfigs() (server, client *tls.Config, err error) {
-	o := tlspolicy.Options{Profile: g.opts.Profile, Certificate: g.opts.Certificate, CAs: g.opts.CAs,
-		Revocation: g.opts.Revocation, Logger: g.log, Metrics: g.opts.TLSMetrics}
+	// One line per refusal reason at most every interval: the quic and
+	// tls transports face the internet like the control listener.
+	o := g.id.Options(gatewaycore.LimitLog(g.log, gatewaycore.DefaultLogEvery))
 	server, err = tlspolicy.ServerConfig(o)
 	if err != nil {
 		return nil, nil, fmt.Errorf("s2s: data-plane TLS: %w", err)

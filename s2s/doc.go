@@ -14,10 +14,19 @@
 // session from a remote that already has one (the remote restarted before
 // the old session timed out) supersedes the old one.
 //
+// The control listener is internal/gatewaycore's: a connection must finish
+// its TLS handshake within handshake_timeout in one of a bounded number of
+// handshake slots (a few per source; some reserved for the addresses of
+// the configured remotes' control endpoints) before it takes a session
+// slot, so strangers holding idle connections cannot keep a remote out.
+//
 // Admission checks the certificate (chain to the configured CAs, the CRL,
 // the profile) in tlspolicy, then the identity: the peer's URI or DNS SAN
-// must be a configured remote's identity. Refusals are logged, kept in the
-// status (last refusals, and the remote's state and reason) and counted.
+// must be a configured remote's identity, and its WireGuard key must not be
+// another remote's (key_in_use). Refusals are logged (one line per reason
+// every 10 seconds at most, with the count of those not logged), kept in
+// the status (last refusals, and the remote's state and reason) and
+// counted.
 //
 // # Data plane
 //

@@ -2,7 +2,6 @@ package s2s
 
 import (
 	"context"
-	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -14,8 +13,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"intransit/internal/gatewaycore"
 	"intransit/internal/status"
 	"intransit/tlspolicy"
 	"intransit/tunnel"
@@ -36,16 +37,9 @@ type Options struct {
 	// present; an unspecified address advertises the address the remote
 	// reached the control channel at.
 	Transports []Listener
-	// Certificate is the gateway's certificate and key, CAs the CAs
-	// that remotes' certificates chain to, Revocation their CRL.
-	Certificate *tlspolicy.KeyPairFiles
-	CAs         *tlspolicy.CAFile
-	Revocation  *tlspolicy.Revocation
-	// Profile is the TLS profile of the control channel and of the quic
-	// and tls transports (tlspolicy's pq profile when nil).
-	Profile *tlspolicy.Profile
-	// TLSMetrics counts TLS handshakes and refusals; nil counts nothing.
-	TLSMetrics *tlspolicy.Metrics
+	// Identity is the gateway's certificate, the CAs that remotes'
+	// certificates chain to, their CRL and the TLS profile.
+	gatewaycore.Identity
 	// ControlMetrics counts control sessions and PSK rotations; nil counts
 	// nothing.
 	ControlMetrics *control.Metrics
@@ -58,6 +52,10 @@ type Options struct {
 	// segments of the control channel and the tls transport, and the MSS
 	// clamp of forwarded TCP are sized to it.
 	PathMTU int
+	// Admission bounds the control listener; connections from the
+	// addresses of configured remotes' control endpoints get the reserved
+	// handshake slots.
+	Admission gatewaycore.Limits
 	// Remotes are the remote gateways.
 	Remotes []Remote
 	// Logger receives the gateway's logs; nil discards them.
@@ -110,56 +108,40 @@ func (r Remote) allow() tlspolicy.Identity {
 	return tlspolicy.Identity{DNSNames: []string{r.Identity}}
 }
 
-// maxRefusals bounds the refusals kept for the status.
-const maxRefusals = 16
-
-// maxControlConns bounds the accepted control connections served at once
-// (sessions and handshakes in progress), so that a flood of connections
-// cannot exhaust the gateway; beyond it new connections are closed at once.
-const maxControlConns = 1024
-
 // Gateway is a running site-to-site gateway.
 type Gateway struct {
 	opts    Options
+	id      gatewaycore.Identity
 	log     *slog.Logger
 	dev     *tunnel.Device
 	bind    *multi.Bind
+	peers   *gatewaycore.Peers // taken after a remote's mu
 	routes  *routeTable
 	clamp   *mssClamp
 	ctrlLn  net.Listener
-	server  *tls.Config
+	ctrl    *gatewaycore.Server
 	dataTLS *dataClientTLS
+	// refusals records refused peers; dialers are the addresses of the
+	// remotes' control endpoints, whose connections have priority.
+	refusals *gatewaycore.Refusals
+	dialers  atomic.Pointer[map[netip.Addr]bool]
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// peerMu serializes WireGuard peer creation and removal with their
-	// owners; it is taken after a remote's mu and before nothing else.
-	peerMu    sync.Mutex
-	peerOwner map[tunnel.PublicKey]*remote
-
 	// mu guards what follows; it is taken before a remote's mu, never
 	// while holding one.
-	mu        sync.Mutex
-	remotes   map[string]*remote
-	refusals  []status.Refusal
-	refusedBy map[string]uint64 // refusals counted by reason
+	mu      sync.Mutex
+	remotes map[string]*remote
 }
 
 // Open starts the gateway: the TUN device with every transport, the MSS
 // clamp, the control listener and one session loop per remote. ctx bounds
 // the setup only; Close stops the gateway. On error nothing is left behind.
 func Open(ctx context.Context, opts Options) (*Gateway, error) {
-	if opts.Profile == nil {
-		p, err := tlspolicy.Builtin(tlspolicy.PQ)
-		if err != nil {
-			return nil, err
-		}
-		opts.Profile = p
-	}
-	if opts.Certificate == nil || opts.CAs == nil || opts.Revocation == nil {
-		return nil, errors.New("s2s: the gateway needs its certificate, the CAs and the CRL")
+	if err := opts.Identity.Complete("s2s"); err != nil {
+		return nil, err
 	}
 	if len(opts.Transports) == 0 {
 		return nil, errors.New("s2s: no data-plane transport to serve")
@@ -168,16 +150,12 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{opts: opts, log: log, remotes: map[string]*remote{}, peerOwner: map[tunnel.PublicKey]*remote{}}
-	g.refusedBy = map[string]uint64{}
-	server, err := tlspolicy.ControlServerConfig(tlspolicy.Options{
-		Profile: opts.Profile, Certificate: opts.Certificate, CAs: opts.CAs, Revocation: opts.Revocation,
-		Logger: log, Metrics: opts.TLSMetrics,
-	})
+	g := &Gateway{opts: opts, id: opts.Identity, log: log, remotes: map[string]*remote{},
+		refusals: gatewaycore.NewRefusals(log, "peer refused", gatewaycore.DefaultLogEvery)}
+	server, err := tlspolicy.ControlServerConfig(g.id.Options(gatewaycore.LimitLog(log, gatewaycore.DefaultLogEvery)))
 	if err != nil {
 		return nil, fmt.Errorf("s2s: control channel: %w", err)
 	}
-	g.server = server
 	bind, err := multi.Listen(g.opts.Transports, g.dataTLSConfigs, opts.PathMTU, g.log)
 	if err != nil {
 		return nil, fmt.Errorf("s2s: data plane: %w", err)
@@ -190,6 +168,7 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s2s: %w", err)
 	}
+	g.peers = gatewaycore.NewPeers(g.dev)
 	g.routes, err = newRouteTable(opts.Interface)
 	if err != nil {
 		g.dev.Close()
@@ -207,9 +186,11 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("s2s: control listener: %w", err)
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.ctrl = gatewaycore.NewServer(gatewaycore.ServerConfig{Listener: g.ctrlLn, TLS: server, Limits: opts.Admission,
+		Priority: g.dialsUs, Serve: g.serveControl, Refusals: g.refusals, Logger: log})
 	g.wg.Add(2)
-	go func() { defer g.wg.Done(); g.accept() }()
-	go func() { defer g.wg.Done(); g.watchCertificates() }()
+	go func() { defer g.wg.Done(); g.ctrl.Serve(g.ctx) }()
+	go func() { defer g.wg.Done(); g.id.Watch(g.ctx, time.Second, g.watched) }()
 	if err := g.SetRemotes(opts.Remotes); err != nil {
 		g.Close()
 		return nil, err
@@ -271,6 +252,13 @@ func (g *Gateway) SetRemotes(remotes []Remote) error {
 	if err := g.dataTLS.setRemotes(remotes); err != nil {
 		return err
 	}
+	dialers := map[netip.Addr]bool{}
+	for _, r := range remotes {
+		for _, c := range r.Control {
+			dialers[c.Addr().Unmap()] = true
+		}
+	}
+	g.dialers.Store(&dialers)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for name, r := range g.remotes {
@@ -299,58 +287,26 @@ func (g *Gateway) SetRemotes(remotes []Remote) error {
 	return nil
 }
 
-// accept serves the control listener.
-func (g *Gateway) accept() {
-	slots := make(chan struct{}, maxControlConns)
-	for {
-		c, err := g.ctrlLn.Accept()
-		if err != nil {
-			if g.ctx.Err() == nil {
-				g.log.Error("control listener failed", "error", err.Error())
-			}
-			return
-		}
-		select {
-		case slots <- struct{}{}:
-		default:
-			g.log.Warn("too many control connections, closing a new one", "remote_addr", c.RemoteAddr().String(), "limit", maxControlConns)
-			c.Close()
-			continue
-		}
-		g.wg.Add(1)
-		go func() {
-			defer g.wg.Done()
-			defer func() { <-slots }()
-			g.serveControl(c)
-		}()
-	}
+// dialsUs reports whether addr is a configured remote's control address:
+// its connections take reserved handshake slots.
+func (g *Gateway) dialsUs(addr netip.Addr) bool {
+	m := g.dialers.Load()
+	return m != nil && (*m)[addr]
 }
 
-// serveControl runs a responder session on an accepted connection.
-func (g *Gateway) serveControl(c net.Conn) {
-	tc := tls.Server(c, g.server)
+// serveControl runs a responder session on an accepted connection whose
+// TLS handshake completed.
+func (g *Gateway) serveControl(ctx context.Context, tc *tls.Conn) {
 	ss := &sessionState{role: control.Responder, conn: tc}
 	sess, err := control.New(tc, g.sessionConfig(control.Responder, ss))
 	if err != nil {
 		g.log.Error("control session not started", "error", err.Error())
-		c.Close()
+		tc.Close()
 		return
 	}
 	ss.sess = sess
-	err = sess.Run(g.ctx)
+	err = sess.Run(ctx)
 	ss.finish(err)
-}
-
-// refused records a refused connection.
-func (g *Gateway) refused(remoteAddr, identity, reason, detail string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.refusals = append(g.refusals, status.Refusal{Time: time.Now(), Remote: remoteAddr, Identity: identity, Reason: reason, Detail: detail})
-	if len(g.refusals) > maxRefusals {
-		g.refusals = slices.Delete(g.refusals, 0, len(g.refusals)-maxRefusals)
-	}
-	g.refusedBy[reason]++
-	g.log.Warn("peer refused", "remote_addr", remoteAddr, "identity", identity, "reason", reason, "detail", detail)
 }
 
 // remoteFor finds the remote a certificate belongs to.
@@ -365,85 +321,46 @@ func (g *Gateway) remoteFor(c *x509.Certificate) *remote {
 	return nil
 }
 
-// ownIdentity is the gateway's certificate identity and expiry.
-func (g *Gateway) ownIdentity() (string, time.Time, crypto.Signer, error) {
-	cert, err := g.opts.Certificate.Certificate()
-	if err != nil {
-		return "", time.Time{}, nil, err
+// watched are the sessions whose certificates the identity watches.
+func (g *Gateway) watched() []gatewaycore.Watched {
+	g.mu.Lock()
+	rs := make([]*remote, 0, len(g.remotes))
+	for _, r := range g.remotes {
+		rs = append(rs, r)
 	}
-	leaf := cert.Leaf
-	if leaf == nil {
-		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			return "", time.Time{}, nil, err
+	g.mu.Unlock()
+	var out []gatewaycore.Watched
+	for _, r := range rs {
+		r.mu.Lock()
+		if r.cur != nil && r.cur.peer != nil {
+			out = append(out, r.cur)
 		}
+		r.mu.Unlock()
 	}
-	signer, ok := cert.PrivateKey.(crypto.Signer)
-	if !ok {
-		return "", time.Time{}, nil, errors.New("the certificate's private key cannot sign")
-	}
-	return certIdentity(leaf), leaf.NotAfter, signer, nil
-}
-
-// certIdentity names a certificate as the control package does: first URI
-// SAN, else first DNS SAN, else common name.
-func certIdentity(c *x509.Certificate) string {
-	switch {
-	case len(c.URIs) > 0:
-		return c.URIs[0].String()
-	case len(c.DNSNames) > 0:
-		return c.DNSNames[0]
-	}
-	return c.Subject.CommonName
-}
-
-// watchCertificates cuts sessions whose peer certificate was revoked or
-// has expired, once a second.
-func (g *Gateway) watchCertificates() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-g.ctx.Done():
-			return
-		case <-t.C:
-		}
-		g.mu.Lock()
-		rs := make([]*remote, 0, len(g.remotes))
-		for _, r := range g.remotes {
-			rs = append(rs, r)
-		}
-		g.mu.Unlock()
-		for _, r := range rs {
-			r.checkCertificate(g.opts.Revocation)
-		}
-	}
+	return out
 }
 
 // Status reports the gateway and its remotes.
 func (g *Gateway) Status() status.Report {
-	id, expiry, _, _ := g.ownIdentity()
+	own, _ := g.id.Own()
 	rep := status.Report{Time: time.Now(), Gateway: status.Gateway{
-		Identity: id, CertExpiry: expiry, PublicKey: g.dev.PublicKey().String(),
+		Identity: own.Identity, CertExpiry: own.NotAfter, PublicKey: g.dev.PublicKey().String(),
 		Interface: g.dev.Name(), MTU: g.dev.MTU(), Transports: multi.Names(g.opts.Transports), Control: g.ctrlLn.Addr().String(),
 	}}
 	for _, p := range g.opts.SitePrefixes {
 		rep.Gateway.SitePrefixes = append(rep.Gateway.SitePrefixes, p.String())
 	}
-	peers, err := g.dev.Peers()
+	byKey, err := g.peers.ByKey()
 	if err != nil {
 		g.log.Debug("device status", "error", err.Error())
-	}
-	byKey := map[tunnel.PublicKey]tunnel.PeerStatus{}
-	for _, p := range peers {
-		byKey[p.PublicKey] = p
 	}
 	g.mu.Lock()
 	rs := make([]*remote, 0, len(g.remotes))
 	for _, r := range g.remotes {
 		rs = append(rs, r)
 	}
-	rep.Refusals = slices.Clone(g.refusals)
 	g.mu.Unlock()
+	rep.Refusals = g.refusals.List()
 	sort.Slice(rs, func(i, j int) bool { return rs[i].cfg.Name < rs[j].cfg.Name })
 	for _, r := range rs {
 		rep.Peers = append(rep.Peers, r.status(byKey))
@@ -451,20 +368,9 @@ func (g *Gateway) Status() status.Report {
 	if rep.Peers == nil {
 		rep.Peers = []status.Peer{}
 	}
-	if rep.Refusals == nil {
-		rep.Refusals = []status.Refusal{}
-	}
 	return rep
 }
 
 // Reload re-reads the certificate, the CAs and the CRL; broken new material
 // is refused and the current one kept.
-func (g *Gateway) Reload(ctx context.Context) error {
-	var errs []error
-	for _, r := range []tlspolicy.Reloader{g.opts.Certificate, g.opts.CAs, g.opts.Revocation} {
-		if err := r.Reload(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
+func (g *Gateway) Reload(ctx context.Context) error { return g.id.Reload(ctx) }

@@ -3,6 +3,7 @@ package s2s
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"intransit/internal/gatewaycore"
 	"intransit/internal/status"
 	"intransit/tunnel/transport/multi"
 )
@@ -18,12 +19,15 @@ import (
 //	intransit_s2s_peer_psk_age_seconds{remote}     age of the PSK in place
 //	intransit_s2s_peer_sessions_total{remote}      sessions established
 //	intransit_s2s_refusals_total{reason}           refused peers
+//	intransit_s2s_control_handshakes               control connections in their TLS handshake
+//	intransit_s2s_control_sessions                 control connections in their session
 //
 // and the data-plane transports' counters (multi.Collector, gateway="s2s").
 type Collector struct {
 	g                                                 *Gateway
 	up, rx, tx, handshake, epoch, age, sessions, refs *prometheus.Desc
 	transports                                        *multi.Collector
+	admission                                         *gatewaycore.AdmissionCollector
 }
 
 // NewCollector returns the collector of g; register it with a registry.
@@ -31,7 +35,7 @@ func NewCollector(g *Gateway) *Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("intransit_s2s_"+name, help, labels, nil)
 	}
-	return &Collector{g: g, transports: multi.NewCollector(g.bind, "s2s"),
+	return &Collector{g: g, transports: multi.NewCollector(g.bind, "s2s"), admission: gatewaycore.NewAdmissionCollector("intransit_s2s_", g.ctrl),
 		up:        d("peer_up", "1 while the tunnel to the remote gateway is up.", "remote"),
 		rx:        d("peer_rx_bytes_total", "WireGuard bytes received from the remote gateway.", "remote"),
 		tx:        d("peer_tx_bytes_total", "WireGuard bytes sent to the remote gateway.", "remote"),
@@ -49,10 +53,12 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	c.transports.Describe(ch)
+	c.admission.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.admission.Collect(ch)
 	rep := c.g.Status()
 	for _, p := range rep.Peers {
 		up := 0.0
@@ -71,13 +77,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, rep.Time.Sub(p.PSKInstalled).Seconds(), p.Name)
 		}
 	}
-	c.g.mu.Lock()
-	refused := make(map[string]uint64, len(c.g.refusedBy))
-	for k, v := range c.g.refusedBy {
-		refused[k] = v
-	}
-	c.g.mu.Unlock()
-	for reason, n := range refused {
+	for reason, n := range c.g.refusals.Counts() {
 		ch <- prometheus.MustNewConstMetric(c.refs, prometheus.CounterValue, float64(n), reason)
 	}
 	c.transports.Collect(ch)

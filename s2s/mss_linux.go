@@ -1,12 +1,11 @@
 package s2s
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"strings"
-	"time"
+
+	"intransit/internal/nftables"
 )
 
 // The IP and TCP headers around a segment, in bytes.
@@ -57,26 +56,11 @@ func installMSSClamp(ctx context.Context, iface string, pathMTU, innerMTU int) (
 	b.WriteString(clamp("ipv4", wan, wan4))
 	b.WriteString(clamp("ipv6", wan, wan6))
 	b.WriteString("\t}\n}\n")
-	if err := m.nft(ctx, b.String()); err != nil {
+	if err := nftables.Apply(ctx, b.String()); err != nil {
 		return nil, fmt.Errorf("MSS clamp: %w", err)
 	}
 	return m, nil
 }
 
 // remove deletes the table.
-func (m *mssClamp) remove() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = m.nft(ctx, fmt.Sprintf("table inet %s {}\ndelete table inet %s\n", m.table, m.table))
-}
-
-func (m *mssClamp) nft(ctx context.Context, script string) error {
-	cmd := exec.CommandContext(ctx, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(script)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("nft: %w: %s", err, strings.TrimSpace(out.String()))
-	}
-	return nil
-}
+func (m *mssClamp) remove() { nftables.DeleteTable(m.table) }

@@ -3,7 +3,6 @@ package s2s
 import (
 	"errors"
 
-	"intransit/tunnel"
 	"intransit/tunnel/transport"
 )
 
@@ -52,10 +51,7 @@ func (p sessionPath) Apply(ep string, renew bool) error {
 	ss.pc.Endpoint = ep
 	ss.pc.PersistentKeepalive = peerKeepalive
 	if renew {
-		if err := r.g.dev.RemovePeer(ss.pub); err != nil && !errors.Is(err, tunnel.ErrNoPeer) {
-			return err
-		}
-		return r.g.dev.AddPeer(ss.pc)
+		return r.g.peers.Renew(r.owner, ss.pc)
 	}
-	return r.g.dev.UpdatePeer(ss.pc)
+	return r.g.peers.Update(r.owner, ss.pc)
 }

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"intransit/internal/gatewaycore"
 	"intransit/internal/status"
 	"intransit/tlspolicy"
 	"intransit/tunnel"
@@ -31,8 +32,6 @@ const (
 	peerKeepalive     = 25 * time.Second
 	superseded        = "superseded by a new session from the same remote"
 	tieBreakDetail    = "both gateways dial each other;"
-	cutRevoked        = "revoked"
-	cutExpired        = "expired"
 	reasonUnreachable = "unreachable"
 	reasonDataPlane   = "data_plane"
 )
@@ -41,6 +40,7 @@ const (
 type remote struct {
 	g      *Gateway
 	cfg    Remote
+	owner  *gatewaycore.Owner // holds the remote's WireGuard key
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -57,7 +57,7 @@ type remote struct {
 
 func newRemote(g *Gateway, cfg Remote) *remote {
 	ctx, cancel := context.WithCancel(g.ctx)
-	r := &remote{g: g, cfg: cfg, ctx: ctx, cancel: cancel, changed: make(chan struct{}),
+	r := &remote{g: g, cfg: cfg, owner: gatewaycore.NewOwner("remote " + cfg.Name), ctx: ctx, cancel: cancel, changed: make(chan struct{}),
 		state: status.StateConnecting, since: time.Now()}
 	if len(cfg.Control) == 0 {
 		r.detail = "waiting for the remote to connect"
@@ -93,10 +93,9 @@ func (r *remote) run() {
 		<-r.ctx.Done()
 		return
 	}
-	clientCfg, err := tlspolicy.ControlClientConfig(tlspolicy.Options{
-		Profile: r.g.opts.Profile, Certificate: r.g.opts.Certificate, CAs: r.g.opts.CAs,
-		Revocation: r.g.opts.Revocation, Allow: r.cfg.allow(), Logger: r.g.log, Metrics: r.g.opts.TLSMetrics,
-	})
+	o := r.g.id.Options(r.g.log)
+	o.Allow = r.cfg.allow()
+	clientCfg, err := tlspolicy.ControlClientConfig(o)
 	if err != nil {
 		r.g.log.Error("remote cannot be dialed", "remote", r.cfg.Name, "error", err.Error())
 		r.mu.Lock()
@@ -204,7 +203,7 @@ func (r *remote) detach(ss *sessionState) bool {
 	r.cur = nil
 	close(r.changed)
 	r.changed = make(chan struct{})
-	if err := r.g.releasePeer(r, ss.pub); err != nil {
+	if err := r.g.peers.Release(r.owner, ss.pub); err != nil {
 		r.g.log.Error("removing peer failed", "remote", r.cfg.Name, "error", err.Error())
 	}
 	r.syncRoutes(nil)
@@ -238,30 +237,18 @@ func (r *remote) syncRoutes(want []netip.Prefix) {
 	}
 }
 
-// checkCertificate closes the session when its certificate was revoked or
-// has expired.
-func (r *remote) checkCertificate(rev *tlspolicy.Revocation) {
-	r.mu.Lock()
-	ss := r.cur
-	r.mu.Unlock()
-	if ss == nil || ss.peer == nil {
-		return
-	}
+// PeerCertificate implements gatewaycore.Watched.
+func (ss *sessionState) PeerCertificate() *x509.Certificate { return ss.peer.Certificate }
+
+// Cut implements gatewaycore.Watched: the session ends with ReasonRevoked
+// (the protocol has no code of its own for an expired certificate: the
+// peer hears "revoked" with the detail, our status says "expired").
+func (ss *sessionState) Cut(why, detail string) {
 	leaf := ss.peer.Certificate
-	if ref := rev.Check([]*x509.Certificate{leaf}); ref != nil && ref.Reason == tlspolicy.ReasonRevoked {
-		r.g.log.Warn("peer certificate revoked, cutting the session", "remote", r.cfg.Name, "serial", leaf.SerialNumber.Text(16), "detail", ref.Err.Error())
-		ss.cut.Store(cutRevoked)
-		ss.sess.Close(control.ReasonRevoked, "certificate revoked: "+ref.Err.Error())
-		return
-	}
-	if time.Now().After(leaf.NotAfter) {
-		r.g.log.Warn("peer certificate expired, cutting the session", "remote", r.cfg.Name, "not_after", leaf.NotAfter)
-		ss.cut.Store(cutExpired)
-		// The protocol has no code of its own for an expired certificate:
-		// the peer hears "revoked" with the detail, our status says
-		// "expired".
-		ss.sess.Close(control.ReasonRevoked, "certificate expired at "+leaf.NotAfter.UTC().Format(time.RFC3339))
-	}
+	ss.g.log.Warn("peer certificate "+why+", cutting the session", "remote", ss.remote.cfg.Name,
+		"serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter, "detail", detail)
+	ss.cut.Store(why)
+	ss.sess.Close(control.ReasonRevoked, detail)
 }
 
 // status reports the remote.
@@ -320,12 +307,12 @@ type sessionState struct {
 // sessionConfig is the control configuration of a session.
 func (g *Gateway) sessionConfig(role control.Role, ss *sessionState) control.Config {
 	ss.g = g
-	_, _, signer, err := g.ownIdentity()
+	own, err := g.id.Own()
 	if err != nil {
 		g.log.Error("own certificate unusable", "error", err.Error())
 	}
 	return control.Config{
-		Role: role, Kind: control.KindGateway, WireGuardKey: g.dev.PublicKey(), Signer: signer,
+		Role: role, Kind: control.KindGateway, WireGuardKey: g.dev.PublicKey(), Signer: own.Signer,
 		Prefixes: g.opts.SitePrefixes, Transports: g.advertised(ss.conn.LocalAddr(), ss.remote),
 		Admit: ss.admit, InstallPSK: ss.install,
 		RotationPeriod: g.opts.PSKRotation, KeepaliveInterval: g.opts.Keepalive, DeadAfter: g.opts.DeadAfter,
@@ -353,20 +340,7 @@ func (g *Gateway) firstServed(ts []control.Transport) string {
 // gateway lists first the transports it prefers for the remote r, so that
 // the remote answers on the same one.
 func (g *Gateway) advertised(local net.Addr, r *remote) []control.Transport {
-	var at netip.Addr
-	if ta, ok := local.(*net.TCPAddr); ok {
-		at = ta.AddrPort().Addr().Unmap()
-	}
-	var out []control.Transport
-	for _, l := range g.opts.Transports {
-		a := l.Endpoint.Addr().Unmap()
-		if a.IsUnspecified() {
-			a = at
-		}
-		if a.IsValid() {
-			out = append(out, control.Transport{Name: l.Name, Endpoint: netip.AddrPortFrom(a, l.Endpoint.Port())})
-		}
-	}
+	out := gatewaycore.Advertised(g.opts.Transports, local)
 	if r != nil {
 		rank := func(name string) int {
 			if i := slices.Index(r.cfg.Transports, name); i >= 0 {
@@ -392,17 +366,21 @@ func (ss *sessionState) admit(_ context.Context, p *control.Peer) (*control.Admi
 		if r == nil {
 			return nil, control.Refuse(control.ReasonIdentity, "no remote gateway is configured for identity %s", p.Identity)
 		}
-		own, _, _, err := g.ownIdentity()
+		own, err := g.id.Own()
 		if err != nil {
 			return nil, control.Refuse(control.ReasonInternal, "own certificate: %v", err)
 		}
-		if len(r.cfg.Control) > 0 && own < r.cfg.Identity {
+		if len(r.cfg.Control) > 0 && own.Identity < r.cfg.Identity {
 			ss.tieBreak = true
-			return nil, control.Refuse(control.ReasonUnexpected, "%s %s dials %s", tieBreakDetail, own, r.cfg.Identity)
+			return nil, control.Refuse(control.ReasonUnexpected, "%s %s dials %s", tieBreakDetail, own.Identity, r.cfg.Identity)
 		}
 		ss.remote = r
 	} else if !r.cfg.matches(p.Certificate) {
 		return nil, control.Refuse(control.ReasonIdentity, "%s is not %s", p.Identity, r.cfg.Identity)
+	}
+	if err := g.peers.Check(r.owner, tunnel.PublicKey(p.WireGuardKey)); err != nil {
+		// The peer is not told who holds the key.
+		return nil, control.Refuse(control.ReasonKeyInUse, "WireGuard key %s is bound to another remote gateway", tunnel.PublicKey(p.WireGuardKey))
 	}
 	if ss.role == control.Initiator {
 		var eps []string
@@ -463,7 +441,7 @@ func (ss *sessionState) install(_ context.Context, p *control.Peer, epoch uint64
 		return fmt.Errorf("session is no longer the remote's (%s)", superseded)
 	}
 	ss.pc.PresharedKey = &key
-	if err := r.g.setPeer(r, ss.pc); err != nil {
+	if err := r.g.peers.Set(r.owner, ss.pc); err != nil {
 		return fmt.Errorf("install PSK epoch %d: %w", epoch, err)
 	}
 	if epoch == 1 {
@@ -523,7 +501,7 @@ func (ss *sessionState) finish(err error) {
 			return
 		}
 		if ss.role == control.Responder {
-			g.refused(addr, identity, reason, detail)
+			g.refusals.Record(addr, identity, reason, detail)
 		} else {
 			g.log.Warn("session with remote failed", "remote", ss.remote.cfg.Name, "addr", addr, "reason", reason, "detail", detail)
 		}
@@ -534,7 +512,7 @@ func (ss *sessionState) finish(err error) {
 			}
 			r.mu.Unlock()
 			if ss.role == control.Initiator {
-				g.countRefusal(reason)
+				g.refusals.Count(reason)
 			}
 		}
 		return
@@ -554,38 +532,4 @@ func (ss *sessionState) finish(err error) {
 	r.setState(state, reason, detail)
 	r.mu.Unlock()
 	g.log.Info("tunnel down", "remote", r.cfg.Name, "reason", reason, "detail", detail)
-}
-
-// setPeer configures a WireGuard peer for remote r, which owns it from now
-// on.
-func (g *Gateway) setPeer(r *remote, pc tunnel.PeerConfig) error {
-	g.peerMu.Lock()
-	defer g.peerMu.Unlock()
-	if err := g.dev.SetPeer(pc); err != nil {
-		return err
-	}
-	g.peerOwner[pc.PublicKey] = r
-	return nil
-}
-
-// releasePeer removes the WireGuard peer if r still owns it: a remote
-// replaced after a reload leaves alone the peer its successor configured.
-func (g *Gateway) releasePeer(r *remote, pub tunnel.PublicKey) error {
-	g.peerMu.Lock()
-	defer g.peerMu.Unlock()
-	if g.peerOwner[pub] != r {
-		return nil
-	}
-	delete(g.peerOwner, pub)
-	if err := g.dev.RemovePeer(pub); err != nil && !errors.Is(err, tunnel.ErrNoPeer) && !errors.Is(err, tunnel.ErrClosed) {
-		return err
-	}
-	return nil
-}
-
-// countRefusal counts a refusal seen by a dialing gateway.
-func (g *Gateway) countRefusal(reason string) {
-	g.mu.Lock()
-	g.refusedBy[reason]++
-	g.mu.Unlock()
 }

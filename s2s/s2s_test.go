@@ -87,8 +87,8 @@ func TestRemoteIdentity(t *testing.T) {
 			t.Errorf("%q allow-list %+v disagrees with matches", tc.identity, a)
 		}
 	}
-	if got := certIdentity(leaf.Cert); got != u.String() {
-		t.Errorf("certIdentity = %q", got)
+	if got := control.IdentityOf(leaf.Cert); got != u.String() {
+		t.Errorf("IdentityOf = %q", got)
 	}
 }
 

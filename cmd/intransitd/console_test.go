@@ -8,6 +8,7 @@ import (
 
 	"intransit/internal/console"
 	"intransit/internal/daemonconfig"
+	"intransit/internal/gatewaycore"
 )
 
 func TestConsoleNeedsRestart(t *testing.T) {
@@ -20,11 +21,11 @@ func TestConsoleNeedsRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := restartOnly(a, b); got != "console" {
-		t.Fatalf("adding a console: restartOnly = %q, want console", got)
+	if got := gatewaycore.RestartOnly(a, b); got != "console" {
+		t.Fatalf("adding a console: RestartOnly = %q, want console", got)
 	}
-	if got := restartOnly(b, b); got != "" {
-		t.Fatalf("the same console: restartOnly = %q", got)
+	if got := gatewaycore.RestartOnly(b, b); got != "" {
+		t.Fatalf("the same console: RestartOnly = %q", got)
 	}
 }
 

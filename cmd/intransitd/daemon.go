@@ -10,7 +10,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"reflect"
 	"sync"
 	"syscall"
 	"time"
@@ -23,6 +22,7 @@ import (
 
 	"intransit/internal/console"
 	"intransit/internal/daemonconfig"
+	"intransit/internal/gatewaycore"
 	"intransit/internal/logging"
 	"intransit/internal/status"
 	"intransit/s2s"
@@ -162,9 +162,10 @@ func (d *daemon) gatewayOptions(ctx context.Context, cfg *daemonconfig.Config, m
 	go func() { defer d.wg.Done(); cas.Watch(d.ctx, time.Minute) }()
 	opts := s2s.Options{
 		Interface: cfg.Interface.Name, MTU: cfg.Interface.MTU, SitePrefixes: cfg.Prefixes(),
-		Control: cfg.Listen.Control.AddrPort, Certificate: kp, CAs: cas, Revocation: rev, Profile: prof,
-		TLSMetrics: m, PrivateKey: key, PSKRotation: cfg.PSKRotation.Duration, Keepalive: cfg.Keepalive.Duration,
-		DeadAfter: cfg.DeadAfter.Duration, PathMTU: cfg.PathMTU, Remotes: remotes(cfg), Logger: d.log,
+		Control:    cfg.Listen.Control.AddrPort,
+		Identity:   gatewaycore.Identity{Certificate: kp, CAs: cas, Revocation: rev, Profile: prof, TLSMetrics: m},
+		PrivateKey: key, PSKRotation: cfg.PSKRotation.Duration, Keepalive: cfg.Keepalive.Duration,
+		DeadAfter: cfg.DeadAfter.Duration, PathMTU: cfg.PathMTU, Admission: gatewaycore.Limits{HandshakeTimeout: cfg.HandshakeTimeout.Duration}, Remotes: remotes(cfg), Logger: d.log,
 	}
 	for _, t := range cfg.Listen.Transports() {
 		opts.Transports = append(opts.Transports, s2s.Listener{Name: t.Name, Endpoint: t.Endpoint})
@@ -350,7 +351,7 @@ func (d *daemon) reload(ctx context.Context) {
 		refused("invalid configuration: " + err.Error())
 		return
 	}
-	if field := restartOnly(d.cfg, next); field != "" {
+	if field := gatewaycore.RestartOnly(d.cfg, next); field != "" {
 		d.log.Error("reload refused: this change needs a restart, nothing changed", "field", field)
 		refused(field + ": this change needs a restart")
 		return
@@ -389,42 +390,4 @@ func (d *daemon) reloadRefused(at time.Time) func(string) {
 		d.lastReload = console.Reload{At: at, Refused: why}
 		d.mu.Unlock()
 	}
-}
-
-// restartOnly names the first setting that differs between a and b and
-// that only a restart can apply; "" when there is none.
-func restartOnly(a, b *daemonconfig.Config) string {
-	fields := []struct {
-		name string
-		a, b any
-	}{
-		{"log_format", a.LogFormat, b.LogFormat},
-		{"state_dir", a.StateDir, b.StateDir},
-		{"status_socket", a.StatusSocket, b.StatusSocket},
-		{"metrics_listen", a.MetricsListen, b.MetricsListen},
-		{"metrics_pprof", a.MetricsPprof, b.MetricsPprof},
-		{"identity.cert", a.Identity.Cert, b.Identity.Cert},
-		{"identity.key", a.Identity.Key, b.Identity.Key},
-		{"identity.ca", a.Identity.CA, b.Identity.CA},
-		{"identity.crl", a.Identity.CRL, b.Identity.CRL},
-		{"identity.crl_refresh", a.Identity.CRLRefresh.Duration, b.Identity.CRLRefresh.Duration},
-		{"identity.profile", a.Identity.Profile, b.Identity.Profile},
-		{"interface", a.Interface, b.Interface},
-		{"listen", a.Listen.Transports(), b.Listen.Transports()},
-		{"listen.control", a.Listen.Control.AddrPort, b.Listen.Control.AddrPort},
-		{"site_prefixes", a.Prefixes(), b.Prefixes()},
-		{"psk_rotation", a.PSKRotation.Duration, b.PSKRotation.Duration},
-		{"keepalive", a.Keepalive.Duration, b.Keepalive.Duration},
-		{"dead_after", a.DeadAfter.Duration, b.DeadAfter.Duration},
-		{"path_mtu", a.PathMTU, b.PathMTU},
-		{"p2s", a.P2S, b.P2S},
-		{"pki", a.PKI, b.PKI},
-		{"console", a.Console, b.Console},
-	}
-	for _, f := range fields {
-		if !reflect.DeepEqual(f.a, f.b) {
-			return f.name
-		}
-	}
-	return ""
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"intransit/internal/daemonconfig"
+	"intransit/internal/gatewaycore"
 	"intransit/internal/status"
 	"intransit/p2s/enroll"
 	"intransit/p2s/gateway"
@@ -77,9 +78,8 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, a
 	}
 	opts := gateway.Options{
 		Interface: pc.Interface.Name, MTU: pc.Interface.MTU, Control: pc.Listen.Control.AddrPort, PathMTU: cfg.PathMTU,
-		ControlMetrics: base.ControlMetrics, Certificate: base.Certificate, CAs: base.CAs, Revocation: base.Revocation, Profile: base.Profile, TLSMetrics: base.TLSMetrics,
-		PrivateKey: key, Pool: pl, Store: st, SitePrefixes: base.SitePrefixes, Groups: groups,
-		PSKRotation: base.PSKRotation, Keepalive: base.Keepalive, DeadAfter: base.DeadAfter,
+		ControlMetrics: base.ControlMetrics, Identity: base.Identity, PrivateKey: key, Pool: pl, Store: st, SitePrefixes: base.SitePrefixes, Groups: groups,
+		PSKRotation: base.PSKRotation, Keepalive: base.Keepalive, DeadAfter: base.DeadAfter, Admission: base.Admission,
 		ClientKeepalive: pc.ClientKeepalive.Duration, LeaseIdle: pc.LeaseIdle.Duration, Logger: log,
 	}
 	for _, t := range pc.Listen.Transports() {
@@ -155,8 +155,8 @@ func (rt *p2sRuntime) serveHTTPS(ctx context.Context, addr string, cfg *tls.Conf
 	if err != nil {
 		return fmt.Errorf("p2s: %s listener: %w", what, err)
 	}
-	srv := &http.Server{Handler: h, TLSConfig: cfg, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	ln = gatewaycore.LimitListener(ln, gatewaycore.HTTPPerSource, gatewaycore.HTTPConns, rt.gw.Refusals())
+	srv := gatewaycore.NewHTTPServer(h, cfg, log)
 	rt.srvs = append(rt.srvs, srv)
 	rt.wg.Add(1)
 	go func() {

@@ -30,6 +30,7 @@
 //	psk_rotation: 2m
 //	keepalive: 5s
 //	dead_after: 15s
+//	handshake_timeout: 5s             # a control connection's TLS handshake
 //	path_mtu: 1500                    # the WAN's MTU: packets, segments and the
 //	                                  # inner MTU are sized to it (>= 1280)
 //	remotes:
@@ -70,8 +71,12 @@ const (
 	DefaultPSKRotation  = 2 * time.Minute
 	DefaultKeepalive    = 5 * time.Second
 	DefaultDeadAfter    = 15 * time.Second
-	DefaultCRLRefresh   = 5 * time.Second
-	DefaultPathMTU      = transport.DefaultPathMTU
+	// DefaultHandshakeTimeout bounds a control connection's TLS
+	// handshake; MaxHandshakeTimeout is the longest accepted.
+	DefaultHandshakeTimeout = 5 * time.Second
+	MaxHandshakeTimeout     = time.Minute
+	DefaultCRLRefresh       = 5 * time.Second
+	DefaultPathMTU          = transport.DefaultPathMTU
 	// MinPathMTU is the smallest WAN MTU accepted: the IPv6 minimum, below
 	// which QUIC cannot run (transport.MinPathMTU). A smaller WAN is refused
 	// with the reason and what to do, rather than served half-working.
@@ -118,6 +123,10 @@ type Config struct {
 	Keepalive Duration `yaml:"keepalive"`
 	// DeadAfter is how long a silent peer is kept before its session ends.
 	DeadAfter Duration `yaml:"dead_after"`
+	// HandshakeTimeout bounds the TLS handshake of a connection to a
+	// control listener (site-to-site and point-to-site), from accept: a
+	// connection that has not authenticated by then is closed.
+	HandshakeTimeout Duration `yaml:"handshake_timeout"`
 	// PathMTU is the smallest MTU of the WAN path (DefaultPathMTU when
 	// absent): QUIC packets and the TCP segments of the control channel and
 	// the tls transport are sized to it, the inner MTU derives from it and

@@ -49,6 +49,9 @@ func TestParseGood(t *testing.T) {
 	if c.LogLevel != "info" {
 		t.Errorf("default log_level %q, want info", c.LogLevel)
 	}
+	if c.HandshakeTimeout.Duration != DefaultHandshakeTimeout {
+		t.Errorf("handshake_timeout: %s, want the default", c.HandshakeTimeout)
+	}
 	if c.PSKRotation.Duration != 30*time.Second || c.DeadAfter.Duration != DefaultDeadAfter || c.PathMTU != DefaultPathMTU {
 		t.Errorf("durations: %s %s %d", c.PSKRotation, c.DeadAfter, c.PathMTU)
 	}
@@ -97,6 +100,7 @@ func TestParseErrors(t *testing.T) {
 		{"port zero", "udp: 192.0.2.1:51820", "udp: 192.0.2.1:0", 11, "", "port 0"},
 		{"unspecified dial", "control: [192.0.2.2:8443]", "control: ['0.0.0.0:8443']", 18, "remotes[0].control[0]", "unspecified"},
 		{"dead_after", "psk_rotation: 30s", "psk_rotation: 30s\ndead_after: 1s", 15, "dead_after", "must exceed keepalive"},
+		{"handshake_timeout", "psk_rotation: 30s", "psk_rotation: 30s\nhandshake_timeout: 2m", 15, "handshake_timeout", "longer than 1m0s"},
 		{"pprof without metrics", "log_format: json", "log_format: json\nmetrics_pprof: true", 0, "metrics_pprof", "needs metrics_listen"},
 		{"pprof not on loopback", "log_format: json", "log_format: json\nmetrics_listen: 192.0.2.1:9586\nmetrics_pprof: true", 0, "metrics_pprof", "loopback only"},
 		{"unknown transport key", "  quic: 192.0.2.1:443", "  sctp: 192.0.2.1:443", 12, "", `"sctp" is neither control nor a transport (udp, quic, tls)`},

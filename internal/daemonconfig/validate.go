@@ -265,6 +265,12 @@ func (v *validator) durations(c *Config) {
 	if c.DeadAfter.Duration <= c.Keepalive.Duration {
 		v.fail(c.DeadAfter.Line, []any{"dead_after"}, "%s must exceed keepalive (%s)", c.DeadAfter.Duration, c.Keepalive.Duration)
 	}
+	if c.HandshakeTimeout.Duration == 0 {
+		c.HandshakeTimeout.Duration = DefaultHandshakeTimeout
+	}
+	if c.HandshakeTimeout.Duration > MaxHandshakeTimeout {
+		v.fail(c.HandshakeTimeout.Line, []any{"handshake_timeout"}, "%s is longer than %s: a stranger would hold a handshake slot that long", c.HandshakeTimeout.Duration, MaxHandshakeTimeout)
+	}
 }
 
 // prefixList checks that no two prefixes of a list overlap.

@@ -13,8 +13,15 @@
 // restarts), the routes of its group (the site prefixes by default: split
 // tunnel; everything for a full-tunnel group), the group's DNS servers and
 // search domains, the gateway's WireGuard key in the Hello, and a
-// post-quantum PSK rotated as for site-to-site. Refusals are logged, kept
-// for the status and sent to the client with their reason.
+// post-quantum PSK rotated as for site-to-site. A client presenting a
+// WireGuard key that another client or a static device holds is refused
+// (key_in_use) and the holder keeps its peer. Refusals are logged (one line
+// per reason every 10 seconds at most), kept for the status, counted, and
+// sent to the client with their reason.
+//
+// The control listener admits connections as internal/gatewaycore does:
+// bounded handshake slots per source, a handshake deadline, then bounded
+// session slots.
 //
 // # Isolation
 //
@@ -31,7 +38,6 @@ package gateway
 
 import (
 	"context"
-	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -44,6 +50,7 @@ import (
 	"sync"
 	"time"
 
+	"intransit/internal/gatewaycore"
 	"intransit/internal/status"
 	"intransit/p2s"
 	"intransit/p2s/pool"
@@ -55,21 +62,21 @@ import (
 	"intransit/tunnel/transport/multi"
 )
 
-// maxRefusals bounds the refusals kept for the status.
-const maxRefusals = 32
-
 // superseded is the detail of a session replaced by a newer one.
 const superseded = "superseded by a new session of the same client"
 
 // Gateway is a running point-to-site gateway.
 type Gateway struct {
-	opts   Options
-	log    *slog.Logger
-	dev    *tunnel.Device
-	bind   *multi.Bind
-	iso    *isolation
-	ctrlLn net.Listener
-	server *tls.Config
+	opts     Options
+	id       gatewaycore.Identity
+	log      *slog.Logger
+	dev      *tunnel.Device
+	peers    *gatewaycore.Peers // taken after mu
+	bind     *multi.Bind
+	iso      *isolation
+	ctrlLn   net.Listener
+	ctrl     *gatewaycore.Server
+	refusals *gatewaycore.Refusals
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -78,11 +85,10 @@ type Gateway struct {
 	mu       sync.Mutex
 	sessions map[string]*session // by client name
 	statics  map[string]p2s.Static
-	refusals []status.Refusal
-	// refusedBy counts refusals by reason and connects counts sessions
-	// established, for the metrics.
-	refusedBy map[string]uint64
-	connects  uint64
+	// staticOwners hold the static devices' WireGuard keys, by name.
+	staticOwners map[string]*gatewaycore.Owner
+	// connects counts sessions established, for the metrics.
+	connects uint64
 	// reclaimed counts leases released by the lease sweep.
 	reclaimed uint64
 }
@@ -94,21 +100,13 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
-	if opts.Profile == nil {
-		p, err := tlspolicy.Builtin(tlspolicy.PQ)
-		if err != nil {
-			return nil, err
-		}
-		opts.Profile = p
-	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{opts: opts, log: log, sessions: map[string]*session{}, statics: map[string]p2s.Static{},
-		refusedBy: map[string]uint64{}}
-	tlsOpts := tlspolicy.Options{Profile: opts.Profile, Certificate: opts.Certificate, CAs: opts.CAs,
-		Revocation: opts.Revocation, Logger: log, Metrics: opts.TLSMetrics}
+	g := &Gateway{opts: opts, id: opts.Identity, log: log, sessions: map[string]*session{}, statics: map[string]p2s.Static{},
+		staticOwners: map[string]*gatewaycore.Owner{}, refusals: gatewaycore.NewRefusals(log, "p2s client refused", gatewaycore.DefaultLogEvery)}
+	tlsOpts := g.id.Options(gatewaycore.LimitLog(log, gatewaycore.DefaultLogEvery))
 	// Revocation is decided in admit rather than in the TLS handshake, so
 	// that a revoked laptop is told "revoked" on the control channel: Go's
 	// TLS server can only answer a refused client certificate with the
@@ -119,7 +117,6 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("p2s gateway: control channel: %w", err)
 	}
-	g.server = server
 	// The quic and tls transports require client certificates (mTLS) like
 	// the control channel; the gateway never dials a laptop's data plane.
 	bind, err := multi.Listen(opts.Transports, func() (*tls.Config, *tls.Config, error) {
@@ -137,6 +134,7 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("p2s gateway: %w", err)
 	}
+	g.peers = gatewaycore.NewPeers(g.dev)
 	g.iso, err = installIsolation(ctx, opts.Interface, opts.Groups)
 	if err != nil {
 		g.dev.Close()
@@ -154,9 +152,11 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("p2s gateway: control listener: %w", err)
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.ctrl = gatewaycore.NewServer(gatewaycore.ServerConfig{Listener: g.ctrlLn, TLS: server, Limits: opts.Admission,
+		Serve: g.serve, Refusals: g.refusals, Logger: log})
 	g.wg.Add(2)
-	go func() { defer g.wg.Done(); g.accept() }()
-	go func() { defer g.wg.Done(); g.watchCertificates() }()
+	go func() { defer g.wg.Done(); g.ctrl.Serve(g.ctx) }()
+	go func() { defer g.wg.Done(); g.id.Watch(g.ctx, time.Second, g.watched) }()
 	if opts.LeaseIdle > 0 {
 		g.wg.Add(1)
 		go func() { defer g.wg.Done(); g.sweepLeases() }()
@@ -181,93 +181,38 @@ func (g *Gateway) Close() error {
 	return g.dev.Close()
 }
 
+// Refusals is the gateway's record of refused connections, which the
+// enrollment and renewal listeners share.
+func (g *Gateway) Refusals() *gatewaycore.Refusals { return g.refusals }
+
 // Wait returns a channel closed when the device stopped by itself.
 func (g *Gateway) Wait() <-chan struct{} { return g.dev.Wait() }
 
-// accept serves the control listener.
-func (g *Gateway) accept() {
-	for {
-		c, err := g.ctrlLn.Accept()
-		if err != nil {
-			if g.ctx.Err() == nil {
-				g.log.Error("p2s control listener failed", "error", err.Error())
-			}
-			return
-		}
-		g.wg.Add(1)
-		go func() { defer g.wg.Done(); g.serve(c) }()
-	}
-}
-
-// serve runs one client's control session.
-func (g *Gateway) serve(c net.Conn) {
-	tc := tls.Server(c, g.server)
+// serve runs one client's control session on a connection whose TLS
+// handshake completed.
+func (g *Gateway) serve(ctx context.Context, tc *tls.Conn) {
 	s := &session{g: g, conn: tc}
-	signer, err := g.signer()
+	own, err := g.id.Own()
 	if err != nil {
 		g.log.Error("own certificate unusable", "error", err.Error())
-		c.Close()
+		tc.Close()
 		return
 	}
 	sess, err := control.New(tc, control.Config{
-		Role: control.Responder, Kind: control.KindGateway, WireGuardKey: g.dev.PublicKey(), Signer: signer,
-		Prefixes: g.opts.SitePrefixes, Transports: g.advertised(tc.LocalAddr()),
+		Role: control.Responder, Kind: control.KindGateway, WireGuardKey: g.dev.PublicKey(), Signer: own.Signer,
+		Prefixes: g.opts.SitePrefixes, Transports: gatewaycore.Advertised(g.opts.Transports, tc.LocalAddr()),
 		Admit: s.admit, InstallPSK: s.install,
 		RotationPeriod: g.opts.PSKRotation, KeepaliveInterval: g.opts.Keepalive, DeadAfter: g.opts.DeadAfter,
 		Metrics: g.opts.ControlMetrics,
-		Logger:  g.log.With("component", "p2s-control", "remote_addr", c.RemoteAddr().String()),
+		Logger:  g.log.With("component", "p2s-control", "remote_addr", tc.RemoteAddr().String()),
 	})
 	if err != nil {
 		g.log.Error("p2s control session not started", "error", err.Error())
-		c.Close()
+		tc.Close()
 		return
 	}
 	s.sess = sess
-	s.finish(sess.Run(g.ctx))
-}
-
-func (g *Gateway) signer() (crypto.Signer, error) {
-	cert, err := g.opts.Certificate.Certificate()
-	if err != nil {
-		return nil, err
-	}
-	signer, ok := cert.PrivateKey.(crypto.Signer)
-	if !ok {
-		return nil, errors.New("the certificate's private key cannot sign")
-	}
-	return signer, nil
-}
-
-// advertised lists the data-plane endpoints for a client that reached us
-// at local.
-func (g *Gateway) advertised(local net.Addr) []control.Transport {
-	var at netip.Addr
-	if ta, ok := local.(*net.TCPAddr); ok {
-		at = ta.AddrPort().Addr().Unmap()
-	}
-	var out []control.Transport
-	for _, l := range g.opts.Transports {
-		a := l.Endpoint.Addr().Unmap()
-		if a.IsUnspecified() {
-			a = at
-		}
-		if a.IsValid() {
-			out = append(out, control.Transport{Name: l.Name, Endpoint: netip.AddrPortFrom(a, l.Endpoint.Port())})
-		}
-	}
-	return out
-}
-
-// refused records a refused connection.
-func (g *Gateway) refused(remote, identity, reason, detail string) {
-	g.mu.Lock()
-	g.refusals = append(g.refusals, status.Refusal{Time: time.Now(), Remote: remote, Identity: identity, Reason: reason, Detail: detail})
-	if len(g.refusals) > maxRefusals {
-		g.refusals = slices.Delete(g.refusals, 0, len(g.refusals)-maxRefusals)
-	}
-	g.refusedBy[reason]++
-	g.mu.Unlock()
-	g.log.Warn("p2s client refused", "remote_addr", remote, "identity", identity, "reason", reason, "detail", detail)
+	s.finish(sess.Run(ctx))
 }
 
 func (g *Gateway) group(name string) (Group, bool) {
@@ -290,35 +235,26 @@ func clientName(c *x509.Certificate) (string, error) {
 	return "", fmt.Errorf("certificate %q is not an intransit client certificate (no intransit://<ca>/client/%s URI)", name, name)
 }
 
-// watchCertificates cuts sessions whose certificate was revoked or has
-// expired, once a second.
-func (g *Gateway) watchCertificates() {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-g.ctx.Done():
-			return
-		case <-t.C:
-		}
-		g.mu.Lock()
-		ss := make([]*session, 0, len(g.sessions))
-		for _, s := range g.sessions {
-			ss = append(ss, s)
-		}
-		g.mu.Unlock()
-		now := time.Now()
-		for _, s := range ss {
-			leaf := s.peer.Certificate
-			if ref := g.opts.Revocation.Check([]*x509.Certificate{leaf}); ref != nil && ref.Reason == tlspolicy.ReasonRevoked {
-				g.log.Warn("p2s client certificate revoked, cutting the session", "client", s.name, "serial", leaf.SerialNumber.Text(16))
-				s.sess.Close(control.ReasonRevoked, "certificate revoked: "+ref.Err.Error())
-			} else if now.After(leaf.NotAfter) {
-				g.log.Warn("p2s client certificate expired, cutting the session", "client", s.name, "not_after", leaf.NotAfter)
-				s.sess.Close(control.ReasonRevoked, "certificate expired at "+leaf.NotAfter.UTC().Format(time.RFC3339))
-			}
-		}
+// watched are the sessions whose certificates the identity watches.
+func (g *Gateway) watched() []gatewaycore.Watched {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]gatewaycore.Watched, 0, len(g.sessions))
+	for _, s := range g.sessions {
+		out = append(out, s)
 	}
+	return out
+}
+
+// PeerCertificate implements gatewaycore.Watched.
+func (s *session) PeerCertificate() *x509.Certificate { return s.peer.Certificate }
+
+// Cut implements gatewaycore.Watched: the session ends with ReasonRevoked.
+func (s *session) Cut(why, detail string) {
+	leaf := s.peer.Certificate
+	s.g.log.Warn("p2s client certificate "+why+", cutting the session", "client", s.name,
+		"serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter)
+	s.sess.Close(control.ReasonRevoked, detail)
 }
 
 // session is one client's control session.
@@ -329,6 +265,7 @@ type session struct {
 
 	// Set by admit, read after it.
 	name     string
+	owner    *gatewaycore.Owner // holds the client's WireGuard key
 	group    Group
 	peer     *control.Peer
 	pub      tunnel.PublicKey
@@ -341,6 +278,7 @@ type session struct {
 // admit decides on a client.
 func (s *session) admit(ctx context.Context, p *control.Peer) (*control.Admission, error) {
 	g := s.g
+	s.peer = p // names the client in a refusal
 	if p.Kind != control.KindClient {
 		return nil, control.Refuse(control.ReasonIdentity, "%s is a %s; this port serves point-to-site clients", p.Identity, p.Kind)
 	}
@@ -366,6 +304,11 @@ func (s *session) admit(ctx context.Context, p *control.Peer) (*control.Admissio
 	if !ok {
 		return nil, control.Refuse(control.ReasonIdentity, "client %q is in group %q, which this gateway does not allow", name, rec.Group)
 	}
+	owner := gatewaycore.NewOwner("client " + name)
+	if err := g.peers.Check(owner, tunnel.PublicKey(p.WireGuardKey)); err != nil {
+		// The client is not told who holds the key.
+		return nil, control.Refuse(control.ReasonKeyInUse, "WireGuard key %s is bound to another client or device", tunnel.PublicKey(p.WireGuardKey))
+	}
 	addrs, err := g.opts.Pool.Acquire(ctx, name)
 	if errors.Is(err, pool.ErrExhausted) {
 		return nil, control.Refuse(control.ReasonPoolExhausted, "%v", err)
@@ -374,7 +317,7 @@ func (s *session) admit(ctx context.Context, p *control.Peer) (*control.Admissio
 		g.log.Error("p2s lease failed", "client", name, "error", err.Error())
 		return nil, control.Refuse(control.ReasonInternal, "no address could be leased")
 	}
-	s.name, s.group, s.peer, s.addrs = name, gr, p, addrs
+	s.name, s.owner, s.group, s.addrs = name, owner, gr, addrs
 	s.pub = tunnel.PublicKey(p.WireGuardKey)
 	allowed := make([]netip.Prefix, len(addrs))
 	for i, a := range addrs {
@@ -393,12 +336,13 @@ func (s *session) install(ctx context.Context, p *control.Peer, epoch uint64, ps
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if epoch == 1 {
+		if err := g.peers.Check(s.owner, s.pub); err != nil {
+			return fmt.Errorf("install PSK epoch 1: %w", err)
+		}
 		if old := g.sessions[s.name]; old != nil && old != s {
 			old.sess.Close(control.ReasonShutdown, superseded)
-			if old.pub != s.pub {
-				if err := g.dev.RemovePeer(old.pub); err != nil && !errors.Is(err, tunnel.ErrNoPeer) {
-					g.log.Error("removing superseded peer failed", "client", s.name, "error", err.Error())
-				}
+			if err := g.peers.Release(old.owner, old.pub); err != nil {
+				g.log.Error("removing superseded peer failed", "client", s.name, "error", err.Error())
 			}
 		}
 		g.sessions[s.name] = s
@@ -409,7 +353,7 @@ func (s *session) install(ctx context.Context, p *control.Peer, epoch uint64, ps
 		return errors.New("session is no longer the client's: " + superseded)
 	}
 	s.pc.PresharedKey = &key
-	if err := g.dev.SetPeer(s.pc); err != nil {
+	if err := g.peers.Set(s.owner, s.pc); err != nil {
 		return fmt.Errorf("install PSK epoch %d: %w", epoch, err)
 	}
 	if epoch == 1 {
@@ -435,7 +379,7 @@ func (s *session) finish(err error) {
 	}
 	if !s.attached {
 		if g.ctx.Err() == nil {
-			g.refused(s.conn.RemoteAddr().String(), identity, reason, detail)
+			g.refusals.Record(s.conn.RemoteAddr().String(), identity, reason, detail)
 		}
 		return
 	}
@@ -443,7 +387,7 @@ func (s *session) finish(err error) {
 	current := g.sessions[s.name] == s
 	if current {
 		delete(g.sessions, s.name)
-		if err := g.dev.RemovePeer(s.pub); err != nil && !errors.Is(err, tunnel.ErrNoPeer) && !errors.Is(err, tunnel.ErrClosed) {
+		if err := g.peers.Release(s.owner, s.pub); err != nil {
 			g.log.Error("removing p2s peer failed", "client", s.name, "error", err.Error())
 		}
 	}
@@ -466,28 +410,21 @@ func (g *Gateway) Status() *status.P2S {
 	for _, p := range g.opts.Pool.Prefixes() {
 		st.Pools = append(st.Pools, p.String())
 	}
-	peers, err := g.dev.Peers()
+	byKey, err := g.peers.ByKey()
 	if err != nil {
 		g.log.Debug("device status", "error", err.Error())
-	}
-	byKey := make(map[tunnel.PublicKey]tunnel.PeerStatus, len(peers))
-	for _, p := range peers {
-		byKey[p.PublicKey] = p
 	}
 	g.mu.Lock()
 	ss := make([]*session, 0, len(g.sessions))
 	for _, s := range g.sessions {
 		ss = append(ss, s)
 	}
-	st.Refusals = slices.Clone(g.refusals)
 	statics := make([]p2s.Static, 0, len(g.statics))
 	for _, s := range g.statics {
 		statics = append(statics, s)
 	}
 	g.mu.Unlock()
-	if st.Refusals == nil {
-		st.Refusals = []status.Refusal{}
-	}
+	st.Refusals = g.refusals.List()
 	sort.Slice(ss, func(i, j int) bool { return ss[i].name < ss[j].name })
 	for _, s := range ss {
 		cs := status.P2SClient{Name: s.name, Identity: s.peer.Identity, Group: s.group.Name, PublicKey: s.pub.String(),

@@ -1,13 +1,12 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"strings"
-	"time"
+
+	"intransit/internal/nftables"
 )
 
 // isolation is the nftables table that keeps clients apart: traffic that
@@ -42,7 +41,7 @@ func installIsolation(ctx context.Context, iface string, groups []Group) (*isola
 		}
 	}
 	fmt.Fprintf(&b, "\t\t%s counter drop\n\t}\n}\n", same)
-	if err := nft(ctx, b.String()); err != nil {
+	if err := nftables.Apply(ctx, b.String()); err != nil {
 		return nil, fmt.Errorf("client isolation: %w", err)
 	}
 	return t, nil
@@ -70,23 +69,8 @@ func (t *isolation) elements(ctx context.Context, op string, gr Group, addrs []n
 		}
 		fmt.Fprintf(&b, "%s element inet %s %s { %s }\n", op, t.table, setName(gr.Name, fam), a)
 	}
-	return nft(ctx, b.String())
+	return nftables.Apply(ctx, b.String())
 }
 
 // remove deletes the table.
-func (t *isolation) remove() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = nft(ctx, fmt.Sprintf("table inet %s {}\ndelete table inet %s\n", t.table, t.table))
-}
-
-func nft(ctx context.Context, script string) error {
-	cmd := exec.CommandContext(ctx, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(script)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("nft: %w: %s", err, strings.TrimSpace(out.String()))
-	}
-	return nil
-}
+func (t *isolation) remove() { nftables.DeleteTable(t.table) }

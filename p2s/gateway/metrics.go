@@ -3,6 +3,7 @@ package gateway
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"intransit/internal/gatewaycore"
 	"intransit/tunnel/transport/multi"
 	"intransit/tunnel/transport/registry"
 )
@@ -20,12 +21,15 @@ import (
 //	intransit_p2s_refusals_total{reason}   clients refused, by reason
 //	intransit_p2s_rx_bytes_total           WireGuard bytes from connected clients
 //	intransit_p2s_tx_bytes_total           WireGuard bytes to connected clients
+//	intransit_p2s_control_handshakes       control connections in their TLS handshake
+//	intransit_p2s_control_sessions         control connections in their session
 //
 // and the data-plane transports' counters (multi.Collector, gateway="p2s").
 type Collector struct {
 	g                                                                 *Gateway
 	clients, statics, leases, size, connects, reclaimed, refs, rx, tx *prometheus.Desc
 	transports                                                        *multi.Collector
+	admission                                                         *gatewaycore.AdmissionCollector
 }
 
 // NewCollector returns the collector of g; register it with a registry.
@@ -33,7 +37,7 @@ func NewCollector(g *Gateway) *Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("intransit_p2s_"+name, help, labels, nil)
 	}
-	return &Collector{g: g, transports: multi.NewCollector(g.bind, "p2s"),
+	return &Collector{g: g, transports: multi.NewCollector(g.bind, "p2s"), admission: gatewaycore.NewAdmissionCollector("intransit_p2s_", g.ctrl),
 		clients:   d("clients", "Connected point-to-site clients, by data-plane transport in use (none: no handshake yet).", "transport"),
 		statics:   d("static_devices", "Devices with static wg-quick profiles."),
 		leases:    d("leases", "Tunnel addresses leased."),
@@ -52,10 +56,12 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	c.transports.Describe(ch)
+	c.admission.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.admission.Collect(ch)
 	st := c.g.Status()
 	by := map[string]int{"none": 0}
 	for _, name := range registry.Names() {
@@ -81,11 +87,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.tx, prometheus.CounterValue, float64(tx))
 	c.g.mu.Lock()
 	connects, reclaimed := c.g.connects, c.g.reclaimed
-	refused := make(map[string]uint64, len(c.g.refusedBy))
-	for k, v := range c.g.refusedBy {
-		refused[k] = v
-	}
 	c.g.mu.Unlock()
+	refused := c.g.refusals.Counts()
 	ch <- prometheus.MustNewConstMetric(c.connects, prometheus.CounterValue, float64(connects))
 	ch <- prometheus.MustNewConstMetric(c.reclaimed, prometheus.CounterValue, float64(reclaimed))
 	for reason, n := range refused {

@@ -7,9 +7,9 @@ import (
 	"net/netip"
 	"time"
 
+	"intransit/internal/gatewaycore"
 	"intransit/p2s"
 	"intransit/p2s/pool"
-	"intransit/tlspolicy"
 	"intransit/tunnel"
 	"intransit/tunnel/control"
 	"intransit/tunnel/transport/multi"
@@ -30,16 +30,9 @@ type Options struct {
 	// present; an unspecified address advertises the address the client
 	// reached the control channel at.
 	Transports []Listener
-	// Certificate is the gateway's certificate and key, CAs the CAs that
-	// client certificates chain to and Revocation their CRL.
-	Certificate *tlspolicy.KeyPairFiles
-	CAs         *tlspolicy.CAFile
-	Revocation  *tlspolicy.Revocation
-	// Profile is the TLS profile of the control channel and of the quic
-	// and tls transports (tlspolicy's pq profile when nil).
-	Profile *tlspolicy.Profile
-	// TLSMetrics counts TLS handshakes and refusals; nil counts nothing.
-	TLSMetrics *tlspolicy.Metrics
+	// Identity is the gateway's certificate, the CAs that client
+	// certificates chain to, their CRL and the TLS profile.
+	gatewaycore.Identity
 	// ControlMetrics counts control sessions and PSK rotations; nil counts
 	// nothing.
 	ControlMetrics *control.Metrics
@@ -60,6 +53,8 @@ type Options struct {
 	// client (DefaultClientKeepalive when 0); clients watch for it to
 	// notice a broken transport.
 	ClientKeepalive time.Duration
+	// Admission bounds the control listener.
+	Admission gatewaycore.Limits
 	// LeaseIdle is how long a client may stay disconnected before its
 	// address lease is reclaimed; 0 keeps leases until the client is
 	// forgotten. Connected clients and static devices keep theirs.
@@ -106,8 +101,8 @@ func (gr Group) routes(site []netip.Prefix) []netip.Prefix {
 }
 
 func (o *Options) check() error {
-	if o.Certificate == nil || o.CAs == nil || o.Revocation == nil {
-		return errors.New("p2s gateway: the certificate, the CAs and the CRL are required")
+	if err := o.Identity.Complete("p2s gateway"); err != nil {
+		return err
 	}
 	if o.Pool == nil || o.Store == nil {
 		return errors.New("p2s gateway: the address pool and the store are required")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"intransit/internal/gatewaycore"
 	"intransit/p2s"
 	"intransit/pki"
 	"intransit/tunnel"
@@ -61,9 +62,11 @@ func (g *Gateway) loadStatics(ctx context.Context) error {
 			g.log.Warn("static device's group is no longer configured; not installed", "device", st.Name, "group", st.Group)
 			continue
 		}
-		if err := g.dev.SetPeer(g.staticPeer(st)); err != nil {
+		owner := gatewaycore.NewOwner("static device " + st.Name)
+		if err := g.peers.Set(owner, g.staticPeer(st)); err != nil {
 			return fmt.Errorf("static device %s: %w", st.Name, err)
 		}
+		g.staticOwners[st.Name] = owner
 		if err := g.iso.add(ctx, gr, st.Addresses); err != nil {
 			return fmt.Errorf("static device %s: %w", st.Name, err)
 		}
@@ -121,9 +124,11 @@ func (g *Gateway) AddStatic(ctx context.Context, name, group, endpoint string) (
 		_ = g.opts.Pool.Release(ctx, staticLease(name))
 		return nil, err
 	}
-	if err := g.dev.SetPeer(g.staticPeer(st)); err != nil {
+	owner := gatewaycore.NewOwner("static device " + name)
+	if err := g.peers.Set(owner, g.staticPeer(st)); err != nil {
 		return nil, err
 	}
+	g.staticOwners[name] = owner
 	if err := g.iso.add(ctx, gr, addrs); err != nil {
 		return nil, err
 	}
@@ -145,7 +150,9 @@ func (g *Gateway) RemoveStatic(ctx context.Context, name string) error {
 		return err
 	}
 	delete(g.statics, name)
-	if err := g.dev.RemovePeer(tunnel.PublicKey(st.PublicKey)); err != nil && !errors.Is(err, tunnel.ErrNoPeer) {
+	owner := g.staticOwners[name]
+	delete(g.staticOwners, name)
+	if err := g.peers.Release(owner, tunnel.PublicKey(st.PublicKey)); err != nil {
 		return err
 	}
 	if gr, ok := g.group(st.Group); ok {

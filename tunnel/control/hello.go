@@ -179,14 +179,14 @@ func (r *run) verifyHello(h *Hello) (*Peer, error) {
 		return nil, &SessionError{Reason: ReasonInternal, Detail: "cannot verify the key binding", err: err}
 	}
 	if err := verifyBinding(cert.PublicKey, msg, h.KeySignature); err != nil {
-		return nil, refusef(ReasonKeyBinding, "%s: %v", identityOf(cert), err)
+		return nil, refusef(ReasonKeyBinding, "%s: %v", IdentityOf(cert), err)
 	}
 	if err := ValidatePrefixes("offered", h.Prefixes); err != nil {
 		return nil, refusef(ReasonPrefixes, "%v", err)
 	}
 	return &Peer{
 		Certificate:  cert,
-		Identity:     identityOf(cert),
+		Identity:     IdentityOf(cert),
 		Kind:         h.Kind,
 		WireGuardKey: h.WireGuardKey,
 		Offered:      h.Prefixes,
@@ -194,9 +194,9 @@ func (r *run) verifyHello(h *Hello) (*Peer, error) {
 	}, nil
 }
 
-// identityOf names a certificate: first URI SAN, else first DNS SAN, else
+// IdentityOf names a certificate: first URI SAN, else first DNS SAN, else
 // the common name.
-func identityOf(c *x509.Certificate) string {
+func IdentityOf(c *x509.Certificate) string {
 	switch {
 	case len(c.URIs) > 0:
 		return c.URIs[0].String()

@@ -274,6 +274,9 @@ const (
 	ReasonTimeout Reason = 12
 	// ReasonInternal: the sender failed for a reason of its own.
 	ReasonInternal Reason = 13
+	// ReasonKeyInUse: the peer's WireGuard key is bound to another client,
+	// remote gateway or static device of the sender.
+	ReasonKeyInUse Reason = 14
 )
 
 // Valid reports whether r is a known reason.
@@ -315,6 +318,8 @@ func (r Reason) name() string {
 		return "timeout"
 	case ReasonInternal:
 		return "internal"
+	case ReasonKeyInUse:
+		return "key_in_use"
 	}
 	return ""
 }

@@ -1,0 +1,7 @@
+package peersettest
+
+import "testing"
+
+func TestMemoryContract(t *testing.T) {
+	Run(t, func(*testing.T) Set { return NewMemory() })
+}
