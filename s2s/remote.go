@@ -246,7 +246,7 @@ func (ss *sessionState) PeerCertificate() *x509.Certificate { return ss.peer.Cer
 func (ss *sessionState) Cut(why, detail string) {
 	leaf := ss.peer.Certificate
 	ss.g.log.Warn("peer certificate "+why+", cutting the session", "remote", ss.remote.cfg.Name,
-		"serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter, "detail", detail)
+		"serial", tlspolicy.FormatSerial(leaf.SerialNumber), "not_after", leaf.NotAfter, "detail", detail)
 	ss.cut.Store(why)
 	ss.sess.Close(control.ReasonRevoked, detail)
 }

@@ -253,7 +253,7 @@ func (s *session) PeerCertificate() *x509.Certificate { return s.peer.Certificat
 func (s *session) Cut(why, detail string) {
 	leaf := s.peer.Certificate
 	s.g.log.Warn("p2s client certificate "+why+", cutting the session", "client", s.name,
-		"serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter)
+		"serial", tlspolicy.FormatSerial(leaf.SerialNumber), "not_after", leaf.NotAfter)
 	s.sess.Close(control.ReasonRevoked, detail)
 }
 
