@@ -131,10 +131,8 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create CA directory: %w", err)
 	}
-	for _, f := range []string{ConfigFile, KeyringFile, StoreFile, RootCertFile, IntermediateFile, BundleFile} {
-		if _, err := os.Lstat(filepath.Join(opts.Dir, f)); err == nil {
-			return nil, refusef("a PKI already exists in %s (found %s); refusing to overwrite it", opts.Dir, f)
-		}
+	if err := checkInitDir(opts.Dir); err != nil {
+		return nil, err
 	}
 	kdf := opts.KDF
 	if kdf == (keywrap.KDFParams{}) {
@@ -266,6 +264,25 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	return &CA{dir: opts.Dir, cfg: cfg, root: root, inter: inter, interKey: interKey, store: st, log: slog.New(slog.DiscardHandler)}, nil
 }
 
+// checkInitDir refuses a directory that holds a PKI, or anything at all:
+// a PKI directory holds the CA's files only, and a typo in --dir must not
+// scatter them among someone else's.
+func checkInitDir(dir string) error {
+	for _, f := range []string{ConfigFile, KeyringFile, StoreFile, RootCertFile, IntermediateFile, BundleFile} {
+		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
+			return refusef("a PKI already exists in %s (found %s); refusing to overwrite it", dir, f)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read CA directory: %w", err)
+	}
+	if len(entries) > 0 {
+		return refusef("%s is not empty and holds no PKI (found %s); give a new or empty directory", dir, entries[0].Name())
+	}
+	return nil
+}
+
 func initConfig(opts InitOptions) (Config, error) {
 	cfg := Config{
 		Version:             configVersion,
@@ -370,6 +387,42 @@ func Open(ctx context.Context, dir string, secret keywrap.Secret, opts OpenOptio
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &CA{dir: dir, cfg: cfg, root: root, inter: inter, interKey: interKey, store: st, log: log}, nil
+}
+
+// errNoKeys is the error of a signing method on a CA opened by OpenPublic.
+var errNoKeys = errors.New("the CA was opened without its keys (read-only); open it with the master key to sign")
+
+// OpenPublic opens the PKI in dir without its keys: for reading records
+// and certificates (pki list, pki show), no master key needed. Issuing,
+// signing CRLs and anything else that needs a CA key fails.
+func OpenPublic(ctx context.Context, dir string, opts OpenOptions) (*CA, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	root, err := readCert(filepath.Join(dir, RootCertFile))
+	if err != nil {
+		return nil, err
+	}
+	inter, err := readCert(filepath.Join(dir, IntermediateFile))
+	if err != nil {
+		return nil, err
+	}
+	st := opts.Store
+	if st == nil {
+		st, err = bolt.Open(filepath.Join(dir, StoreFile), bolt.Options{})
+		if err != nil {
+			return nil, err
+		}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &CA{dir: dir, cfg: cfg, root: root, inter: inter, store: st, log: log}, nil
 }
 
 // RotateMaster re-wraps the data keys of the PKI in dir under a master key

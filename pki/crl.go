@@ -24,6 +24,9 @@ func (ca *CA) NewCRL(ctx context.Context) (*store.CRL, error) {
 }
 
 func (ca *CA) newCRL(ctx context.Context) (*store.CRL, error) {
+	if ca.interKey == nil {
+		return nil, errNoKeys
+	}
 	revs, rev, err := ca.store.RevocationsSince(ctx, 0)
 	if err != nil {
 		return nil, err

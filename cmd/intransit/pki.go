@@ -45,6 +45,16 @@ func (o *pkiOptions) open(cmd *cobra.Command) (*pki.CA, error) {
 	return ca, nil
 }
 
+// openPublic opens the CA without its keys, for the read-only commands:
+// no master key is asked for.
+func (o *pkiOptions) openPublic(cmd *cobra.Command) (*pki.CA, error) {
+	ca, err := pki.OpenPublic(cmd.Context(), o.dir, pki.OpenOptions{})
+	if err != nil {
+		return nil, pkiError(err)
+	}
+	return ca, nil
+}
+
 // pkiError marks the CA's refusals as refusals (exit 1); everything else
 // means the command could not run (exit 2).
 func pkiError(err error) error {
@@ -187,6 +197,9 @@ func (f *identityFlags) request(name string) (pki.Request, error) {
 		d, err := parseDays(f.ttl)
 		if err != nil {
 			return req, refusalf("--ttl: %v", err)
+		}
+		if d <= 0 {
+			return req, refusalf("--ttl %s: a certificate needs a lifetime above zero (leave --ttl out for the profile's default)", f.ttl)
 		}
 		req.TTL = d
 	}
@@ -341,7 +354,8 @@ func newPKIRevokeCommand(o *pkiOptions) *cobra.Command {
 		Use:   "revoke SERIAL|NAME",
 		Short: "Revoke a certificate by serial number or by name",
 		Long: `Revoke a certificate. A name must match exactly one certificate that is not
-revoked yet; otherwise give the serial (hex, as "pki list" shows it). The
+revoked yet; otherwise give the serial: hex as "pki list" and openssl print
+it (any case, colons or not), or decimal. The
 revocation is in the next CRL ("pki crl") and in the revocation feed at once.
 Reasons: ` + strings.Join(store.ReasonNames(), ", ") + `.`,
 		Example: `  intransit pki revoke alice --reason keyCompromise
@@ -497,7 +511,7 @@ func newPKIListCommand(o *pkiOptions) *cobra.Command {
 					f.Status = store.StatusValid
 				}
 			}
-			ca, err := o.open(cmd)
+			ca, err := o.openPublic(cmd)
 			if err != nil {
 				return err
 			}
@@ -526,7 +540,7 @@ func newPKIShowCommand(o *pkiOptions) *cobra.Command {
   intransit pki show 5f3a9c0e7d1b2a4c6e8f0a1b2c3d4e5f --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ca, err := o.open(cmd)
+			ca, err := o.openPublic(cmd)
 			if err != nil {
 				return err
 			}
