@@ -16,6 +16,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net/url"
@@ -29,6 +30,7 @@ import (
 
 	"intransit/internal/atomicfile"
 	"intransit/pki/keywrap"
+	"intransit/pki/kms"
 	"intransit/pki/store"
 	"intransit/pki/store/bolt"
 )
@@ -65,6 +67,10 @@ type Config struct {
 	CRLURL string `yaml:"crl_url,omitempty"`
 	// CRLValidity is the span between a CRL's thisUpdate and nextUpdate.
 	CRLValidity time.Duration `yaml:"crl_validity"`
+	// RootKey and IntermediateKey are the PKCS#11 URIs of CA keys made
+	// in a token; empty means the key is wrapped in the keyring.
+	RootKey         string `yaml:"root_key,omitempty"`
+	IntermediateKey string `yaml:"intermediate_key,omitempty"`
 }
 
 // InitOptions configure Init.
@@ -87,11 +93,24 @@ type InitOptions struct {
 	RootTTL, IntermediateTTL time.Duration
 	// CRLValidity defaults to 7 days.
 	CRLValidity time.Duration
-	// Secret unlocks the new master key.
+	// RootKMS and IntermediateKMS, when set, are PKCS#11 URIs (RFC 7512,
+	// see kms.URI): the key is generated inside that token, never
+	// extractable, labelled with the URI's object (default
+	// "<name>-root", "<name>-intermediate"). A label in use is refused.
+	RootKMS, IntermediateKMS string
+	// MasterKMS, when set, is the PKCS#11 URI of a new AES key made in the
+	// token (default object "<name>-master") that wraps the data keys of
+	// the CA keys not in a token; Secret is then unused.
+	MasterKMS string
+	// Secret unlocks the new master key; unused when no CA key is wrapped
+	// or MasterKMS is set.
 	Secret keywrap.Secret
 	// KDF is the argon2id cost for a passphrase; zero means keywrap.DefaultKDF.
 	KDF keywrap.KDFParams
 }
+
+// needsKeyring reports whether Init wraps any CA key under a master key.
+func (o InitOptions) needsKeyring() bool { return o.RootKMS == "" || o.IntermediateKMS == "" }
 
 // OpenOptions configure Open.
 type OpenOptions struct {
@@ -109,9 +128,11 @@ type CA struct {
 	root     *x509.Certificate
 	inter    *x509.Certificate
 	interKey crypto.Signer
-	store    store.Store
-	log      *slog.Logger
-	crlMu    sync.Mutex
+	// token holds the intermediate key when it is in a token.
+	token io.Closer
+	store store.Store
+	log   *slog.Logger
+	crlMu sync.Mutex
 }
 
 var caNamePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
@@ -128,22 +149,14 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create CA directory: %w", err)
+	if _, err := os.Stat(opts.Dir); err == nil {
+		if err := checkInitDir(opts.Dir); err != nil {
+			return nil, err
+		}
 	}
-	if err := checkInitDir(opts.Dir); err != nil {
-		return nil, err
+	if opts.MasterKMS != "" && !opts.needsKeyring() {
+		return nil, refusef("both CA keys are in a token: a master key in a token would wrap nothing (drop the master key's token)")
 	}
-	kdf := opts.KDF
-	if kdf == (keywrap.KDFParams{}) {
-		kdf = keywrap.DefaultKDF()
-	}
-	master, header, err := keywrap.NewMaster(opts.Secret, kdf)
-	if err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
-	}
-	defer master.Wipe()
-
 	now := time.Now().UTC()
 	rootTTL, interTTL := opts.RootTTL, opts.IntermediateTTL
 	if rootTTL == 0 {
@@ -155,12 +168,72 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	if interTTL > rootTTL {
 		return nil, refusef("intermediate lifetime %s is longer than the root's %s", interTTL, rootTTL)
 	}
-	rootKey, err := cfg.RootKeyType.Generate()
-	if err != nil {
+
+	// Tokens first: a wrong PIN or a missing token must leave the disk
+	// as it was. Keys made in a token are removed again if Init fails.
+	ts := newTokenSet()
+	ok := false
+	var keepToken *kms.Token
+	defer func() {
+		if !ok {
+			ts.undo()
+			keepToken = nil
+		}
+		ts.closeExcept(keepToken)
+	}()
+	var rootKey, interKey crypto.Signer
+	if opts.RootKMS != "" {
+		k, u, err := ts.generate(opts.RootKMS, cfg.Name+"-root", cfg.RootKeyType)
+		if err != nil {
+			return nil, fmt.Errorf("root key: %w", err)
+		}
+		rootKey, cfg.RootKey = k, u.String()
+	} else if rootKey, err = cfg.RootKeyType.Generate(); err != nil {
 		return nil, err
 	}
-	interKey, err := cfg.IntermediateKeyType.Generate()
-	if err != nil {
+	if opts.IntermediateKMS != "" {
+		k, u, err := ts.generate(opts.IntermediateKMS, cfg.Name+"-intermediate", cfg.IntermediateKeyType)
+		if err != nil {
+			return nil, fmt.Errorf("intermediate key: %w", err)
+		}
+		if cfg.RootKey == u.String() {
+			return nil, refusef("the root and the intermediate key cannot both be object %q", u.Object)
+		}
+		interKey, cfg.IntermediateKey = k, u.String()
+		keepToken, _, _ = ts.token(opts.IntermediateKMS, "")
+	} else if interKey, err = cfg.IntermediateKeyType.Generate(); err != nil {
+		return nil, err
+	}
+	var (
+		master *keywrap.Master
+		header keywrap.MasterHeader
+	)
+	if opts.needsKeyring() {
+		if opts.MasterKMS != "" {
+			s, u, err := ts.generateSecret(opts.MasterKMS, cfg.Name+"-master")
+			if err != nil {
+				return nil, fmt.Errorf("master key: %w", err)
+			}
+			master, header, err = keywrap.NewTokenMaster(s, u.String())
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			kdf := opts.KDF
+			if kdf == (keywrap.KDFParams{}) {
+				kdf = keywrap.DefaultKDF()
+			}
+			master, header, err = keywrap.NewMaster(opts.Secret, kdf)
+			if err != nil {
+				return nil, fmt.Errorf("master key: %w", err)
+			}
+		}
+		defer master.Wipe()
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create CA directory: %w", err)
+	}
+	if err := checkInitDir(opts.Dir); err != nil {
 		return nil, err
 	}
 	rootTmpl := &x509.Certificate{
@@ -197,7 +270,11 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	for _, k := range []struct {
 		label string
 		key   crypto.Signer
-	}{{labelRoot, rootKey}, {labelIntermediate, interKey}} {
+		token string
+	}{{labelRoot, rootKey, cfg.RootKey}, {labelIntermediate, interKey, cfg.IntermediateKey}} {
+		if k.token != "" {
+			continue
+		}
 		der, err := x509.MarshalPKCS8PrivateKey(k.key)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s key: %w", k.label, err)
@@ -219,7 +296,6 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	}
 
 	var created []string
-	ok := false
 	defer func() {
 		if !ok {
 			for _, f := range created {
@@ -235,8 +311,10 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 		created = append(created, path)
 		return nil
 	}
-	if err := write(KeyringFile, krBytes, 0o600); err != nil {
-		return nil, err
+	if opts.needsKeyring() {
+		if err := write(KeyringFile, krBytes, 0o600); err != nil {
+			return nil, err
+		}
 	}
 	for _, f := range []struct {
 		name string
@@ -261,7 +339,11 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 		return nil, err
 	}
 	ok = true
-	return &CA{dir: opts.Dir, cfg: cfg, root: root, inter: inter, interKey: interKey, store: st, log: slog.New(slog.DiscardHandler)}, nil
+	ca := &CA{dir: opts.Dir, cfg: cfg, root: root, inter: inter, interKey: interKey, store: st, log: slog.New(slog.DiscardHandler)}
+	if keepToken != nil {
+		ca.token = keepToken
+	}
+	return ca, nil
 }
 
 // checkInitDir refuses a directory that holds a PKI, or anything at all:
@@ -359,21 +441,18 @@ func Open(ctx context.Context, dir string, secret keywrap.Secret, opts OpenOptio
 	if err := inter.CheckSignatureFrom(root); err != nil {
 		return nil, fmt.Errorf("%s is not signed by %s: %w", IntermediateFile, RootCertFile, err)
 	}
-	kr, err := readKeyring(dir)
+	interKey, token, err := openIntermediateKey(dir, cfg, secret)
 	if err != nil {
 		return nil, err
 	}
-	master, err := kr.Unlock(secret)
-	if err != nil {
-		return nil, fmt.Errorf("unlock %s: %w", filepath.Join(dir, KeyringFile), err)
-	}
-	defer master.Wipe()
-	interKey, err := unwrapSigner(kr, master, labelIntermediate)
-	if err != nil {
-		return nil, err
-	}
+	ok := false
+	defer func() {
+		if !ok && token != nil {
+			_ = token.Close()
+		}
+	}()
 	if !publicKeysEqual(interKey.Public(), inter.PublicKey) {
-		return nil, fmt.Errorf("the intermediate key in %s does not match %s", KeyringFile, IntermediateFile)
+		return nil, fmt.Errorf("the intermediate key in %s does not match %s", keyPlace(cfg.IntermediateKey, KeyringFile), IntermediateFile)
 	}
 	st := opts.Store
 	if st == nil {
@@ -386,7 +465,61 @@ func Open(ctx context.Context, dir string, secret keywrap.Secret, opts OpenOptio
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &CA{dir: dir, cfg: cfg, root: root, inter: inter, interKey: interKey, store: st, log: log}, nil
+	ok = true
+	ca := &CA{dir: dir, cfg: cfg, root: root, inter: inter, interKey: interKey, store: st, log: log}
+	if token != nil {
+		ca.token = token
+	}
+	return ca, nil
+}
+
+func keyPlace(tokenURI, file string) string {
+	if tokenURI != "" {
+		return tokenURI
+	}
+	return file
+}
+
+// openIntermediateKey finds the intermediate key: in its token, or
+// unwrapped from the keyring under the master key (from its token, or
+// from secret). The io.Closer, when not nil, holds the token open.
+func openIntermediateKey(dir string, cfg Config, secret keywrap.Secret) (crypto.Signer, io.Closer, error) {
+	if cfg.IntermediateKey != "" {
+		s, t, err := tokenSigner(cfg.IntermediateKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("intermediate key: %w", err)
+		}
+		return s, t, nil
+	}
+	kr, err := readKeyring(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	master, done, err := unlockKeyring(kr, secret)
+	if err != nil {
+		return nil, nil, fmt.Errorf("unlock %s: %w", filepath.Join(dir, KeyringFile), err)
+	}
+	defer done()
+	s, err := unwrapSigner(kr, master, labelIntermediate)
+	return s, nil, err
+}
+
+// NeedsSecret reports whether opening the PKI in dir takes a passphrase or
+// master key file: not when the intermediate key or the master key is in a
+// token.
+func NeedsSecret(dir string) (bool, error) {
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return false, err
+	}
+	if cfg.IntermediateKey != "" {
+		return false, nil
+	}
+	kr, err := readKeyring(dir)
+	if err != nil {
+		return false, err
+	}
+	return kr.Master.Kind != keywrap.KindToken, nil
 }
 
 // errNoKeys is the error of a signing method on a CA opened by OpenPublic.
@@ -429,30 +562,82 @@ func OpenPublic(ctx context.Context, dir string, opts OpenOptions) (*CA, error) 
 // from next, replacing the keyring file atomically. The CA keys and every
 // issued certificate stay as they are. A wrong old secret changes nothing.
 func RotateMaster(ctx context.Context, dir string, old, next keywrap.Secret, kdf keywrap.KDFParams) error {
+	return RotateMasterTo(ctx, dir, MasterRotation{Old: old, New: next, KDF: kdf})
+}
+
+// MasterRotation says where a master key moves: from Old (unused when the
+// current master is in a token) to New, or to a new AES key in the token
+// NewKMS names (a PKCS#11 URI; default object "<name>-master").
+type MasterRotation struct {
+	Old, New keywrap.Secret
+	NewKMS   string
+	// KDF is the argon2id cost for a new passphrase; zero means
+	// keywrap.DefaultKDF.
+	KDF keywrap.KDFParams
+}
+
+// RotateMasterTo moves the master key of the PKI in dir as r says: between
+// a passphrase or key file and a token, either way, or between two of the
+// same kind. Only the data keys are re-wrapped; the CA keys and every
+// issued certificate stay as they are. The new keyring is checked (every
+// key unwraps under the new master) before it replaces the old one
+// atomically; on any error nothing on disk changes and a token key made
+// for it is removed again.
+func RotateMasterTo(ctx context.Context, dir string, r MasterRotation) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := readConfig(dir); err != nil {
+	cfg, err := readConfig(dir)
+	if err != nil {
 		return err
+	}
+	if cfg.RootKey != "" && cfg.IntermediateKey != "" {
+		return refusef("both CA keys are in a token; there is no master key to rotate")
 	}
 	kr, err := readKeyring(dir)
 	if err != nil {
 		return err
 	}
 	path := filepath.Join(dir, KeyringFile)
-	master, err := kr.Unlock(old)
+	master, done, err := unlockKeyring(kr, r.Old)
 	if err != nil {
 		return fmt.Errorf("unlock %s: %w", path, err)
 	}
-	defer master.Wipe()
-	if kdf == (keywrap.KDFParams{}) {
-		kdf = keywrap.DefaultKDF()
+	defer done()
+	ts := newTokenSet()
+	ok := false
+	defer func() {
+		if !ok {
+			ts.undo()
+		}
+		ts.closeExcept(nil)
+	}()
+	var (
+		nm *keywrap.Master
+		nh keywrap.MasterHeader
+	)
+	if r.NewKMS != "" {
+		s, u, err := ts.generateSecret(r.NewKMS, cfg.Name+"-master")
+		if err != nil {
+			return fmt.Errorf("new master key: %w", err)
+		}
+		if nm, nh, err = keywrap.NewTokenMaster(s, u.String()); err != nil {
+			return err
+		}
+	} else {
+		kdf := r.KDF
+		if kdf == (keywrap.KDFParams{}) {
+			kdf = keywrap.DefaultKDF()
+		}
+		if nm, nh, err = keywrap.NewMaster(r.New, kdf); err != nil {
+			return fmt.Errorf("new master key: %w", err)
+		}
 	}
-	nkr, nm, err := kr.Rotate(master, next, kdf)
+	defer nm.Wipe()
+	nkr, err := kr.RotateTo(master, nm, nh)
 	if err != nil {
 		return err
 	}
-	defer nm.Wipe()
 	for _, w := range nkr.Keys {
 		pt, err := nm.Unwrap(w)
 		if err != nil {
@@ -464,11 +649,22 @@ func RotateMaster(ctx context.Context, dir string, old, next keywrap.Secret, kdf
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(path, b, 0o600)
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
+		return err
+	}
+	ok = true
+	return nil
 }
 
-// Close releases the store.
-func (ca *CA) Close() error { return ca.store.Close() }
+// Close releases the store, and the token of the intermediate key when it
+// is in one.
+func (ca *CA) Close() error {
+	err := ca.store.Close()
+	if ca.token != nil {
+		err = errors.Join(err, ca.token.Close())
+	}
+	return err
+}
 
 // Config returns the CA's configuration.
 func (ca *CA) Config() Config { return ca.cfg }
