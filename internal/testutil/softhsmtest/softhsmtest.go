@@ -1,5 +1,6 @@
 // Package softhsmtest makes a SoftHSM2 token for a test: its own
-// configuration and token directory under t.TempDir(), a PIN file of mode
+// configuration and token directory in a temporary directory removed when
+// the test ends, a PIN file of mode
 // 0600, and the RFC 7512 URI that names it. SOFTHSM2_CONF is set for the
 // test (so tests using it cannot call t.Parallel).
 package softhsmtest
@@ -50,7 +51,14 @@ func Module(t testing.TB) string {
 func New(t testing.TB) Token {
 	t.Helper()
 	mod := Module(t)
-	base := t.TempDir()
+	// Not t.TempDir(): its name holds the test's, and SoftHSM2's
+	// configuration parser cuts a value at any '=' (as in
+	// "BenchmarkX/key=softhsm").
+	base, err := os.MkdirTemp("", "softhsmtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(base) })
 	tok := Token{Conf: filepath.Join(base, "softhsm2.conf"), TokenDir: filepath.Join(base, "tokens")}
 	if err := os.Mkdir(tok.TokenDir, 0o700); err != nil {
 		t.Fatal(err)
