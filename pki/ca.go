@@ -43,6 +43,9 @@ const (
 	IntermediateFile = "intermediate.crt"
 	BundleFile       = "ca-bundle.pem"
 	StoreFile        = "pki.db"
+	// PreviousIntermediatesDir holds the intermediates that
+	// RotateIntermediate replaced, as <serial>.crt.
+	PreviousIntermediatesDir = "intermediates"
 )
 
 const (
@@ -65,6 +68,9 @@ type Config struct {
 	PermittedDNSDomains []string `yaml:"permitted_dns_domains,omitempty"`
 	// CRLURL is put in issued certificates as the CRL distribution point.
 	CRLURL string `yaml:"crl_url,omitempty"`
+	// RootCRLURL is put in intermediates as their CRL distribution point
+	// (the root's CRL); empty means root.crl beside CRLURL.
+	RootCRLURL string `yaml:"root_crl_url,omitempty"`
 	// CRLValidity is the span between a CRL's thisUpdate and nextUpdate.
 	CRLValidity time.Duration `yaml:"crl_validity"`
 	// RootKey and IntermediateKey are the PKCS#11 URIs of CA keys made
@@ -89,6 +95,9 @@ type InitOptions struct {
 	PermittedDNSDomains []string
 	// CRLURL, when set, is the CRL distribution point of issued certificates.
 	CRLURL string
+	// RootCRLURL is the CRL distribution point of intermediates (the
+	// root's CRL); default root.crl beside CRLURL.
+	RootCRLURL string
 	// RootTTL and IntermediateTTL default to 10 and 5 years.
 	RootTTL, IntermediateTTL time.Duration
 	// CRLValidity defaults to 7 days.
@@ -249,19 +258,7 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create root certificate: %w", err)
 	}
-	interTmpl := &x509.Certificate{
-		Subject:                     pkix.Name{CommonName: cfg.Name + " Intermediate CA", Organization: []string{cfg.Name}},
-		NotBefore:                   now.Add(-time.Minute),
-		NotAfter:                    now.Add(interTTL),
-		KeyUsage:                    x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid:       true,
-		IsCA:                        true,
-		MaxPathLen:                  0,
-		MaxPathLenZero:              true,
-		PermittedDNSDomains:         cfg.PermittedDNSDomains,
-		PermittedDNSDomainsCritical: len(cfg.PermittedDNSDomains) > 0,
-	}
-	inter, err := createCert(interTmpl, root, interKey.Public(), rootKey)
+	inter, err := createCert(intermediateTemplate(cfg, cfg.Name+" Intermediate CA", now, interTTL), root, interKey.Public(), rootKey)
 	if err != nil {
 		return nil, fmt.Errorf("create intermediate certificate: %w", err)
 	}
@@ -328,6 +325,10 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 			return nil, err
 		}
 	}
+	if _, err := signRootCRL(opts.Dir, root, rootKey, nil); err != nil {
+		return nil, err
+	}
+	created = append(created, filepath.Join(opts.Dir, RootCRLFile), filepath.Join(opts.Dir, RootCRLPEMFile))
 	storePath := filepath.Join(opts.Dir, StoreFile)
 	st, err := bolt.Open(storePath, bolt.Options{Create: true})
 	if err != nil {
@@ -350,7 +351,7 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 // a PKI directory holds the CA's files only, and a typo in --dir must not
 // scatter them among someone else's.
 func checkInitDir(dir string) error {
-	for _, f := range []string{ConfigFile, KeyringFile, StoreFile, RootCertFile, IntermediateFile, BundleFile} {
+	for _, f := range []string{ConfigFile, KeyringFile, StoreFile, RootCertFile, IntermediateFile, BundleFile, RootCRLFile} {
 		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
 			return refusef("a PKI already exists in %s (found %s); refusing to overwrite it", dir, f)
 		}
@@ -365,6 +366,27 @@ func checkInitDir(dir string) error {
 	return nil
 }
 
+// intermediateTemplate is the template of an intermediate CA named cn,
+// valid for ttl from now, carrying the root CRL's distribution point.
+func intermediateTemplate(cfg Config, cn string, now time.Time, ttl time.Duration) *x509.Certificate {
+	t := &x509.Certificate{
+		Subject:                     pkix.Name{CommonName: cn, Organization: []string{cfg.Name}},
+		NotBefore:                   now.Add(-time.Minute),
+		NotAfter:                    now.Add(ttl),
+		KeyUsage:                    x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid:       true,
+		IsCA:                        true,
+		MaxPathLen:                  0,
+		MaxPathLenZero:              true,
+		PermittedDNSDomains:         cfg.PermittedDNSDomains,
+		PermittedDNSDomainsCritical: len(cfg.PermittedDNSDomains) > 0,
+	}
+	if u := rootCRLURL(cfg); u != "" {
+		t.CRLDistributionPoints = []string{u}
+	}
+	return t
+}
+
 func initConfig(opts InitOptions) (Config, error) {
 	cfg := Config{
 		Version:             configVersion,
@@ -373,6 +395,7 @@ func initConfig(opts InitOptions) (Config, error) {
 		IntermediateKeyType: opts.IntermediateKeyType,
 		PermittedDNSDomains: opts.PermittedDNSDomains,
 		CRLURL:              opts.CRLURL,
+		RootCRLURL:          opts.RootCRLURL,
 		CRLValidity:         opts.CRLValidity,
 	}
 	if opts.Dir == "" {
@@ -404,10 +427,13 @@ func initConfig(opts InitOptions) (Config, error) {
 			return cfg, refusef("permitted DNS domain %q: %v", d, err)
 		}
 	}
-	if cfg.CRLURL != "" {
-		u, err := url.Parse(cfg.CRLURL)
+	for _, c := range []string{cfg.CRLURL, cfg.RootCRLURL} {
+		if c == "" {
+			continue
+		}
+		u, err := url.Parse(c)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return cfg, refusef("CRL URL %q must be an absolute http or https URL", cfg.CRLURL)
+			return cfg, refusef("CRL URL %q must be an absolute http or https URL", c)
 		}
 	}
 	if cfg.CRLValidity == 0 {

@@ -12,6 +12,7 @@ import (
 //	GET /root.pem  the root certificate (PEM)
 //	GET /crl       the current CRL (DER, application/pkix-crl)
 //	GET /crl.pem   the current CRL (PEM)
+//	GET /root.crl  the root's CRL of its intermediates (DER)
 //
 // The CRL is re-signed when a revocation happened since the last one or
 // half its validity has passed.
@@ -45,6 +46,15 @@ func (ca *CA) Handler() http.Handler {
 			serve(w, "application/pkix-crl", c.DER)
 		}
 	}
+	mux.HandleFunc("GET /root.crl", func(w http.ResponseWriter, r *http.Request) {
+		der, err := ca.RootCRL()
+		if err != nil {
+			ca.log.Error("serve root CRL", "err", err)
+			http.Error(w, "root CRL unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		serve(w, "application/pkix-crl", der)
+	})
 	mux.HandleFunc("GET /crl", crl(false))
 	mux.HandleFunc("GET /crl.pem", crl(true))
 	return mux

@@ -1,0 +1,117 @@
+package pki_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"intransit/internal/testutil/pkitest"
+	"intransit/pki"
+	"intransit/pki/keywrap"
+	"intransit/pki/store"
+)
+
+// crlCheckAll runs openssl verify -crl_check_all on leaf with the root,
+// the given intermediates as untrusted, and the CRL files; it returns
+// openssl's output and whether it verified.
+func crlCheckAll(t *testing.T, bin, dir, leaf string, inters []string, crls ...string) (string, bool) {
+	t.Helper()
+	args := []string{"verify", "-crl_check_all", "-CAfile", filepath.Join(dir, pki.RootCertFile)}
+	for _, i := range inters {
+		args = append(args, "-untrusted", i)
+	}
+	for _, c := range crls {
+		args = append(args, "-CRLfile", c)
+	}
+	out, err := openssl(t, bin, append(args, leaf)...)
+	return out, err == nil && strings.Contains(out, ": OK")
+}
+
+func writeCRL(t *testing.T, ca *pki.CA, path string) string {
+	t.Helper()
+	c, err := ca.NewCRL(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pki.PEMCRL(c.DER), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRevocationCompleteWithOpenSSL: the root signs a CRL for its
+// intermediates and the intermediate points at it; openssl verify
+// -crl_check_all passes for a good leaf, fails for a revoked leaf, and
+// fails for every leaf once their intermediate is revoked.
+func TestRevocationCompleteWithOpenSSL(t *testing.T) {
+	bin := pkitest.Openssl(t)
+	ctx := context.Background()
+	secret := keywrap.Passphrase([]byte(pkitest.Passphrase))
+	dir := filepath.Join(t.TempDir(), "pki")
+	ca, err := pki.Init(ctx, pki.InitOptions{Dir: dir, Name: "rev", CRLURL: "http://pki.example.net/ca/crl", Secret: secret, KDF: pkitest.FastKDF()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	if got := ca.Intermediate().CRLDistributionPoints; !slices.Equal(got, []string{"http://pki.example.net/ca/root.crl"}) {
+		t.Fatalf("intermediate CDP = %v, want the root CRL beside the leaves' CRL", got)
+	}
+	out := t.TempDir()
+	issue := func(name string) string {
+		is, err := ca.Issue(ctx, issueReq(pki.ProfileGateway, name), pki.ECDSAP256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(is.Certificate.CRLDistributionPoints, []string{"http://pki.example.net/ca/crl"}) {
+			t.Fatalf("leaf CDP = %v", is.Certificate.CRLDistributionPoints)
+		}
+		f, err := ca.WriteIssued(out, is)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Cert
+	}
+	good, bad := issue("good"), issue("bad")
+	if _, err := ca.RevokeRef(ctx, "bad", store.ReasonKeyCompromise); err != nil {
+		t.Fatal(err)
+	}
+	interCRL := writeCRL(t, ca, filepath.Join(out, "inter.crl.pem"))
+	rootCRL := filepath.Join(dir, pki.RootCRLPEMFile)
+	inters := []string{filepath.Join(dir, pki.IntermediateFile)}
+
+	if o, ok := crlCheckAll(t, bin, dir, good, inters, interCRL); ok || !strings.Contains(o, "unable to get certificate CRL") {
+		t.Fatalf("without the root CRL openssl should miss the intermediate's CRL:\n%s", o)
+	}
+	if o, ok := crlCheckAll(t, bin, dir, good, inters, rootCRL, interCRL); !ok {
+		t.Fatalf("good leaf with -crl_check_all:\n%s", o)
+	}
+	if o, ok := crlCheckAll(t, bin, dir, bad, inters, rootCRL, interCRL); ok || !strings.Contains(o, "certificate revoked") {
+		t.Fatalf("revoked leaf with -crl_check_all should fail as revoked:\n%s", o)
+	}
+
+	if _, err := pki.RevokeIntermediate(ctx, dir, keywrap.Passphrase([]byte("wrong")), ca.Intermediate().SerialNumber, store.ReasonKeyCompromise); err == nil {
+		t.Fatal("RevokeIntermediate with a wrong passphrase succeeded")
+	}
+	rl, err := pki.RevokeIntermediate(ctx, dir, secret, ca.Intermediate().SerialNumber, store.ReasonKeyCompromise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rl.Number.Int64() != 2 || len(rl.RevokedCertificateEntries) != 1 {
+		t.Fatalf("root CRL number %v with %d entries, want 2 with 1", rl.Number, len(rl.RevokedCertificateEntries))
+	}
+	if _, err := pki.RevokeIntermediate(ctx, dir, secret, ca.Intermediate().SerialNumber, store.ReasonKeyCompromise); !pki.IsRefusal(err) {
+		t.Fatalf("revoking it again: %v, want a refusal", err)
+	}
+	o, ok := crlCheckAll(t, bin, dir, good, inters, rootCRL, interCRL)
+	if ok || !strings.Contains(o, "certificate revoked") {
+		t.Fatalf("a leaf under a revoked intermediate should fail:\n%s", o)
+	}
+	t.Logf("leaf under the revoked intermediate: %s", strings.TrimSpace(o))
+	der, err := ca.RootCRL()
+	if err != nil || len(der) == 0 {
+		t.Fatalf("RootCRL: %v", err)
+	}
+}
