@@ -77,6 +77,10 @@ type Config struct {
 	// in a token; empty means the key is wrapped in the keyring.
 	RootKey         string `yaml:"root_key,omitempty"`
 	IntermediateKey string `yaml:"intermediate_key,omitempty"`
+	// PreviousIntermediateKeys maps the serial of an intermediate replaced
+	// by a rotation to the PKCS#11 URI of its key, when that is in a
+	// token (else the key is in the keyring as intermediate-<serial>).
+	PreviousIntermediateKeys map[string]string `yaml:"previous_intermediate_keys,omitempty"`
 }
 
 // InitOptions configure Init.
@@ -137,11 +141,15 @@ type CA struct {
 	root     *x509.Certificate
 	inter    *x509.Certificate
 	interKey crypto.Signer
-	// token holds the intermediate key when it is in a token.
-	token io.Closer
-	store store.Store
-	log   *slog.Logger
-	crlMu sync.Mutex
+	// previous are the unexpired intermediates a rotation replaced.
+	previous []previousIntermediate
+	// closers hold the tokens of keys in tokens open.
+	closers []io.Closer
+	store   store.Store
+	log     *slog.Logger
+	crlMu   sync.Mutex
+	// crlOwnChecked: the stored CRL was seen signed by inter (crlMu).
+	crlOwnChecked bool
 }
 
 var caNamePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
@@ -342,7 +350,7 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	ok = true
 	ca := &CA{dir: opts.Dir, cfg: cfg, root: root, inter: inter, interKey: interKey, store: st, log: slog.New(slog.DiscardHandler)}
 	if keepToken != nil {
-		ca.token = keepToken
+		ca.closers = []io.Closer{keepToken}
 	}
 	return ca, nil
 }
@@ -467,14 +475,16 @@ func Open(ctx context.Context, dir string, secret keywrap.Secret, opts OpenOptio
 	if err := inter.CheckSignatureFrom(root); err != nil {
 		return nil, fmt.Errorf("%s is not signed by %s: %w", IntermediateFile, RootCertFile, err)
 	}
-	interKey, token, err := openIntermediateKey(dir, cfg, secret)
+	interKey, previous, closers, err := openKeys(dir, cfg, secret)
 	if err != nil {
 		return nil, err
 	}
 	ok := false
 	defer func() {
-		if !ok && token != nil {
-			_ = token.Close()
+		if !ok {
+			for _, c := range closers {
+				_ = c.Close()
+			}
 		}
 	}()
 	if !publicKeysEqual(interKey.Public(), inter.PublicKey) {
@@ -492,11 +502,7 @@ func Open(ctx context.Context, dir string, secret keywrap.Secret, opts OpenOptio
 		log = slog.New(slog.DiscardHandler)
 	}
 	ok = true
-	ca := &CA{dir: dir, cfg: cfg, root: root, inter: inter, interKey: interKey, store: st, log: log}
-	if token != nil {
-		ca.token = token
-	}
-	return ca, nil
+	return &CA{dir: dir, cfg: cfg, root: root, inter: inter, interKey: interKey, previous: previous, closers: closers, store: st, log: log}, nil
 }
 
 func keyPlace(tokenURI, file string) string {
@@ -506,28 +512,73 @@ func keyPlace(tokenURI, file string) string {
 	return file
 }
 
-// openIntermediateKey finds the intermediate key: in its token, or
-// unwrapped from the keyring under the master key (from its token, or
-// from secret). The io.Closer, when not nil, holds the token open.
-func openIntermediateKey(dir string, cfg Config, secret keywrap.Secret) (crypto.Signer, io.Closer, error) {
+// keyringNeeded reports whether opening the PKI in dir unwraps a key from
+// the keyring: the intermediate's, or that of a previous intermediate not
+// expired whose key is not in a token.
+func keyringNeeded(dir string, cfg Config) (bool, error) {
+	if cfg.IntermediateKey == "" {
+		return true, nil
+	}
+	inters, err := readIntermediates(dir)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range inters[1:] {
+		if _, ok := cfg.PreviousIntermediateKeys[FormatSerial(c.SerialNumber)]; !ok && time.Now().Before(c.NotAfter) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// openKeys finds the intermediate key and those of the unexpired previous
+// intermediates: in their tokens, or unwrapped from the keyring under the
+// master key (from its token, or from secret). The closers hold tokens
+// open.
+func openKeys(dir string, cfg Config, secret keywrap.Secret) (key crypto.Signer, previous []previousIntermediate, closers []io.Closer, err error) {
+	defer func() {
+		if err != nil {
+			for _, c := range closers {
+				_ = c.Close()
+			}
+			closers = nil
+		}
+	}()
+	var (
+		kr     *keywrap.Keyring
+		master *keywrap.Master
+	)
+	need, err := keyringNeeded(dir, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if need {
+		if kr, err = readKeyring(dir); err != nil {
+			return nil, nil, nil, err
+		}
+		m, done, err := unlockKeyring(kr, secret)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("unlock %s: %w", filepath.Join(dir, KeyringFile), err)
+		}
+		defer done()
+		master = m
+	}
 	if cfg.IntermediateKey != "" {
 		s, t, err := tokenSigner(cfg.IntermediateKey)
 		if err != nil {
-			return nil, nil, fmt.Errorf("intermediate key: %w", err)
+			return nil, nil, nil, fmt.Errorf("intermediate key: %w", err)
 		}
-		return s, t, nil
+		key = s
+		closers = append(closers, t)
+	} else if key, err = unwrapSigner(kr, master, labelIntermediate); err != nil {
+		return nil, nil, closers, err
 	}
-	kr, err := readKeyring(dir)
+	previous, more, err := openPrevious(dir, cfg, kr, master)
+	closers = append(closers, more...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, closers, err
 	}
-	master, done, err := unlockKeyring(kr, secret)
-	if err != nil {
-		return nil, nil, fmt.Errorf("unlock %s: %w", filepath.Join(dir, KeyringFile), err)
-	}
-	defer done()
-	s, err := unwrapSigner(kr, master, labelIntermediate)
-	return s, nil, err
+	return key, previous, closers, nil
 }
 
 // NeedsSecret reports whether opening the PKI in dir takes a passphrase or
@@ -538,8 +589,8 @@ func NeedsSecret(dir string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if cfg.IntermediateKey != "" {
-		return false, nil
+	if need, err := keyringNeeded(dir, cfg); err != nil || !need {
+		return false, err
 	}
 	kr, err := readKeyring(dir)
 	if err != nil {
@@ -682,12 +733,11 @@ func RotateMasterTo(ctx context.Context, dir string, r MasterRotation) error {
 	return nil
 }
 
-// Close releases the store, and the token of the intermediate key when it
-// is in one.
+// Close releases the store, and the tokens of keys in tokens.
 func (ca *CA) Close() error {
 	err := ca.store.Close()
-	if ca.token != nil {
-		err = errors.Join(err, ca.token.Close())
+	for _, c := range ca.closers {
+		err = errors.Join(err, c.Close())
 	}
 	return err
 }
@@ -704,8 +754,15 @@ func (ca *CA) Root() *x509.Certificate { return ca.root }
 // Intermediate returns the intermediate certificate.
 func (ca *CA) Intermediate() *x509.Certificate { return ca.inter }
 
-// Bundle returns the intermediate and root certificates as PEM.
-func (ca *CA) Bundle() []byte { return append(pemCert(ca.inter), pemCert(ca.root)...) }
+// Bundle returns the intermediate certificates (the one that issues, then
+// those a rotation replaced that have not expired) and the root as PEM.
+func (ca *CA) Bundle() []byte {
+	var b []byte
+	for _, c := range ca.Intermediates() {
+		b = append(b, pemCert(c)...)
+	}
+	return append(b, pemCert(ca.root)...)
+}
 
 // Store returns the record store.
 func (ca *CA) Store() store.Store { return ca.store }

@@ -313,3 +313,49 @@ func TestRotateMasterThroughToken(t *testing.T) {
 	verifyAll(t, bin, dir, certs)
 	t.Logf("%d certificates from before, during and after the rotations verify with openssl", len(certs))
 }
+
+// TestRotateIntermediateInToken: an intermediate in a token is rotated to a
+// new key in the same token; the PKI then opens without a secret, issues
+// from the new intermediate and still signs the old one's CRL.
+func TestRotateIntermediateInToken(t *testing.T) {
+	tok := softhsmtest.New(t)
+	ctx := context.Background()
+	secret := keywrap.Passphrase([]byte("root passphrase"))
+	dir := filepath.Join(t.TempDir(), "pki")
+	ca, err := pki.Init(ctx, pki.InitOptions{Dir: dir, Name: "tr", IntermediateKMS: tok.URI.WithObject("inter").String(), Secret: secret, KDF: pkitest.FastKDF()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := issueEachProfile(t, ca, "before")
+	ca.Close()
+	if _, err := pki.RotateIntermediate(ctx, dir, secret, pki.RotateOptions{}); err != nil {
+		t.Fatalf("RotateIntermediate: %v", err)
+	}
+	objs := tok.Tool(t, "--list-objects", "--type", "privkey")
+	if !strings.Contains(objs, "label:      inter\n") || !strings.Contains(objs, "label:      tr-intermediate-2") {
+		t.Fatalf("the token does not hold the old and the new intermediate key:\n%s", objs)
+	}
+	ca, err = pki.Open(ctx, dir, keywrap.Secret{}, pki.OpenOptions{})
+	if err != nil {
+		t.Fatalf("Open without a secret after rotation: %v", err)
+	}
+	defer ca.Close()
+	if ca.Intermediate().Subject.CommonName != "tr Intermediate CA 2" {
+		t.Fatalf("issuing from %q", ca.Intermediate().Subject.CommonName)
+	}
+	issueEachProfile(t, ca, "after")
+	if prev, err := ca.PreviousCRLs(ctx); err != nil || len(prev) != 1 {
+		t.Fatalf("PreviousCRLs: %d, %v", len(prev), err)
+	}
+	bin := pkitest.Openssl(t)
+	for _, c := range before {
+		prev := filepath.Join(dir, pki.PreviousIntermediatesDir)
+		ents, _ := os.ReadDir(prev)
+		if len(ents) != 1 {
+			t.Fatalf("%s holds %d certificates, want 1", prev, len(ents))
+		}
+		if o, err := openssl(t, bin, "verify", "-CAfile", filepath.Join(dir, pki.RootCertFile), "-untrusted", filepath.Join(prev, ents[0].Name()), c); err != nil {
+			t.Fatalf("a leaf from before the rotation: %v\n%s", err, o)
+		}
+	}
+}

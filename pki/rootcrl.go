@@ -222,3 +222,22 @@ func readIntermediates(dir string) ([]*x509.Certificate, error) {
 	}
 	return out, nil
 }
+
+// RootNeedsSecret reports whether using the root key of the PKI in dir
+// (RotateIntermediate, RevokeIntermediate, SignRootCRL) takes a passphrase
+// or master key file: not when the root key or the master key is in a
+// token.
+func RootNeedsSecret(dir string) (bool, error) {
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return false, err
+	}
+	if cfg.RootKey != "" {
+		return false, nil
+	}
+	kr, err := readKeyring(dir)
+	if err != nil {
+		return false, err
+	}
+	return kr.Master.Kind != keywrap.KindToken, nil
+}

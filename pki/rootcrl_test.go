@@ -115,3 +115,87 @@ func TestRevocationCompleteWithOpenSSL(t *testing.T) {
 		t.Fatalf("RootCRL: %v", err)
 	}
 }
+
+// TestIntermediateRotationWithOpenSSL: a new intermediate under the same
+// root; during the overlap leaves of both verify with -crl_check_all (each
+// intermediate signs its own CRL), a leaf of the old one can still be
+// revoked, new leaves come from the new one, and revoking the old
+// intermediate fails only its leaves.
+func TestIntermediateRotationWithOpenSSL(t *testing.T) {
+	bin := pkitest.Openssl(t)
+	ctx := context.Background()
+	secret := keywrap.Passphrase([]byte(pkitest.Passphrase))
+	dir := filepath.Join(t.TempDir(), "pki")
+	ca, err := pki.Init(ctx, pki.InitOptions{Dir: dir, Name: "rot", CRLURL: "http://pki.example.net/crl", Secret: secret, KDF: pkitest.FastKDF()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	issue := func(ca *pki.CA, name string) string {
+		is, err := ca.Issue(ctx, issueReq(pki.ProfileServer, name), pki.ECDSAP256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := ca.WriteIssued(out, is)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Cert
+	}
+	old1, old2 := issue(ca, "old1"), issue(ca, "old2")
+	inter1 := ca.Intermediate()
+	ca.Close()
+
+	inter2, err := pki.RotateIntermediate(ctx, dir, secret, pki.RotateOptions{})
+	if err != nil {
+		t.Fatalf("RotateIntermediate: %v", err)
+	}
+	if inter2.Subject.CommonName != "rot Intermediate CA 2" || inter2.CheckSignatureFrom(ca.Root()) != nil || len(inter2.CRLDistributionPoints) != 1 {
+		t.Fatalf("new intermediate %q, CDP %v", inter2.Subject.CommonName, inter2.CRLDistributionPoints)
+	}
+	ca, err = pki.Open(ctx, dir, secret, pki.OpenOptions{})
+	if err != nil {
+		t.Fatalf("Open after rotation: %v", err)
+	}
+	defer ca.Close()
+	if !ca.Intermediate().Equal(inter2) || len(ca.Intermediates()) != 2 || !ca.Intermediates()[1].Equal(inter1) {
+		t.Fatal("the opened CA does not issue from the new intermediate with the old one beside it")
+	}
+	bundle, err := os.ReadFile(filepath.Join(dir, pki.BundleFile))
+	if err != nil || strings.Count(string(bundle), "BEGIN CERTIFICATE") != 3 {
+		t.Fatalf("%s holds %d certificates, want both intermediates and the root (%v)", pki.BundleFile, strings.Count(string(bundle), "BEGIN CERTIFICATE"), err)
+	}
+	new1 := issue(ca, "new1")
+	if _, err := ca.RevokeRef(ctx, "old2", store.ReasonSuperseded); err != nil {
+		t.Fatal(err)
+	}
+	crl2 := writeCRL(t, ca, filepath.Join(out, "inter2.crl.pem"))
+	prev, err := ca.PreviousCRLs(ctx)
+	if err != nil || len(prev) != 1 {
+		t.Fatalf("PreviousCRLs: %d, %v", len(prev), err)
+	}
+	crl1 := filepath.Join(out, "inter1.crl.pem")
+	if err := os.WriteFile(crl1, prev[0], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prevDir := filepath.Join(dir, pki.PreviousIntermediatesDir, pki.FormatSerial(inter1.SerialNumber)+".crt")
+	inters := []string{filepath.Join(dir, pki.IntermediateFile), prevDir}
+	rootCRL := filepath.Join(dir, pki.RootCRLPEMFile)
+	for _, leaf := range []string{old1, new1} {
+		if o, ok := crlCheckAll(t, bin, dir, leaf, inters, rootCRL, crl1, crl2); !ok {
+			t.Fatalf("%s during the overlap:\n%s", filepath.Base(leaf), o)
+		}
+	}
+	if o, ok := crlCheckAll(t, bin, dir, old2, inters, rootCRL, crl1, crl2); ok || !strings.Contains(o, "certificate revoked") {
+		t.Fatalf("a revoked leaf of the old intermediate verifies:\n%s", o)
+	}
+	if _, err := pki.RevokeIntermediate(ctx, dir, secret, inter1.SerialNumber, store.ReasonSuperseded); err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := crlCheckAll(t, bin, dir, old1, inters, rootCRL, crl1, crl2); ok || !strings.Contains(o, "certificate revoked") {
+		t.Fatalf("a leaf of the revoked old intermediate verifies:\n%s", o)
+	}
+	if o, ok := crlCheckAll(t, bin, dir, new1, inters, rootCRL, crl1, crl2); !ok {
+		t.Fatalf("a leaf of the new intermediate fails after the old one is revoked:\n%s", o)
+	}
+}

@@ -121,6 +121,7 @@ Exit codes: 0 ok, 1 refused (policy, unknown serial, existing PKI), 2 could not 
 	cmd.AddCommand(
 		newPKIInitCommand(o), newPKIIssueCommand(o), newPKISignCommand(o), newPKIRevokeCommand(o),
 		newPKICRLCommand(o), newPKIListCommand(o), newPKIShowCommand(o), newPKIRotateCommand(o),
+		newPKIRotateIntermediateCommand(o), newPKIRevokeIntermediateCommand(o), newPKIRootCRLCommand(o),
 	)
 	return cmd
 }
@@ -464,7 +465,11 @@ writes FILE (DER) and FILE.pem; the default is DIR/crl.der and DIR/crl.pem.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "CRL number %d (%d revoked), this update %s, next update %s\n  %s\n  %s\n",
 				c.Number, len(revoked), c.ThisUpdate.Format(time.RFC3339), c.NextUpdate.Format(time.RFC3339), der, pemPath)
-			return nil
+			prev, err := writePreviousCRLs(cmd, ca, filepath.Dir(pemPath))
+			for _, p := range prev {
+				fmt.Fprintf(cmd.OutOrStdout(), "  %s (of a replaced intermediate)\n", p)
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "DER output file; PEM goes to FILE.pem (default DIR/crl.der, DIR/crl.pem)")
