@@ -124,6 +124,9 @@ func TestCAKeysInToken(t *testing.T) {
 		if !strings.Contains(b, "Access:") || !strings.Contains(b, "sensitive") || !strings.Contains(b, "never extractable") {
 			t.Errorf("a CA key is not sensitive and never extractable:\n%s", b)
 		}
+		if !strings.Contains(b, "Usage:      sign\n") {
+			t.Errorf("a CA key is good for more than signing:\n%s", b)
+		}
 	}
 	t.Logf("pkcs11-tool --list-objects --type privkey:\n%s", objs)
 

@@ -28,7 +28,8 @@ var (
 // Contract, for every implementation:
 //   - GenerateSigner makes a key pair of type alg ("ecdsa-p256",
 //     "ecdsa-p384", "rsa-3072", "rsa-4096"; others give ErrUnsupported)
-//     labelled label, its private half sensitive and never extractable. A
+//     labelled label, its private half sensitive, never extractable and
+//     good for signing only (no decryption, unwrapping or derivation). A
 //     label already used by any key gives ErrExists and changes nothing.
 //   - Signer returns the key pair labelled label; ErrNotFound when there is
 //     none. Its Public is the pair's public key; Sign takes a digest and

@@ -84,19 +84,28 @@ func (t *Token) GenerateSigner(label, alg string) (crypto.Signer, error) {
 		return nil, err
 	}
 	id := []byte(label)
-	var (
-		s   crypto.Signer
-		err error
-	)
+	pub, err := crypto11.NewAttributeSetWithIDAndLabel(id, id)
+	if err != nil {
+		return nil, err
+	}
+	// A CA key signs and does nothing else: no decryption, unwrapping or
+	// derivation, which tokens otherwise allow by default.
+	priv := pub.Copy()
+	for _, a := range []crypto11.AttributeType{pkcs11.CKA_DECRYPT, pkcs11.CKA_UNWRAP, pkcs11.CKA_DERIVE} {
+		if err := priv.Set(a, false); err != nil {
+			return nil, err
+		}
+	}
+	var s crypto.Signer
 	switch alg {
 	case "ecdsa-p256":
-		s, err = t.ctx.GenerateECDSAKeyPairWithLabel(id, id, elliptic.P256())
+		s, err = t.ctx.GenerateECDSAKeyPairWithAttributes(pub, priv, elliptic.P256())
 	case "ecdsa-p384":
-		s, err = t.ctx.GenerateECDSAKeyPairWithLabel(id, id, elliptic.P384())
+		s, err = t.ctx.GenerateECDSAKeyPairWithAttributes(pub, priv, elliptic.P384())
 	case "rsa-3072":
-		s, err = t.ctx.GenerateRSAKeyPairWithLabel(id, id, 3072)
+		s, err = t.ctx.GenerateRSAKeyPairWithAttributes(pub, priv, 3072)
 	case "rsa-4096":
-		s, err = t.ctx.GenerateRSAKeyPairWithLabel(id, id, 4096)
+		s, err = t.ctx.GenerateRSAKeyPairWithAttributes(pub, priv, 4096)
 	default:
 		return nil, fmt.Errorf("%w: %s (a token key is ecdsa-p256, ecdsa-p384, rsa-3072 or rsa-4096)", ErrUnsupported, alg)
 	}

@@ -27,6 +27,9 @@ func TestTokenContract(t *testing.T) {
 		if !strings.Contains(blk, "sensitive") || !strings.Contains(blk, "never extractable") {
 			t.Errorf("a private key is not sensitive and never extractable:\n%s", blk)
 		}
+		if !strings.Contains(blk, "Usage:      sign\n") {
+			t.Errorf("a private key is good for more than signing:\n%s", blk)
+		}
 	}
 }
 
