@@ -105,6 +105,8 @@ The master key comes from, in this order (the first one given wins):
   $INTRANSIT_PKI_KEY         as --key-file's content (for services)
   $INTRANSIT_PKI_PASSPHRASE  a passphrase (for services)
   a prompt                   only when standard input is a terminal
+No master key is asked for when the keys in use are in a PKCS#11 token (see
+"pki init --help" and "pki rotate-master --help"), nor by list and show.
 
 The directory is --dir, else $INTRANSIT_PKI_DIR, else ./pki.
 Exit codes: 0 ok, 1 refused (policy, unknown serial, existing PKI), 2 could not run.`,
