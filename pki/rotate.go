@@ -117,9 +117,10 @@ func RotateIntermediate(ctx context.Context, dir string, secret keywrap.Secret, 
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", ConfigFile, err)
 		}
-		// Written in an order that a crash at any point leaves a PKI
-		// that opens: the keyring holds both keys before either
-		// certificate moves.
+		// Not atomic as a whole: each file is replaced atomically, but a
+		// crash between them leaves a directory whose intermediate.crt
+		// and keys disagree, which Open refuses with a mismatch error
+		// rather than signing with the wrong key.
 		if kr != nil {
 			b, err := kr.Marshal()
 			if err != nil {

@@ -15,9 +15,13 @@ import (
 )
 
 // rootSecret resolves the master secret for an operation with the root
-// key, or none when the root key or the master key is in a token.
-func (o *pkiOptions) rootSecret(cmd *cobra.Command) (keywrap.Secret, error) {
+// key (and, withIntermediate, the intermediate keys), or none when those
+// keys or the master key are in a token.
+func (o *pkiOptions) rootSecret(cmd *cobra.Command, withIntermediate bool) (keywrap.Secret, error) {
 	need, err := pki.RootNeedsSecret(o.dir)
+	if err == nil && !need && withIntermediate {
+		need, err = pki.NeedsSecret(o.dir)
+	}
 	if err != nil {
 		return keywrap.Secret{}, pkiError(err)
 	}
@@ -53,7 +57,7 @@ new key in a PKCS#11 token (default: where the current key is).`,
 				}
 				opts.TTL = d
 			}
-			sec, err := o.rootSecret(cmd)
+			sec, err := o.rootSecret(cmd, true)
 			if err != nil {
 				return err
 			}
@@ -94,7 +98,7 @@ Needs the root key.`,
 			if err != nil {
 				return refusal(err)
 			}
-			sec, err := o.rootSecret(cmd)
+			sec, err := o.rootSecret(cmd, false)
 			if err != nil {
 				return err
 			}
@@ -121,7 +125,7 @@ and the next number. The root key is offline, so its CRL is valid for a year;
 run this before its next update. Needs the root key.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sec, err := o.rootSecret(cmd)
+			sec, err := o.rootSecret(cmd, false)
 			if err != nil {
 				return err
 			}
