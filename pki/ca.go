@@ -71,6 +71,13 @@ type Config struct {
 	// RootCRLURL is put in intermediates as their CRL distribution point
 	// (the root's CRL); empty means root.crl beside CRLURL.
 	RootCRLURL string `yaml:"root_crl_url,omitempty"`
+	// LeafCRLURL, set by RotateIntermediate, is the CRL distribution point
+	// of the leaves of the current intermediate: CRLURL/<its serial>, so
+	// that each intermediate's leaves point at that intermediate's CRL.
+	LeafCRLURL string `yaml:"leaf_crl_url,omitempty"`
+	// CRLURLIntermediate, set by the first RotateIntermediate, is the
+	// serial of the intermediate whose leaves carry CRLURL itself.
+	CRLURLIntermediate string `yaml:"crl_url_intermediate,omitempty"`
 	// CRLValidity is the span between a CRL's thisUpdate and nextUpdate.
 	CRLValidity time.Duration `yaml:"crl_validity"`
 	// RootKey and IntermediateKey are the PKCS#11 URIs of CA keys made
@@ -150,6 +157,8 @@ type CA struct {
 	crlMu   sync.Mutex
 	// crlOwnChecked: the stored CRL was seen signed by inter (crlMu).
 	crlOwnChecked bool
+	// prevCRLs caches the CRLs of previous intermediates by serial (crlMu).
+	prevCRLs map[string]*store.CRL
 }
 
 var caNamePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)

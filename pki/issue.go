@@ -190,7 +190,9 @@ func (ca *CA) sign(ctx context.Context, p Profile, req Request, pub crypto.Publi
 		IPAddresses:           req.IPAddresses,
 		URIs:                  []*url.URL{ca.Identity(p.Name, req.Name)},
 	}
-	if ca.cfg.CRLURL != "" {
+	if ca.cfg.LeafCRLURL != "" {
+		tmpl.CRLDistributionPoints = []string{ca.cfg.LeafCRLURL}
+	} else if ca.cfg.CRLURL != "" {
 		tmpl.CRLDistributionPoints = []string{ca.cfg.CRLURL}
 	}
 	ski, err := subjectKeyID(pub)

@@ -2,6 +2,11 @@ package pki_test
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -169,6 +174,7 @@ func TestIntermediateRotationWithOpenSSL(t *testing.T) {
 	if _, err := ca.RevokeRef(ctx, "old2", store.ReasonSuperseded); err != nil {
 		t.Fatal(err)
 	}
+	checkCRLsServed(t, ca, inter1, inter2, new1)
 	crl2 := writeCRL(t, ca, filepath.Join(out, "inter2.crl.pem"))
 	prev, err := ca.PreviousCRLs(ctx)
 	if err != nil || len(prev) != 1 {
@@ -197,5 +203,60 @@ func TestIntermediateRotationWithOpenSSL(t *testing.T) {
 	}
 	if o, ok := crlCheckAll(t, bin, dir, new1, inters, rootCRL, crl1, crl2); !ok {
 		t.Fatalf("a leaf of the new intermediate fails after the old one is revoked:\n%s", o)
+	}
+}
+
+// checkCRLsServed: leaves of the new intermediate point at
+// <crl_url>/<its serial>, and the CA's handler serves there the new
+// intermediate's CRL, at crl_url itself the first one's (whose leaves
+// point there), and nothing for a serial that is no intermediate.
+func checkCRLsServed(t *testing.T, ca *pki.CA, inter1, inter2 *x509.Certificate, newLeaf string) {
+	t.Helper()
+	b, err := os.ReadFile(newLeaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	leaf, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "http://pki.example.net/crl/" + pki.FormatSerial(inter2.SerialNumber)
+	if !slices.Equal(leaf.CRLDistributionPoints, []string{want}) {
+		t.Fatalf("new leaf CDP = %v, want %s", leaf.CRLDistributionPoints, want)
+	}
+	srv := httptest.NewServer(ca.Handler())
+	defer srv.Close()
+	get := func(path string) (*x509.RevocationList, int) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, resp.StatusCode
+		}
+		rl, err := x509.ParseRevocationList(body)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return rl, resp.StatusCode
+	}
+	for path, issuer := range map[string]*x509.Certificate{
+		"/crl": inter1,
+		"/crl/" + pki.FormatSerial(inter2.SerialNumber):                  inter2,
+		"/crl/" + strings.ToUpper(pki.FormatSerial(inter1.SerialNumber)): inter1,
+	} {
+		rl, code := get(path)
+		if rl == nil || rl.CheckSignatureFrom(issuer) != nil {
+			t.Errorf("GET %s: status %d, want a CRL signed by %q", path, code, issuer.Subject.CommonName)
+		}
+	}
+	if _, code := get("/crl/0a0b0c0d0e0f1011"); code != http.StatusNotFound {
+		t.Errorf("GET /crl/<not an intermediate>: status %d, want 404", code)
 	}
 }

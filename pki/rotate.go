@@ -7,9 +7,11 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -113,6 +115,12 @@ func RotateIntermediate(ctx context.Context, dir string, secret keywrap.Secret, 
 			cfg.PreviousIntermediateKeys[FormatSerial(cur.SerialNumber)] = cfg.IntermediateKey
 		}
 		cfg.IntermediateKey = keyURI
+		if cfg.CRLURL != "" {
+			if cfg.CRLURLIntermediate == "" {
+				cfg.CRLURLIntermediate = FormatSerial(cur.SerialNumber)
+			}
+			cfg.LeafCRLURL = strings.TrimSuffix(cfg.CRLURL, "/") + "/" + FormatSerial(inter.SerialNumber)
+		}
 		cfgBytes, err := yaml.Marshal(cfg)
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", ConfigFile, err)
@@ -252,20 +260,75 @@ func openPrevious(dir string, cfg Config, kr *keywrap.Keyring, master *keywrap.M
 	return out, closers, nil
 }
 
-// PreviousCRLs signs, for every replaced intermediate that has not
-// expired, a CRL listing the revoked certificates, so that the leaves it
+// PreviousCRLs returns, for every replaced intermediate that has not
+// expired, its CRL listing the revoked certificates, so that the leaves it
 // issued before the rotation can still be checked (and revoked) until
 // they renew under the new one. Each is PEM.
 func (ca *CA) PreviousCRLs(ctx context.Context) ([][]byte, error) {
 	var out [][]byte
 	for _, p := range ca.previous {
-		c, err := ca.signCRLWith(ctx, p.cert, p.key)
+		c, err := ca.CRLOf(ctx, FormatSerial(p.cert.SerialNumber))
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, PEMCRL(c.DER))
 	}
 	return out, nil
+}
+
+// CRLOf returns the current CRL of the intermediate with the given serial
+// (in any form ParseSerial takes): the one that issues (see CurrentCRL) or one
+// a rotation replaced that has not expired, whose CRL is re-signed, like
+// CurrentCRL's, after a revocation or half its validity. Another serial is
+// a Refusal wrapping store.ErrNotFound.
+func (ca *CA) CRLOf(ctx context.Context, serial string) (*store.CRL, error) {
+	if sn, err := ParseSerial(serial); err == nil {
+		serial = FormatSerial(sn)
+	}
+	if serial == FormatSerial(ca.inter.SerialNumber) {
+		return ca.CurrentCRL(ctx)
+	}
+	for _, p := range ca.previous {
+		if FormatSerial(p.cert.SerialNumber) != serial {
+			continue
+		}
+		ca.crlMu.Lock()
+		defer ca.crlMu.Unlock()
+		c := ca.prevCRLs[serial]
+		if c != nil {
+			_, rev, err := ca.store.RevocationsSince(ctx, math.MaxUint64-1)
+			if err != nil {
+				return nil, err
+			}
+			if c.Revision == rev && time.Now().Before(c.ThisUpdate.Add(c.NextUpdate.Sub(c.ThisUpdate)/2)) {
+				return c, nil
+			}
+		}
+		c, err := ca.signCRLWith(ctx, p.cert, p.key)
+		if err != nil {
+			return nil, err
+		}
+		if ca.prevCRLs == nil {
+			ca.prevCRLs = map[string]*store.CRL{}
+		}
+		ca.prevCRLs[serial] = c
+		return c, nil
+	}
+	return nil, &Refusal{Rule: fmt.Sprintf("no intermediate of this CA in use has serial %s", serial), Err: store.ErrNotFound}
+}
+
+// crlAtURL returns the CRL served at the CA's CRLURL: that of the
+// intermediate whose leaves carry it (the first one, until it expires),
+// else the current one.
+func (ca *CA) crlAtURL(ctx context.Context) (*store.CRL, error) {
+	if s := ca.cfg.CRLURLIntermediate; s != "" {
+		for _, p := range ca.previous {
+			if FormatSerial(p.cert.SerialNumber) == s {
+				return ca.CRLOf(ctx, s)
+			}
+		}
+	}
+	return ca.CurrentCRL(ctx)
 }
 
 // signCRLWith signs a CRL of every revoked, unexpired certificate with the
