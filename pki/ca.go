@@ -222,9 +222,6 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 		if err != nil {
 			return nil, fmt.Errorf("intermediate key: %w", err)
 		}
-		if cfg.RootKey == u.String() {
-			return nil, refusef("the root and the intermediate key cannot both be object %q", u.Object)
-		}
 		interKey, cfg.IntermediateKey = k, u.String()
 		keepToken, _, _ = ts.token(opts.IntermediateKMS, "")
 	} else if interKey, err = cfg.IntermediateKeyType.Generate(); err != nil {
