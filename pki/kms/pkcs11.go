@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -112,7 +113,26 @@ func (t *Token) GenerateSigner(label, alg string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate %s key %q in token %q: %w", alg, label, t.uri.Token, err)
 	}
-	return s, nil
+	return t.signer(s, label), nil
+}
+
+// signer wraps a token key so that its errors say which key and token.
+func (t *Token) signer(s crypto.Signer, label string) crypto.Signer {
+	return &tokenSigner{Signer: s, what: fmt.Sprintf("key %q in PKCS#11 token %q", label, t.uri.Token)}
+}
+
+type tokenSigner struct {
+	crypto.Signer
+	what string
+}
+
+// Sign implements crypto.Signer.
+func (s *tokenSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	sig, err := s.Signer.Sign(r, digest, opts)
+	if err != nil {
+		return nil, fmt.Errorf("sign with %s: %w", s.what, err)
+	}
+	return sig, nil
 }
 
 // Signer implements Keys.
@@ -124,7 +144,7 @@ func (t *Token) Signer(label string) (crypto.Signer, error) {
 	if len(ss) == 0 {
 		return nil, fmt.Errorf("%w: %q in token %q", ErrNotFound, label, t.uri.Token)
 	}
-	return ss[0], nil
+	return t.signer(ss[0], label), nil
 }
 
 // GenerateSecret implements Keys.

@@ -1,6 +1,7 @@
 package kms_test
 
 import (
+	"crypto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,5 +96,45 @@ func TestParseURI(t *testing.T) {
 		if _, err := kms.ParseURI(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseURI(%q) = %v, want an error saying %q", in, err, want)
 		}
+	}
+}
+
+// TestClosedTokenErrorsNotPanics: keys of a token that is gone (closed
+// here) give errors on use, never a panic: crypto11 panics inside
+// cipher.AEAD's Seal, which the sealer turns into an error.
+func TestClosedTokenErrorsNotPanics(t *testing.T) {
+	tok := softhsmtest.New(t)
+	keys, err := kms.Open(tok.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := keys.GenerateSigner("gone-signer", "ecdsa-p256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	aes, err := keys.GenerateSecret("gone-aes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := aes.Seal([]byte("data key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.Close(); err != nil {
+		t.Fatal(err)
+	}
+	digest := make([]byte, 32)
+	if _, err := s.Sign(nil, digest, crypto.SHA256); err == nil {
+		t.Error("Sign with a closed token succeeded")
+	} else {
+		t.Logf("sign: %v", err)
+	}
+	if _, err := aes.Seal([]byte("data key"), nil); err == nil {
+		t.Error("Seal with a closed token succeeded")
+	} else {
+		t.Logf("seal: %v", err)
+	}
+	if _, err := aes.Open(sealed, nil); err == nil {
+		t.Error("Open with a closed token succeeded")
 	}
 }
