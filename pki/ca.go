@@ -175,10 +175,8 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(opts.Dir); err == nil {
-		if err := checkInitDir(opts.Dir); err != nil {
-			return nil, err
-		}
+	if err := CheckInitDir(opts.Dir); err != nil {
+		return nil, err
 	}
 	if opts.MasterKMS != "" && !opts.needsKeyring() {
 		return nil, refusef("both CA keys are in a token: a master key in a token would wrap nothing (drop the master key's token)")
@@ -256,7 +254,7 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create CA directory: %w", err)
 	}
-	if err := checkInitDir(opts.Dir); err != nil {
+	if err := CheckInitDir(opts.Dir); err != nil {
 		return nil, err
 	}
 	rootTmpl := &x509.Certificate{
@@ -361,10 +359,15 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	return ca, nil
 }
 
-// checkInitDir refuses a directory that holds a PKI, or anything at all:
+// CheckInitDir refuses a directory that holds a PKI, or anything at all:
 // a PKI directory holds the CA's files only, and a typo in --dir must not
-// scatter them among someone else's.
-func checkInitDir(dir string) error {
+// scatter them among someone else's. A directory that does not exist
+// passes. Init checks it too; callers check early to refuse before asking
+// for secrets.
+func CheckInitDir(dir string) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	for _, f := range []string{ConfigFile, KeyringFile, StoreFile, RootCertFile, IntermediateFile, BundleFile, RootCRLFile} {
 		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
 			return refusef("a PKI already exists in %s (found %s); refusing to overwrite it", dir, f)

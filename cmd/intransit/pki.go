@@ -165,8 +165,8 @@ is named by an RFC 7512 URI whose pin-source names a file holding the PIN
 			if opts.IntermediateKeyType, err = pki.ParseKeyType(interKT); err != nil {
 				return refusal(err)
 			}
-			if _, err := os.Stat(filepath.Join(o.dir, pki.ConfigFile)); err == nil {
-				return refusalf("a PKI already exists in %s; refusing to overwrite it", o.dir)
+			if err := pki.CheckInitDir(o.dir); err != nil {
+				return pkiError(err)
 			}
 			if masterKMS == "" && (rootKMS == "" || interKMS == "") {
 				sec, err := o.secrets(cmd).resolve("new PKI master key", true, true)

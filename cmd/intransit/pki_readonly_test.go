@@ -83,7 +83,7 @@ func TestPKIReadOnlyCommandsAndSerials(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(other, "todo.txt"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, code := runPKICLI(t, "pki", "--dir", other, "--passphrase-file", pass, "init")
+	out, code := runPKICLI(t, "pki", "--dir", other, "init")
 	if code != 1 || !strings.Contains(out, "not empty") {
 		t.Fatalf("init in a non-empty directory: exit %d, want 1 saying it is not empty:\n%s", code, out)
 	}
