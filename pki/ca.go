@@ -16,6 +16,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net/url"
@@ -29,6 +30,7 @@ import (
 
 	"intransit/internal/atomicfile"
 	"intransit/pki/keywrap"
+	"intransit/pki/kms"
 	"intransit/pki/store"
 	"intransit/pki/store/bolt"
 )
@@ -41,6 +43,9 @@ const (
 	IntermediateFile = "intermediate.crt"
 	BundleFile       = "ca-bundle.pem"
 	StoreFile        = "pki.db"
+	// PreviousIntermediatesDir holds the intermediates that
+	// RotateIntermediate replaced, as <serial>.crt.
+	PreviousIntermediatesDir = "intermediates"
 )
 
 const (
@@ -63,8 +68,26 @@ type Config struct {
 	PermittedDNSDomains []string `yaml:"permitted_dns_domains,omitempty"`
 	// CRLURL is put in issued certificates as the CRL distribution point.
 	CRLURL string `yaml:"crl_url,omitempty"`
+	// RootCRLURL is put in intermediates as their CRL distribution point
+	// (the root's CRL); empty means root.crl beside CRLURL.
+	RootCRLURL string `yaml:"root_crl_url,omitempty"`
+	// LeafCRLURL, set by RotateIntermediate, is the CRL distribution point
+	// of the leaves of the current intermediate: CRLURL/<its serial>, so
+	// that each intermediate's leaves point at that intermediate's CRL.
+	LeafCRLURL string `yaml:"leaf_crl_url,omitempty"`
+	// CRLURLIntermediate, set by the first RotateIntermediate, is the
+	// serial of the intermediate whose leaves carry CRLURL itself.
+	CRLURLIntermediate string `yaml:"crl_url_intermediate,omitempty"`
 	// CRLValidity is the span between a CRL's thisUpdate and nextUpdate.
 	CRLValidity time.Duration `yaml:"crl_validity"`
+	// RootKey and IntermediateKey are the PKCS#11 URIs of CA keys made
+	// in a token; empty means the key is wrapped in the keyring.
+	RootKey         string `yaml:"root_key,omitempty"`
+	IntermediateKey string `yaml:"intermediate_key,omitempty"`
+	// PreviousIntermediateKeys maps the serial of an intermediate replaced
+	// by a rotation to the PKCS#11 URI of its key, when that is in a
+	// token (else the key is in the keyring as intermediate-<serial>).
+	PreviousIntermediateKeys map[string]string `yaml:"previous_intermediate_keys,omitempty"`
 }
 
 // InitOptions configure Init.
@@ -83,15 +106,31 @@ type InitOptions struct {
 	PermittedDNSDomains []string
 	// CRLURL, when set, is the CRL distribution point of issued certificates.
 	CRLURL string
+	// RootCRLURL is the CRL distribution point of intermediates (the
+	// root's CRL); default root.crl beside CRLURL.
+	RootCRLURL string
 	// RootTTL and IntermediateTTL default to 10 and 5 years.
 	RootTTL, IntermediateTTL time.Duration
 	// CRLValidity defaults to 7 days.
 	CRLValidity time.Duration
-	// Secret unlocks the new master key.
+	// RootKMS and IntermediateKMS, when set, are PKCS#11 URIs (RFC 7512,
+	// see kms.URI): the key is generated inside that token, never
+	// extractable, labelled with the URI's object (default
+	// "<name>-root", "<name>-intermediate"). A label in use is refused.
+	RootKMS, IntermediateKMS string
+	// MasterKMS, when set, is the PKCS#11 URI of a new AES key made in the
+	// token (default object "<name>-master") that wraps the data keys of
+	// the CA keys not in a token; Secret is then unused.
+	MasterKMS string
+	// Secret unlocks the new master key; unused when no CA key is wrapped
+	// or MasterKMS is set.
 	Secret keywrap.Secret
 	// KDF is the argon2id cost for a passphrase; zero means keywrap.DefaultKDF.
 	KDF keywrap.KDFParams
 }
+
+// needsKeyring reports whether Init wraps any CA key under a master key.
+func (o InitOptions) needsKeyring() bool { return o.RootKMS == "" || o.IntermediateKMS == "" }
 
 // OpenOptions configure Open.
 type OpenOptions struct {
@@ -109,9 +148,17 @@ type CA struct {
 	root     *x509.Certificate
 	inter    *x509.Certificate
 	interKey crypto.Signer
-	store    store.Store
-	log      *slog.Logger
-	crlMu    sync.Mutex
+	// previous are the unexpired intermediates a rotation replaced.
+	previous []previousIntermediate
+	// closers hold the tokens of keys in tokens open.
+	closers []io.Closer
+	store   store.Store
+	log     *slog.Logger
+	crlMu   sync.Mutex
+	// crlOwnChecked: the stored CRL was seen signed by inter (crlMu).
+	crlOwnChecked bool
+	// prevCRLs caches the CRLs of previous intermediates by serial (crlMu).
+	prevCRLs map[string]*store.CRL
 }
 
 var caNamePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
@@ -128,24 +175,12 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create CA directory: %w", err)
+	if err := CheckInitDir(opts.Dir); err != nil {
+		return nil, err
 	}
-	for _, f := range []string{ConfigFile, KeyringFile, StoreFile, RootCertFile, IntermediateFile, BundleFile} {
-		if _, err := os.Lstat(filepath.Join(opts.Dir, f)); err == nil {
-			return nil, refusef("a PKI already exists in %s (found %s); refusing to overwrite it", opts.Dir, f)
-		}
+	if opts.MasterKMS != "" && !opts.needsKeyring() {
+		return nil, refusef("both CA keys are in a token: a master key in a token would wrap nothing (drop the master key's token)")
 	}
-	kdf := opts.KDF
-	if kdf == (keywrap.KDFParams{}) {
-		kdf = keywrap.DefaultKDF()
-	}
-	master, header, err := keywrap.NewMaster(opts.Secret, kdf)
-	if err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
-	}
-	defer master.Wipe()
-
 	now := time.Now().UTC()
 	rootTTL, interTTL := opts.RootTTL, opts.IntermediateTTL
 	if rootTTL == 0 {
@@ -157,12 +192,69 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	if interTTL > rootTTL {
 		return nil, refusef("intermediate lifetime %s is longer than the root's %s", interTTL, rootTTL)
 	}
-	rootKey, err := cfg.RootKeyType.Generate()
-	if err != nil {
+
+	// Tokens first: a wrong PIN or a missing token must leave the disk
+	// as it was. Keys made in a token are removed again if Init fails.
+	ts := newTokenSet()
+	ok := false
+	var keepToken *kms.Token
+	defer func() {
+		if !ok {
+			ts.undo()
+			keepToken = nil
+		}
+		ts.closeExcept(keepToken)
+	}()
+	var rootKey, interKey crypto.Signer
+	if opts.RootKMS != "" {
+		k, u, err := ts.generate(opts.RootKMS, cfg.Name+"-root", cfg.RootKeyType)
+		if err != nil {
+			return nil, fmt.Errorf("root key: %w", err)
+		}
+		rootKey, cfg.RootKey = k, u.String()
+	} else if rootKey, err = cfg.RootKeyType.Generate(); err != nil {
 		return nil, err
 	}
-	interKey, err := cfg.IntermediateKeyType.Generate()
-	if err != nil {
+	if opts.IntermediateKMS != "" {
+		k, u, err := ts.generate(opts.IntermediateKMS, cfg.Name+"-intermediate", cfg.IntermediateKeyType)
+		if err != nil {
+			return nil, fmt.Errorf("intermediate key: %w", err)
+		}
+		interKey, cfg.IntermediateKey = k, u.String()
+		keepToken, _, _ = ts.token(opts.IntermediateKMS, "")
+	} else if interKey, err = cfg.IntermediateKeyType.Generate(); err != nil {
+		return nil, err
+	}
+	var (
+		master *keywrap.Master
+		header keywrap.MasterHeader
+	)
+	if opts.needsKeyring() {
+		if opts.MasterKMS != "" {
+			s, u, err := ts.generateSecret(opts.MasterKMS, cfg.Name+"-master")
+			if err != nil {
+				return nil, fmt.Errorf("master key: %w", err)
+			}
+			master, header, err = keywrap.NewTokenMaster(s, u.String())
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			kdf := opts.KDF
+			if kdf == (keywrap.KDFParams{}) {
+				kdf = keywrap.DefaultKDF()
+			}
+			master, header, err = keywrap.NewMaster(opts.Secret, kdf)
+			if err != nil {
+				return nil, fmt.Errorf("master key: %w", err)
+			}
+		}
+		defer master.Wipe()
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create CA directory: %w", err)
+	}
+	if err := CheckInitDir(opts.Dir); err != nil {
 		return nil, err
 	}
 	rootTmpl := &x509.Certificate{
@@ -178,19 +270,7 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create root certificate: %w", err)
 	}
-	interTmpl := &x509.Certificate{
-		Subject:                     pkix.Name{CommonName: cfg.Name + " Intermediate CA", Organization: []string{cfg.Name}},
-		NotBefore:                   now.Add(-time.Minute),
-		NotAfter:                    now.Add(interTTL),
-		KeyUsage:                    x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid:       true,
-		IsCA:                        true,
-		MaxPathLen:                  0,
-		MaxPathLenZero:              true,
-		PermittedDNSDomains:         cfg.PermittedDNSDomains,
-		PermittedDNSDomainsCritical: len(cfg.PermittedDNSDomains) > 0,
-	}
-	inter, err := createCert(interTmpl, root, interKey.Public(), rootKey)
+	inter, err := createCert(intermediateTemplate(cfg, cfg.Name+" Intermediate CA", now, interTTL), root, interKey.Public(), rootKey)
 	if err != nil {
 		return nil, fmt.Errorf("create intermediate certificate: %w", err)
 	}
@@ -199,7 +279,11 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	for _, k := range []struct {
 		label string
 		key   crypto.Signer
-	}{{labelRoot, rootKey}, {labelIntermediate, interKey}} {
+		token string
+	}{{labelRoot, rootKey, cfg.RootKey}, {labelIntermediate, interKey, cfg.IntermediateKey}} {
+		if k.token != "" {
+			continue
+		}
 		der, err := x509.MarshalPKCS8PrivateKey(k.key)
 		if err != nil {
 			return nil, fmt.Errorf("encode %s key: %w", k.label, err)
@@ -221,7 +305,6 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	}
 
 	var created []string
-	ok := false
 	defer func() {
 		if !ok {
 			for _, f := range created {
@@ -237,8 +320,10 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 		created = append(created, path)
 		return nil
 	}
-	if err := write(KeyringFile, krBytes, 0o600); err != nil {
-		return nil, err
+	if opts.needsKeyring() {
+		if err := write(KeyringFile, krBytes, 0o600); err != nil {
+			return nil, err
+		}
 	}
 	for _, f := range []struct {
 		name string
@@ -252,6 +337,10 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 			return nil, err
 		}
 	}
+	if _, err := signRootCRL(opts.Dir, root, rootKey, nil); err != nil {
+		return nil, err
+	}
+	created = append(created, filepath.Join(opts.Dir, RootCRLFile), filepath.Join(opts.Dir, RootCRLPEMFile))
 	storePath := filepath.Join(opts.Dir, StoreFile)
 	st, err := bolt.Open(storePath, bolt.Options{Create: true})
 	if err != nil {
@@ -263,7 +352,56 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 		return nil, err
 	}
 	ok = true
-	return &CA{dir: opts.Dir, cfg: cfg, root: root, inter: inter, interKey: interKey, store: st, log: slog.New(slog.DiscardHandler)}, nil
+	ca := &CA{dir: opts.Dir, cfg: cfg, root: root, inter: inter, interKey: interKey, store: st, log: slog.New(slog.DiscardHandler)}
+	if keepToken != nil {
+		ca.closers = []io.Closer{keepToken}
+	}
+	return ca, nil
+}
+
+// CheckInitDir refuses a directory that holds a PKI, or anything at all:
+// a PKI directory holds the CA's files only, and a typo in --dir must not
+// scatter them among someone else's. A directory that does not exist
+// passes. Init checks it too; callers check early to refuse before asking
+// for secrets.
+func CheckInitDir(dir string) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	for _, f := range []string{ConfigFile, KeyringFile, StoreFile, RootCertFile, IntermediateFile, BundleFile, RootCRLFile} {
+		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
+			return refusef("a PKI already exists in %s (found %s); refusing to overwrite it", dir, f)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read CA directory: %w", err)
+	}
+	if len(entries) > 0 {
+		return refusef("%s is not empty and holds no PKI (found %s); give a new or empty directory", dir, entries[0].Name())
+	}
+	return nil
+}
+
+// intermediateTemplate is the template of an intermediate CA named cn,
+// valid for ttl from now, carrying the root CRL's distribution point.
+func intermediateTemplate(cfg Config, cn string, now time.Time, ttl time.Duration) *x509.Certificate {
+	t := &x509.Certificate{
+		Subject:                     pkix.Name{CommonName: cn, Organization: []string{cfg.Name}},
+		NotBefore:                   now.Add(-time.Minute),
+		NotAfter:                    now.Add(ttl),
+		KeyUsage:                    x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid:       true,
+		IsCA:                        true,
+		MaxPathLen:                  0,
+		MaxPathLenZero:              true,
+		PermittedDNSDomains:         cfg.PermittedDNSDomains,
+		PermittedDNSDomainsCritical: len(cfg.PermittedDNSDomains) > 0,
+	}
+	if u := rootCRLURL(cfg); u != "" {
+		t.CRLDistributionPoints = []string{u}
+	}
+	return t
 }
 
 func initConfig(opts InitOptions) (Config, error) {
@@ -274,6 +412,7 @@ func initConfig(opts InitOptions) (Config, error) {
 		IntermediateKeyType: opts.IntermediateKeyType,
 		PermittedDNSDomains: opts.PermittedDNSDomains,
 		CRLURL:              opts.CRLURL,
+		RootCRLURL:          opts.RootCRLURL,
 		CRLValidity:         opts.CRLValidity,
 	}
 	if opts.Dir == "" {
@@ -305,10 +444,13 @@ func initConfig(opts InitOptions) (Config, error) {
 			return cfg, refusef("permitted DNS domain %q: %v", d, err)
 		}
 	}
-	if cfg.CRLURL != "" {
-		u, err := url.Parse(cfg.CRLURL)
+	for _, c := range []string{cfg.CRLURL, cfg.RootCRLURL} {
+		if c == "" {
+			continue
+		}
+		u, err := url.Parse(c)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return cfg, refusef("CRL URL %q must be an absolute http or https URL", cfg.CRLURL)
+			return cfg, refusef("CRL URL %q must be an absolute http or https URL", c)
 		}
 	}
 	if cfg.CRLValidity == 0 {
@@ -342,21 +484,20 @@ func Open(ctx context.Context, dir string, secret keywrap.Secret, opts OpenOptio
 	if err := inter.CheckSignatureFrom(root); err != nil {
 		return nil, fmt.Errorf("%s is not signed by %s: %w", IntermediateFile, RootCertFile, err)
 	}
-	kr, err := readKeyring(dir)
+	interKey, previous, closers, err := openKeys(dir, cfg, secret)
 	if err != nil {
 		return nil, err
 	}
-	master, err := kr.Unlock(secret)
-	if err != nil {
-		return nil, fmt.Errorf("unlock %s: %w", filepath.Join(dir, KeyringFile), err)
-	}
-	defer master.Wipe()
-	interKey, err := unwrapSigner(kr, master, labelIntermediate)
-	if err != nil {
-		return nil, err
-	}
+	ok := false
+	defer func() {
+		if !ok {
+			for _, c := range closers {
+				_ = c.Close()
+			}
+		}
+	}()
 	if !publicKeysEqual(interKey.Public(), inter.PublicKey) {
-		return nil, fmt.Errorf("the intermediate key in %s does not match %s", KeyringFile, IntermediateFile)
+		return nil, fmt.Errorf("the intermediate key in %s does not match %s", keyPlace(cfg.IntermediateKey, KeyringFile), IntermediateFile)
 	}
 	st := opts.Store
 	if st == nil {
@@ -369,37 +510,220 @@ func Open(ctx context.Context, dir string, secret keywrap.Secret, opts OpenOptio
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &CA{dir: dir, cfg: cfg, root: root, inter: inter, interKey: interKey, store: st, log: log}, nil
+	ok = true
+	return &CA{dir: dir, cfg: cfg, root: root, inter: inter, interKey: interKey, previous: previous, closers: closers, store: st, log: log}, nil
+}
+
+func keyPlace(tokenURI, file string) string {
+	if tokenURI != "" {
+		return tokenURI
+	}
+	return file
+}
+
+// keyringNeeded reports whether opening the PKI in dir unwraps a key from
+// the keyring: the intermediate's, or that of a previous intermediate not
+// expired whose key is not in a token.
+func keyringNeeded(dir string, cfg Config) (bool, error) {
+	if cfg.IntermediateKey == "" {
+		return true, nil
+	}
+	inters, err := readIntermediates(dir)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range inters[1:] {
+		if _, ok := cfg.PreviousIntermediateKeys[FormatSerial(c.SerialNumber)]; !ok && time.Now().Before(c.NotAfter) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// openKeys finds the intermediate key and those of the unexpired previous
+// intermediates: in their tokens, or unwrapped from the keyring under the
+// master key (from its token, or from secret). The closers hold tokens
+// open.
+func openKeys(dir string, cfg Config, secret keywrap.Secret) (key crypto.Signer, previous []previousIntermediate, closers []io.Closer, err error) {
+	defer func() {
+		if err != nil {
+			for _, c := range closers {
+				_ = c.Close()
+			}
+			closers = nil
+		}
+	}()
+	var (
+		kr     *keywrap.Keyring
+		master *keywrap.Master
+	)
+	need, err := keyringNeeded(dir, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if need {
+		if kr, err = readKeyring(dir); err != nil {
+			return nil, nil, nil, err
+		}
+		m, done, err := unlockKeyring(kr, secret)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("unlock %s: %w", filepath.Join(dir, KeyringFile), err)
+		}
+		defer done()
+		master = m
+	}
+	if cfg.IntermediateKey != "" {
+		s, t, err := tokenSigner(cfg.IntermediateKey)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("intermediate key: %w", err)
+		}
+		key = s
+		closers = append(closers, t)
+	} else if key, err = unwrapSigner(kr, master, labelIntermediate); err != nil {
+		return nil, nil, closers, err
+	}
+	previous, more, err := openPrevious(dir, cfg, kr, master)
+	closers = append(closers, more...)
+	if err != nil {
+		return nil, nil, closers, err
+	}
+	return key, previous, closers, nil
+}
+
+// NeedsSecret reports whether opening the PKI in dir takes a passphrase or
+// master key file: not when the intermediate key or the master key is in a
+// token.
+func NeedsSecret(dir string) (bool, error) {
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return false, err
+	}
+	if need, err := keyringNeeded(dir, cfg); err != nil || !need {
+		return false, err
+	}
+	kr, err := readKeyring(dir)
+	if err != nil {
+		return false, err
+	}
+	return kr.Master.Kind != keywrap.KindToken, nil
+}
+
+// errNoKeys is the error of a signing method on a CA opened by OpenPublic.
+var errNoKeys = errors.New("the CA was opened without its keys (read-only); open it with the master key to sign")
+
+// OpenPublic opens the PKI in dir without its keys: for reading records
+// and certificates (pki list, pki show), no master key needed. Issuing,
+// signing CRLs and anything else that needs a CA key fails.
+func OpenPublic(ctx context.Context, dir string, opts OpenOptions) (*CA, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	root, err := readCert(filepath.Join(dir, RootCertFile))
+	if err != nil {
+		return nil, err
+	}
+	inter, err := readCert(filepath.Join(dir, IntermediateFile))
+	if err != nil {
+		return nil, err
+	}
+	st := opts.Store
+	if st == nil {
+		st, err = bolt.Open(filepath.Join(dir, StoreFile), bolt.Options{})
+		if err != nil {
+			return nil, err
+		}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &CA{dir: dir, cfg: cfg, root: root, inter: inter, store: st, log: log}, nil
 }
 
 // RotateMaster re-wraps the data keys of the PKI in dir under a master key
 // from next, replacing the keyring file atomically. The CA keys and every
 // issued certificate stay as they are. A wrong old secret changes nothing.
 func RotateMaster(ctx context.Context, dir string, old, next keywrap.Secret, kdf keywrap.KDFParams) error {
+	return RotateMasterTo(ctx, dir, MasterRotation{Old: old, New: next, KDF: kdf})
+}
+
+// MasterRotation says where a master key moves: from Old (unused when the
+// current master is in a token) to New, or to a new AES key in the token
+// NewKMS names (a PKCS#11 URI; default object "<name>-master").
+type MasterRotation struct {
+	Old, New keywrap.Secret
+	NewKMS   string
+	// KDF is the argon2id cost for a new passphrase; zero means
+	// keywrap.DefaultKDF.
+	KDF keywrap.KDFParams
+}
+
+// RotateMasterTo moves the master key of the PKI in dir as r says: between
+// a passphrase or key file and a token, either way, or between two of the
+// same kind. Only the data keys are re-wrapped; the CA keys and every
+// issued certificate stay as they are. The new keyring is checked (every
+// key unwraps under the new master) before it replaces the old one
+// atomically; on any error nothing on disk changes and a token key made
+// for it is removed again.
+func RotateMasterTo(ctx context.Context, dir string, r MasterRotation) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := readConfig(dir); err != nil {
+	cfg, err := readConfig(dir)
+	if err != nil {
 		return err
+	}
+	if cfg.RootKey != "" && cfg.IntermediateKey != "" {
+		return refusef("both CA keys are in a token; there is no master key to rotate")
 	}
 	kr, err := readKeyring(dir)
 	if err != nil {
 		return err
 	}
 	path := filepath.Join(dir, KeyringFile)
-	master, err := kr.Unlock(old)
+	master, done, err := unlockKeyring(kr, r.Old)
 	if err != nil {
 		return fmt.Errorf("unlock %s: %w", path, err)
 	}
-	defer master.Wipe()
-	if kdf == (keywrap.KDFParams{}) {
-		kdf = keywrap.DefaultKDF()
+	defer done()
+	ts := newTokenSet()
+	ok := false
+	defer func() {
+		if !ok {
+			ts.undo()
+		}
+		ts.closeExcept(nil)
+	}()
+	var (
+		nm *keywrap.Master
+		nh keywrap.MasterHeader
+	)
+	if r.NewKMS != "" {
+		s, u, err := ts.generateSecret(r.NewKMS, cfg.Name+"-master")
+		if err != nil {
+			return fmt.Errorf("new master key: %w", err)
+		}
+		if nm, nh, err = keywrap.NewTokenMaster(s, u.String()); err != nil {
+			return err
+		}
+	} else {
+		kdf := r.KDF
+		if kdf == (keywrap.KDFParams{}) {
+			kdf = keywrap.DefaultKDF()
+		}
+		if nm, nh, err = keywrap.NewMaster(r.New, kdf); err != nil {
+			return fmt.Errorf("new master key: %w", err)
+		}
 	}
-	nkr, nm, err := kr.Rotate(master, next, kdf)
+	defer nm.Wipe()
+	nkr, err := kr.RotateTo(master, nm, nh)
 	if err != nil {
 		return err
 	}
-	defer nm.Wipe()
 	for _, w := range nkr.Keys {
 		pt, err := nm.Unwrap(w)
 		if err != nil {
@@ -411,11 +735,21 @@ func RotateMaster(ctx context.Context, dir string, old, next keywrap.Secret, kdf
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(path, b, 0o600)
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
+		return err
+	}
+	ok = true
+	return nil
 }
 
-// Close releases the store.
-func (ca *CA) Close() error { return ca.store.Close() }
+// Close releases the store, and the tokens of keys in tokens.
+func (ca *CA) Close() error {
+	err := ca.store.Close()
+	for _, c := range ca.closers {
+		err = errors.Join(err, c.Close())
+	}
+	return err
+}
 
 // Config returns the CA's configuration.
 func (ca *CA) Config() Config { return ca.cfg }
@@ -429,8 +763,15 @@ func (ca *CA) Root() *x509.Certificate { return ca.root }
 // Intermediate returns the intermediate certificate.
 func (ca *CA) Intermediate() *x509.Certificate { return ca.inter }
 
-// Bundle returns the intermediate and root certificates as PEM.
-func (ca *CA) Bundle() []byte { return append(pemCert(ca.inter), pemCert(ca.root)...) }
+// Bundle returns the intermediate certificates (the one that issues, then
+// those a rotation replaced that have not expired) and the root as PEM.
+func (ca *CA) Bundle() []byte {
+	var b []byte
+	for _, c := range ca.Intermediates() {
+		b = append(b, pemCert(c)...)
+	}
+	return append(b, pemCert(ca.root)...)
+}
 
 // Store returns the record store.
 func (ca *CA) Store() store.Store { return ca.store }

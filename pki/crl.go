@@ -2,13 +2,10 @@ package pki
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"math"
-	"math/big"
 	"time"
 
 	"intransit/pki/store"
@@ -24,36 +21,13 @@ func (ca *CA) NewCRL(ctx context.Context) (*store.CRL, error) {
 }
 
 func (ca *CA) newCRL(ctx context.Context) (*store.CRL, error) {
-	revs, rev, err := ca.store.RevocationsSince(ctx, 0)
+	if ca.interKey == nil {
+		return nil, errNoKeys
+	}
+	c, err := ca.signCRLWith(ctx, ca.inter, ca.interKey)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now().UTC().Truncate(time.Second)
-	entries := make([]x509.RevocationListEntry, 0, len(revs))
-	for _, r := range revs {
-		if r.NotAfter.Before(now) {
-			continue
-		}
-		entries = append(entries, x509.RevocationListEntry{SerialNumber: r.Serial, RevocationTime: r.At, ReasonCode: r.Reason.Code()})
-	}
-	n, err := ca.store.NextCRLNumber(ctx)
-	if err != nil {
-		return nil, err
-	}
-	next := now.Add(ca.cfg.CRLValidity)
-	if next.After(ca.inter.NotAfter) {
-		next = ca.inter.NotAfter
-	}
-	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
-		Number:                    new(big.Int).SetUint64(n),
-		ThisUpdate:                now,
-		NextUpdate:                next,
-		RevokedCertificateEntries: entries,
-	}, ca.inter, ca.interKey)
-	if err != nil {
-		return nil, fmt.Errorf("sign CRL: %w", err)
-	}
-	c := &store.CRL{Number: n, Revision: rev, ThisUpdate: now, NextUpdate: next, DER: der}
 	if err := ca.store.PutCRL(ctx, c); err != nil {
 		if errors.Is(err, store.ErrStaleCRL) {
 			return ca.store.CurrentCRL(ctx)
@@ -80,11 +54,26 @@ func (ca *CA) CurrentCRL(ctx context.Context) (*store.CRL, error) {
 			return nil, err
 		}
 		fresh := time.Now().Before(c.ThisUpdate.Add(c.NextUpdate.Sub(c.ThisUpdate) / 2))
-		if c.Revision == rev && fresh {
+		if c.Revision == rev && fresh && ca.ownCRL(c) {
 			return c, nil
 		}
 	}
 	return ca.newCRL(ctx)
+}
+
+// ownCRL reports whether c was signed by the intermediate that issues
+// (not by one a rotation replaced). It is checked once per CA: only this
+// intermediate signs CRLs into the store after that.
+func (ca *CA) ownCRL(c *store.CRL) bool {
+	if ca.crlOwnChecked {
+		return true
+	}
+	rl, err := x509.ParseRevocationList(c.DER)
+	if err != nil || rl.CheckSignatureFrom(ca.inter) != nil {
+		return false
+	}
+	ca.crlOwnChecked = true
+	return true
 }
 
 // PEMCRL encodes a CRL's DER as PEM.

@@ -1,8 +1,11 @@
 package pki
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
+
+	"intransit/pki/store"
 )
 
 // Handler serves the CA's public material over HTTP, for mounting under any
@@ -10,8 +13,14 @@ import (
 //
 //	GET /ca.pem    intermediate and root certificates (PEM)
 //	GET /root.pem  the root certificate (PEM)
-//	GET /crl       the current CRL (DER, application/pkix-crl)
-//	GET /crl.pem   the current CRL (PEM)
+//	GET /crl       the CRL at the CA's crl_url (DER, application/pkix-crl):
+//	               the current intermediate's, or after a rotation that of
+//	               the first intermediate, whose leaves carry crl_url
+//	GET /crl.pem   the same as PEM
+//	GET /crl/{serial}  the CRL of the intermediate with that serial (hex as
+//	               FormatSerial prints it), where leaves issued after a
+//	               rotation point
+//	GET /root.crl  the root's CRL of its intermediates (DER)
 //
 // The CRL is re-signed when a revocation happened since the last one or
 // half its validity has passed.
@@ -30,7 +39,19 @@ func (ca *CA) Handler() http.Handler {
 	})
 	crl := func(pemForm bool) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			c, err := ca.CurrentCRL(r.Context())
+			var (
+				c   *store.CRL
+				err error
+			)
+			if sn := r.PathValue("serial"); sn != "" {
+				c, err = ca.CRLOf(r.Context(), sn)
+				if errors.Is(err, store.ErrNotFound) {
+					http.NotFound(w, r)
+					return
+				}
+			} else {
+				c, err = ca.crlAtURL(r.Context())
+			}
 			if err != nil {
 				ca.log.Error("serve CRL", "err", err)
 				http.Error(w, "CRL unavailable", http.StatusServiceUnavailable)
@@ -45,7 +66,17 @@ func (ca *CA) Handler() http.Handler {
 			serve(w, "application/pkix-crl", c.DER)
 		}
 	}
+	mux.HandleFunc("GET /root.crl", func(w http.ResponseWriter, r *http.Request) {
+		der, err := ca.RootCRL()
+		if err != nil {
+			ca.log.Error("serve root CRL", "err", err)
+			http.Error(w, "root CRL unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		serve(w, "application/pkix-crl", der)
+	})
 	mux.HandleFunc("GET /crl", crl(false))
 	mux.HandleFunc("GET /crl.pem", crl(true))
+	mux.HandleFunc("GET /crl/{serial}", crl(false))
 	return mux
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"net"
@@ -165,6 +167,9 @@ func checkDNSName(name string) error {
 // the store detects in the same transaction as the write) draws a new
 // serial; the certificate leaves this function only once recorded.
 func (ca *CA) sign(ctx context.Context, p Profile, req Request, pub crypto.PublicKey) (*Issued, error) {
+	if ca.interKey == nil {
+		return nil, errNoKeys
+	}
 	ttl := req.TTL
 	if ttl == 0 {
 		ttl = p.DefaultTTL
@@ -185,9 +190,16 @@ func (ca *CA) sign(ctx context.Context, p Profile, req Request, pub crypto.Publi
 		IPAddresses:           req.IPAddresses,
 		URIs:                  []*url.URL{ca.Identity(p.Name, req.Name)},
 	}
-	if ca.cfg.CRLURL != "" {
+	if ca.cfg.LeafCRLURL != "" {
+		tmpl.CRLDistributionPoints = []string{ca.cfg.LeafCRLURL}
+	} else if ca.cfg.CRLURL != "" {
 		tmpl.CRLDistributionPoints = []string{ca.cfg.CRLURL}
 	}
+	ski, err := subjectKeyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	tmpl.SubjectKeyId = ski
 	const attempts = 3
 	for range attempts {
 		sn, err := newSerial()
@@ -238,4 +250,23 @@ func recordOf(c *x509.Certificate, profile, name string) *store.Certificate {
 		rec.URIs = append(rec.URIs, u.String())
 	}
 	return rec
+}
+
+// subjectKeyID is the key identifier of RFC 7093 section 2 method 1: the
+// leftmost 160 bits of the SHA-256 of the subjectPublicKey bits. Go puts
+// one in CA certificates by itself but not in leaves.
+func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("encode public key: %w", err)
+	}
+	var spki struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}
+	if _, err := asn1.Unmarshal(der, &spki); err != nil {
+		return nil, fmt.Errorf("decode public key: %w", err)
+	}
+	sum := sha256.Sum256(spki.PublicKey.Bytes)
+	return sum[:20], nil
 }

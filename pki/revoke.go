@@ -17,10 +17,11 @@ import (
 // use too).
 func FormatSerial(sn *big.Int) string { return tlspolicy.FormatSerial(sn) }
 
-// ParseSerial accepts a serial in hex, with or without ':' separators and a
-// 0x prefix.
+// ParseSerial accepts a serial in hex, in any case, with or without ':'
+// separators (openssl x509 -text) and a 0x prefix, with or without leading
+// zeros (openssl x509 -serial, pki list).
 func ParseSerial(s string) (*big.Int, error) {
-	h := strings.TrimPrefix(strings.ToLower(strings.ReplaceAll(s, ":", "")), "0x")
+	h := strings.TrimPrefix(strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", "")), "0x")
 	n, ok := new(big.Int).SetString(h, 16)
 	if !ok || n.Sign() <= 0 {
 		return nil, fmt.Errorf("%q is not a hex serial number", s)
@@ -28,19 +29,36 @@ func ParseSerial(s string) (*big.Int, error) {
 	return n, nil
 }
 
+// serialCandidates returns the serials ref may mean: as hex (see
+// ParseSerial), and as decimal when it is all digits (how some tools and
+// logs print serials). Refs shorter than 16 digits are names: serials are
+// at least 64 bits.
+func serialCandidates(ref string) []*big.Int {
+	var out []*big.Int
+	if len(strings.ReplaceAll(ref, ":", "")) < 16 {
+		return nil
+	}
+	if sn, err := ParseSerial(ref); err == nil {
+		out = append(out, sn)
+	}
+	if n, ok := new(big.Int).SetString(ref, 10); ok && n.Sign() > 0 {
+		out = append(out, n)
+	}
+	return out
+}
+
 // Find returns the records that ref names: the certificate whose serial it
-// is (hex, at least 16 digits), else every certificate issued to that name,
-// oldest first. Nothing found is a Refusal.
+// is (hex in any form, or decimal; at least 16 digits), else every
+// certificate issued to that name, oldest first. Nothing found is a
+// Refusal.
 func (ca *CA) Find(ctx context.Context, ref string) ([]*store.Certificate, error) {
-	if len(strings.ReplaceAll(ref, ":", "")) >= 16 {
-		if sn, err := ParseSerial(ref); err == nil {
-			c, err := ca.store.Certificate(ctx, sn)
-			if err == nil {
-				return []*store.Certificate{c}, nil
-			}
-			if !errors.Is(err, store.ErrNotFound) {
-				return nil, err
-			}
+	for _, sn := range serialCandidates(ref) {
+		c, err := ca.store.Certificate(ctx, sn)
+		if err == nil {
+			return []*store.Certificate{c}, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
 		}
 	}
 	recs, err := ca.store.Certificates(ctx, store.Filter{Name: ref})

@@ -16,6 +16,7 @@ import (
 	"intransit/internal/atomicfile"
 	"intransit/internal/output"
 	"intransit/pki"
+	"intransit/pki/admin"
 	"intransit/pki/keywrap"
 	"intransit/pki/store"
 )
@@ -33,12 +34,35 @@ func (o *pkiOptions) secrets(cmd *cobra.Command) secretSource {
 
 // open unlocks and opens the CA.
 func (o *pkiOptions) open(cmd *cobra.Command) (*pki.CA, error) {
-	sec, err := o.secrets(cmd).resolve("PKI master key", false, true)
+	sec, err := o.masterSecret(cmd, "PKI master key")
 	if err != nil {
 		return nil, err
 	}
 	defer sec.Wipe()
 	ca, err := pki.Open(cmd.Context(), o.dir, sec, pki.OpenOptions{})
+	if err != nil {
+		return nil, pkiError(err)
+	}
+	return ca, nil
+}
+
+// masterSecret resolves the master secret, or none when the PKI's keys
+// are in a PKCS#11 token.
+func (o *pkiOptions) masterSecret(cmd *cobra.Command, what string) (keywrap.Secret, error) {
+	need, err := pki.NeedsSecret(o.dir)
+	if err != nil {
+		return keywrap.Secret{}, pkiError(err)
+	}
+	if !need {
+		return keywrap.Secret{}, nil
+	}
+	return o.secrets(cmd).resolve(what, false, true)
+}
+
+// openPublic opens the CA without its keys, for the read-only commands:
+// no master key is asked for.
+func (o *pkiOptions) openPublic(cmd *cobra.Command) (*pki.CA, error) {
+	ca, err := pki.OpenPublic(cmd.Context(), o.dir, pki.OpenOptions{})
 	if err != nil {
 		return nil, pkiError(err)
 	}
@@ -82,6 +106,8 @@ The master key comes from, in this order (the first one given wins):
   $INTRANSIT_PKI_KEY         as --key-file's content (for services)
   $INTRANSIT_PKI_PASSPHRASE  a passphrase (for services)
   a prompt                   only when standard input is a terminal
+No master key is asked for when the keys in use are in a PKCS#11 token (see
+"pki init --help" and "pki rotate-master --help"), nor by list and show.
 
 The directory is --dir, else $INTRANSIT_PKI_DIR, else ./pki. When a daemon
 holds the PKI open (intransitd with a pki section), issue, sign, revoke, crl,
@@ -101,6 +127,7 @@ Exit codes: 0 ok, 1 refused (policy, unknown serial, existing PKI), 2 could not 
 	cmd.AddCommand(
 		newPKIInitCommand(o), newPKIIssueCommand(o), newPKISignCommand(o), newPKIRevokeCommand(o),
 		newPKICRLCommand(o), newPKIListCommand(o), newPKIShowCommand(o), newPKIRotateCommand(o),
+		newPKIRotateIntermediateCommand(o), newPKIRevokeIntermediateCommand(o), newPKIRootCRLCommand(o),
 	)
 	return cmd
 }
@@ -108,6 +135,7 @@ Exit codes: 0 ok, 1 refused (policy, unknown serial, existing PKI), 2 could not 
 func newPKIInitCommand(o *pkiOptions) *cobra.Command {
 	var (
 		name, rootKT, interKT, crlURL string
+		rootKMS, interKMS, masterKMS  string
 		permitted                     []string
 		crlValidity                   time.Duration
 	)
@@ -118,12 +146,22 @@ func newPKIInitCommand(o *pkiOptions) *cobra.Command {
 (ECDSA P-256 by default: it signs every certificate and CRL, and P-256 signs
 several times faster than P-384 or RSA). The root allows one CA below it, the
 intermediate none; --permitted-dns adds name constraints to the intermediate.
-Refuses to touch a directory that already holds a PKI.`,
+Refuses a directory that already holds a PKI, or anything else.
+
+Keys in hardware: --root-kms and --intermediate-kms generate that CA key inside
+a PKCS#11 token, never extractable, and use it there; --master-kms makes the
+master key an AES key in a token that wraps the CA keys kept on disk. A token
+is named by an RFC 7512 URI whose pin-source names a file holding the PIN
+(mode 0600); the PIN never goes on the command line:
+  pkcs11:token=intransit;object=root?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/intransit/pin`,
 		Example: `  intransit pki init --dir ./pki --name acme
-  INTRANSIT_PKI_KEY=$(head -c32 /dev/urandom | base64) intransit pki init --key-type rsa-4096`,
+  INTRANSIT_PKI_KEY=$(head -c32 /dev/urandom | base64) intransit pki init --key-type rsa-4096
+  intransit pki init --root-kms 'pkcs11:token=intransit;object=root?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/intransit/pin' \
+    --intermediate-kms 'pkcs11:token=intransit;object=intermediate?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/intransit/pin'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts := pki.InitOptions{Dir: o.dir, Name: name, PermittedDNSDomains: permitted, CRLURL: crlURL, CRLValidity: crlValidity}
+			opts := pki.InitOptions{Dir: o.dir, Name: name, PermittedDNSDomains: permitted, CRLURL: crlURL, CRLValidity: crlValidity,
+				RootKMS: rootKMS, IntermediateKMS: interKMS, MasterKMS: masterKMS}
 			var err error
 			if opts.RootKeyType, err = pki.ParseKeyType(rootKT); err != nil {
 				return refusal(err)
@@ -131,15 +169,17 @@ Refuses to touch a directory that already holds a PKI.`,
 			if opts.IntermediateKeyType, err = pki.ParseKeyType(interKT); err != nil {
 				return refusal(err)
 			}
-			if _, err := os.Stat(filepath.Join(o.dir, pki.ConfigFile)); err == nil {
-				return refusalf("a PKI already exists in %s; refusing to overwrite it", o.dir)
+			if err := pki.CheckInitDir(o.dir); err != nil {
+				return pkiError(err)
 			}
-			sec, err := o.secrets(cmd).resolve("new PKI master key", true, true)
-			if err != nil {
-				return err
+			if masterKMS == "" && (rootKMS == "" || interKMS == "") {
+				sec, err := o.secrets(cmd).resolve("new PKI master key", true, true)
+				if err != nil {
+					return err
+				}
+				defer sec.Wipe()
+				opts.Secret = sec
 			}
-			defer sec.Wipe()
-			opts.Secret = sec
 			ca, err := pki.Init(cmd.Context(), opts)
 			if err != nil {
 				return pkiError(err)
@@ -149,7 +189,18 @@ Refuses to touch a directory that already holds a PKI.`,
 			fmt.Fprintf(w, "PKI %q created in %s\n", ca.Config().Name, o.dir)
 			fmt.Fprintf(w, "  root          %s  (%s, until %s)\n", filepath.Join(o.dir, pki.RootCertFile), pki.DescribeKey(ca.Root().PublicKey), ca.Root().NotAfter.Format("2006-01-02"))
 			fmt.Fprintf(w, "  intermediate  %s  (%s, until %s)\n", filepath.Join(o.dir, pki.IntermediateFile), pki.DescribeKey(ca.Intermediate().PublicKey), ca.Intermediate().NotAfter.Format("2006-01-02"))
-			fmt.Fprintf(w, "  CA keys wrapped under the master key (%s) in %s\n", sec.Kind(), filepath.Join(o.dir, pki.KeyringFile))
+			cfg := ca.Config()
+			for _, k := range []struct{ what, uri string }{{"root", cfg.RootKey}, {"intermediate", cfg.IntermediateKey}} {
+				if k.uri != "" {
+					fmt.Fprintf(w, "  %s key in the token, never extractable: %s\n", k.what, k.uri)
+				}
+			}
+			switch {
+			case masterKMS != "":
+				fmt.Fprintf(w, "  other CA keys wrapped under the master key in the token in %s\n", filepath.Join(o.dir, pki.KeyringFile))
+			case opts.Secret.Kind() != "":
+				fmt.Fprintf(w, "  CA keys wrapped under the master key (%s) in %s\n", opts.Secret.Kind(), filepath.Join(o.dir, pki.KeyringFile))
+			}
 			return nil
 		},
 	}
@@ -160,6 +211,9 @@ Refuses to touch a directory that already holds a PKI.`,
 	f.StringSliceVar(&permitted, "permitted-dns", nil, "DNS domain the intermediate may issue for (repeatable); none means any")
 	f.StringVar(&crlURL, "crl-url", "", "CRL distribution point put in issued certificates")
 	f.DurationVar(&crlValidity, "crl-validity", 7*24*time.Hour, "time from a CRL's thisUpdate to its nextUpdate")
+	f.StringVar(&rootKMS, "root-kms", "", "generate the root key in this PKCS#11 token (RFC 7512 URI; object = key label)")
+	f.StringVar(&interKMS, "intermediate-kms", "", "generate the intermediate key in this PKCS#11 token (RFC 7512 URI)")
+	f.StringVar(&masterKMS, "master-kms", "", "make the master key an AES key in this PKCS#11 token (RFC 7512 URI)")
 	completeKeyTypes(cmd, "key-type", "intermediate-key-type")
 	return cmd
 }
@@ -190,6 +244,9 @@ func (f *identityFlags) request(name string) (pki.Request, error) {
 		d, err := parseDays(f.ttl)
 		if err != nil {
 			return req, refusalf("--ttl: %v", err)
+		}
+		if d <= 0 {
+			return req, refusalf("--ttl %s: a certificate needs a lifetime above zero (leave --ttl out for the profile's default)", f.ttl)
 		}
 		req.TTL = d
 	}
@@ -243,7 +300,7 @@ is written. Use "pki sign" instead when the key must never leave its owner.`,
 			if _, err := os.Stat(keyPath); err == nil {
 				return refusalf("%s exists; refusing to overwrite a private key (use --out)", keyPath)
 			}
-			ca, err := o.openCA(cmd)
+			ca, err := o.openCA(cmd, readWrite)
 			if err != nil {
 				return err
 			}
@@ -305,7 +362,7 @@ NAME.crt and NAME-chain.pem into --out (default DIR/issued).`,
 			if err != nil {
 				return err
 			}
-			ca, err := o.openCA(cmd)
+			ca, err := o.openCA(cmd, readWrite)
 			if err != nil {
 				return err
 			}
@@ -345,7 +402,8 @@ func newPKIRevokeCommand(o *pkiOptions) *cobra.Command {
 		Use:   "revoke SERIAL|NAME",
 		Short: "Revoke a certificate by serial number or by name",
 		Long: `Revoke a certificate. A name must match exactly one certificate that is not
-revoked yet; otherwise give the serial (hex, as "pki list" shows it). The
+revoked yet; otherwise give the serial: hex as "pki list" and openssl print
+it (any case, colons or not), or decimal. The
 revocation is in the next CRL ("pki crl") and in the revocation feed at once.
 When a daemon holds the PKI (it serves DIR/admin.sock), the command goes
 through it: the daemon signs the new CRL, writes it where its gateways read
@@ -359,7 +417,7 @@ Reasons: ` + strings.Join(store.ReasonNames(), ", ") + `.`,
 			if err != nil {
 				return refusal(err)
 			}
-			ca, err := o.openCA(cmd)
+			ca, err := o.openCA(cmd, readWrite)
 			if err != nil {
 				return err
 			}
@@ -399,7 +457,7 @@ writes FILE (DER) and FILE.pem; the default is DIR/crl.der and DIR/crl.pem.`,
   intransit pki crl --out /var/www/pki/intermediate.crl`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ca, err := o.openCA(cmd)
+			ca, err := o.openCA(cmd, readWrite)
 			if err != nil {
 				return err
 			}
@@ -424,7 +482,15 @@ writes FILE (DER) and FILE.pem; the default is DIR/crl.der and DIR/crl.pem.`,
 			for _, p := range res.Published {
 				fmt.Fprintf(cmd.OutOrStdout(), "  %s (published by the daemon holding the PKI)\n", p)
 			}
-			return nil
+			local, ok := ca.(*admin.Local)
+			if !ok {
+				return nil
+			}
+			prev, err := writePreviousCRLs(cmd, local.CA(), filepath.Dir(pemPath))
+			for _, p := range prev {
+				fmt.Fprintf(cmd.OutOrStdout(), "  %s (of a replaced intermediate)\n", p)
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "DER output file; PEM goes to FILE.pem (default DIR/crl.der, DIR/crl.pem)")
@@ -511,7 +577,7 @@ func newPKIListCommand(o *pkiOptions) *cobra.Command {
 					f.Status = store.StatusValid
 				}
 			}
-			ca, err := o.openCA(cmd)
+			ca, err := o.openCA(cmd, readOnly)
 			if err != nil {
 				return err
 			}
@@ -540,7 +606,7 @@ func newPKIShowCommand(o *pkiOptions) *cobra.Command {
   intransit pki show 5f3a9c0e7d1b2a4c6e8f0a1b2c3d4e5f --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ca, err := o.openCA(cmd)
+			ca, err := o.openCA(cmd, readOnly)
 			if err != nil {
 				return err
 			}
@@ -589,38 +655,50 @@ func newPKIShowCommand(o *pkiOptions) *cobra.Command {
 }
 
 func newPKIRotateCommand(o *pkiOptions) *cobra.Command {
-	var newPassFile, newKeyFile string
+	var newPassFile, newKeyFile, newKMS string
 	cmd := &cobra.Command{
 		Use:   "rotate-master",
 		Short: "Re-wrap the CA keys' data keys under a new master key",
 		Long: `Replace the master key. The current one comes from the usual sources; the new
 one from --new-passphrase-file or --new-key-file, or a prompt (asked twice).
-Only the data keys are re-wrapped: the CA keys and every certificate stay as
-they are. A wrong current secret changes nothing.`,
-		Example: `  intransit pki rotate-master --passphrase-file old.txt --new-key-file /etc/intransit/master.key`,
-		Args:    cobra.NoArgs,
+--new-kms URI makes the new master key an AES key in a PKCS#11 token; a master
+key in a token needs no current secret, and moves back to a passphrase or key
+file the same way. Only the data keys are re-wrapped: the CA keys and every
+certificate stay as they are. A wrong current secret changes nothing.`,
+		Example: `  intransit pki rotate-master --passphrase-file old.txt --new-key-file /etc/intransit/master.key
+  intransit pki rotate-master --passphrase-file old.txt --new-kms 'pkcs11:token=intransit;object=master?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/intransit/pin'
+  intransit pki rotate-master --new-passphrase-file new.txt`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			old, err := o.secrets(cmd).resolve("current PKI master key", false, true)
+			old, err := o.masterSecret(cmd, "current PKI master key")
 			if err != nil {
 				return err
 			}
 			defer old.Wipe()
-			src := o.secrets(cmd)
-			src.keyFile, src.passphraseFile = newKeyFile, newPassFile
-			next, err := src.resolve("new PKI master key", true, false)
-			if err != nil {
-				return err
+			r := pki.MasterRotation{Old: old, NewKMS: newKMS, KDF: keywrap.DefaultKDF()}
+			kind := string(keywrap.KindToken)
+			if newKMS == "" {
+				src := o.secrets(cmd)
+				src.keyFile, src.passphraseFile = newKeyFile, newPassFile
+				next, err := src.resolve("new PKI master key", true, false)
+				if err != nil {
+					return err
+				}
+				defer next.Wipe()
+				r.New, kind = next, string(next.Kind())
+			} else if newKeyFile != "" || newPassFile != "" {
+				return refusalf("give --new-kms or a new key or passphrase file, not both")
 			}
-			defer next.Wipe()
-			if err := pki.RotateMaster(cmd.Context(), o.dir, old, next, keywrap.DefaultKDF()); err != nil {
+			if err := pki.RotateMasterTo(cmd.Context(), o.dir, r); err != nil {
 				return pkiError(err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "master key replaced (%s); %s re-written\n", next.Kind(), filepath.Join(o.dir, pki.KeyringFile))
+			fmt.Fprintf(cmd.OutOrStdout(), "master key replaced (%s); %s re-written\n", kind, filepath.Join(o.dir, pki.KeyringFile))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&newPassFile, "new-passphrase-file", "", "file holding the new passphrase")
 	cmd.Flags().StringVar(&newKeyFile, "new-key-file", "", "file holding the new 32-byte master key")
+	cmd.Flags().StringVar(&newKMS, "new-kms", "", "make the new master key an AES key in this PKCS#11 token (RFC 7512 URI)")
 	return cmd
 }
 

@@ -13,10 +13,17 @@ import (
 	"intransit/pki/admin"
 )
 
+// Access modes of openCA.
+const (
+	readWrite = false // signs or revokes: the master key opens the store
+	readOnly  = true  // lists or shows: no master key is asked for
+)
+
 // openCA returns the CA of --dir: through the admin socket when a daemon
 // holds the PKI (no master key needed: the daemon has it unlocked), else
-// the store opened here with the master key, as without a daemon.
-func (o *pkiOptions) openCA(cmd *cobra.Command) (admin.CA, error) {
+// the store opened here, as without a daemon: with the master key, or
+// read-only without it (readOnly).
+func (o *pkiOptions) openCA(cmd *cobra.Command, readOnly bool) (admin.CA, error) {
 	c, err := admin.Dial(cmd.Context(), o.dir)
 	if err == nil {
 		return c, nil
@@ -24,7 +31,11 @@ func (o *pkiOptions) openCA(cmd *cobra.Command) (admin.CA, error) {
 	if !errors.Is(err, admin.ErrNoDaemon) {
 		return nil, err
 	}
-	ca, err := o.open(cmd)
+	open := o.open
+	if readOnly {
+		open = o.openPublic
+	}
+	ca, err := open(cmd)
 	if err != nil {
 		return nil, err
 	}

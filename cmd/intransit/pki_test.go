@@ -141,13 +141,13 @@ func TestPKICommandsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustOK(pkiCmd("rotate-master", "--new-key-file", keyFile))
-	if _, code := pkiCmd("list"); code != exitCannot {
+	if _, code := pkiCmd("crl"); code != exitCannot {
 		t.Fatalf("old passphrase after rotate-master: exit %d, want %d", code, exitCannot)
 	}
-	mustOK(runPKICLI(t, "pki", "list", "--dir", dir, "--key-file", keyFile))
+	mustOK(runPKICLI(t, "pki", "crl", "--dir", dir, "--key-file", keyFile))
 	t.Setenv(envPKIKey, hex.EncodeToString(bytes.Repeat([]byte{5}, 32)))
 	t.Setenv(envPKIDir, dir)
-	mustOK(runPKICLI(t, "pki", "list"))
+	mustOK(runPKICLI(t, "pki", "crl"))
 }
 
 func TestPKICommandRefusalsAndErrors(t *testing.T) {
@@ -195,10 +195,10 @@ func TestPKICommandRefusalsAndErrors(t *testing.T) {
 			}
 		})
 	}
-	if out, code := runPKICLI(t, "pki", "list", "--dir", dir, "--passphrase-file", wrongPass); code != exitCannot || !strings.Contains(out, "wrong passphrase") {
+	if out, code := runPKICLI(t, "pki", "crl", "--dir", dir, "--passphrase-file", wrongPass); code != exitCannot || !strings.Contains(out, "wrong passphrase") {
 		t.Fatalf("wrong passphrase: exit %d\n%s", code, out)
 	}
-	if out, code := runPKICLI(t, "pki", "list", "--dir", dir); code != exitCannot || !strings.Contains(out, "--passphrase-file") {
+	if out, code := runPKICLI(t, "pki", "crl", "--dir", dir); code != exitCannot || !strings.Contains(out, "--passphrase-file") {
 		t.Fatalf("no secret and no terminal: exit %d\n%s", code, out)
 	}
 	db := filepath.Join(dir, "pki.db")

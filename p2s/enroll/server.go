@@ -298,7 +298,12 @@ func (s *Server) renew(ctx context.Context, r *http.Request, req *Request) (*Enr
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(c.Serials, pki.FormatSerial(leaf.SerialNumber)) {
+	// Serials recorded before serials kept their leading zeros compare by
+	// value.
+	if !slices.ContainsFunc(c.Serials, func(s string) bool {
+		n, err := pki.ParseSerial(s)
+		return err == nil && n.Cmp(leaf.SerialNumber) == 0
+	}) {
 		return nil, refuse(http.StatusForbidden, ReasonNotEnrolled, "certificate %s was not issued through this gateway's enrollment", pki.FormatSerial(leaf.SerialNumber))
 	}
 	csr, err := parseCSR(req.CSR)

@@ -98,6 +98,9 @@ func NewLocal(ca *pki.CA, pub Publisher, log *slog.Logger) *Local {
 	return &Local{ca: ca, pub: pub, log: log}
 }
 
+// CA returns the CA l runs the operations on.
+func (l *Local) CA() *pki.CA { return l.ca }
+
 // Revoke implements CA.
 func (l *Local) Revoke(ctx context.Context, ref string, reason store.Reason) (*Revoked, error) {
 	rec, err := l.ca.RevokeRef(ctx, ref, reason)

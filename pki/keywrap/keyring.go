@@ -2,7 +2,6 @@ package keywrap
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"encoding/json"
 	"fmt"
 )
@@ -68,21 +67,36 @@ func (k *Keyring) Key(label string) (Wrapped, error) {
 // derived from next (fresh salt), and that master. old must unlock k. The
 // receiver is not modified; the wrapped private keys keep their ciphertext.
 func (k *Keyring) Rotate(old *Master, next Secret, kdf KDFParams) (*Keyring, *Master, error) {
-	if !hmac.Equal(old.check(), k.Master.Check) {
+	if !old.matches(k.Master) {
 		return nil, nil, fmt.Errorf("rotate: %w", ErrWrongSecret)
 	}
 	nm, nh, err := NewMaster(next, kdf)
 	if err != nil {
 		return nil, nil, err
 	}
+	out, err := k.RotateTo(old, nm, nh)
+	if err != nil {
+		nm.Wipe()
+		return nil, nil, err
+	}
+	return out, nm, nil
+}
+
+// RotateTo returns a new keyring whose data keys are re-wrapped from old
+// (which must unlock k) to next, described by nh: the way between a
+// passphrase or key file and a token master (NewTokenMaster). The receiver
+// is not modified; the wrapped private keys keep their ciphertext.
+func (k *Keyring) RotateTo(old, next *Master, nh MasterHeader) (*Keyring, error) {
+	if !old.matches(k.Master) {
+		return nil, fmt.Errorf("rotate: %w", ErrWrongSecret)
+	}
 	out := &Keyring{Master: nh, Keys: make([]Wrapped, 0, len(k.Keys))}
 	for _, w := range k.Keys {
-		nw, err := old.Rewrap(w, nm)
+		nw, err := old.Rewrap(w, next)
 		if err != nil {
-			nm.Wipe()
-			return nil, nil, fmt.Errorf("rotate: %w", err)
+			return nil, fmt.Errorf("rotate: %w", err)
 		}
 		out.Keys = append(out.Keys, nw)
 	}
-	return out, nm, nil
+	return out, nil
 }

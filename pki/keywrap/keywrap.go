@@ -39,7 +39,24 @@ const (
 	KindPassphrase SecretKind = "passphrase"
 	// KindRawKey is a 32-byte key used as the master key directly.
 	KindRawKey SecretKind = "key"
+	// KindToken is a master key that never leaves a device (a PKCS#11
+	// token): it seals and opens data keys through a Sealer.
+	KindToken SecretKind = "pkcs11"
 )
+
+// Sealer encrypts with a key it never reveals, such as an AES key inside a
+// PKCS#11 token.
+//
+// Contract: Seal returns the plaintext sealed with AES-256-GCM (or an AEAD
+// as strong) under a fresh random nonce, authenticating ad; the output is
+// self-contained (nonce included). Open returns the plaintext of what Seal
+// returned with the same ad, and an error for anything else: another key,
+// another ad, any altered byte. Errors of the device are returned, never a
+// panic. Both are safe for concurrent use.
+type Sealer interface {
+	Seal(plaintext, ad []byte) ([]byte, error)
+	Open(sealed, ad []byte) ([]byte, error)
+}
 
 // Secret is what an operator or a service supplies to unlock the master key:
 // a passphrase or a raw 32-byte key. Its String method never shows the value.
@@ -121,14 +138,70 @@ type MasterHeader struct {
 	KDF *KDFParams `json:"kdf,omitempty"`
 	// Salt is the argon2id salt (passphrases only).
 	Salt []byte `json:"salt,omitempty"`
-	// Check is an HMAC of a fixed label under the master key, used to tell
-	// a wrong secret before any key is touched.
+	// Check is an HMAC of a fixed label under the master key (for a token
+	// master, the label sealed by it), used to tell a wrong secret before
+	// any key is touched.
 	Check []byte `json:"check"`
+	// Token is the RFC 7512 URI of the key for a token master (KindToken).
+	Token string `json:"token,omitempty"`
 }
 
-// Master is an unlocked master key. Wipe it when done.
+// Master is an unlocked master key: raw key bytes, or a Sealer over a key
+// held in a device. Wipe it when done.
 type Master struct {
-	key []byte
+	key    []byte
+	sealer Sealer
+}
+
+// NewTokenMaster makes a master key of the key behind s (a PKCS#11 AES key
+// named by the URI uri) and returns it with its header.
+func NewTokenMaster(s Sealer, uri string) (*Master, MasterHeader, error) {
+	check, err := s.Seal([]byte(checkLabel), aad("check", ""))
+	if err != nil {
+		return nil, MasterHeader{}, fmt.Errorf("seal the master check with the token key: %w", err)
+	}
+	return &Master{sealer: s}, MasterHeader{Version: FormatVersion, Kind: KindToken, Check: check, Token: uri}, nil
+}
+
+// OpenTokenMaster returns the master described by h (a KindToken header)
+// over s. It fails with an error wrapping ErrWrongSecret when the key
+// behind s is not the one h was made with.
+func OpenTokenMaster(h MasterHeader, s Sealer) (*Master, error) {
+	if h.Version != FormatVersion {
+		return nil, fmt.Errorf("master header version %d is not supported (want %d)", h.Version, FormatVersion)
+	}
+	if h.Kind != KindToken {
+		return nil, fmt.Errorf("%w: this master key comes from a %s, not a token", ErrWrongSecret, h.Kind)
+	}
+	m := &Master{sealer: s}
+	if !m.matches(h) {
+		return nil, fmt.Errorf("%w: the token key %s is not the one this keyring was made with", ErrWrongSecret, h.Token)
+	}
+	return m, nil
+}
+
+// matches reports whether m is the master h describes.
+func (m *Master) matches(h MasterHeader) bool {
+	if m.sealer != nil {
+		pt, err := m.sealer.Open(h.Check, aad("check", ""))
+		return err == nil && subtle.ConstantTimeCompare(pt, []byte(checkLabel)) == 1
+	}
+	return h.Kind != KindToken && hmac.Equal(m.check(), h.Check)
+}
+
+// sealDataKey and openDataKey seal a data key under the master.
+func (m *Master) sealDataKey(dek, ad []byte) ([]byte, error) {
+	if m.sealer != nil {
+		return m.sealer.Seal(dek, ad)
+	}
+	return seal(m.key, dek, ad)
+}
+
+func (m *Master) openSealedDataKey(sealed, ad []byte) ([]byte, error) {
+	if m.sealer != nil {
+		return m.sealer.Open(sealed, ad)
+	}
+	return open(m.key, sealed, ad)
 }
 
 const checkLabel = "intransit keywrap master check v1"
@@ -162,6 +235,9 @@ func NewMaster(secret Secret, kdf KDFParams) (*Master, MasterHeader, error) {
 func OpenMaster(h MasterHeader, secret Secret) (*Master, error) {
 	if h.Version != FormatVersion {
 		return nil, fmt.Errorf("master header version %d is not supported (want %d)", h.Version, FormatVersion)
+	}
+	if h.Kind == KindToken {
+		return nil, fmt.Errorf("this master key is in a PKCS#11 token (%s); no passphrase or key file opens it", h.Token)
 	}
 	if h.Kind != secret.kind {
 		return nil, fmt.Errorf("%w: this master key comes from a %s, a %s was given", ErrWrongSecret, h.Kind, secret.kind)
@@ -234,7 +310,7 @@ func (m *Master) Wrap(label string, plaintext []byte) (Wrapped, error) {
 	if err != nil {
 		return Wrapped{}, err
 	}
-	wdek, err := seal(m.key, dek, aad("dek", label))
+	wdek, err := m.sealDataKey(dek, aad("dek", label))
 	if err != nil {
 		return Wrapped{}, err
 	}
@@ -264,7 +340,7 @@ func (m *Master) Rewrap(w Wrapped, to *Master) (Wrapped, error) {
 		return Wrapped{}, err
 	}
 	defer clear(dek)
-	wdek, err := seal(to.key, dek, aad("dek", w.Label))
+	wdek, err := to.sealDataKey(dek, aad("dek", w.Label))
 	if err != nil {
 		return Wrapped{}, err
 	}
@@ -276,7 +352,7 @@ func (m *Master) openDataKey(w Wrapped) ([]byte, error) {
 	if w.Version != FormatVersion {
 		return nil, fmt.Errorf("wrapped key %q: format version %d is not supported (want %d)", w.Label, w.Version, FormatVersion)
 	}
-	dek, err := open(m.key, w.DataKey, aad("dek", w.Label))
+	dek, err := m.openSealedDataKey(w.DataKey, aad("dek", w.Label))
 	if err != nil {
 		return nil, fmt.Errorf("wrapped key %q: %w", w.Label, ErrWrongSecret)
 	}

@@ -182,3 +182,66 @@ func TestParseKeyringRefusesBadInput(t *testing.T) {
 		}
 	}
 }
+
+// gcmSealer is a Sealer over an in-memory AES key, standing in for a token
+// key in tests of this package (the token itself is tested in pki/kms).
+type gcmSealer struct{ key []byte }
+
+func (g gcmSealer) Seal(pt, ad []byte) ([]byte, error) { return seal(g.key, pt, ad) }
+func (g gcmSealer) Open(ct, ad []byte) ([]byte, error) { return open(g.key, ct, ad) }
+
+func TestTokenMasterRotationBothWays(t *testing.T) {
+	kdf := KDFParams{Time: 1, MemoryKiB: 1024, Threads: 1}
+	pass := Passphrase([]byte("correct horse"))
+	m, h, err := NewMaster(pass, kdf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("the intermediate's PKCS#8 bytes")
+	w, err := m.Wrap("intermediate", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := &Keyring{Master: h, Keys: []Wrapped{w}}
+	tokenKey := gcmSealer{key: bytes.Repeat([]byte{7}, KeySize)}
+	tm, th, err := NewTokenMaster(tokenKey, "pkcs11:token=t;object=master")
+	if err != nil {
+		t.Fatal(err)
+	}
+	toToken, err := kr.RotateTo(m, tm, th)
+	if err != nil {
+		t.Fatalf("RotateTo token: %v", err)
+	}
+	if toToken.Keys[0].Ciphertext == nil || !bytes.Equal(toToken.Keys[0].Ciphertext, w.Ciphertext) {
+		t.Fatal("rotation changed the protected key's ciphertext")
+	}
+	if _, err := toToken.Unlock(pass); err == nil || !strings.Contains(err.Error(), "PKCS#11 token") {
+		t.Fatalf("passphrase on a token keyring: %v, want an error naming the token", err)
+	}
+	if _, err := OpenTokenMaster(toToken.Master, gcmSealer{key: bytes.Repeat([]byte{8}, KeySize)}); !errors.Is(err, ErrWrongSecret) {
+		t.Fatalf("another token key: %v, want ErrWrongSecret", err)
+	}
+	tm2, err := OpenTokenMaster(toToken.Master, tokenKey)
+	if err != nil {
+		t.Fatalf("OpenTokenMaster: %v", err)
+	}
+	got, err := tm2.Unwrap(toToken.Keys[0])
+	if err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("unwrap under the token master: %q, %v", got, err)
+	}
+	if _, err := toToken.RotateTo(m, tm, th); !errors.Is(err, ErrWrongSecret) {
+		t.Fatalf("rotating a token keyring with the old passphrase master: %v, want ErrWrongSecret", err)
+	}
+	back, nm, err := toToken.Rotate(tm2, Passphrase([]byte("new passphrase")), kdf)
+	if err != nil {
+		t.Fatalf("Rotate token -> passphrase: %v", err)
+	}
+	defer nm.Wipe()
+	m3, err := back.Unlock(Passphrase([]byte("new passphrase")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m3.Unwrap(back.Keys[0]); err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("unwrap after token -> passphrase: %q, %v", got, err)
+	}
+}
