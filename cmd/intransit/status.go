@@ -74,6 +74,13 @@ func writeStatus(w io.Writer, rep *status.Report) error {
 	if g.ConfigPath != "" {
 		fmt.Fprintf(w, "config    %s (loaded %s)\n", g.ConfigPath, g.ConfigLoaded.Format(time.RFC3339))
 	}
+	switch r := g.LastReload; {
+	case r.At.IsZero():
+	case r.Refused != "":
+		fmt.Fprintf(w, "reload    refused %s: %s\n", r.At.Format(time.RFC3339), r.Refused)
+	default:
+		fmt.Fprintf(w, "reload    applied %s\n", r.At.Format(time.RFC3339))
+	}
 	fmt.Fprintln(w)
 	rows := make([][]string, 0, len(rep.Peers))
 	for _, p := range rep.Peers {

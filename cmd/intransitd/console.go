@@ -28,13 +28,6 @@ type consoleSource struct{ d *daemon }
 // Report implements console.Source.
 func (s consoleSource) Report() status.Report { return s.d.report() }
 
-// LastReload implements console.Source.
-func (s consoleSource) LastReload() console.Reload {
-	s.d.mu.Lock()
-	defer s.d.mu.Unlock()
-	return s.d.lastReload
-}
-
 // startConsole serves the web console when the configuration has a
 // console section: plain HTTP on loopback, else TLS under the console's
 // profile with client certificates verified against the gateway's CAs and
@@ -185,10 +178,11 @@ func (a *consoleActions) Revoke(ctx context.Context, name string) error {
 	return nil
 }
 
-// Disconnect implements console.Actions.
+// Disconnect implements console.Actions: the client's session ends, its
+// record and lease stay, and it reconnects by itself.
 func (a *consoleActions) Disconnect(ctx context.Context, name string) error {
 	if st := a.d.p2s.status(); st != nil && slices.ContainsFunc(st.Statics, func(c status.P2SClient) bool { return c.Name == name }) {
 		return fmt.Errorf("%s is a static device: it has no session to end (revoke removes it)", name)
 	}
-	return a.d.p2s.gw.Forget(ctx, name)
+	return a.d.p2s.gw.Disconnect(ctx, name)
 }

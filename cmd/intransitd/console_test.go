@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"intransit/internal/console"
 	"intransit/internal/daemonconfig"
 	"intransit/internal/gatewaycore"
+	"intransit/internal/status"
 )
 
 func TestConsoleNeedsRestart(t *testing.T) {
@@ -29,15 +29,11 @@ func TestConsoleNeedsRestart(t *testing.T) {
 	}
 }
 
-func TestLastReloadReachesTheConsole(t *testing.T) {
+func TestRefusedReloadIsRecorded(t *testing.T) {
 	d := &daemon{}
-	src := consoleSource{d}
-	if got := src.LastReload(); !got.At.IsZero() {
-		t.Fatalf("before any reload: %+v", got)
-	}
 	at := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	d.reloadRefused(at)("listen.control: this change needs a restart")
-	if got := src.LastReload(); got != (console.Reload{At: at, Refused: "listen.control: this change needs a restart"}) {
+	if got := d.lastReload; got != (status.Reload{At: at, Refused: "listen.control: this change needs a restart"}) {
 		t.Fatalf("after a refused reload: %+v", got)
 	}
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sys/unix"
 
-	"intransit/internal/console"
 	"intransit/internal/daemonconfig"
 	"intransit/internal/gatewaycore"
 	"intransit/internal/logging"
@@ -48,8 +47,8 @@ type daemon struct {
 	wg       sync.WaitGroup
 
 	// lastReload is the outcome of the last SIGHUP, guarded by mu: the
-	// console reads it.
-	lastReload console.Reload
+	// status report carries it.
+	lastReload status.Reload
 }
 
 // newRegistry builds the daemon's Prometheus registry with the runtime's
@@ -240,6 +239,7 @@ func (d *daemon) report() status.Report {
 	rep.Gateway.ConfigPath = d.path
 	d.mu.Lock()
 	rep.Gateway.ConfigLoaded = d.loadedAt
+	rep.Gateway.LastReload = d.lastReload
 	d.mu.Unlock()
 	rep.P2S = d.p2s.status()
 	rep.Blocks = d.blocks(rep.Peers)
@@ -377,7 +377,7 @@ func (d *daemon) reload(ctx context.Context) {
 	}
 	d.mu.Lock()
 	d.loadedAt = time.Now()
-	d.lastReload = console.Reload{At: d.loadedAt}
+	d.lastReload = status.Reload{At: d.loadedAt}
 	d.mu.Unlock()
 	d.log.Info("configuration reloaded", "config", next.Path, "remotes", len(next.Remotes))
 }
@@ -387,7 +387,7 @@ func (d *daemon) reload(ctx context.Context) {
 func (d *daemon) reloadRefused(at time.Time) func(string) {
 	return func(why string) {
 		d.mu.Lock()
-		d.lastReload = console.Reload{At: at, Refused: why}
+		d.lastReload = status.Reload{At: at, Refused: why}
 		d.mu.Unlock()
 	}
 }

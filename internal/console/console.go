@@ -36,20 +36,12 @@ import (
 // Report returns the current status report, the same one the status
 // socket answers with; it is called concurrently from request handlers and
 // from the throughput sampler, must not block for long, and returns a value
-// the caller owns (the console never modifies it). LastReload says how the
-// last reload of the configuration went (zero before the first reload).
+// the caller owns: no two calls share a slice or a pointer, so that one
+// caller changing its report changes no other's. The report's
+// Gateway.LastReload says how the last reload of the configuration went
+// (zero before the first reload).
 type Source interface {
 	Report() status.Report
-	LastReload() Reload
-}
-
-// Reload is the outcome of the last configuration reload.
-type Reload struct {
-	// At is when the reload was asked for (SIGHUP).
-	At time.Time
-	// Refused is the reason the new configuration was refused and nothing
-	// changed; empty when it was applied.
-	Refused string
 }
 
 // Actions are what an operator may do from the console. Each method is
@@ -65,9 +57,10 @@ type Actions interface {
 	// are revoked (a static device is removed) and its session is cut
 	// within seconds; it cannot come back without a new enrollment.
 	Revoke(ctx context.Context, name string) error
-	// Disconnect ends the session of the client called name and removes
-	// its record and address lease from this gateway; its certificate
-	// stays valid, but it comes back only after enrolling here again.
+	// Disconnect ends the current session of the client called name and
+	// nothing else: its certificate, record and address stay, and its
+	// client reconnects by itself (within seconds) as it does after any
+	// lost session. A name without a session is an error naming it.
 	Disconnect(ctx context.Context, name string) error
 }
 

@@ -26,16 +26,14 @@ var t0 = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 type report struct{ rep status.Report }
 
 func (r *report) Report() status.Report { return r.rep }
-func (r *report) LastReload() Reload {
-	return Reload{At: t0.Add(-time.Minute), Refused: "listen.control: this change needs a restart"}
-}
 
 func newReport() *report {
 	return &report{rep: status.Report{
 		Time: t0,
 		Gateway: status.Gateway{Identity: "intransit://demo/gateway/gw-b", CertExpiry: t0.Add(5 * 24 * time.Hour),
 			Interface: "it0", MTU: 1420, Transports: []string{"udp/51820", "quic/443"}, Control: "[::]:8443",
-			SitePrefixes: []string{"10.2.0.0/24"}, ConfigPath: "/etc/intransit/intransitd.yaml", ConfigLoaded: t0.Add(-time.Hour)},
+			SitePrefixes: []string{"10.2.0.0/24"}, ConfigPath: "/etc/intransit/intransitd.yaml", ConfigLoaded: t0.Add(-time.Hour),
+			LastReload: status.Reload{At: t0.Add(-time.Minute), Refused: "listen.control: this change needs a restart"}},
 		Peers: []status.Peer{
 			{Name: "site-a", Identity: "intransit://demo/gateway/gw-a", State: status.StateUp, Transport: "udp", Endpoint: "192.0.2.1:51820",
 				Routes: []string{"10.1.0.0/24"}, LastHandshake: t0.Add(-30 * time.Second), RxBytes: 123456, TxBytes: 654321,

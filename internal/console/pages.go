@@ -23,7 +23,6 @@ type view struct {
 	CSRF        string
 	Now         time.Time
 	Rep         status.Report
-	Reload      Reload
 	Actions     bool
 	Groups      []string
 	Listeners   []Listener
@@ -83,7 +82,7 @@ func (c *Console) base(r *http.Request, page string) *view {
 	now := c.o.Now()
 	op := operator(r)
 	v := &view{Page: page, RefreshSecs: max(1, int(c.o.Refresh/time.Second)), Operator: op, CSRF: c.csrfToken(op), Now: now,
-		Rep: c.o.Source.Report(), Reload: c.o.Source.LastReload(), Actions: c.o.Actions != nil, Groups: c.o.Groups, Listeners: c.o.Listeners,
+		Rep: c.o.Source.Report(), Actions: c.o.Actions != nil, Groups: c.o.Groups, Listeners: c.o.Listeners,
 		Window: c.o.Window, Warn: c.o.ExpiryWarning, TTLs: inviteTTLs, TTL: "24h"}
 	for _, p := range pages {
 		if p.Name == page {

@@ -45,6 +45,18 @@ type Gateway struct {
 	// last applied.
 	ConfigPath   string    `json:"config_path"`
 	ConfigLoaded time.Time `json:"config_loaded"`
+	// LastReload is how the last reload (SIGHUP) went; zero before the
+	// first one.
+	LastReload Reload `json:"last_reload"`
+}
+
+// Reload is the outcome of a configuration reload.
+type Reload struct {
+	// At is when the reload was asked for (zero: no reload yet).
+	At time.Time `json:"at"`
+	// Refused is the reason the new configuration was refused and nothing
+	// changed; empty when it was applied.
+	Refused string `json:"refused,omitempty"`
 }
 
 // Peer states.

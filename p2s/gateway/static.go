@@ -175,12 +175,7 @@ func (g *Gateway) Forget(ctx context.Context, name string) error {
 	if err := g.opts.Store.DeleteClient(ctx, name); err != nil {
 		return err
 	}
-	g.mu.Lock()
-	s := g.sessions[name]
-	g.mu.Unlock()
-	if s != nil {
-		s.sess.Close(control.ReasonRemoved, "the client was removed from the gateway")
-	}
+	g.endSession(name, control.ReasonRemoved, "the client was removed from the gateway")
 	if err := g.opts.Pool.Release(ctx, name); err != nil {
 		return err
 	}
