@@ -21,6 +21,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
+	"intransit/internal/console"
+	"intransit/internal/console/consoletest"
 	"intransit/internal/nsforward"
 	"intransit/internal/status"
 	"intransit/internal/testutil/pkitest"
@@ -116,6 +118,24 @@ console: {listen: "127.0.0.1:9090"}
 		}
 	})
 	base := "http://" + fln.Addr().String()
+
+	// The contract of the console's seams, on the daemon's own: its
+	// status report (which the console and the status socket share) and
+	// its actions, taken through the console's pages. The suite's laptop
+	// enrolls with the link of its invitation and is revoked at the end.
+	hc := &http.Client{Timeout: 30 * time.Second}
+	consoletest.Run(t, consoletest.Fixture{Source: statusSource{t, gwB}, Actions: &consoletest.HTTPActions{Base: base, Client: hc},
+		Group: "staff", Within: 10 * time.Second, Connect: func(t *testing.T, inv console.Invitation) {
+			host, _ := l.addWANHost(t, "ctlaptop")
+			dir := filepath.Join(t.TempDir(), "ctlaptop")
+			ectx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			out, err := host.Run(ectx, cli, "p2s", "enroll", inv.Link, "--dir", dir)
+			cancel()
+			if err != nil {
+				t.Fatalf("enroll with the suite's invitation: %v\n%s\n%s", err, out, gwB.proc.Output())
+			}
+			waitClient(t, dir, host.Start(cli, "p2s", "connect", "--dir", dir, "--dns", "off"))
+		}}, "ct-")
 
 	shots := os.Getenv("INTRANSIT_CONSOLE_SCREENSHOTS")
 	if shots == "" {
@@ -508,6 +528,24 @@ func clientSession(t *testing.T, g *gateway, name string) (status.P2SClient, boo
 		}
 	}
 	return status.P2SClient{}, false
+}
+
+// statusSource is a gateway's status report, read on its status socket,
+// as a console.Source.
+type statusSource struct {
+	t *testing.T
+	g *gateway
+}
+
+// Report implements console.Source; an unreadable status fails the test
+// (Errorf: the suite calls Report from several goroutines).
+func (s statusSource) Report() status.Report {
+	r, err := s.g.tryStatus()
+	if err != nil {
+		s.t.Errorf("status of %s: %v", s.g.host.Name(), err)
+		return status.Report{}
+	}
+	return *r
 }
 
 // findClient looks a client up in the gateway's point-to-site status.
