@@ -1,0 +1,115 @@
+// Package etcdconn dials the etcd cluster that gateways share their state
+// through: its endpoints, over TLS built by tlspolicy with a client
+// certificate from the project's own PKI.
+package etcdconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"intransit/tlspolicy"
+)
+
+// DefaultDialTimeout bounds the first connection.
+const DefaultDialTimeout = 5 * time.Second
+
+// Config is how to reach a cluster.
+type Config struct {
+	// Endpoints are the members' client URLs (https://host:2379; http://
+	// only for loopback tests without TLS material).
+	Endpoints []string
+	// CA is the bundle the members' server certificates chain to; Cert and
+	// Key are this host's client certificate (chain) and key (PEM files).
+	// All three or none.
+	CA, Cert, Key string
+	// ServerName is the name the members' certificates are verified
+	// against; empty means the endpoints' host, which must then be the
+	// same for every endpoint.
+	ServerName string
+	// Profile is the TLS profile (a tlspolicy built-in name or a file);
+	// empty means tlspolicy.Modern.
+	Profile string
+	// DialTimeout bounds the first connection (DefaultDialTimeout when 0).
+	DialTimeout time.Duration
+}
+
+// Check reports what is wrong with c, naming the field.
+func (c Config) Check() error {
+	if len(c.Endpoints) == 0 {
+		return errors.New("endpoints: at least one is required")
+	}
+	tlsOn := c.CA != "" || c.Cert != "" || c.Key != ""
+	if tlsOn && (c.CA == "" || c.Cert == "" || c.Key == "") {
+		return errors.New("ca, cert and key: all three or none")
+	}
+	host := ""
+	for i, ep := range c.Endpoints {
+		u, err := url.Parse(ep)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.Path != "" && u.Path != "/" {
+			return fmt.Errorf("endpoints[%d]: %q is not an http(s)://host:port URL", i, ep)
+		}
+		if tlsOn != (u.Scheme == "https") {
+			return fmt.Errorf("endpoints[%d]: %q: https needs ca, cert and key, and they need https", i, ep)
+		}
+		if i > 0 && u.Hostname() != host && c.ServerName == "" && tlsOn {
+			return fmt.Errorf("server_name: required when the endpoints have different hosts (%s, %s)", host, u.Hostname())
+		}
+		host = u.Hostname()
+	}
+	return nil
+}
+
+// Dial connects to the cluster. The client is the caller's to close.
+func Dial(ctx context.Context, c Config, log *slog.Logger) (*clientv3.Client, error) {
+	if err := c.Check(); err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
+	}
+	timeout := c.DialTimeout
+	if timeout == 0 {
+		timeout = DefaultDialTimeout
+	}
+	cfg := clientv3.Config{
+		Endpoints: c.Endpoints, DialTimeout: timeout, Context: ctx, Logger: zap.NewNop(),
+		DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: 5 * time.Second,
+	}
+	if c.CA != "" {
+		name := c.Profile
+		if name == "" {
+			name = tlspolicy.Modern
+		}
+		prof, err := tlspolicy.LoadProfile(name)
+		if err != nil {
+			return nil, fmt.Errorf("etcd: TLS profile: %w", err)
+		}
+		cert, err := tlspolicy.LoadKeyPairFiles(c.Cert, c.Key, prof, log)
+		if err != nil {
+			return nil, fmt.Errorf("etcd: client certificate: %w", err)
+		}
+		cas, err := tlspolicy.LoadCAFile(c.CA, log)
+		if err != nil {
+			return nil, fmt.Errorf("etcd: CA: %w", err)
+		}
+		server := c.ServerName
+		if server == "" {
+			u, _ := url.Parse(c.Endpoints[0])
+			server = u.Hostname()
+		}
+		tc, err := tlspolicy.ClientConfig(tlspolicy.Options{Profile: prof, Certificate: cert, CAs: cas, ServerName: server, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("etcd: %w", err)
+		}
+		cfg.TLS = tc
+	}
+	cl, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("etcd %v: %w", c.Endpoints, err)
+	}
+	return cl, nil
+}
