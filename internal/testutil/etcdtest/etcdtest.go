@@ -58,11 +58,10 @@ type Cluster struct {
 
 // Member is one etcd process.
 type Member struct {
-	name          string
-	dir, log      string
-	client, peer  string // URLs
-	initialMember string
-	args          []string
+	name         string
+	dir, log     string
+	client, peer string // URLs
+	args         []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
