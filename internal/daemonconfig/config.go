@@ -129,6 +129,8 @@ type Config struct {
 	Remotes []Remote `yaml:"remotes"`
 	// P2S, when present, makes the gateway serve point-to-site clients.
 	P2S *P2S `yaml:"p2s"`
+	// Store is where the point-to-site state and the PKI records live.
+	Store Store `yaml:"store"`
 }
 
 // Identity is the gateway's certificate, key and trust material.

@@ -142,6 +142,7 @@ func (v *validator) validate(c *Config) {
 	v.remotes(c)
 	v.ipv6(c)
 	v.p2s(c)
+	v.store(c)
 }
 
 func (v *validator) identity(c *Config) {

@@ -5,7 +5,6 @@ package etcdconn
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -40,26 +39,41 @@ type Config struct {
 	DialTimeout time.Duration
 }
 
-// Check reports what is wrong with c, naming the field.
+// FieldError is what Check finds wrong, naming the field (and the index
+// of an endpoint, -1 otherwise).
+type FieldError struct {
+	Field string
+	Index int
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	if e.Index >= 0 {
+		return fmt.Sprintf("%s[%d]: %s", e.Field, e.Index, e.Msg)
+	}
+	return e.Field + ": " + e.Msg
+}
+
+// Check reports what is wrong with c as a *FieldError.
 func (c Config) Check() error {
 	if len(c.Endpoints) == 0 {
-		return errors.New("endpoints: at least one is required")
+		return &FieldError{"endpoints", -1, "at least one is required"}
 	}
 	tlsOn := c.CA != "" || c.Cert != "" || c.Key != ""
 	if tlsOn && (c.CA == "" || c.Cert == "" || c.Key == "") {
-		return errors.New("ca, cert and key: all three or none")
+		return &FieldError{"ca", -1, "ca, cert and key: all three or none"}
 	}
 	host := ""
 	for i, ep := range c.Endpoints {
 		u, err := url.Parse(ep)
 		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.Path != "" && u.Path != "/" {
-			return fmt.Errorf("endpoints[%d]: %q is not an http(s)://host:port URL", i, ep)
+			return &FieldError{"endpoints", i, fmt.Sprintf("%q is not an http(s)://host:port URL", ep)}
 		}
 		if tlsOn != (u.Scheme == "https") {
-			return fmt.Errorf("endpoints[%d]: %q: https needs ca, cert and key, and they need https", i, ep)
+			return &FieldError{"endpoints", i, fmt.Sprintf("%q: https needs ca, cert and key, and they need https", ep)}
 		}
 		if i > 0 && u.Hostname() != host && c.ServerName == "" && tlsOn {
-			return fmt.Errorf("server_name: required when the endpoints have different hosts (%s, %s)", host, u.Hostname())
+			return &FieldError{"server_name", -1, fmt.Sprintf("required when the endpoints have different hosts (%s, %s)", host, u.Hostname())}
 		}
 		host = u.Hostname()
 	}
