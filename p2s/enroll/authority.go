@@ -10,6 +10,7 @@ import (
 
 	"intransit/pki"
 	"intransit/pki/keywrap"
+	"intransit/pki/store"
 )
 
 // Authority signs client certificates for the enrollment server. Its
@@ -41,12 +42,15 @@ type PKIAuthority struct {
 	// Dir is the PKI directory and Secret its master key.
 	Dir    string
 	Secret keywrap.Secret
+	// Store, when set, holds the PKI's records instead of the bbolt file
+	// in Dir (a store several gateways share, on etcd).
+	Store store.Store
 	// Logger receives the PKI's issuance lines; nil discards them.
 	Logger *slog.Logger
 }
 
 func (a *PKIAuthority) open(ctx context.Context) (*pki.CA, error) {
-	ca, err := pki.Open(ctx, a.Dir, a.Secret, pki.OpenOptions{Logger: a.Logger})
+	ca, err := pki.Open(ctx, a.Dir, a.Secret, pki.OpenOptions{Store: a.Store, Logger: a.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("open PKI %s: %w", a.Dir, err)
 	}
