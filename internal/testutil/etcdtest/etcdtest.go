@@ -291,3 +291,26 @@ func (c *Cluster) logs() string {
 	}
 	return b.String()
 }
+
+// Leader returns the index of the member that leads the cluster now.
+func (c *Cluster) Leader() int {
+	c.t.Helper()
+	cl := c.Client()
+	defer cl.Close()
+	for i, m := range c.members {
+		if !m.Running() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := cl.Status(ctx, m.client)
+		cancel()
+		if err != nil {
+			c.t.Fatalf("etcdtest: status of %s: %v", m.name, err)
+		}
+		if st.Leader == st.Header.MemberId {
+			return i
+		}
+	}
+	c.t.Fatal("etcdtest: no member leads")
+	return -1
+}
