@@ -25,6 +25,7 @@ type pkiOptions struct {
 	dir            string
 	passphraseFile string
 	keyFile        string
+	storeConfig    string
 }
 
 func (o *pkiOptions) secrets(cmd *cobra.Command) secretSource {
@@ -38,8 +39,15 @@ func (o *pkiOptions) open(cmd *cobra.Command) (*pki.CA, error) {
 		return nil, err
 	}
 	defer sec.Wipe()
-	ca, err := pki.Open(cmd.Context(), o.dir, sec, pki.OpenOptions{})
+	st, err := openStore(cmd.Context(), o.storeConfig)
 	if err != nil {
+		return nil, err
+	}
+	ca, err := pki.Open(cmd.Context(), o.dir, sec, pki.OpenOptions{Store: st})
+	if err != nil {
+		if st != nil {
+			st.Close()
+		}
 		return nil, pkiError(err)
 	}
 	return ca, nil
@@ -95,6 +103,7 @@ Exit codes: 0 ok, 1 refused (policy, unknown serial, existing PKI), 2 could not 
 	pf.StringVar(&o.dir, "dir", defDir, "PKI directory ($INTRANSIT_PKI_DIR sets the default)")
 	pf.StringVar(&o.passphraseFile, "passphrase-file", "", "file holding the master passphrase")
 	pf.StringVar(&o.keyFile, "key-file", "", "file holding the 32-byte master key")
+	pf.StringVar(&o.storeConfig, "store-config", "", "file with a store section (an intransitd config): keep the records there (etcd) instead of pki.db")
 	cmd.AddCommand(
 		newPKIInitCommand(o), newPKIIssueCommand(o), newPKISignCommand(o), newPKIRevokeCommand(o),
 		newPKICRLCommand(o), newPKIListCommand(o), newPKIShowCommand(o), newPKIRotateCommand(o),

@@ -1,9 +1,15 @@
 package daemonconfig
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"intransit/internal/etcdconn"
 )
@@ -114,4 +120,41 @@ func (v *validator) store(c *Config) {
 			v.fail(0, at(), "%v", err)
 		}
 	}
+}
+
+// LoadStore reads the store section of a file: an intransitd configuration
+// or a file holding only that section, for commands run on hosts that
+// reach the store without running the daemon. The section is parsed and
+// validated as strictly as by Load; the rest of the file is not read.
+func LoadStore(path string) (Store, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Store{}, fmt.Errorf("read store config: %w", err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return Store{}, yamlError(path, err)
+	}
+	var file struct {
+		Store *Store               `yaml:"store"`
+		Rest  map[string]yaml.Node `yaml:",inline"`
+	}
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	if err := strict.Decode(&file); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Store{}, &Error{File: path, Msg: "the file is empty"}
+		}
+		return Store{}, yamlError(path, err)
+	}
+	if file.Store == nil {
+		return Store{}, &Error{File: path, Field: "store", Msg: "no store section"}
+	}
+	c := &Config{Path: path, Store: *file.Store}
+	v := validator{file: path, root: &root}
+	v.store(c)
+	if v.err != nil {
+		return Store{}, v.err
+	}
+	return c.Store, nil
 }

@@ -2,6 +2,8 @@ package daemonconfig
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -73,5 +75,38 @@ func TestStoreErrors(t *testing.T) {
 				t.Errorf("got %s (field %q line %d), want field %q line %d", ce, ce.Field, ce.Line, tc.field, tc.line)
 			}
 		})
+	}
+}
+
+func TestLoadStore(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	// A whole daemon configuration: only its store section is read.
+	s, err := LoadStore(write("gw.yaml", goodStore))
+	if err != nil || s.Backend != StoreEtcd || s.Etcd.CA != filepath.Join(dir, "etcd-ca.pem") {
+		t.Fatalf("from a daemon config: %+v %v", s, err)
+	}
+	// A file with the section alone.
+	alone := write("store.yaml", "store:\n  backend: etcd\n  etcd:\n    endpoints: [https://127.0.0.1:2379]\n    ca: ca.pem\n    cert: c.pem\n    key: c.key\n")
+	if s, err := LoadStore(alone); err != nil || s.Etcd.Prefix != DefaultEtcdPrefix {
+		t.Fatalf("alone: %+v %v", s, err)
+	}
+	var ce *Error
+	if _, err := LoadStore(write("none.yaml", "log_level: info\n")); !errors.As(err, &ce) || ce.Field != "store" {
+		t.Fatalf("without a store section: %v", err)
+	}
+	bad := write("bad.yaml", "log_level: info\nstore:\n  backend: etcd\n  etcd:\n    endpoints: [127.0.0.1:2379]\n    ca: ca.pem\n    cert: c.pem\n    key: c.key\n")
+	if _, err := LoadStore(bad); !errors.As(err, &ce) || ce.Field != "store.etcd.endpoints[0]" || ce.Line != 5 {
+		t.Fatalf("bad endpoint: %v", err)
+	}
+	unknown := write("unknown.yaml", "store:\n  backend: etcd\n  etc: {}\n")
+	if _, err := LoadStore(unknown); !errors.As(err, &ce) || ce.Line != 3 {
+		t.Fatalf("unknown key in the section: %v", err)
 	}
 }

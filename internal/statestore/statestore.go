@@ -80,3 +80,25 @@ func (s *Stores) Close() error {
 	}
 	return err
 }
+
+// OpenPKI opens the PKI's record store alone, for commands run on any host
+// that reaches the store: on etcd, a store whose Close also closes the
+// connection; with bolt, nil (the PKI opens the file in its directory).
+func OpenPKI(ctx context.Context, cfg daemonconfig.Store, log *slog.Logger) (store.Store, error) {
+	if cfg.Backend != daemonconfig.StoreEtcd {
+		return nil, nil
+	}
+	s, err := Open(ctx, cfg, "", 0, log)
+	if err != nil {
+		return nil, err
+	}
+	return &pkiOnly{Store: s.PKI, all: s}, nil
+}
+
+// pkiOnly is a PKI store that owns its connection.
+type pkiOnly struct {
+	store.Store
+	all *Stores
+}
+
+func (p *pkiOnly) Close() error { return p.all.Close() }
