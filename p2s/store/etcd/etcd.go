@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"intransit/p2s"
@@ -529,7 +530,7 @@ func (s *Store) TouchLeases(ctx context.Context, at time.Time, clients ...string
 			// An etcd lease that expired since the transaction took its
 			// keys with it: the client has no lease any more, as if
 			// reclaimed just before the touch.
-			if _, err := s.cl.KeepAliveOnce(ctx, r.id); err != nil && ctx.Err() != nil {
+			if _, err := s.cl.KeepAliveOnce(ctx, r.id); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 				return fmt.Errorf("p2s store: renew the lease of %q: %w", r.l.Client, err)
 			}
 		}

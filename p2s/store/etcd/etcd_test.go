@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"intransit/internal/etcdconn"
 	"intransit/internal/testutil/etcdtest"
 	"intransit/p2s"
@@ -100,5 +102,49 @@ func TestIdleLeasesExpireInEtcd(t *testing.T) {
 	}
 	if err := s.CreateLease(ctx, p2s.Lease{Client: "other", Addresses: idle.Addresses}); err != nil {
 		t.Fatalf("the expired lease's address is not free: %v", err)
+	}
+}
+
+// TestTouchRenewsTheEtcdLease shows a touch restarting the etcd lease of a
+// client's lease (its remaining time goes back up), and a touch of a lease
+// that is gone passing it over.
+func TestTouchRenewsTheEtcdLease(t *testing.T) {
+	c := etcdtest.Start(t, etcdtest.Options{})
+	ctx := context.Background()
+	cl := c.Client()
+	s := New(cl, Options{Prefix: "/touch/", LeaseIdle: time.Hour})
+	if err := s.CreateLease(ctx, p2s.Lease{Client: "laptop", Addresses: []netip.Addr{netip.MustParseAddr("10.9.0.1")}, Updated: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	remaining := func() int64 {
+		t.Helper()
+		resp, err := cl.Get(ctx, "/touch/p2s/leases/laptop")
+		if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease == 0 {
+			t.Fatalf("lease key: %+v %v; want one key bound to an etcd lease", resp, err)
+		}
+		ttl, err := cl.TimeToLive(ctx, clientv3.LeaseID(resp.Kvs[0].Lease))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ttl.TTL
+	}
+	// etcd counts lease time in whole seconds: let two go by.
+	before := remaining()
+	time.Sleep(2100 * time.Millisecond)
+	aged := remaining()
+	if aged >= before {
+		t.Fatalf("the etcd lease did not run down: %d s then %d s", before, aged)
+	}
+	if err := s.TouchLeases(ctx, time.Now(), "laptop"); err != nil {
+		t.Fatal(err)
+	}
+	if touched := remaining(); touched <= aged {
+		t.Fatalf("a touch left the etcd lease at %d s (was %d s)", touched, aged)
+	}
+	if _, err := cl.Delete(ctx, "/touch/p2s/leases/laptop"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TouchLeases(ctx, time.Now(), "laptop"); err != nil {
+		t.Fatalf("touching a lease that is gone: %v", err)
 	}
 }
