@@ -1,6 +1,7 @@
 // Package etcdconn dials the etcd cluster that gateways share their state
-// through: its endpoints, over TLS built by tlspolicy with a client
-// certificate from the project's own PKI.
+// through (its endpoints, over TLS built by tlspolicy with a client
+// certificate from the project's own PKI), and settles writes whose answer
+// was lost (Applied) for the stores on it.
 package etcdconn
 
 import (
@@ -126,4 +127,22 @@ func Dial(ctx context.Context, c Config, log *slog.Logger) (*clientv3.Client, er
 		return nil, fmt.Errorf("etcd %v: %w", c.Endpoints, err)
 	}
 	return cl, nil
+}
+
+// VerifyTimeout bounds the read of Applied.
+const VerifyTimeout = 10 * time.Second
+
+// Applied reports whether a write whose answer was lost (the cluster did
+// not answer in time, as when its leader dies) was applied after all: a
+// linearizable read finds the value the write put at key. It is meant for
+// values that carry their writer's own timestamps or contents, which no
+// other writer puts.
+func Applied(ctx context.Context, cl *clientv3.Client, key, want string) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	vctx, cancel := context.WithTimeout(ctx, VerifyTimeout)
+	defer cancel()
+	resp, err := cl.Get(vctx, key)
+	return err == nil && len(resp.Kvs) == 1 && string(resp.Kvs[0].Value) == want
 }

@@ -1,8 +1,11 @@
 package etcdconn
 
 import (
+	"context"
 	"errors"
 	"testing"
+
+	"intransit/internal/testutil/etcdtest"
 )
 
 func TestCheck(t *testing.T) {
@@ -36,5 +39,25 @@ func TestCheck(t *testing.T) {
 				t.Fatalf("got %v, want field %s[%d]", err, tc.field, tc.index)
 			}
 		})
+	}
+}
+
+func TestApplied(t *testing.T) {
+	c := etcdtest.Start(t, etcdtest.Options{})
+	cl := c.Client()
+	ctx := context.Background()
+	if _, err := cl.Put(ctx, "/k", "mine"); err != nil {
+		t.Fatal(err)
+	}
+	if !Applied(ctx, cl, "/k", "mine") {
+		t.Error("a write that is there is not seen as applied")
+	}
+	if Applied(ctx, cl, "/k", "theirs") || Applied(ctx, cl, "/missing", "mine") {
+		t.Error("another value or no value seen as applied")
+	}
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if Applied(done, cl, "/k", "mine") {
+		t.Error("a cancelled caller was told its write applied")
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"intransit/internal/etcdconn"
 	"intransit/p2s"
 )
 
@@ -231,6 +232,9 @@ func (s *Store) RedeemToken(ctx context.Context, id string, now time.Time, check
 			clientv3.Compare(clientv3.ModRevision(ck), "=", crev),
 		).Then(clientv3.OpPut(tk, tval), clientv3.OpPut(ck, cval)).Commit()
 		if err != nil {
+			if etcdconn.Applied(ctx, s.cl, tk, tval) {
+				return t, nil
+			}
 			return p2s.Token{}, fmt.Errorf("p2s store: redeem token %q: %w", id, err)
 		}
 		if resp.Succeeded {
@@ -343,6 +347,9 @@ func (s *Store) CreateLease(ctx context.Context, l p2s.Lease) error {
 	}
 	resp, err := s.cl.Txn(ctx).If(conds...).Then(ops...).Else(elses...).Commit()
 	if err != nil {
+		if val, merr := marshal(l); merr == nil && etcdconn.Applied(ctx, s.cl, lk, val) {
+			return nil
+		}
 		s.revoke(ctx, id)
 		return fmt.Errorf("p2s store: lease for %q: %w", l.Client, err)
 	}

@@ -26,6 +26,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"intransit/internal/etcdconn"
 	"intransit/pki/store"
 )
 
@@ -100,6 +101,9 @@ func (s *Store) PutCertificate(ctx context.Context, rec *store.Certificate) erro
 	}
 	resp, err := s.cl.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).Then(clientv3.OpPut(k, string(v))).Commit()
 	if err != nil {
+		if etcdconn.Applied(ctx, s.cl, k, string(v)) {
+			return nil
+		}
 		return fmt.Errorf("record certificate: %w", err)
 	}
 	if !resp.Succeeded {
@@ -201,6 +205,9 @@ func (s *Store) Revoke(ctx context.Context, serial *big.Int, at time.Time, reaso
 			clientv3.OpPut(revName, strconv.FormatUint(rev, 10)),
 		).Commit()
 		if err != nil {
+			if etcdconn.Applied(ctx, s.cl, k, string(cv)) {
+				return c, nil
+			}
 			return nil, fmt.Errorf("revoke: %w", err)
 		}
 		if resp.Succeeded {
