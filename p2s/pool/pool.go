@@ -206,11 +206,17 @@ func (p *Pool) Acquire(ctx context.Context, client string) ([]netip.Addr, error)
 	return nil, fmt.Errorf("pool: lease for %s: lost %d races for an address in a row", client, maxAttempts)
 }
 
-// reserve takes the next free host index for client as the pool sees the
-// store; the store decides when the lease is created.
+// reserve takes a free host index for client as the pool sees the store:
+// the one the client held last when the pool remembers it (a lease that
+// the store reclaimed or let expire gives the same address back unless
+// another client took it), else the next free one. The store decides when
+// the lease is created.
 func (p *Pool) reserve(client string) (uint64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if old, ok := p.held[client]; ok && p.used[old] == client {
+		return old, true
+	}
 	if uint64(len(p.used)) >= p.size {
 		return 0, false
 	}

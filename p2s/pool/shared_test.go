@@ -97,3 +97,44 @@ func TestTwoPoolsOnEtcd(t *testing.T) {
 	opts := etcd.Options{Prefix: "/pools/", LeaseIdle: time.Hour}
 	testTwoPools(t, etcd.New(c.Client(), opts), etcd.New(c.Client(), opts))
 }
+
+// TestAddressBackAfterTheStoreDropsTheLease has the store lose a client's
+// lease behind the pool's back (another gateway's sweep, an etcd lease
+// expiring): the client gets its old address back when it is still free,
+// and a new one when another client took it.
+func TestAddressBackAfterTheStoreDropsTheLease(t *testing.T) {
+	ctx := context.Background()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), bolt.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p, err := New(ctx, netip.MustParsePrefix("10.9.0.0/29"), netip.Prefix{}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := p.Acquire(ctx, "laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteLeases(ctx, "laptop"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := p.Acquire(ctx, "laptop")
+	if err != nil || !slices.Equal(again, first) {
+		t.Fatalf("after the store dropped the lease: %v %v, want %v back", again, err, first)
+	}
+	if err := st.DeleteLeases(ctx, "laptop"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateLease(ctx, p2s.Lease{Client: "other", Addresses: first, Updated: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := p.Acquire(ctx, "laptop")
+	if err != nil || slices.Equal(moved, first) {
+		t.Fatalf("the old address went to another client: laptop got %v %v", moved, err)
+	}
+	if n := p.InUse(); n != 2 {
+		t.Errorf("in use %d, want 2", n)
+	}
+}
