@@ -40,10 +40,11 @@ type Pool struct {
 	size   uint64 // usable host indexes: 1..size
 	store  p2s.Leases
 
-	mu   sync.Mutex
-	used map[uint64]string // host index -> client, as last seen or reserved
-	held map[string]uint64 // client -> host index
-	next uint64
+	mu      sync.Mutex
+	used    map[uint64]string // host index -> client, as last seen or reserved
+	held    map[string]uint64 // client -> host index
+	pending map[uint64]string // reserved, being created in the store
+	next    uint64
 }
 
 // maxAttempts bounds how often Acquire tries again after losing a race
@@ -58,7 +59,7 @@ func New(ctx context.Context, v4, v6 netip.Prefix, store p2s.Leases) (*Pool, err
 	if !v4.IsValid() && !v6.IsValid() {
 		return nil, errors.New("pool: neither an IPv4 nor an IPv6 pool")
 	}
-	p := &Pool{v4: v4, v6: v6, store: store, next: 1}
+	p := &Pool{v4: v4, v6: v6, store: store, pending: map[uint64]string{}, next: 1}
 	p.size = MaxSize
 	if v4.IsValid() {
 		if !v4.Addr().Is4() || v4.Masked() != v4 || v4.Bits() > 30 {
@@ -98,8 +99,14 @@ func (p *Pool) refresh(ctx context.Context) error {
 		used[idx], held[l.Client] = l.Client, idx
 	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Reservations being created are kept: they are this pool's own.
+	for idx, c := range p.pending {
+		if _, taken := used[idx]; !taken {
+			used[idx], held[c] = c, idx
+		}
+	}
 	p.used, p.held = used, held
-	p.mu.Unlock()
 	return nil
 }
 
@@ -188,6 +195,7 @@ func (p *Pool) Acquire(ctx context.Context, client string) ([]netip.Addr, error)
 		}
 		switch {
 		case err == nil:
+			p.settle(idx, client)
 			return slices.Clone(l.Addresses), nil
 		case errors.Is(err, p2s.ErrAddressTaken):
 			// Another pool leased it: learn the store's leases.
@@ -215,6 +223,7 @@ func (p *Pool) reserve(client string) (uint64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if old, ok := p.held[client]; ok && p.used[old] == client {
+		p.pending[old] = client
 		return old, true
 	}
 	if uint64(len(p.used)) >= p.size {
@@ -229,10 +238,20 @@ func (p *Pool) reserve(client string) (uint64, bool) {
 		if _, taken := p.used[idx]; taken {
 			continue
 		}
-		p.used[idx], p.held[client] = client, idx
+		p.used[idx], p.held[client], p.pending[idx] = client, idx, client
 		return idx, true
 	}
 	return 0, false
+}
+
+// settle records that client's reservation of idx is now a lease in the
+// store.
+func (p *Pool) settle(idx uint64, client string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending[idx] == client {
+		delete(p.pending, idx)
+	}
 }
 
 // note records that client holds idx.
@@ -245,10 +264,13 @@ func (p *Pool) note(idx uint64, client string) {
 	p.used[idx], p.held[client] = client, idx
 }
 
-// forget drops client's hold of idx.
+// forget drops client's hold (or reservation) of idx.
 func (p *Pool) forget(client string, idx uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.pending[idx] == client {
+		delete(p.pending, idx)
+	}
 	if p.used[idx] == client {
 		delete(p.used, idx)
 	}
