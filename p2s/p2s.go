@@ -2,7 +2,9 @@
 // gateway and connect to it. The sub-packages each do one job:
 //
 //   - store/bolt keeps the gateway's point-to-site records (enrolled
-//     clients, one-time tokens, address leases) in one bbolt file;
+//     clients, one-time tokens, address leases, static devices) in one
+//     bbolt file, and store/etcd keeps them in an etcd cluster that
+//     several gateways share; store/storetest is the contract both pass;
 //   - pool hands out tunnel addresses from IPv4 and IPv6 pools, keeping a
 //     client's address across reconnects and gateway restarts;
 //   - enroll issues one-time tokens and serves the enrollment and renewal
@@ -13,11 +15,11 @@
 //   - client is the laptop: it connects, picks a transport, applies routes
 //     and DNS and restores them, and reconnects by itself.
 //
-// This package holds what they share: the Store seam and its records.
+// This package holds what they share: the store seams (Clients, Tokens,
+// Leases, Statics) and their records.
 package p2s
 
 import (
-	"context"
 	"errors"
 	"net/netip"
 	"time"
@@ -26,9 +28,17 @@ import (
 // ErrNotFound is returned by a Store for a record that does not exist.
 var ErrNotFound = errors.New("not found")
 
-// ErrAddressTaken is returned by Store.PutLease when an address of the
-// lease is leased to another client.
+// ErrAddressTaken is returned by Leases.PutLease and CreateLease when an
+// address of the lease is leased to another client.
 var ErrAddressTaken = errors.New("address already leased to another client")
+
+// ErrLeaseExists is returned by Leases.CreateLease when the client holds a
+// lease already.
+var ErrLeaseExists = errors.New("client holds a lease already")
+
+// StaticLeasePrefix starts the lease names of static devices; such leases
+// are never reclaimed for idleness (a static device is removed by hand).
+const StaticLeasePrefix = "static:"
 
 // Client is an enrolled laptop, recorded when its token is redeemed.
 type Client struct {
@@ -87,52 +97,4 @@ type Static struct {
 	Addresses []netip.Addr `json:"addresses"`
 	// Created is when the profile was exported.
 	Created time.Time `json:"created"`
-}
-
-// Store keeps a gateway's point-to-site records durably. Every method is
-// safe for concurrent use; a write has reached stable storage when it
-// returns nil. Methods block only on storage and give up when ctx ends.
-type Store interface {
-	// PutClient creates or replaces a client record.
-	PutClient(ctx context.Context, c Client) error
-	// Client returns the named client, or an error wrapping ErrNotFound.
-	Client(ctx context.Context, name string) (Client, error)
-	// DeleteClient removes a client record; an unknown name is an error
-	// wrapping ErrNotFound.
-	DeleteClient(ctx context.Context, name string) error
-
-	// PutToken stores a new token; an existing ID is an error.
-	PutToken(ctx context.Context, t Token) error
-	// Token returns the token id, or an error wrapping ErrNotFound.
-	Token(ctx context.Context, id string) (Token, error)
-	// RedeemToken spends the token id and records its client, in one
-	// commit or not at all: check sees the stored token and may refuse
-	// (expired, used, wrong secret); only when it returns nil is the token
-	// marked used at now and the client record (the token's name and
-	// group, enrolled at now) created or updated with serial appended. An
-	// unknown id is an error wrapping ErrNotFound.
-	RedeemToken(ctx context.Context, id string, now time.Time, check func(Token) error, serial string) (Token, error)
-
-	// Leases returns every lease.
-	Leases(ctx context.Context) ([]Lease, error)
-	// PutLease creates or replaces the lease of l.Client. An address held
-	// by another client's lease is refused with ErrAddressTaken.
-	PutLease(ctx context.Context, l Lease) error
-	// DeleteLeases removes the leases of the clients in one commit; a
-	// client without a lease is not an error.
-	DeleteLeases(ctx context.Context, clients ...string) error
-	// TouchLeases sets the Updated time of the clients' leases to at, in
-	// one commit; a client without a lease is passed over.
-	TouchLeases(ctx context.Context, at time.Time, clients ...string) error
-
-	// PutStatic creates a static device; an existing name is an error.
-	PutStatic(ctx context.Context, s Static) error
-	// Statics returns every static device.
-	Statics(ctx context.Context) ([]Static, error)
-	// DeleteStatic removes a static device; an unknown name is an error
-	// wrapping ErrNotFound.
-	DeleteStatic(ctx context.Context, name string) error
-
-	// Close releases the store.
-	Close() error
 }

@@ -26,6 +26,7 @@ type pkiOptions struct {
 	dir            string
 	passphraseFile string
 	keyFile        string
+	storeConfig    string
 }
 
 func (o *pkiOptions) secrets(cmd *cobra.Command) secretSource {
@@ -39,8 +40,23 @@ func (o *pkiOptions) open(cmd *cobra.Command) (*pki.CA, error) {
 		return nil, err
 	}
 	defer sec.Wipe()
-	ca, err := pki.Open(cmd.Context(), o.dir, sec, pki.OpenOptions{})
+	return o.openWith(cmd, func(opts pki.OpenOptions) (*pki.CA, error) {
+		return pki.Open(cmd.Context(), o.dir, sec, opts)
+	})
+}
+
+// openWith opens the CA through open with the record store that
+// --store-config names (the directory's pki.db without it).
+func (o *pkiOptions) openWith(cmd *cobra.Command, open func(pki.OpenOptions) (*pki.CA, error)) (*pki.CA, error) {
+	st, err := openStore(cmd.Context(), o.storeConfig)
 	if err != nil {
+		return nil, err
+	}
+	ca, err := open(pki.OpenOptions{Store: st})
+	if err != nil {
+		if st != nil {
+			st.Close()
+		}
 		return nil, pkiError(err)
 	}
 	return ca, nil
@@ -62,11 +78,9 @@ func (o *pkiOptions) masterSecret(cmd *cobra.Command, what string) (keywrap.Secr
 // openPublic opens the CA without its keys, for the read-only commands:
 // no master key is asked for.
 func (o *pkiOptions) openPublic(cmd *cobra.Command) (*pki.CA, error) {
-	ca, err := pki.OpenPublic(cmd.Context(), o.dir, pki.OpenOptions{})
-	if err != nil {
-		return nil, pkiError(err)
-	}
-	return ca, nil
+	return o.openWith(cmd, func(opts pki.OpenOptions) (*pki.CA, error) {
+		return pki.OpenPublic(cmd.Context(), o.dir, opts)
+	})
 }
 
 // pkiError marks the CA's refusals as refusals (exit 1); everything else
@@ -124,6 +138,7 @@ Exit codes: 0 ok, 1 refused (policy, unknown serial, existing PKI), 2 could not 
 	pf.StringVar(&o.dir, "dir", defDir, "PKI directory ($INTRANSIT_PKI_DIR sets the default)")
 	pf.StringVar(&o.passphraseFile, "passphrase-file", "", "file holding the master passphrase")
 	pf.StringVar(&o.keyFile, "key-file", "", "file holding the 32-byte master key")
+	pf.StringVar(&o.storeConfig, "store-config", "", "file with a store section (an intransitd config): keep the records there (etcd) instead of pki.db")
 	cmd.AddCommand(
 		newPKIInitCommand(o), newPKIIssueCommand(o), newPKISignCommand(o), newPKIRevokeCommand(o),
 		newPKICRLCommand(o), newPKIListCommand(o), newPKIShowCommand(o), newPKIRotateCommand(o),

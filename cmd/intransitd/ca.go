@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"intransit/internal/daemonconfig"
+	"intransit/internal/statestore"
 	"intransit/p2s/enroll"
 	"intransit/pki"
 	"intransit/pki/admin"
@@ -47,9 +48,19 @@ func startCA(ctx context.Context, cfg *daemonconfig.Config, rev *tlspolicy.Revoc
 	if err != nil {
 		return nil, err
 	}
-	ca, err := pki.Open(ctx, c.Dir, secret, pki.OpenOptions{Logger: log})
+	// The records are in the PKI directory's bbolt file, or in the shared
+	// store when the store section names one (the CA closes it).
+	records, err := statestore.OpenPKI(ctx, cfg.Store, log)
+	if err != nil {
+		secret.Wipe()
+		return nil, err
+	}
+	ca, err := pki.Open(ctx, c.Dir, secret, pki.OpenOptions{Store: records, Logger: log})
 	secret.Wipe()
 	if err != nil {
+		if records != nil {
+			records.Close()
+		}
 		return nil, fmt.Errorf("pki %s: %w", c.Dir, err)
 	}
 	ln, err := admin.Listen(c.Dir)

@@ -17,11 +17,11 @@ import (
 
 	"intransit/internal/daemonconfig"
 	"intransit/internal/gatewaycore"
+	"intransit/internal/statestore"
 	"intransit/internal/status"
 	"intransit/p2s/enroll"
 	"intransit/p2s/gateway"
 	"intransit/p2s/pool"
-	"intransit/p2s/store/bolt"
 	"intransit/pki/keywrap"
 	"intransit/s2s"
 	"intransit/tlspolicy"
@@ -33,7 +33,7 @@ import (
 // listeners.
 type p2sRuntime struct {
 	gw      *gateway.Gateway
-	store   *bolt.Store
+	store   *statestore.Stores
 	wg      sync.WaitGroup
 	srvs    []*http.Server
 	pathMTU int // the enrollment and renewal listeners clamp TCP to it
@@ -51,11 +51,12 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, a
 	if err != nil {
 		return nil, fmt.Errorf("p2s: state_dir: %w", err)
 	}
-	st, err := bolt.Open(filepath.Join(cfg.StateDir, "p2s", bolt.FileName))
+	stores, err := statestore.Open(ctx, cfg.Store, cfg.StateDir, pc.LeaseIdle.Duration, log)
 	if err != nil {
 		return nil, err
 	}
-	rt := &p2sRuntime{store: st, pathMTU: cfg.PathMTU}
+	st := stores.P2S
+	rt := &p2sRuntime{store: stores, pathMTU: cfg.PathMTU}
 	ok := false
 	defer func() {
 		if !ok {

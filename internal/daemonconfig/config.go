@@ -143,6 +143,8 @@ type Config struct {
 	PKI *P2SPKI `yaml:"pki"`
 	// Console, when present, serves the web console (see console.go).
 	Console *Console `yaml:"console"`
+	// Store is where the point-to-site state and the PKI records live.
+	Store Store `yaml:"store"`
 }
 
 // Identity is the gateway's certificate, key and trust material.

@@ -144,6 +144,7 @@ func (v *validator) validate(c *Config) {
 	v.p2s(c)
 	v.pki(c)
 	v.console(c)
+	v.store(c)
 }
 
 func (v *validator) identity(c *Config) {

@@ -55,6 +55,7 @@ func ConfigFields() []ConfigField {
 		f("p2s", false, func(c *c) any { return c.P2S }),
 		f("pki", false, func(c *c) any { return c.PKI }),
 		f("console", false, func(c *c) any { return c.Console }),
+		f("store", false, func(c *c) any { return c.Store }),
 	}
 }
 

@@ -53,9 +53,9 @@ func (g *Gateway) sweepOnce(now time.Time) {
 		}
 	}
 	// The connected clients were just seen, and one connecting since was
-	// seen when it acquired its lease: neither is idle. keep runs under
-	// the pool's lock, so it must not take g.mu (AddStatic holds g.mu
-	// while it calls the pool).
+	// seen in the store when it acquired its lease: neither is idle. keep
+	// runs inside the store's transaction, so it must not take g.mu
+	// (AddStatic holds g.mu while it calls the pool).
 	keep := func(client string) bool { return strings.HasPrefix(client, staticLease("")) }
 	freed, err := g.opts.Pool.Reclaim(ctx, now.Add(-g.opts.LeaseIdle), keep)
 	if err != nil {

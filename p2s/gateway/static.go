@@ -18,7 +18,7 @@ import (
 
 // staticLease is the pool's lease name of a static device; the prefix
 // keeps static devices apart from enrolled clients of the same name.
-func staticLease(name string) string { return "static:" + name }
+func staticLease(name string) string { return p2s.StaticLeasePrefix + name }
 
 // StaticProfile is a freshly exported static WireGuard profile. It holds
 // the device's private key, which the gateway does not keep: show it once.

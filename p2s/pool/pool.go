@@ -1,7 +1,8 @@
 // Package pool hands out point-to-site tunnel addresses: one from an IPv4
 // pool and one from an IPv6 pool per client (either pool may be absent).
-// A client keeps its lease across reconnects and gateway restarts, because
-// leases live in the p2s.Store and are loaded at start. Both addresses of a
+// A client keeps its lease across reconnects, gateway restarts and
+// gateways, because leases live in the store (p2s.Leases), which several
+// gateways may share. Both addresses of a
 // client have the same host index in their pools, which keeps the two
 // families easy to correlate.
 //
@@ -29,27 +30,36 @@ var ErrExhausted = errors.New("address pool exhausted")
 // MaxSize bounds the host indexes a pool scans (2^24 clients).
 const MaxSize = 1 << 24
 
-// Pool allocates addresses. It is safe for concurrent use.
+// Pool allocates addresses. It is safe for concurrent use, and several
+// pools (on several gateways) may share one store: the store is the truth.
+// A lease is created by compare-and-swap in the store (p2s.Leases), and
+// reclaimed there; what the pool remembers of the store's leases is only a
+// hint of where free addresses are, corrected whenever the store refuses.
 type Pool struct {
 	v4, v6 netip.Prefix
 	size   uint64 // usable host indexes: 1..size
-	store  p2s.Store
+	store  p2s.Leases
 
-	mu     sync.Mutex
-	leases map[string]p2s.Lease
-	used   map[uint64]string // host index -> client
-	next   uint64
+	mu      sync.Mutex
+	used    map[uint64]string // host index -> client, as last seen or reserved
+	held    map[string]uint64 // client -> host index
+	pending map[uint64]string // reserved, being created in the store
+	next    uint64
 }
+
+// maxAttempts bounds how often Acquire tries again after losing a race
+// for an address or a client to another pool on the same store.
+const maxAttempts = 16
 
 // New loads the leases from store and returns the pool over the given
 // prefixes (an invalid prefix means that family is not served; at least one
 // is required). Leases outside the pools (after a pool change) are kept in
 // the store but not honoured: such a client gets a new address.
-func New(ctx context.Context, v4, v6 netip.Prefix, store p2s.Store) (*Pool, error) {
+func New(ctx context.Context, v4, v6 netip.Prefix, store p2s.Leases) (*Pool, error) {
 	if !v4.IsValid() && !v6.IsValid() {
 		return nil, errors.New("pool: neither an IPv4 nor an IPv6 pool")
 	}
-	p := &Pool{v4: v4, v6: v6, store: store, leases: map[string]p2s.Lease{}, used: map[uint64]string{}, next: 1}
+	p := &Pool{v4: v4, v6: v6, store: store, pending: map[uint64]string{}, next: 1}
 	p.size = MaxSize
 	if v4.IsValid() {
 		if !v4.Addr().Is4() || v4.Masked() != v4 || v4.Bits() > 30 {
@@ -65,22 +75,39 @@ func New(ctx context.Context, v4, v6 netip.Prefix, store p2s.Store) (*Pool, erro
 			p.size = min(p.size, uint64(1)<<hb-1)
 		}
 	}
-	leases, err := store.Leases(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("pool: %w", err)
+	if err := p.refresh(ctx); err != nil {
+		return nil, err
 	}
+	return p, nil
+}
+
+// refresh replaces the pool's hints with the store's leases.
+func (p *Pool) refresh(ctx context.Context) error {
+	leases, err := p.store.Leases(ctx)
+	if err != nil {
+		return fmt.Errorf("pool: %w", err)
+	}
+	used, held := map[uint64]string{}, map[string]uint64{}
 	for _, l := range leases {
 		idx, ok := p.indexOf(l.Addresses)
 		if !ok {
 			continue
 		}
-		if _, taken := p.used[idx]; taken {
+		if _, taken := used[idx]; taken {
 			continue
 		}
-		p.used[idx] = l.Client
-		p.leases[l.Client] = l
+		used[idx], held[l.Client] = l.Client, idx
 	}
-	return p, nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Reservations being created are kept: they are this pool's own.
+	for idx, c := range p.pending {
+		if _, taken := used[idx]; !taken {
+			used[idx], held[c] = c, idx
+		}
+	}
+	p.used, p.held = used, held
+	return nil
 }
 
 // GatewayAddresses are the gateway's own tunnel addresses with the pools'
@@ -109,52 +136,96 @@ func (p *Pool) Prefixes() []netip.Prefix {
 // Size is the number of clients the pool can serve.
 func (p *Pool) Size() uint64 { return p.size }
 
-// InUse is the number of leases held.
+// InUse is the number of leases held, as the pool last saw the store (at
+// start, at each Reclaim, and through its own changes).
 func (p *Pool) InUse() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.used)
 }
 
-// Acquire returns the client's addresses: its lease when it has one, else
-// a new lease, durable before Acquire returns. A full pool is an error
-// wrapping ErrExhausted. The address is reserved under the pool's lock and
-// written without it, so that concurrent new leases share commits.
+// Acquire returns the client's addresses: its lease when the store holds
+// one (recorded as seen now), else a new lease, durable before Acquire
+// returns. A full pool is an error wrapping ErrExhausted. A new lease is
+// created by compare-and-swap in the store: when another pool on the same
+// store took the address or leased the client meanwhile, Acquire looks
+// again.
 func (p *Pool) Acquire(ctx context.Context, client string) ([]netip.Addr, error) {
-	p.mu.Lock()
-	if l, ok := p.leases[client]; ok {
-		if l.Addresses == nil {
-			p.mu.Unlock()
-			return nil, fmt.Errorf("pool: a lease for %s is being written", client)
+	refreshed := false
+	for range maxAttempts {
+		now := time.Now().UTC()
+		replace := false
+		l, err := p.store.Lease(ctx, client)
+		switch {
+		case err == nil:
+			if idx, ok := p.indexOf(l.Addresses); ok {
+				// Seen now, in the store: a sweep on any gateway passes
+				// it over, and a lease reclaimed meanwhile is made again.
+				l.Updated = now
+				err := p.store.PutLease(ctx, l)
+				if errors.Is(err, p2s.ErrAddressTaken) {
+					continue
+				}
+				if err != nil {
+					return nil, fmt.Errorf("pool: lease for %s: %w", client, err)
+				}
+				p.note(idx, client)
+				return slices.Clone(l.Addresses), nil
+			}
+			replace = true // outside the pools: a new address
+		case !errors.Is(err, p2s.ErrNotFound):
+			return nil, fmt.Errorf("pool: lease for %s: %w", client, err)
 		}
-		// Seen now, in memory: Reclaim passes it over; Touch makes it
-		// durable.
-		l.Updated = time.Now().UTC()
-		p.leases[client] = l
-		p.mu.Unlock()
-		return slices.Clone(l.Addresses), nil
+		idx, ok := p.reserve(client)
+		if !ok {
+			if refreshed {
+				return nil, fmt.Errorf("%w: all %d addresses of %v are leased", ErrExhausted, p.size, p.Prefixes())
+			}
+			if err := p.refresh(ctx); err != nil {
+				return nil, err
+			}
+			refreshed = true
+			continue
+		}
+		l = p2s.Lease{Client: client, Addresses: p.addresses(idx), Updated: now}
+		if replace {
+			err = p.store.PutLease(ctx, l)
+		} else {
+			err = p.store.CreateLease(ctx, l)
+		}
+		switch {
+		case err == nil:
+			p.settle(idx, client)
+			return slices.Clone(l.Addresses), nil
+		case errors.Is(err, p2s.ErrAddressTaken):
+			// Another pool leased it: learn the store's leases.
+			p.forget(client, idx)
+			if err := p.refresh(ctx); err != nil {
+				return nil, err
+			}
+		case errors.Is(err, p2s.ErrLeaseExists):
+			// Another pool leased this client meanwhile: take that lease.
+			p.forget(client, idx)
+		default:
+			p.forget(client, idx)
+			return nil, fmt.Errorf("pool: lease for %s: %w", client, err)
+		}
 	}
-	idx, ok := p.reserve(client)
-	p.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("%w: all %d addresses of %v are leased", ErrExhausted, p.size, p.Prefixes())
-	}
-	l := p2s.Lease{Client: client, Addresses: p.addresses(idx), Updated: time.Now().UTC()}
-	err := p.store.PutLease(ctx, l)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err != nil {
-		delete(p.used, idx)
-		delete(p.leases, client)
-		return nil, fmt.Errorf("pool: lease for %s: %w", client, err)
-	}
-	p.leases[client] = l
-	return slices.Clone(l.Addresses), nil
+	return nil, fmt.Errorf("pool: lease for %s: lost %d races for an address in a row", client, maxAttempts)
 }
 
-// reserve takes the next free host index for client; the caller holds
-// p.mu. The lease is recorded without addresses until it is durable.
+// reserve takes a free host index for client as the pool sees the store:
+// the one the client held last when the pool remembers it (a lease that
+// the store reclaimed or let expire gives the same address back unless
+// another client took it), else the next free one. The store decides when
+// the lease is created.
 func (p *Pool) reserve(client string) (uint64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old, ok := p.held[client]; ok && p.used[old] == client {
+		p.pending[old] = client
+		return old, true
+	}
 	if uint64(len(p.used)) >= p.size {
 		return 0, false
 	}
@@ -167,77 +238,83 @@ func (p *Pool) reserve(client string) (uint64, bool) {
 		if _, taken := p.used[idx]; taken {
 			continue
 		}
-		p.used[idx] = client
-		p.leases[client] = p2s.Lease{Client: client}
+		p.used[idx], p.held[client], p.pending[idx] = client, idx, client
 		return idx, true
 	}
 	return 0, false
 }
 
-// Release gives a client's addresses back (when the client is removed).
-func (p *Pool) Release(ctx context.Context, client string) error {
+// settle records that client's reservation of idx is now a lease in the
+// store.
+func (p *Pool) settle(idx uint64, client string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	l, ok := p.leases[client]
-	if !ok {
-		return nil
+	if p.pending[idx] == client {
+		delete(p.pending, idx)
 	}
+}
+
+// note records that client holds idx.
+func (p *Pool) note(idx uint64, client string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old, ok := p.held[client]; ok && old != idx && p.used[old] == client {
+		delete(p.used, old)
+	}
+	p.used[idx], p.held[client] = client, idx
+}
+
+// forget drops client's hold (or reservation) of idx.
+func (p *Pool) forget(client string, idx uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending[idx] == client {
+		delete(p.pending, idx)
+	}
+	if p.used[idx] == client {
+		delete(p.used, idx)
+	}
+	if p.held[client] == idx {
+		delete(p.held, client)
+	}
+}
+
+// Release gives a client's addresses back (when the client is removed).
+func (p *Pool) Release(ctx context.Context, client string) error {
 	if err := p.store.DeleteLeases(ctx, client); err != nil {
 		return fmt.Errorf("pool: release %s: %w", client, err)
 	}
-	if idx, ok := p.indexOf(l.Addresses); ok {
-		delete(p.used, idx)
+	p.mu.Lock()
+	idx, ok := p.held[client]
+	p.mu.Unlock()
+	if ok {
+		p.forget(client, idx)
 	}
-	delete(p.leases, client)
 	return nil
 }
 
-// Touch records that the clients were seen at t: their leases' Updated
-// time becomes t at once for Reclaim, and durably when Touch returns nil
-// (concurrent calls may share a commit). Clients without a lease are
-// passed over.
+// Touch records in the store that the clients were seen at t (concurrent
+// calls may share a commit). Clients without a lease are passed over.
 func (p *Pool) Touch(ctx context.Context, t time.Time, clients ...string) error {
-	t = t.UTC()
-	p.mu.Lock()
-	for _, c := range clients {
-		if l, ok := p.leases[c]; ok && l.Addresses != nil && l.Updated.Before(t) {
-			l.Updated = t
-			p.leases[c] = l
-		}
-	}
-	p.mu.Unlock()
-	if err := p.store.TouchLeases(ctx, t, clients...); err != nil {
+	if err := p.store.TouchLeases(ctx, t.UTC(), clients...); err != nil {
 		return fmt.Errorf("pool: touch leases: %w", err)
 	}
 	return nil
 }
 
-// Reclaim releases, in one commit, every lease whose client was last seen
-// (granted, acquired or touched) before idleSince and that keep does not
-// claim, and returns those clients, sorted. keep is called under the
-// pool's lock, so a client acquiring its lease meanwhile is never
-// reclaimed; it must not call the pool.
+// Reclaim has the store release every lease whose client was last seen
+// (granted, acquired or touched, by any pool on the store) before
+// idleSince and that keep does not claim, and returns those clients,
+// sorted; then it learns the store's leases again, so that leases other
+// pools made and the store's own timers removed count. keep must not call
+// the pool.
 func (p *Pool) Reclaim(ctx context.Context, idleSince time.Time, keep func(client string) bool) ([]string, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var idle []string
-	for c, l := range p.leases {
-		if l.Addresses != nil && l.Updated.Before(idleSince) && !keep(c) {
-			idle = append(idle, c)
-		}
+	idle, err := p.store.ReclaimLeases(ctx, idleSince, keep)
+	if err != nil {
+		return nil, fmt.Errorf("pool: reclaim leases: %w", err)
 	}
-	if len(idle) == 0 {
-		return nil, nil
-	}
-	slices.Sort(idle)
-	if err := p.store.DeleteLeases(ctx, idle...); err != nil {
-		return nil, fmt.Errorf("pool: reclaim %d leases: %w", len(idle), err)
-	}
-	for _, c := range idle {
-		if idx, ok := p.indexOf(p.leases[c].Addresses); ok {
-			delete(p.used, idx)
-		}
-		delete(p.leases, c)
+	if err := p.refresh(ctx); err != nil {
+		return idle, err
 	}
 	return idle, nil
 }

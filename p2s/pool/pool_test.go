@@ -189,7 +189,9 @@ func TestReclaimIdleLeases(t *testing.T) {
 	if u := byClient["connected"].Updated; !u.Equal(now) {
 		t.Errorf("touched lease updated %v, want %v", u, now)
 	}
-	if u := byClient["back"].Updated; !u.Equal(longAgo) {
-		t.Errorf("an acquired lease's stored time moved to %v without a touch", u)
+	// Acquiring records the client as seen in the store, not in one
+	// gateway's memory: another gateway's sweep must see it too.
+	if u := byClient["back"].Updated; u.Before(now) {
+		t.Errorf("an acquired lease's stored time is %v, want at least %v", u, now)
 	}
 }

@@ -1,6 +1,6 @@
 // Package store defines how the PKI keeps its records: the Store interface
-// that every backend implements (bbolt in pki/store/bolt; a distributed
-// backend later) and the record types that cross it.
+// that every backend implements (bbolt in pki/store/bolt, etcd in
+// pki/store/etcd) and the record types that cross it.
 package store
 
 import (
@@ -74,6 +74,21 @@ type Store interface {
 	CurrentCRL(ctx context.Context) (*CRL, error)
 	// Close releases the backend. No method may be called after it.
 	Close() error
+}
+
+// RevocationWatcher is implemented by backends that push the revocation
+// feed, so that a revocation made on one host reaches every host at once
+// (etcd's watch).
+//
+// Contract: WatchRevocations calls fn with every revocation whose revision
+// is above after, each exactly once, in revision order (without gaps),
+// including those made while the backend was unreachable or had discarded
+// its history (a compaction): it resumes from the last revision delivered.
+// It blocks until ctx ends (returning ctx's error) or fn returns an error
+// (returning it). fn is called from the goroutine that called
+// WatchRevocations, one call at a time.
+type RevocationWatcher interface {
+	WatchRevocations(ctx context.Context, after uint64, fn func(Revocation) error) error
 }
 
 // Status is a certificate's state as recorded. Expiry is not recorded: it

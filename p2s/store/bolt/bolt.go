@@ -1,5 +1,8 @@
 // Package bolt is the embedded p2s.Store: one bbolt file in the gateway's
-// state directory, every write committed and fsync'd before it returns.
+// state directory, every write committed and fsync'd before it returns. One
+// process holds the file, so its transactions are the atomic steps of the
+// contract; idle leases are reclaimed by the gateway's sweep
+// (ReclaimLeases), as bbolt has no timers of its own.
 package bolt
 
 import (
@@ -9,6 +12,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -120,7 +125,7 @@ func get(b *bbolt.Bucket, key string, v any) error {
 	return nil
 }
 
-// PutClient implements p2s.Store.
+// PutClient implements p2s.Clients.
 func (s *Store) PutClient(ctx context.Context, c p2s.Client) error {
 	if c.Name == "" {
 		return errors.New("p2s store: client without a name")
@@ -216,6 +221,31 @@ func (s *Store) Leases(ctx context.Context) ([]p2s.Lease, error) {
 	return out, err
 }
 
+// Lease implements p2s.Leases.
+func (s *Store) Lease(ctx context.Context, client string) (p2s.Lease, error) {
+	var l p2s.Lease
+	err := s.view(ctx, func(tx *bbolt.Tx) error { return get(tx.Bucket(bucketLeases), client, &l) })
+	if err != nil {
+		return p2s.Lease{}, fmt.Errorf("lease %w", err)
+	}
+	return l, nil
+}
+
+// CreateLease implements p2s.Leases. Concurrent calls share one commit
+// (bbolt's Batch), which is what many clients connecting at once for the
+// first time need.
+func (s *Store) CreateLease(ctx context.Context, l p2s.Lease) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Batch(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketLeases).Get([]byte(l.Client)) != nil {
+			return fmt.Errorf("%s: %w", l.Client, p2s.ErrLeaseExists)
+		}
+		return putLease(tx, l)
+	})
+}
+
 // PutLease implements p2s.Store. Concurrent calls share one commit
 // (bbolt's Batch), which is what many clients connecting at once for the
 // first time need.
@@ -223,23 +253,59 @@ func (s *Store) PutLease(ctx context.Context, l p2s.Lease) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Batch(func(tx *bbolt.Tx) error {
-		addrs := tx.Bucket(bucketAddrs)
-		for _, a := range l.Addresses {
-			if owner := addrs.Get([]byte(a.String())); owner != nil && string(owner) != l.Client {
-				return fmt.Errorf("%s: %w (%s)", a, p2s.ErrAddressTaken, owner)
-			}
+	return s.db.Batch(func(tx *bbolt.Tx) error { return putLease(tx, l) })
+}
+
+// putLease records l, replacing the client's lease, unless another client
+// holds one of its addresses.
+func putLease(tx *bbolt.Tx, l p2s.Lease) error {
+	addrs := tx.Bucket(bucketAddrs)
+	for _, a := range l.Addresses {
+		if owner := addrs.Get([]byte(a.String())); owner != nil && string(owner) != l.Client {
+			return fmt.Errorf("%s: %w (%s)", a, p2s.ErrAddressTaken, owner)
 		}
-		if err := deleteLease(tx, l.Client); err != nil {
+	}
+	if err := deleteLease(tx, l.Client); err != nil {
+		return err
+	}
+	for _, a := range l.Addresses {
+		if err := addrs.Put([]byte(a.String()), []byte(l.Client)); err != nil {
 			return err
 		}
-		for _, a := range l.Addresses {
-			if err := addrs.Put([]byte(a.String()), []byte(l.Client)); err != nil {
+	}
+	return put(tx.Bucket(bucketLeases), l.Client, l)
+}
+
+// ReclaimLeases implements p2s.Leases, in one commit.
+func (s *Store) ReclaimLeases(ctx context.Context, idleSince time.Time, keep func(string) bool) ([]string, error) {
+	var idle []string
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		idle = idle[:0]
+		err := tx.Bucket(bucketLeases).ForEach(func(k, v []byte) error {
+			var l p2s.Lease
+			if err := json.Unmarshal(v, &l); err != nil {
+				return fmt.Errorf("lease record %q is damaged: %w", k, err)
+			}
+			if l.Updated.Before(idleSince) && !strings.HasPrefix(l.Client, p2s.StaticLeasePrefix) && !keep(l.Client) {
+				idle = append(idle, l.Client)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, c := range idle {
+			if err := deleteLease(tx, c); err != nil {
 				return err
 			}
 		}
-		return put(tx.Bucket(bucketLeases), l.Client, l)
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(idle)
+	return idle, nil
 }
 
 // DeleteLeases implements p2s.Store.

@@ -57,6 +57,8 @@ type Store struct {
 	committed chan struct{}
 	closeOnce sync.Once
 	closeErr  error
+	// revoked wakes WatchRevocations.
+	revoked revoked
 }
 
 var _ store.Store = (*Store)(nil)
@@ -414,6 +416,7 @@ func (s *Store) Revoke(ctx context.Context, serial *big.Int, at time.Time, reaso
 	if err != nil {
 		return nil, fmt.Errorf("revoke: %w", err)
 	}
+	s.revoked.wake()
 	return out, nil
 }
 

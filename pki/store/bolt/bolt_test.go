@@ -23,7 +23,10 @@ func backend(t *testing.T) func() store.Store {
 	}
 }
 
-func TestContract(t *testing.T) { storetest.Run(t, backend) }
+func TestContract(t *testing.T) {
+	storetest.Run(t, backend)
+	storetest.RunWatch(t, backend)
+}
 
 // filledStore makes a store file holding a few records and returns its path.
 func filledStore(t *testing.T) string {
