@@ -399,3 +399,25 @@ func openVPNRig(b *testing.B) *failoverRig {
 		},
 	}
 }
+
+// The benchmark reads OpenVPN's transport from its log (lines as OpenVPN
+// 2.6 writes them at --verb 3).
+func TestOpenVPNOnUDPFromLog(t *testing.T) {
+	udp := "UDPv4 link remote: [AF_INET]198.51.100.2:1194\nInitialization Sequence Completed\n"
+	tcp := "SIGUSR1[soft,ping-restart] received, process restarting\nTCPv4_CLIENT link remote: [AF_INET]198.51.100.2:1194\nInitialization Sequence Completed\n"
+	for _, tc := range []struct {
+		log  string
+		want bool
+	}{
+		{"", false},
+		{"UDPv4 link remote: [AF_INET]198.51.100.2:1194\n", false},
+		{udp, true},
+		{udp + tcp, false},
+		{udp + tcp + "UDPv4 link remote: [AF_INET]198.51.100.2:1194\n", false},
+		{tcp + udp, true},
+	} {
+		if got := ovpnOnUDP(tc.log); got != tc.want {
+			t.Errorf("ovpnOnUDP(%q) = %v, want %v", tc.log, got, tc.want)
+		}
+	}
+}
