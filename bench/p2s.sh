@@ -43,7 +43,7 @@
 # scavenger, the steady state of a gateway holding its clients); memory per
 # client is (steady RSS - RSS before) / clients. Clients are pre-enrolled
 # (certificates issued and client records written by p2sload prepare) so
-# that enrollment is not measured. Every round uses fresh namespaces;
+# that enrollment is not measured. Every gateway runs in a fresh namespace;
 # medians over ROUNDS (default 3). Needs root and go.
 set -euo pipefail
 
@@ -99,11 +99,21 @@ derived() {
               gw_cpu_ms_per_connect: (if .connected > 0 then .gateway_cpu_s * 1000 / .connected else 0 end)}'
 }
 
-# p2s_round runs one round of intransit p2s in namespace $ns from work
+# fresh_ns makes $ns a new network namespace named after $1 with loopback
+# up. Every gateway gets one: intransitd's fail-closed nftables blocks stay
+# after it exits (by design), and would drop the next system's packets.
+fresh_ns() {
+  ns=itbench-p2s-$$-$1
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+}
+
+# p2s_round runs one round of intransit p2s in a fresh namespace from work
 # directory $1, recorded as $2; with $3 > 0, under a flood of $3
 # connections.
 p2s_round() {
   local work=$1 what=$2 conns=$3 r=$4
+  fresh_ns "$r$5"
   "$tmp/p2sload" prepare -dir "$work" -n "$n"
   ip netns exec "$ns" env GOMEMLIMIT="$memlimit" "$tmp/intransitd" --config "$work/gw.yaml" 2>"$work/gw.log" &
   gwpid=$!
@@ -122,24 +132,23 @@ p2s_round() {
     echo "flood of $conns connections, round $r: $(cat "$work/flood.out")"
   fi
   kill "$gwpid"; wait "$gwpid" || true; gwpid=""
+  ip netns del "$ns"; ns=""
 }
 
 if [[ -n $out ]]; then mkdir -p "$out"; else out=$tmp; fi
 results=$out/results.jsonl
 : >"$results"
 for r in $(seq 1 "$rounds"); do
-  ns=itbench-p2s-$$-$r
-  ip netns add "$ns"
-  ip -n "$ns" link set lo up
   mkdir -p "$tmp/run$r" "$tmp/flood$r"
   p2s_round "$tmp/run$r" "intransit p2s" 0 "$r" ""
   if (( flood )); then
     p2s_round "$tmp/flood$r" "intransit p2s, flood" "$flood" "$r" "-flood"
   fi
   if (( stock )); then
+    fresh_ns "$r-stock"
     ip netns exec "$ns" "$tmp/p2sload" stock -n "$n" -c "$conc" -settle "$settle" -timeout "$timeout" -bin "$tmp/wireguard-go" | derived | tee -a "$results"
+    ip netns del "$ns"; ns=""
   fi
-  ip netns del "$ns"; ns=""
 done
 
 echo
