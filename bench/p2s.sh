@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Point-to-site gateway at scale, beside stock wireguard-go, in one run.
 #
-#   bench/p2s.sh [-n CLIENTS] [-r ROUNDS] [-c CONCURRENCY] [-s SETTLE] [-m GOMEMLIMIT] [-o DIR] [-x]
+#   bench/p2s.sh [-n CLIENTS] [-r ROUNDS] [-c CONCURRENCY] [-s SETTLE] [-m GOMEMLIMIT] [-o DIR] [-x] [-f FLOOD]
 #
 #   bench/p2s.sh -n 1000 -r 3 -s 30s                  # connect time, beside stock
 #   bench/p2s.sh -n 10000 -r 1 -s 60s -x -m 900MiB    # 10,000 held, with the unit's limit
+#   bench/p2s.sh -n 1000 -r 5 -s 5s -x -f 2000        # connects/s and CPU per connect, with and without a flood
 #
 # Wrap it in the shared lock on a shared machine:
 #   flock /tmp/intransit-bench.lock bench/p2s.sh ...
@@ -21,6 +22,17 @@
 #   stock   reference: the stock wireguard-go binary with CLIENTS static peers
 #           (set over UAPI), each handshaking and pinging once from the same
 #           kind of simulated device. Same measurements. -x skips it.
+#   flood   with -f CONNS, each round also runs p2s again on a fresh gateway
+#           while the attacker of netns-tests/flood holds CONNS idle
+#           connections (reopened as they close) to the control port, from
+#           127.0.0.2 so that the gateway's per-source admission limit
+#           counts it apart from the clients on 127.0.0.1. The flood starts
+#           5 s before the first client and is stopped after the settle
+#           time (it lasts at most 5 minutes); its summary line is printed.
+# Every row reports connects per second (connected / seconds) and the
+# gateway's CPU per connect (its CPU time while the clients connected,
+# divided by the clients connected; under a flood that includes the
+# flood's cost).
 # -m sets GOMEMLIMIT for intransitd (as systemd/intransitd.service does),
 # e.g. -m 900MiB; -m off runs it without a limit (the default). -o keeps the
 # results (results.jsonl) and the gateway's heap profile of each round
@@ -31,12 +43,12 @@
 # scavenger, the steady state of a gateway holding its clients); memory per
 # client is (steady RSS - RSS before) / clients. Clients are pre-enrolled
 # (certificates issued and client records written by p2sload prepare) so
-# that enrollment is not measured. Every round uses fresh namespaces;
+# that enrollment is not measured. Every gateway runs in a fresh namespace;
 # medians over ROUNDS (default 3). Needs root and go.
 set -euo pipefail
 
-n=1000 rounds=3 conc=64 settle=125s memlimit=off out="" stock=1
-while getopts "n:r:c:s:m:o:xh" o; do
+n=1000 rounds=3 conc=64 settle=125s memlimit=off out="" stock=1 flood=0
+while getopts "n:r:c:s:m:o:xf:h" o; do
   case $o in
     n) n=$OPTARG ;;
     r) rounds=$OPTARG ;;
@@ -45,12 +57,14 @@ while getopts "n:r:c:s:m:o:xh" o; do
     m) memlimit=$OPTARG ;;
     o) out=$OPTARG ;;
     x) stock=0 ;;
-    *) sed -n '2,35p' "$0"; exit 2 ;;
+    f) flood=$OPTARG ;;
+    *) sed -n '2,46p' "$0"; exit 2 ;;
   esac
 done
 for v in "$n" "$rounds" "$conc"; do
   [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "p2s.sh: counts must be positive integers" >&2; exit 2; }
 done
+[[ $flood =~ ^[0-9]+$ ]] && (( flood <= 20000 )) || { echo "p2s.sh: -f wants a connection count up to 20000 (0: no flood)" >&2; exit 2; }
 (( n <= 20000 )) || { echo "p2s.sh: at most 20000 clients" >&2; exit 2; }
 [[ $settle =~ ^[0-9]+(s|m)$ ]] || { echo "p2s.sh: -s wants a duration such as 125s" >&2; exit 2; }
 [[ $memlimit == off || $memlimit =~ ^[0-9]+(B|KiB|MiB|GiB)$ ]] || { echo "p2s.sh: -m wants off or a size such as 900MiB" >&2; exit 2; }
@@ -65,7 +79,9 @@ cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 ns=""
 gwpid=""
+floodpid=""
 cleanup() {
+  [[ -n $floodpid ]] && kill "$floodpid" 2>/dev/null && wait "$floodpid" 2>/dev/null || true
   [[ -n $gwpid ]] && kill "$gwpid" 2>/dev/null && wait "$gwpid" 2>/dev/null || true
   [[ -n $ns ]] && ip netns del "$ns" 2>/dev/null || true
   rm -rf "$tmp"
@@ -74,45 +90,91 @@ trap cleanup EXIT
 go build -o "$tmp/intransitd" ./cmd/intransitd
 go build -o "$tmp/p2sload" ./bench/p2sload
 go build -o "$tmp/wireguard-go" golang.zx2c4.com/wireguard
+go build -o "$tmp/flood" ./netns-tests/flood
 
-if [[ -n $out ]]; then mkdir -p "$out"; else out=$tmp; fi
-results=$out/results.jsonl
-: >"$results"
-for r in $(seq 1 "$rounds"); do
-  ns=itbench-p2s-$$-$r
+# derived adds connects per second and the gateway's CPU per connect to a
+# result line.
+derived() {
+  jq -c '. + {connects_per_s: (if .seconds > 0 then .connected / .seconds else 0 end),
+              gw_cpu_ms_per_connect: (if .connected > 0 then .gateway_cpu_s * 1000 / .connected else 0 end)}'
+}
+
+# fresh_ns makes $ns a new network namespace named after $1 with loopback
+# up. Every gateway gets one: intransitd's fail-closed nftables blocks stay
+# after it exits (by design), and would drop the next system's packets.
+fresh_ns() {
+  ns=itbench-p2s-$$-$1
   ip netns add "$ns"
   ip -n "$ns" link set lo up
-  work=$tmp/run$r
-  mkdir -p "$work"
+}
+
+# p2s_round runs one round of intransit p2s in a fresh namespace from work
+# directory $1, recorded as $2; with $3 > 0, under a flood of $3
+# connections.
+p2s_round() {
+  local work=$1 what=$2 conns=$3 r=$4
+  fresh_ns "$r$5"
   "$tmp/p2sload" prepare -dir "$work" -n "$n"
   ip netns exec "$ns" env GOMEMLIMIT="$memlimit" "$tmp/intransitd" --config "$work/gw.yaml" 2>"$work/gw.log" &
   gwpid=$!
   for _ in $(seq 1 300); do [[ -S $work/run/status.sock ]] && break; sleep 0.1; done
   [[ -S $work/run/status.sock ]] || { echo "intransitd did not start:"; cat "$work/gw.log"; exit 1; } >&2
-  ip netns exec "$ns" "$tmp/p2sload" connect -dir "$work" -n "$n" -c "$conc" -settle "$settle" -timeout "$timeout" -pid "$gwpid" \
-    -metrics http://127.0.0.1:9586/metrics -heapprofile "$out/heap-$r.pb.gz" -cpuprofile "$out/cpu-$r.pb.gz" | tee -a "$results"
-  kill "$gwpid"; wait "$gwpid" || true; gwpid=""
-  if (( stock )); then
-    ip netns exec "$ns" "$tmp/p2sload" stock -n "$n" -c "$conc" -settle "$settle" -timeout "$timeout" -bin "$tmp/wireguard-go" | tee -a "$results"
+  if (( conns > 0 )); then
+    ip netns exec "$ns" "$tmp/flood" --to 127.0.0.1:8444 --from 127.0.0.2 --conns "$conns" --for 5m >"$work/flood.out" 2>&1 &
+    floodpid=$!
+    sleep 5
   fi
+  ip netns exec "$ns" "$tmp/p2sload" connect -dir "$work" -n "$n" -c "$conc" -settle "$settle" -timeout "$timeout" -pid "$gwpid" \
+    -metrics http://127.0.0.1:9586/metrics -heapprofile "$out/heap-$r$5.pb.gz" -cpuprofile "$out/cpu-$r$5.pb.gz" |
+    jq -c --arg w "$what" '.what = $w' | derived | tee -a "$results"
+  if (( conns > 0 )); then
+    kill -TERM "$floodpid"; wait "$floodpid" || true; floodpid=""
+    echo "flood of $conns connections, round $r: $(cat "$work/flood.out")"
+  fi
+  kill "$gwpid"; wait "$gwpid" || true; gwpid=""
   ip netns del "$ns"; ns=""
+}
+
+if [[ -n $out ]]; then mkdir -p "$out"; else out=$tmp; fi
+results=$out/results.jsonl
+: >"$results"
+for r in $(seq 1 "$rounds"); do
+  mkdir -p "$tmp/run$r" "$tmp/flood$r"
+  p2s_round "$tmp/run$r" "intransit p2s" 0 "$r" ""
+  if (( flood )); then
+    p2s_round "$tmp/flood$r" "intransit p2s, flood" "$flood" "$r" "-flood"
+  fi
+  if (( stock )); then
+    fresh_ns "$r-stock"
+    ip netns exec "$ns" "$tmp/p2sload" stock -n "$n" -c "$conc" -settle "$settle" -timeout "$timeout" -bin "$tmp/wireguard-go" | derived | tee -a "$results"
+    ip netns del "$ns"; ns=""
+  fi
 done
 
 echo
-echo "nproc $(nproc), $(go version | cut -d' ' -f3-), $n clients, $conc connecting at once, $rounds rounds, GOMEMLIMIT $memlimit, load $(cut -d' ' -f1-3 /proc/loadavg); medians:"
+echo "nproc $(nproc), $(go version | cut -d' ' -f3-), $n clients, $conc connecting at once, $rounds rounds, GOMEMLIMIT $memlimit, flood $flood, load $(cut -d' ' -f1-3 /proc/loadavg); medians:"
+# ratio A B: A/B to two decimals, "-" when B is 0.
+ratio() { jq -rn --argjson a "$1" --argjson b "$2" 'if $b != 0 then $a / $b * 100 | round / 100 else "-" end'; }
 med() { jq -s --arg w "$1" --arg f "$2" '[.[] | select(.what == $w) | .[$f] // 0] | sort | .[(length/2|floor)] // 0' "$results"; }
-printf '%-20s %8s %9s %9s %11s %14s %11s %14s %9s %10s %10s %10s %7s\n' what seconds p50_ms p99_ms rss_before rss_connected rss_steady per_client_kib heap_kib stack_kib goroutines gw_cpu_s failed
+printf '%-22s %8s %10s %9s %9s %11s %14s %11s %14s %9s %10s %10s %10s %11s %7s\n' what seconds connects/s p50_ms p99_ms rss_before rss_connected rss_steady per_client_kib heap_kib stack_kib goroutines gw_cpu_s gw_cpu_ms/c failed
 whats=("intransit p2s")
+(( flood )) && whats+=("intransit p2s, flood")
 (( stock )) && whats+=("stock wireguard-go")
 for w in "${whats[@]}"; do
-  printf '%-20s %8.2f %9.1f %9.1f %11s %14s %11s %14.1f %9s %10s %10s %10.2f %7s\n' "$w" "$(med "$w" seconds)" "$(med "$w" p50_ms)" "$(med "$w" p99_ms)" \
+  printf '%-22s %8.2f %10.1f %9.1f %9.1f %11s %14s %11s %14.1f %9s %10s %10s %10.2f %11.2f %7s\n' "$w" "$(med "$w" seconds)" "$(med "$w" connects_per_s)" "$(med "$w" p50_ms)" "$(med "$w" p99_ms)" \
     "$(med "$w" rss_before_kib)" "$(med "$w" rss_connected_kib)" "$(med "$w" rss_after_kib)" "$(med "$w" per_client_kib)" \
-    "$(med "$w" heap_inuse_kib)" "$(med "$w" stack_inuse_kib)" "$(med "$w" goroutines)" "$(med "$w" gateway_cpu_s)" "$(med "$w" failed)"
+    "$(med "$w" heap_inuse_kib)" "$(med "$w" stack_inuse_kib)" "$(med "$w" goroutines)" "$(med "$w" gateway_cpu_s)" "$(med "$w" gw_cpu_ms_per_connect)" "$(med "$w" failed)"
 done
+if (( flood )); then
+  pc=$(med "intransit p2s" connects_per_s) fc=$(med "intransit p2s, flood" connects_per_s)
+  pm=$(med "intransit p2s" gw_cpu_ms_per_connect) fm=$(med "intransit p2s, flood" gw_cpu_ms_per_connect)
+  echo
+  echo "ratios: connects/s flood/no flood $(ratio "$fc" "$pc"), gateway CPU per connect flood/no flood $(ratio "$fm" "$pm")"
+fi
 if (( stock )); then
   ps=$(med "intransit p2s" seconds) ss=$(med "stock wireguard-go" seconds)
   pk=$(med "intransit p2s" per_client_kib) sk=$(med "stock wireguard-go" per_client_kib)
   pc=$(med "intransit p2s" gateway_cpu_s) sc=$(med "stock wireguard-go" gateway_cpu_s)
   echo
-  echo "ratios: connect time p2s/stock $(jq -n "$ps/$ss*100|round/100"), memory per client p2s/stock $(jq -n "$pk/$sk*100|round/100"), gateway CPU p2s/stock $(jq -n "$pc/$sc*100|round/100")"
+  echo "ratios: connect time p2s/stock $(ratio "$ps" "$ss"), memory per client p2s/stock $(ratio "$pk" "$sk"), gateway CPU p2s/stock $(ratio "$pc" "$sc")"
 fi

@@ -35,7 +35,7 @@ const (
 
 // p2sLab is the topology, the PKI and the binaries.
 type p2sLab struct {
-	t       *testing.T
+	t       testing.TB
 	lab     *netlab.Lab
 	site    *netlab.Host
 	gwHost  *netlab.Host
@@ -60,7 +60,7 @@ type p2sLab struct {
 	pools      string // p2s.pools; both of p2sPool4 and p2sPool6 when empty
 }
 
-func newP2SLab(t *testing.T) *p2sLab {
+func newP2SLab(t testing.TB) *p2sLab {
 	t.Helper()
 	netlab.RequireRoot(t)
 	netlab.RequireTools(t, "nft", "ping")

@@ -144,7 +144,7 @@ func containsState(seen []string, state string) bool {
 }
 
 // newConnectedLaptop starts a p2s lab with one laptop connected on udp.
-func newConnectedLaptop(t *testing.T) (*p2sLab, *laptop) {
+func newConnectedLaptop(t testing.TB) (*p2sLab, *laptop) {
 	t.Helper()
 	l := newP2SLab(t)
 	l.start()

@@ -14,7 +14,7 @@ import (
 
 // pingUntil pings dst from h once a second-fraction until one answer
 // comes back or timeout passes; it returns how long that took.
-func pingUntil(t *testing.T, h *netlab.Host, dst string, timeout time.Duration) (time.Duration, bool) {
+func pingUntil(t testing.TB, h *netlab.Host, dst string, timeout time.Duration) (time.Duration, bool) {
 	t.Helper()
 	start := time.Now()
 	for time.Since(start) < timeout {

@@ -260,7 +260,7 @@ func controlClient(ctx context.Context, dir string, i int, prof *tlspolicy.Profi
 		done(err)
 		return
 	}
-	var d net.Dialer
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: clientSource(i)}}
 	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(gwAddr, strconv.Itoa(controlPort)))
 	if err != nil {
 		done(err)
@@ -321,6 +321,14 @@ func controlClient(ctx context.Context, dir string, i int, prof *tlspolicy.Profi
 	}
 	err = sess.Run(ctx)
 	done(err)
+}
+
+// clientSource is the loopback address client i connects from:
+// 127.1.0.1 onwards, one per client as laptops have, so that the
+// gateway's per-source admission limit sees each client alone (the flood
+// of bench/p2s.sh comes from 127.0.0.2).
+func clientSource(i int) net.IP {
+	return net.IPv4(127, 1+byte(i/(250*250)), byte(i/250%250), byte(i%250+1))
 }
 
 // newSim starts a simulated client's device with key, its tunnel
@@ -477,7 +485,8 @@ func raiseNoFile() {
 }
 
 // run starts n clients with at most conc connecting at once, waits for all
-// (bounded by timeout) and measures the gateway's RSS before and after.
+// (bounded by timeout: the clients not connected by then count as failed)
+// and measures the gateway's RSS before and after.
 // The CPU of the load generator is that of this process and of the pids in
 // loaders (its shard processes).
 func run(what string, n, conc, pid int, loaders []int, timeout, settle time.Duration, start func(ctx context.Context, i int, ready func(error)), measure func(*result)) (*result, error) {
@@ -536,7 +545,14 @@ func run(what string, n, conc, pid int, loaders []int, timeout, settle time.Dura
 			})
 		}()
 	}
-	wg.Wait()
+	// A client that has not connected by the deadline counts as failed,
+	// so that one lost reply cannot hold the run.
+	allReady := make(chan struct{})
+	go func() { wg.Wait(); close(allReady) }()
+	select {
+	case <-allReady:
+	case <-deadline.Done():
+	}
 	res.Seconds = time.Since(t0).Seconds()
 	res.GatewayCPU, res.LoaderCPU = cpuSeconds(pid)-gcpu0, loaderCPU()-lcpu0
 	time.Sleep(time.Second)
@@ -554,8 +570,14 @@ func run(what string, n, conc, pid int, loaders []int, timeout, settle time.Dura
 	if measure != nil {
 		measure(res)
 	}
-	res.Failed = int(failed.Load())
+	mu.Lock()
+	lat = append([]float64(nil), lat...)
+	if res.FirstError == "" && len(lat)+int(failed.Load()) < n {
+		res.FirstError = fmt.Sprintf("not connected within %s", timeout)
+	}
+	mu.Unlock()
 	res.Connected = len(lat)
+	res.Failed = n - res.Connected
 	if res.Connected > 0 {
 		res.PerClientKB = float64(after-before) / float64(res.Connected)
 		sort.Float64s(lat)
