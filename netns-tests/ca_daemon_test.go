@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -211,9 +212,11 @@ func TestS2SRevokeInOneStep(t *testing.T) {
 	b.stop()
 }
 
-// TestP2SCAUnderLoad: 16 clients fetch the CA bundle (GET /p2s/v1/ca,
-// unauthenticated) for 10 s from a gateway whose PKI is protected by a
-// passphrase with the real argon2id cost. The daemon holds the CA
+// TestP2SCAUnderLoad: 16 clients, each from an address of its own (one
+// host may hold only a few connections: the per-source admission limit),
+// fetch the CA bundle (GET /p2s/v1/ca, unauthenticated) for 10 s from a
+// gateway whose PKI is protected by a passphrase with the real argon2id
+// cost. The daemon holds the CA
 // unlocked, so its RSS grows by less than 50 MB and a laptop's tunnel RTT
 // stays under 10x its idle value.
 func TestP2SCAUnderLoad(t *testing.T) {
@@ -237,6 +240,12 @@ func TestP2SCAUnderLoad(t *testing.T) {
 	alice.connect()
 	alice.wait(45*time.Second, "connected", connected)
 	loader := l.addLaptop("loader")
+	var sources []string
+	for i := range 16 {
+		a := fmt.Sprintf("198.51.%d.%d", 100+l.laptops, 10+i)
+		loader.link.B.AddAddr(a + "/24")
+		sources = append(sources, a)
+	}
 	if !alice.ping(p2sSiteHost) {
 		t.Fatal("alice cannot reach the site")
 	}
@@ -249,7 +258,7 @@ func TestP2SCAUnderLoad(t *testing.T) {
 	// handshake for every request.
 	for _, newConns := range []bool{false, true} {
 		name := map[bool]string{false: "kept connections", true: "a TLS handshake per request"}[newConns]
-		loaded, rssMax, res := loadCA(t, l, loader.host, alice.host, load, newConns)
+		loaded, rssMax, res := loadCA(t, l, loader.host, alice.host, load, newConns, strings.Join(sources, ","))
 		if len(loaded) == 0 {
 			t.Fatalf("%s: no RTT measured under the load: %+v", name, res)
 		}
@@ -284,16 +293,17 @@ type loadResult struct {
 }
 
 // loadCA runs 16 clients on the gateway's GET /p2s/v1/ca from loader for
-// 10 s while pinging the site from the laptop host: it returns the RTTs
-// (ms), the daemon's largest RSS (KiB) and the load's result.
-func loadCA(t *testing.T, l *p2sLab, loader, laptop *netlab.Host, load string, newConns bool) ([]float64, int, loadResult) {
+// 10 s, client i from the i-th address of from (comma-separated), while
+// pinging the site from the laptop host: it returns the RTTs (ms), the
+// daemon's largest RSS (KiB) and the load's result.
+func loadCA(t *testing.T, l *p2sLab, loader, laptop *netlab.Host, load string, newConns bool, from string) ([]float64, int, loadResult) {
 	t.Helper()
 	done := make(chan loadResult, 1)
 	start := time.Now()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		args := []string{"--url", "https://" + p2sWan + ":8445/p2s/v1/ca", "--ca", l.caFile, "--clients", "16", "--duration", "10s"}
+		args := []string{"--url", "https://" + p2sWan + ":8445/p2s/v1/ca", "--ca", l.caFile, "--clients", "16", "--duration", "10s", "--from", from}
 		if newConns {
 			args = append(args, "--new-conns")
 		}

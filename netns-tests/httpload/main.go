@@ -17,8 +17,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -38,10 +40,23 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "how long to run (at most 5m)")
 	interval := flag.Duration("interval", 0, "pause of each client between its requests")
 	newConns := flag.Bool("new-conns", false, "a new connection (TLS handshake) per request")
+	from := flag.String("from", "", "comma-separated local addresses; client i connects from the i-th (modulo their number), as separate hosts would")
 	flag.Parse()
 	if *url == "" || *caFile == "" || *clients < 1 || *clients > 1024 || *duration <= 0 || *duration > 5*time.Minute {
 		fmt.Fprintln(os.Stderr, "httpload: --url and --ca are required; 1..1024 clients, a duration up to 5m")
 		os.Exit(2)
+	}
+	var sources []net.IP
+	for _, a := range strings.Split(*from, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		ip := net.ParseIP(a)
+		if ip == nil {
+			fmt.Fprintf(os.Stderr, "httpload: --from: %q is not an IP address\n", a)
+			os.Exit(2)
+		}
+		sources = append(sources, ip)
 	}
 	pemCAs, err := os.ReadFile(*caFile)
 	if err != nil {
@@ -60,11 +75,15 @@ func main() {
 		res = result{Statuses: map[string]int{}}
 		wg  sync.WaitGroup
 	)
-	for range *clients {
+	for i := range *clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: *newConns, MaxConnsPerHost: 1}
+			if len(sources) > 0 {
+				d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: sources[i%len(sources)]}, Timeout: 10 * time.Second}
+				tr.DialContext = d.DialContext
+			}
 			defer tr.CloseIdleConnections()
 			hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 			for ctx.Err() == nil {
