@@ -34,6 +34,9 @@ const (
 	tieBreakDetail    = "both gateways dial each other;"
 	reasonUnreachable = "unreachable"
 	reasonDataPlane   = "data_plane"
+	// changedDetail is the detail of ReasonRemoved when the remote's
+	// configuration changed: the remote restarts at once, it is not gone.
+	changedDetail = "configuration changed"
 )
 
 // remote is one configured remote gateway and its current session.
@@ -53,6 +56,13 @@ type remote struct {
 	since    time.Time
 	sessions uint64
 	routes   []netip.Prefix // routes installed for the remote
+	// dismissed is set when the remote ended an established session
+	// itself because it no longer admits us (removed from its
+	// configuration, our certificate revoked, our identity refused):
+	// the next dial waits backoffMax, so that the reason it gave stays
+	// the remote's state for a while instead of being overwritten at
+	// once by the refusal of a redial.
+	dismissed bool
 }
 
 func newRemote(g *Gateway, cfg Remote) *remote {
@@ -109,6 +119,13 @@ func (r *remote) run() {
 		if !r.waitIdle() {
 			return
 		}
+		if r.takeDismissed() {
+			backoff = backoffMax
+			if !r.sleep(backoff) {
+				return
+			}
+			continue
+		}
 		established := false
 		for _, addr := range r.cfg.Control {
 			if r.dial(clientCfg, addr) {
@@ -122,13 +139,31 @@ func (r *remote) run() {
 		if established {
 			backoff = backoffMin
 		}
-		wait := backoff/2 + rand.N(backoff/2+1)
-		select {
-		case <-r.ctx.Done():
+		if !r.sleep(backoff) {
 			return
-		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, backoffMax)
+	}
+}
+
+// takeDismissed reports whether the remote dismissed us since the last
+// call (see remote.dismissed) and clears it.
+func (r *remote) takeDismissed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := r.dismissed
+	r.dismissed = false
+	return d
+}
+
+// sleep waits between backoff/2 and backoff; it returns false when the
+// remote is stopped.
+func (r *remote) sleep(backoff time.Duration) bool {
+	select {
+	case <-r.ctx.Done():
+		return false
+	case <-time.After(backoff/2 + rand.N(backoff/2+1)):
+		return true
 	}
 }
 
@@ -530,6 +565,8 @@ func (ss *sessionState) finish(err error) {
 	}
 	r.mu.Lock()
 	r.setState(state, reason, detail)
+	r.dismissed = se != nil && se.Remote && ((se.Reason == control.ReasonRemoved && se.Detail != changedDetail) ||
+		se.Reason == control.ReasonRevoked || se.Reason == control.ReasonIdentity)
 	r.mu.Unlock()
 	g.log.Info("tunnel down", "remote", r.cfg.Name, "reason", reason, "detail", detail)
 }
