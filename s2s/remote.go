@@ -356,24 +356,10 @@ func (g *Gateway) sessionConfig(role control.Role, ss *sessionState) control.Con
 	}
 }
 
-// firstServed returns the endpoint of the first of a peer's transports
-// that this gateway serves, or "" (the endpoint is then learned from the
-// peer's packets).
-func (g *Gateway) firstServed(ts []control.Transport) string {
-	for _, t := range ts {
-		for _, l := range g.opts.Transports {
-			if l.Name == t.Name {
-				return transport.FormatEndpoint(t.Name, t.Endpoint)
-			}
-		}
-	}
-	return ""
-}
-
 // advertised lists the data-plane endpoints for a remote that reached us
 // at local: unspecified listen addresses become local's address. A dialing
-// gateway lists first the transports it prefers for the remote r, so that
-// the remote answers on the same one.
+// gateway lists first the transports it prefers for the remote r (the
+// remote follows whichever the dialer's path monitor uses).
 func (g *Gateway) advertised(local net.Addr, r *remote) []control.Transport {
 	out := gatewaycore.Advertised(g.opts.Transports, local)
 	if r != nil {
@@ -461,10 +447,14 @@ func (ss *sessionState) install(_ context.Context, p *control.Peer, epoch uint64
 			// handshake, retrying quickly until the remote has the key.
 			ss.pc.Endpoint = ss.monitor.Current()
 		} else {
-			// The accepting side installs last: it starts the handshake at
-			// once, toward the dialer's first choice of transport, and
-			// follows the dialer's choice (roaming) from then on.
-			ss.pc.Endpoint = ss.g.firstServed(p.Transports)
+			// The accepting side installs last, without an endpoint: it
+			// learns the dialer's from the dialer's first handshake and
+			// follows the dialer's choice (roaming) from then on. It never
+			// starts a handshake of its own toward the dialer: one crossing
+			// the dialer's (both sides initiating at once, as a slow first
+			// tls or quic connection makes likely) leaves each side waiting
+			// for the other's data on a keypair the other dropped, until
+			// WireGuard retries after 15 s.
 			ss.pc.PersistentKeepalive = peerKeepalive
 			mon, err := transport.NewMonitor(transport.MonitorConfig{}, time.Now())
 			if err != nil {
@@ -493,11 +483,6 @@ func (ss *sessionState) install(_ context.Context, p *control.Peer, epoch uint64
 		// Counted: install runs in a session goroutine that is.
 		r.g.wg.Add(1)
 		go func() { defer r.g.wg.Done(); ss.watch.Run(wctx) }()
-	}
-	if ss.role == control.Responder {
-		// From now on the endpoint follows the dialer's packets: a PSK
-		// rotation must not point the peer back at the first transport.
-		ss.pc.Endpoint = ""
 	}
 	return nil
 }
