@@ -268,7 +268,7 @@ func (g *Gateway) SetRemotes(remotes []Remote) error {
 		}
 		reason, detail := control.ReasonRemoved, "removed from the configuration"
 		if i >= 0 {
-			detail = "configuration changed"
+			detail = changedDetail
 		}
 		g.log.Info("remote stopping", "remote", name, "why", detail)
 		r.stop(reason, detail)

@@ -34,6 +34,9 @@ const (
 	tieBreakDetail    = "both gateways dial each other;"
 	reasonUnreachable = "unreachable"
 	reasonDataPlane   = "data_plane"
+	// changedDetail is the detail of ReasonRemoved when the remote's
+	// configuration changed: the remote restarts at once, it is not gone.
+	changedDetail = "configuration changed"
 )
 
 // remote is one configured remote gateway and its current session.
@@ -53,6 +56,13 @@ type remote struct {
 	since    time.Time
 	sessions uint64
 	routes   []netip.Prefix // routes installed for the remote
+	// dismissed is set when the remote ended an established session
+	// itself because it no longer admits us (removed from its
+	// configuration, our certificate revoked, our identity refused):
+	// the next dial waits backoffMax, so that the reason it gave stays
+	// the remote's state for a while instead of being overwritten at
+	// once by the refusal of a redial.
+	dismissed bool
 }
 
 func newRemote(g *Gateway, cfg Remote) *remote {
@@ -109,6 +119,13 @@ func (r *remote) run() {
 		if !r.waitIdle() {
 			return
 		}
+		if r.takeDismissed() {
+			backoff = backoffMax
+			if !r.sleep(backoff) {
+				return
+			}
+			continue
+		}
 		established := false
 		for _, addr := range r.cfg.Control {
 			if r.dial(clientCfg, addr) {
@@ -122,13 +139,31 @@ func (r *remote) run() {
 		if established {
 			backoff = backoffMin
 		}
-		wait := backoff/2 + rand.N(backoff/2+1)
-		select {
-		case <-r.ctx.Done():
+		if !r.sleep(backoff) {
 			return
-		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, backoffMax)
+	}
+}
+
+// takeDismissed reports whether the remote dismissed us since the last
+// call (see remote.dismissed) and clears it.
+func (r *remote) takeDismissed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := r.dismissed
+	r.dismissed = false
+	return d
+}
+
+// sleep waits between backoff/2 and backoff; it returns false when the
+// remote is stopped.
+func (r *remote) sleep(backoff time.Duration) bool {
+	select {
+	case <-r.ctx.Done():
+		return false
+	case <-time.After(backoff/2 + rand.N(backoff/2+1)):
+		return true
 	}
 }
 
@@ -321,24 +356,10 @@ func (g *Gateway) sessionConfig(role control.Role, ss *sessionState) control.Con
 	}
 }
 
-// firstServed returns the endpoint of the first of a peer's transports
-// that this gateway serves, or "" (the endpoint is then learned from the
-// peer's packets).
-func (g *Gateway) firstServed(ts []control.Transport) string {
-	for _, t := range ts {
-		for _, l := range g.opts.Transports {
-			if l.Name == t.Name {
-				return transport.FormatEndpoint(t.Name, t.Endpoint)
-			}
-		}
-	}
-	return ""
-}
-
 // advertised lists the data-plane endpoints for a remote that reached us
 // at local: unspecified listen addresses become local's address. A dialing
-// gateway lists first the transports it prefers for the remote r, so that
-// the remote answers on the same one.
+// gateway lists first the transports it prefers for the remote r (the
+// remote follows whichever the dialer's path monitor uses).
 func (g *Gateway) advertised(local net.Addr, r *remote) []control.Transport {
 	out := gatewaycore.Advertised(g.opts.Transports, local)
 	if r != nil {
@@ -426,10 +447,14 @@ func (ss *sessionState) install(_ context.Context, p *control.Peer, epoch uint64
 			// handshake, retrying quickly until the remote has the key.
 			ss.pc.Endpoint = ss.monitor.Current()
 		} else {
-			// The accepting side installs last: it starts the handshake at
-			// once, toward the dialer's first choice of transport, and
-			// follows the dialer's choice (roaming) from then on.
-			ss.pc.Endpoint = ss.g.firstServed(p.Transports)
+			// The accepting side installs last, without an endpoint: it
+			// learns the dialer's from the dialer's first handshake and
+			// follows the dialer's choice (roaming) from then on. It never
+			// starts a handshake of its own toward the dialer: one crossing
+			// the dialer's (both sides initiating at once, as a slow first
+			// tls or quic connection makes likely) leaves each side waiting
+			// for the other's data on a keypair the other dropped, until
+			// WireGuard retries after 15 s.
 			ss.pc.PersistentKeepalive = peerKeepalive
 			mon, err := transport.NewMonitor(transport.MonitorConfig{}, time.Now())
 			if err != nil {
@@ -458,11 +483,6 @@ func (ss *sessionState) install(_ context.Context, p *control.Peer, epoch uint64
 		// Counted: install runs in a session goroutine that is.
 		r.g.wg.Add(1)
 		go func() { defer r.g.wg.Done(); ss.watch.Run(wctx) }()
-	}
-	if ss.role == control.Responder {
-		// From now on the endpoint follows the dialer's packets: a PSK
-		// rotation must not point the peer back at the first transport.
-		ss.pc.Endpoint = ""
 	}
 	return nil
 }
@@ -530,6 +550,8 @@ func (ss *sessionState) finish(err error) {
 	}
 	r.mu.Lock()
 	r.setState(state, reason, detail)
+	r.dismissed = se != nil && se.Remote && ((se.Reason == control.ReasonRemoved && se.Detail != changedDetail) ||
+		se.Reason == control.ReasonRevoked || se.Reason == control.ReasonIdentity)
 	r.mu.Unlock()
 	g.log.Info("tunnel down", "remote", r.cfg.Name, "reason", reason, "detail", detail)
 }

@@ -136,9 +136,6 @@ func TestAdvertised(t *testing.T) {
 	if got[0].Name != "tls" || got[1].Name != "quic" || got[2].Name != "udp" {
 		t.Errorf("dialer's order not first: %v", got)
 	}
-	if ep := g.firstServed(got); ep != "tls://192.0.2.1:443" {
-		t.Errorf("firstServed = %q", ep)
-	}
 }
 
 func TestSetRemotesRefusesConflicts(t *testing.T) {
