@@ -7,81 +7,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
+
+	"intransit/internal/gatewaycore"
 )
 
 // Connection bounds of a console listener.
 const (
-	// MaxConnsPerSource is how many connections one IP address may hold.
+	// MaxConnsPerSource is how many connections one source (an IPv4
+	// address, an IPv6 /64) may hold.
 	MaxConnsPerSource = 16
 	// MaxConns is how many connections the console holds in all.
 	MaxConns = 128
 )
-
-// limitListener closes at once a connection over the per-source or the
-// total bound.
-type limitListener struct {
-	net.Listener
-	perSource, total int
-
-	mu    sync.Mutex
-	bySrc map[string]int
-	all   int
-}
-
-// LimitListener bounds the connections accepted from ln: at most
-// perSource at a time from one IP address and total overall; a connection
-// over either bound is closed as soon as it is accepted.
-func LimitListener(ln net.Listener, perSource, total int) net.Listener {
-	return &limitListener{Listener: ln, perSource: perSource, total: total, bySrc: map[string]int{}}
-}
-
-// Accept returns the next connection within the bounds.
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		src := c.RemoteAddr().String()
-		if host, _, err := net.SplitHostPort(src); err == nil {
-			src = host
-		}
-		l.mu.Lock()
-		if l.bySrc[src] >= l.perSource || l.all >= l.total {
-			l.mu.Unlock()
-			c.Close()
-			continue
-		}
-		l.bySrc[src]++
-		l.all++
-		l.mu.Unlock()
-		return &limitConn{Conn: c, release: func() { l.release(src) }}, nil
-	}
-}
-
-func (l *limitListener) release(src string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.all--
-	if l.bySrc[src]--; l.bySrc[src] <= 0 {
-		delete(l.bySrc, src)
-	}
-}
-
-// limitConn gives its slot back once, when closed.
-type limitConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
-}
 
 // Serve serves the console on ln (bounded per source and in total, with
 // deadlines on every request) until ctx ends; ln is closed then. With cfg
@@ -102,7 +40,10 @@ func (c *Console) Serve(ctx context.Context, ln net.Listener, cfg *tls.Config) e
 		_ = srv.Shutdown(sctx)
 	})
 	defer stop()
-	ln = LimitListener(ln, MaxConnsPerSource, MaxConns)
+	// The gateways' listener bound: refusals are logged at most once per
+	// reason and interval.
+	ln = gatewaycore.LimitListener(ln, MaxConnsPerSource, MaxConns,
+		gatewaycore.NewRefusals(c.log, "console connection refused", gatewaycore.DefaultLogEvery))
 	if cfg != nil {
 		// Over the limit: the server must see the *tls.Conn itself.
 		ln = tls.NewListener(ln, cfg)
