@@ -172,3 +172,15 @@ func TestReloadRefusedNamesFileLine(t *testing.T) {
 		})
 	}
 }
+
+// TestUnitChecksBeforeStart: the shipped unit runs --check before the
+// daemon, so that a broken file is reported with every error at once.
+func TestUnitChecksBeforeStart(t *testing.T) {
+	unit, err := os.ReadFile(filepath.Join("..", "..", "systemd", "intransitd.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(unit), "\nExecStartPre=/usr/bin/intransitd --config /etc/intransit/intransitd.yaml --check\n") {
+		t.Error("systemd/intransitd.service does not run intransitd --check in ExecStartPre")
+	}
+}
