@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"intransit/internal/configcheck"
 	"intransit/internal/daemonconfig"
 	"intransit/internal/statestore"
 	"intransit/p2s/enroll"
@@ -44,7 +45,7 @@ func startCA(ctx context.Context, cfg *daemonconfig.Config, rev *tlspolicy.Revoc
 		return nil, nil
 	}
 	log = log.With("component", "pki")
-	secret, err := p2sSecret(*c)
+	secret, err := configcheck.CASecret(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -20,13 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sys/unix"
 
+	"intransit/internal/configcheck"
 	"intransit/internal/daemonconfig"
 	"intransit/internal/gatewaycore"
 	"intransit/internal/logging"
 	"intransit/internal/status"
 	"intransit/s2s"
 	"intransit/tlspolicy"
-	"intransit/tlspolicy/crlsource"
 	"intransit/tunnel/control"
 )
 
@@ -131,26 +131,11 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 // gatewayOptions turns the configuration into s2s options, loading the
 // certificate, CAs and CRL and the WireGuard key.
 func (d *daemon) gatewayOptions(ctx context.Context, cfg *daemonconfig.Config, m *tlspolicy.Metrics) (s2s.Options, error) {
-	prof, err := tlspolicy.LoadProfile(cfg.Identity.Profile)
+	id, err := configcheck.LoadIdentity(ctx, cfg, d.log)
 	if err != nil {
-		return s2s.Options{}, fmt.Errorf("identity.profile: %w", err)
+		return s2s.Options{}, err
 	}
-	kp, err := tlspolicy.LoadKeyPairFiles(cfg.Identity.Cert, cfg.Identity.Key, prof, d.log)
-	if err != nil {
-		return s2s.Options{}, fmt.Errorf("identity.cert/key: %w", err)
-	}
-	cas, err := tlspolicy.LoadCAFile(cfg.Identity.CA, d.log)
-	if err != nil {
-		return s2s.Options{}, fmt.Errorf("identity.ca: %w", err)
-	}
-	var src tlspolicy.CRLSource = &crlsource.File{Path: cfg.Identity.CRL}
-	if cfg.Identity.CRLIsURL() {
-		src = &crlsource.URL{URL: cfg.Identity.CRL, Client: &http.Client{Timeout: 10 * time.Second}}
-	}
-	rev, err := tlspolicy.NewRevocation(ctx, src, cas, d.log)
-	if err != nil {
-		return s2s.Options{}, fmt.Errorf("identity.crl: %w", err)
-	}
+	prof, kp, cas, rev := id.Profile, id.KeyPair, id.CAs, id.Revocation
 	key, err := s2s.LoadOrCreateKey(cfg.StateDir)
 	if err != nil {
 		return s2s.Options{}, fmt.Errorf("state_dir: %w", err)
@@ -352,8 +337,8 @@ func (d *daemon) reload(ctx context.Context) {
 		return
 	}
 	if field := gatewaycore.RestartOnly(d.cfg, next); field != "" {
-		d.log.Error("reload refused: this change needs a restart, nothing changed", "field", field)
-		refused(field + ": this change needs a restart")
+		d.log.Error("reload refused: this change needs a restart, nothing changed", "field", field, "at", next.Where(field))
+		refused(next.Where(field) + ": " + field + ": this change needs a restart")
 		return
 	}
 	if err := d.guard.remotes.Apply(ctx, guardPolicy(next)); err != nil {

@@ -8,7 +8,7 @@
 // tunnels, also while it is stopped, killed or restarting.
 //
 //	intransitd --config /etc/intransit/intransitd.yaml
-//	intransitd --config FILE --check   # validate the file and exit
+//	intransitd --config FILE --check   # check the file and the files it names, and exit
 //	intransitd --log-level debug       # pin the level (else log_level)
 //	intransitd --config FILE --guard   # install the fail-closed blocks and exit (at boot)
 //
@@ -35,7 +35,7 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("intransitd", flag.ContinueOnError)
 	path := fs.String("config", "/etc/intransit/intransitd.yaml", "configuration file")
-	check := fs.Bool("check", false, "validate the configuration and exit")
+	check := fs.Bool("check", false, "check the configuration and every file it names (certificates, keys, CA bundle, CRL, secrets) as at start, print every error, and exit: 0 ok, 1 errors, 2 unreadable")
 	levelFlag := fs.String("log-level", "", "log level for the life of the process: debug, info, warn or error (default: log_level of the configuration, applied again on reload)")
 	guard := fs.Bool("guard", false, "install the configuration's fail-closed blocks and exit (at boot, before the network)")
 	if err := fs.Parse(args); err != nil {
@@ -50,6 +50,9 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "intransitd: unexpected arguments %v\n", fs.Args())
 		return 2
 	}
+	if *check {
+		return checkConfig(context.Background(), *path, os.Stdout, os.Stderr)
+	}
 	cfg, err := daemonconfig.Load(*path)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "intransitd: %v\n", err)
@@ -58,10 +61,6 @@ func run(args []string) int {
 			return 1
 		}
 		return 2
-	}
-	if *check {
-		fmt.Printf("%s: ok (%d remotes)\n", cfg.Path, len(cfg.Remotes))
-		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

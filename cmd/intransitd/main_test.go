@@ -3,18 +3,22 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
 func TestRunCheck(t *testing.T) {
 	dir := t.TempDir()
-	good := "identity: {cert: a.pem, key: a.key, ca: ca.pem, crl: crl.pem}\nlisten: {udp: 192.0.2.1:51820}\nsite_prefixes: [10.1.0.0/24]\n"
+	g := newGatewayFiles(t)
+	good := g.identity(g.chain, g.key, g.bundle) + "listen: {udp: 192.0.2.1:51820}\nsite_prefixes: [10.1.0.0/24]\n"
 	tests := []struct {
 		name, body string
 		args       []string
 		want       int
 	}{
 		{"valid", good, []string{"--check"}, 0},
+		{"a missing file", strings.Replace(good, g.crl, g.crl+".gone", 1), []string{"--check"}, 1},
+		{"not YAML", "identity: [\n", []string{"--check"}, 1},
 		{"invalid", good + "surprise: 1\n", []string{"--check"}, 1},
 		{"path below 1280", good + "path_mtu: 1200\n", []string{"--check"}, 1},
 		{"IPv6 over a 1280 path", good + "path_mtu: 1280\nremotes: [{name: b, identity: b.example, allowed_prefixes: ['fd02::/64']}]\n", []string{"--check"}, 1},

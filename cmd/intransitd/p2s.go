@@ -22,7 +22,6 @@ import (
 	"intransit/p2s/enroll"
 	"intransit/p2s/gateway"
 	"intransit/p2s/pool"
-	"intransit/pki/keywrap"
 	"intransit/s2s"
 	"intransit/tlspolicy"
 	"intransit/tunnel/transport/tcpmss"
@@ -138,15 +137,6 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, a
 	}()
 	ok = true
 	return rt, nil
-}
-
-// p2sSecret reads the PKI master key of the p2s section.
-func p2sSecret(p daemonconfig.P2SPKI) (keywrap.Secret, error) {
-	s, err := keywrap.Source{KeyFile: p.KeyFile, PassphraseFile: p.PassphraseFile}.Load()
-	if err != nil {
-		return keywrap.Secret{}, fmt.Errorf("p2s.pki: %w", err)
-	}
-	return s, nil
 }
 
 // serveHTTPS serves h over TLS on addr until close.

@@ -51,7 +51,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -145,6 +147,9 @@ type Config struct {
 	Console *Console `yaml:"console"`
 	// Store is where the point-to-site state and the PKI records live.
 	Store Store `yaml:"store"`
+
+	// root is the file's YAML tree, for the lines of fields (Where).
+	root *yaml.Node
 }
 
 // Identity is the gateway's certificate, key and trust material.
@@ -183,28 +188,39 @@ type Listen struct {
 	Data map[string]Endpoint
 }
 
-// UnmarshalYAML reads control and one key per registered transport.
+// UnmarshalYAML reads control and one key per registered transport; it
+// reports every bad key and address, not only the first.
 func (l *Listen) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
-		return &fieldError{n.Line, "want a mapping of control and transport names to addresses"}
+		return fieldErr(n.Line, "want a mapping of control and transport names to addresses")
 	}
+	var errs []string
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		var ep Endpoint
 		if err := val.Decode(&ep); err != nil {
-			return err
+			errs = append(errs, typeErrors(err)...)
+			continue
 		}
 		if k.Value == "control" {
 			l.Control = ep
 			continue
 		}
 		if _, err := registry.Lookup(k.Value); err != nil {
-			return &fieldError{k.Line, fmt.Sprintf("listen: %q is neither control nor a transport (%s)", k.Value, strings.Join(registry.Names(), ", "))}
+			msg := fmt.Sprintf("listen: %q is neither control nor a transport (%s)", k.Value, strings.Join(registry.Names(), ", "))
+			if s := suggest(k.Value, append([]string{"control"}, registry.Names()...)); s != "" {
+				msg += " (did you mean " + s + "?)"
+			}
+			errs = append(errs, typeErrors(fieldErr(k.Line, msg))...)
+			continue
 		}
 		if l.Data == nil {
 			l.Data = map[string]Endpoint{}
 		}
 		l.Data[k.Value] = ep
+	}
+	if len(errs) > 0 {
+		return &yaml.TypeError{Errors: errs}
 	}
 	return nil
 }
@@ -297,8 +313,32 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse parses and validates a configuration; path names it in errors and
-// is the base of relative paths.
+// is the base of relative paths. It reports every error it finds, as
+// Errors in file order (each an *Error), not only the first: unknown keys
+// (with the field probably meant), values of the wrong type, and what
+// validation finds in the fields that decoded.
 func Parse(path string, data []byte) (*Config, error) {
+	cfg, err := parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// LoadAll reads and validates the configuration at path as Load does, and
+// returns with the errors the configuration as far as it was read (nil
+// only when the file is not YAML at all), so that the files it names can
+// be checked too: intransitd --check reports every error at once.
+func LoadAll(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parse(path, data)
+}
+
+// parse is Parse, returning what it read also with errors.
+func parse(path string, data []byte) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -311,48 +351,51 @@ func Parse(path string, data []byte) (*Config, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, &Error{File: path, Line: extra.Line, Msg: "more than one YAML document"}
 	}
-	cfg := &Config{Path: path}
-	strict := yaml.NewDecoder(bytes.NewReader(data))
-	strict.KnownFields(true)
-	if err := strict.Decode(cfg); err != nil {
-		return nil, yamlError(path, err)
-	}
+	cfg := &Config{Path: path, root: &root}
 	v := validator{file: path, root: &root}
-	v.validate(cfg)
-	if v.err != nil {
-		return nil, v.err
+	v.unknownKeys(&root, reflect.TypeOf(cfg).Elem(), nil)
+	if err := root.Decode(cfg); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, yamlError(path, err)
+		}
+		for _, msg := range te.Errors {
+			v.decodeError(msg)
+		}
 	}
-	return cfg, nil
+	v.validate(cfg)
+	v.ports(cfg)
+	return cfg, v.result()
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
+var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 
-// yamlError turns a yaml.v3 error into an Error with its line.
+// yamlError turns a yaml.v3 syntax error into an Error with its line.
 func yamlError(path string, err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		err = errors.New(te.Errors[0])
-	}
-	var fe *fieldError
-	if errors.As(err, &fe) {
-		return &Error{File: path, Line: fe.line, Msg: fe.msg}
-	}
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		var line int
-		fmt.Sscanf(m[1], "%d", &line)
+		line, _ := strconv.Atoi(m[1])
 		return &Error{File: path, Line: line, Msg: m[2]}
 	}
 	return &Error{File: path, Msg: msg}
 }
 
-// fieldError is returned by the UnmarshalYAML methods of the value types.
-type fieldError struct {
-	line int
-	msg  string
+// fieldErr is what the UnmarshalYAML methods of the value types return: a
+// yaml.TypeError, so that decoding goes on and every bad value is
+// reported.
+func fieldErr(line int, msg string) error {
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", line, msg)}}
 }
 
-func (e *fieldError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+// typeErrors returns the messages of a yaml.TypeError (err's text when it
+// is another error).
+func typeErrors(err error) []string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return te.Errors
+	}
+	return []string{err.Error()}
+}
 
 // Prefix is an IP prefix in the file, with its line.
 type Prefix struct {
@@ -364,17 +407,17 @@ type Prefix struct {
 // UnmarshalYAML parses a canonical prefix ("10.1.0.0/24").
 func (p *Prefix) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return &fieldError{n.Line, "want a prefix such as 10.1.0.0/24"}
+		return fieldErr(n.Line, "want a prefix such as 10.1.0.0/24")
 	}
 	pr, err := netip.ParsePrefix(n.Value)
 	if err != nil {
-		return &fieldError{n.Line, fmt.Sprintf("invalid prefix %q: %v", n.Value, err)}
+		return fieldErr(n.Line, fmt.Sprintf("invalid prefix %q: %v", n.Value, err))
 	}
 	if pr.Masked() != pr {
-		return &fieldError{n.Line, fmt.Sprintf("prefix %s has host bits set (did you mean %s?)", n.Value, pr.Masked())}
+		return fieldErr(n.Line, fmt.Sprintf("prefix %s has host bits set (did you mean %s?)", n.Value, pr.Masked()))
 	}
 	if pr.Addr().Is4In6() {
-		return &fieldError{n.Line, fmt.Sprintf("prefix %s is an IPv4-mapped IPv6 prefix; write it as IPv4", n.Value)}
+		return fieldErr(n.Line, fmt.Sprintf("prefix %s is an IPv4-mapped IPv6 prefix; write it as IPv4", n.Value))
 	}
 	p.Prefix, p.Line = pr, n.Line
 	return nil
@@ -390,14 +433,14 @@ type Endpoint struct {
 // UnmarshalYAML parses "192.0.2.1:443" or "[2001:db8::1]:443".
 func (e *Endpoint) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return &fieldError{n.Line, "want an address and port such as 192.0.2.1:443"}
+		return fieldErr(n.Line, "want an address and port such as 192.0.2.1:443")
 	}
 	ap, err := netip.ParseAddrPort(n.Value)
 	if err != nil {
-		return &fieldError{n.Line, fmt.Sprintf("invalid address and port %q: %v", n.Value, err)}
+		return fieldErr(n.Line, fmt.Sprintf("invalid address and port %q: %v", n.Value, err))
 	}
 	if ap.Port() == 0 {
-		return &fieldError{n.Line, fmt.Sprintf("%s: port 0 is not allowed", n.Value)}
+		return fieldErr(n.Line, fmt.Sprintf("%s: port 0 is not allowed", n.Value))
 	}
 	e.AddrPort, e.Line = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), n.Line
 	return nil
@@ -413,14 +456,14 @@ type Duration struct {
 // UnmarshalYAML parses a duration.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return &fieldError{n.Line, "want a duration such as 2m or 15s"}
+		return fieldErr(n.Line, "want a duration such as 2m or 15s")
 	}
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return &fieldError{n.Line, fmt.Sprintf("invalid duration %q (want e.g. 2m or 15s)", n.Value)}
+		return fieldErr(n.Line, fmt.Sprintf("invalid duration %q (want e.g. 2m or 15s)", n.Value))
 	}
 	if v <= 0 {
-		return &fieldError{n.Line, fmt.Sprintf("duration %s must be positive", n.Value)}
+		return fieldErr(n.Line, fmt.Sprintf("duration %s must be positive", n.Value))
 	}
 	d.Duration, d.Line = v, n.Line
 	return nil
@@ -430,12 +473,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 func (r *Remote) UnmarshalYAML(n *yaml.Node) error {
 	type plain Remote
 	var p plain
-	if err := n.Decode(&p); err != nil {
-		return err
-	}
+	err := n.Decode(&p) // a yaml.TypeError leaves the rest decoded
 	*r = Remote(p)
 	r.Line = n.Line
-	return nil
+	return err
 }
 
 // CRLIsURL reports whether the CRL source is a URL.

@@ -80,11 +80,11 @@ func TestParseErrors(t *testing.T) {
 		line       int
 		field, msg string
 	}{
-		{"unknown key", "psk_rotation: 30s", "psk_rotaton: 30s", 14, "", "field psk_rotaton not found"},
-		{"wrong type", "psk_rotation: 30s", "psk_rotation: [1]", 14, "", "want a duration"},
-		{"bad duration", "psk_rotation: 30s", "psk_rotation: soon", 14, "", "invalid duration"},
-		{"invalid prefix", "[10.1.0.0/24, fd01::/64]", "[10.1.0.0/24, 10.1.0.300/24]", 13, "", "invalid prefix"},
-		{"host bits", "[10.1.0.0/24, fd01::/64]", "[10.1.0.1/24]", 13, "", "host bits"},
+		{"unknown key", "psk_rotation: 30s", "psk_rotaton: 30s", 14, "psk_rotaton", "unknown field (did you mean psk_rotation?)"},
+		{"wrong type", "psk_rotation: 30s", "psk_rotation: [1]", 14, "psk_rotation", "want a duration"},
+		{"bad duration", "psk_rotation: 30s", "psk_rotation: soon", 14, "psk_rotation", "invalid duration"},
+		{"invalid prefix", "[10.1.0.0/24, fd01::/64]", "[10.1.0.0/24, 10.1.0.300/24]", 13, "site_prefixes", "invalid prefix"},
+		{"host bits", "[10.1.0.0/24, fd01::/64]", "[10.1.0.1/24]", 13, "site_prefixes", "host bits"},
 		{"overlap in list", "[10.1.0.0/24, fd01::/64]", "[10.1.0.0/16, 10.1.2.0/24]", 13, "site_prefixes[1]", "overlaps 10.1.0.0/16"},
 		{"overlap with site", "allowed_prefixes: [10.2.0.0/24]", "allowed_prefixes: [10.1.0.128/25]", 20, "remotes[0].allowed_prefixes[0]", "overlaps site_prefixes[0]"},
 		{"overlap between remotes", "allowed_prefixes: [10.3.0.0/24]", "allowed_prefixes: [10.2.0.0/16]", 23, "remotes[1].allowed_prefixes[0]", "overlaps remotes[0]"},
@@ -97,13 +97,13 @@ func TestParseErrors(t *testing.T) {
 		{"bad log level", "log_format: json", "log_format: json\nlog_level: verbose", 2, "log_level", `"verbose": want debug, info, warn or error`},
 		{"log level in capitals", "log_format: json", "log_format: json\nlog_level: DEBUG", 2, "log_level", "want debug, info, warn or error"},
 		{"no transport", "  udp: 192.0.2.1:51820\n  quic: 192.0.2.1:443\n", "", 9, "listen", "at least one"},
-		{"port zero", "udp: 192.0.2.1:51820", "udp: 192.0.2.1:0", 11, "", "port 0"},
+		{"port zero", "udp: 192.0.2.1:51820", "udp: 192.0.2.1:0", 11, "listen.udp", "port 0"},
 		{"unspecified dial", "control: [192.0.2.2:8443]", "control: ['0.0.0.0:8443']", 18, "remotes[0].control[0]", "unspecified"},
 		{"dead_after", "psk_rotation: 30s", "psk_rotation: 30s\ndead_after: 1s", 15, "dead_after", "must exceed keepalive"},
 		{"handshake_timeout", "psk_rotation: 30s", "psk_rotation: 30s\nhandshake_timeout: 2m", 15, "handshake_timeout", "longer than 1m0s"},
 		{"pprof without metrics", "log_format: json", "log_format: json\nmetrics_pprof: true", 0, "metrics_pprof", "needs metrics_listen"},
 		{"pprof not on loopback", "log_format: json", "log_format: json\nmetrics_listen: 192.0.2.1:9586\nmetrics_pprof: true", 0, "metrics_pprof", "loopback only"},
-		{"unknown transport key", "  quic: 192.0.2.1:443", "  sctp: 192.0.2.1:443", 12, "", `"sctp" is neither control nor a transport (udp, quic, tls)`},
+		{"unknown transport key", "  quic: 192.0.2.1:443", "  sctp: 192.0.2.1:443", 12, "listen.sctp", `"sctp" is neither control nor a transport (udp, quic, tls)`},
 		{"same udp port", "  quic: 192.0.2.1:443", "  quic: 192.0.2.1:51820", 12, "listen.quic", "UDP port 51820 is also listen.udp"},
 		{"tls on control port", "  quic: 192.0.2.1:443", "  tls: 192.0.2.1:8443", 12, "listen.tls", "TCP port 8443 is also listen.control"},
 		{"path below 1280", "psk_rotation: 30s", "psk_rotation: 30s\npath_mtu: 1200", 15, "path_mtu", "below 1280, the smallest the transports support"},
@@ -121,8 +121,13 @@ func TestParseErrors(t *testing.T) {
 			if !errors.As(err, &ce) {
 				t.Fatalf("error %v (%T), want *Error", err, err)
 			}
+			for _, e := range List(err) { // every error is reported: find the one meant
+				if e.Field == tc.field && strings.Contains(e.Msg, tc.msg) {
+					ce = e
+				}
+			}
 			if ce.File != "gw.yaml" || (tc.line != 0 && ce.Line != tc.line) || ce.Field != tc.field || !strings.Contains(ce.Msg, tc.msg) {
-				t.Errorf("got %q (line %d field %q), want line %d field %q containing %q", ce, ce.Line, ce.Field, tc.line, tc.field, tc.msg)
+				t.Errorf("got %q (line %d field %q), want line %d field %q containing %q (all: %v)", ce, ce.Line, ce.Field, tc.line, tc.field, tc.msg, err)
 			}
 		})
 	}

@@ -47,9 +47,6 @@ func (v *validator) console(c *Config) {
 		v.fail(0, at("listen"), "required: an address and port such as 127.0.0.1:9090")
 		return
 	}
-	if cs.Listen.Port() == c.Listen.Control.Port() {
-		v.fail(cs.Listen.Line, at("listen"), "port %d is also listen.control", cs.Listen.Port())
-	}
 	if cs.TLSProfile == "" {
 		cs.TLSProfile = tlspolicy.Modern
 	}

@@ -34,12 +34,12 @@ func TestConsoleErrors(t *testing.T) {
 		line                  int
 	}{
 		{"no listen", "listen: 127.0.0.1:9090", "expiry_warning: 1h", "console.listen", 40},
-		{"bad address", "listen: 127.0.0.1:9090", "listen: localhost:9090", "", 41},
+		{"bad address", "listen: 127.0.0.1:9090", "listen: localhost:9090", "console.listen", 41},
 		{"control port", "listen: 127.0.0.1:9090", "listen: 127.0.0.1:8443", "console.listen", 41},
 		{"http enroll url", "listen: 127.0.0.1:9090", "listen: 127.0.0.1:9090\n  enroll_url: http://vpn.example.com", "console.enroll_url", 42},
 		{"unknown profile", "listen: 127.0.0.1:9090", "listen: 127.0.0.1:9090\n  tls_profile: nosuch", "console.tls_profile", 42},
-		{"unknown key", "listen: 127.0.0.1:9090", "listen: 127.0.0.1:9090\n  listen_tls: true", "", 42},
-		{"negative warning", "listen: 127.0.0.1:9090", "listen: 127.0.0.1:9090\n  expiry_warning: -1h", "", 42},
+		{"unknown key", "listen: 127.0.0.1:9090", "listen: 127.0.0.1:9090\n  listen_tls: true", "console.listen_tls", 42},
+		{"negative warning", "listen: 127.0.0.1:9090", "listen: 127.0.0.1:9090\n  expiry_warning: -1h", "console.expiry_warning", 42},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			text := strings.Replace(base, tc.from, tc.to, 1)

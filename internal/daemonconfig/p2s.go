@@ -11,7 +11,6 @@ import (
 	"intransit/p2s"
 	"intransit/tlspolicy"
 	"intransit/tunnel"
-	"intransit/tunnel/transport"
 	"intransit/tunnel/transport/registry"
 )
 
@@ -121,11 +120,11 @@ type Addr struct {
 // UnmarshalYAML parses an IP address.
 func (a *Addr) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return &fieldError{n.Line, "want an IP address such as 10.1.0.53"}
+		return fieldErr(n.Line, "want an IP address such as 10.1.0.53")
 	}
 	ad, err := netip.ParseAddr(n.Value)
 	if err != nil {
-		return &fieldError{n.Line, fmt.Sprintf("invalid IP address %q: %v", n.Value, err)}
+		return fieldErr(n.Line, fmt.Sprintf("invalid IP address %q: %v", n.Value, err))
 	}
 	a.Addr, a.Line = ad.Unmap(), n.Line
 	return nil
@@ -179,35 +178,9 @@ func (v *validator) p2s(c *Config) {
 	if len(ts) == 0 {
 		v.fail(0, at("listen"), "serve at least one data-plane transport (%s)", strings.Join(registry.Names(), ", "))
 	}
-	ports := map[string]map[uint16]string{transport.NetworkTCP: {c.Listen.Control.Port(): "listen.control"}, transport.NetworkUDP: {}}
-	for _, t := range c.Listen.Transports() {
-		if ports[t.Network] == nil {
-			ports[t.Network] = map[uint16]string{}
-		}
-		ports[t.Network][t.Endpoint.Port()] = "listen." + t.Name
-	}
-	claim := func(network string, ep Endpoint, field ...any) {
-		if !ep.IsValid() {
-			return
-		}
-		if ports[network] == nil {
-			ports[network] = map[uint16]string{}
-		}
-		if other, ok := ports[network][ep.Port()]; ok {
-			v.fail(ep.Line, at(field...), "port %d is also %s", ep.Port(), other)
-			return
-		}
-		ports[network][ep.Port()] = fieldName(at(field...))
-	}
-	claim(transport.NetworkTCP, l.Control, "listen", "control")
-	claim(transport.NetworkTCP, p.Enroll, "enroll")
-	claim(transport.NetworkTCP, p.Renew, "renew")
-	for _, t := range ts {
-		claim(t.Network, l.Data[t.Name], "listen", t.Name)
-	}
 	if p.Interface.MTU == 0 && len(ts) > 0 {
 		mtu, err := registry.FallbackMTU(transportNames(ts), c.PathMTU)
-		if err != nil {
+		if err != nil && registry.CheckPathMTU(c.PathMTU) == nil { // else path_mtu's error says it
 			v.fail(0, at("interface", "mtu"), "%v", err)
 		}
 		p.Interface.MTU = mtu

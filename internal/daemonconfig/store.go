@@ -1,11 +1,10 @@
 package daemonconfig
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -135,26 +134,35 @@ func LoadStore(path string) (Store, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return Store{}, yamlError(path, err)
 	}
-	var file struct {
-		Store *Store               `yaml:"store"`
-		Rest  map[string]yaml.Node `yaml:",inline"`
+	if root.Kind == 0 {
+		return Store{}, &Error{File: path, Msg: "the file is empty"}
 	}
-	strict := yaml.NewDecoder(bytes.NewReader(data))
-	strict.KnownFields(true)
-	if err := strict.Decode(&file); err != nil {
-		if errors.Is(err, io.EOF) {
-			return Store{}, &Error{File: path, Msg: "the file is empty"}
+	var file struct {
+		Store *Store `yaml:"store"`
+	}
+	v := validator{file: path, root: &root}
+	if n := valueOf(&root, "store"); n != nil {
+		v.unknownKeys(n, reflect.TypeOf(Store{}), []any{"store"})
+	}
+	if err := root.Decode(&file); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return Store{}, yamlError(path, err)
 		}
-		return Store{}, yamlError(path, err)
+		for _, msg := range te.Errors {
+			v.decodeError(msg)
+		}
 	}
 	if file.Store == nil {
+		if err := v.result(); err != nil {
+			return Store{}, err
+		}
 		return Store{}, &Error{File: path, Field: "store", Msg: "no store section"}
 	}
 	c := &Config{Path: path, Store: *file.Store}
-	v := validator{file: path, root: &root}
 	v.store(c)
-	if v.err != nil {
-		return Store{}, v.err
+	if err := v.result(); err != nil {
+		return Store{}, err
 	}
 	return c.Store, nil
 }

@@ -59,7 +59,7 @@ func TestStoreErrors(t *testing.T) {
 		{"bad prefix", "key: gw.key", "key: gw.key\n    prefix: intransit", "store.etcd.prefix", base + 8},
 		{"dial timeout too long", "key: gw.key", "key: gw.key\n    dial_timeout: 5m", "store.etcd.dial_timeout", base + 8},
 		{"two hosts without server_name", "    server_name: etcd.example\n", "", "store.etcd.server_name", base + 3},
-		{"unknown key", "key: gw.key", "key: gw.key\n    endpoint: x", "", base + 8},
+		{"unknown key", "key: gw.key", "key: gw.key\n    endpoint: x", "store.etcd.endpoint", base + 8},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			text := strings.Replace(goodStore, tc.from, tc.to, 1)

@@ -18,28 +18,52 @@ import (
 )
 
 // validator checks a decoded Config, fills in defaults and resolves paths;
-// it keeps the first error.
+// it keeps every error.
 type validator struct {
 	file string
 	root *yaml.Node
-	err  error
+	errs Errors
+	// badLines are the lines of values that did not decode: validation
+	// findings there (a "required" for a value of the wrong type) would
+	// only repeat them.
+	badLines map[int]bool
+	// meant are the fields an unknown key was probably meant as: their
+	// findings (a "required") would only repeat the unknown key's.
+	meant map[string]bool
 }
 
-// fail records the first error at the line of the field named by path
-// (mapping keys and sequence indexes), or line when it is not zero.
+// fail records an error at the line of the field named by path (mapping
+// keys and sequence indexes), or line when it is not zero.
 func (v *validator) fail(line int, path []any, format string, args ...any) {
-	if v.err != nil {
-		return
-	}
 	if line == 0 {
 		line = v.line(path)
 	}
-	v.err = &Error{File: v.file, Line: line, Field: fieldName(path), Msg: fmt.Sprintf(format, args...)}
+	if v.badLines[line] || v.meant[fieldName(path)] {
+		return
+	}
+	v.errs = append(v.errs, &Error{File: v.file, Line: line, Field: fieldName(path), Msg: fmt.Sprintf(format, args...)})
+}
+
+// result returns the errors in file order, nil when there is none.
+func (v *validator) result() error {
+	if len(v.errs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(v.errs, func(a, b *Error) int { return a.Line - b.Line })
+	return v.errs
 }
 
 // line finds the line of the deepest node of path that exists.
 func (v *validator) line(path []any) int {
-	n := v.root
+	return lineOf(v.root, path)
+}
+
+// lineOf finds the line of the deepest node of path that exists in root.
+func lineOf(root *yaml.Node, path []any) int {
+	if root == nil {
+		return 0
+	}
+	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
@@ -202,20 +226,12 @@ func (v *validator) listen(c *Config) {
 		v.fail(0, []any{"listen"}, "serve at least one data-plane transport (%s)", strings.Join(registry.Names(), ", "))
 		return
 	}
-	ports := map[string]map[uint16]string{transport.NetworkTCP: {l.Control.Port(): "listen.control"}}
-	for _, t := range ts {
-		if ports[t.Network] == nil {
-			ports[t.Network] = map[uint16]string{}
-		}
-		if other, dup := ports[t.Network][t.Endpoint.Port()]; dup {
-			v.fail(l.Data[t.Name].Line, []any{"listen", t.Name}, "%s port %d is also %s", strings.ToUpper(t.Network), t.Endpoint.Port(), other)
-		}
-		ports[t.Network][t.Endpoint.Port()] = "listen." + t.Name
-	}
 	if c.Interface.MTU == 0 {
 		mtu, err := registry.FallbackMTU(transportNames(ts), c.PathMTU)
 		if err != nil {
-			v.fail(0, []any{"interface", "mtu"}, "%v", err)
+			if registry.CheckPathMTU(c.PathMTU) == nil { // else path_mtu's error says it
+				v.fail(0, []any{"interface", "mtu"}, "%v", err)
+			}
 			return
 		}
 		c.Interface.MTU = mtu

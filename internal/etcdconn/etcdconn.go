@@ -6,6 +6,7 @@ package etcdconn
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -95,30 +96,9 @@ func Dial(ctx context.Context, c Config, log *slog.Logger) (*clientv3.Client, er
 		DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: 5 * time.Second,
 	}
 	if c.CA != "" {
-		name := c.Profile
-		if name == "" {
-			name = tlspolicy.Modern
-		}
-		prof, err := tlspolicy.LoadProfile(name)
+		tc, err := c.TLS(log)
 		if err != nil {
-			return nil, fmt.Errorf("etcd: TLS profile: %w", err)
-		}
-		cert, err := tlspolicy.LoadKeyPairFiles(c.Cert, c.Key, prof, log)
-		if err != nil {
-			return nil, fmt.Errorf("etcd: client certificate: %w", err)
-		}
-		cas, err := tlspolicy.LoadCAFile(c.CA, log)
-		if err != nil {
-			return nil, fmt.Errorf("etcd: CA: %w", err)
-		}
-		server := c.ServerName
-		if server == "" {
-			u, _ := url.Parse(c.Endpoints[0])
-			server = u.Hostname()
-		}
-		tc, err := tlspolicy.ClientConfig(tlspolicy.Options{Profile: prof, Certificate: cert, CAs: cas, ServerName: server, Logger: log})
-		if err != nil {
-			return nil, fmt.Errorf("etcd: %w", err)
+			return nil, err
 		}
 		cfg.TLS = tc
 	}
@@ -127,6 +107,38 @@ func Dial(ctx context.Context, c Config, log *slog.Logger) (*clientv3.Client, er
 		return nil, fmt.Errorf("etcd %v: %w", c.Endpoints, err)
 	}
 	return cl, nil
+}
+
+// TLS loads the client's TLS configuration: the profile, the client
+// certificate and key, and the CA bundle. Dial uses it; a configuration
+// check runs it to find what Dial would refuse.
+func (c Config) TLS(log *slog.Logger) (*tls.Config, error) {
+	name := c.Profile
+	if name == "" {
+		name = tlspolicy.Modern
+	}
+	prof, err := tlspolicy.LoadProfile(name)
+	if err != nil {
+		return nil, fmt.Errorf("etcd: TLS profile: %w", err)
+	}
+	cert, err := tlspolicy.LoadKeyPairFiles(c.Cert, c.Key, prof, log)
+	if err != nil {
+		return nil, fmt.Errorf("etcd: client certificate: %w", err)
+	}
+	cas, err := tlspolicy.LoadCAFile(c.CA, log)
+	if err != nil {
+		return nil, fmt.Errorf("etcd: CA: %w", err)
+	}
+	server := c.ServerName
+	if server == "" {
+		u, _ := url.Parse(c.Endpoints[0])
+		server = u.Hostname()
+	}
+	tc, err := tlspolicy.ClientConfig(tlspolicy.Options{Profile: prof, Certificate: cert, CAs: cas, ServerName: server, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
+	}
+	return tc, nil
 }
 
 // VerifyTimeout bounds the read of Applied.
