@@ -18,7 +18,7 @@ var exampleHosts = []struct{ name, wan string }{
 
 // installedDirs are the directories the examples name, as installed; the
 // test puts each under its own temporary root.
-var installedDirs = []string{"/etc/intransit/", "/var/lib/intransitd/", "/run/intransitd/"}
+var installedDirs = []string{"/etc/intransit", "/var/lib/intransitd", "/run/intransitd"}
 
 // TestExamplesPassCheck prepares every file the examples name with the
 // real CLI (a PKI named acme, the gateways' certificates and keys, the CA
@@ -33,7 +33,7 @@ func TestExamplesPassCheck(t *testing.T) {
 	root := t.TempDir()
 	moved := make([]string, len(installedDirs))
 	for i, d := range installedDirs {
-		moved[i] = filepath.Join(root, d) + "/"
+		moved[i] = filepath.Join(root, d)
 		if err := os.MkdirAll(moved[i], 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -116,9 +116,10 @@ func stripComments(text string) string {
 	return strings.Join(lines, "\n")
 }
 
+// hasAnyPrefix reports whether path s is one of dirs or under one.
 func hasAnyPrefix(s string, prefixes []string) bool {
 	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
+		if s == p || strings.HasPrefix(s, p+"/") {
 			return true
 		}
 	}
