@@ -198,3 +198,19 @@ func commandsPart(help string) string {
 	}
 	return rest
 }
+
+// TestDaemonManualHasEveryFlag fails when intransitd has a flag that its
+// manual page (intransitd.8.md) does not describe in OPTIONS.
+func TestDaemonManualHasEveryFlag(t *testing.T) {
+	usage, _ := exec.Command(tool(t, "intransitd"), "-h").CombinedOutput()
+	flags := regexp.MustCompile(`(?m)^\s+-([a-z][a-z0-9-]*)`).FindAllStringSubmatch(string(usage), -1)
+	if len(flags) < 3 {
+		t.Fatalf("intransitd -h shows %d flags:\n%s", len(flags), usage)
+	}
+	manual := string(DaemonManual())
+	for _, f := range flags {
+		if !strings.Contains(manual, "**--"+f[1]+"**") {
+			t.Errorf("intransitd.8.md does not describe intransitd's flag --%s", f[1])
+		}
+	}
+}
