@@ -52,7 +52,7 @@ func Entries() map[string]Entry {
 		"p2s.client_keepalive":          {"2s", "2s", "Keepalive the laptops are told to send, 1s to 1h."},
 		"p2s.lease_idle":                {"720h", "720h", "A laptop away this long loses its tunnel address."},
 		"p2s.pools":                     {"required", "[10.9.0.0/24, fd00:9::/112]", "Tunnel address pools, at most one IPv4 and one IPv6; they may not overlap site or remote prefixes."},
-		"p2s.groups":                    {"required", "see below", "Client policy groups (at least one); `p2s invite --group` and `p2s export --group` name them (default: a group named default)."},
+		"p2s.groups":                    {"required", "see below", "Client policy groups (at least one). `intransit p2s invite --group` and `p2s export --group` name one, by default the group named default."},
 		"p2s.groups[].name":             {"required", "staff", "The group's name; unique."},
 		"p2s.groups[].full_tunnel":      {"false", "true", "Send all of the laptop's traffic into the tunnel (routes must then be empty)."},
 		"p2s.groups[].routes":           {"none: site_prefixes", "[10.1.0.0/24, 10.2.0.0/24]", "Split-tunnel routes pushed to the laptops; empty: site_prefixes."},
