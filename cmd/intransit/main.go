@@ -38,5 +38,6 @@ Exit codes: 0 ok, 1 a finding or a refusal, 2 the command could not run.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(commandGroups()...)
+	root.AddCommand(newManCommand(root))
 	return root
 }

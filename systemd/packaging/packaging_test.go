@@ -5,6 +5,8 @@ package packaging
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -77,7 +79,9 @@ func TestDebInstallsIntoARootAndPurges(t *testing.T) {
 	// root: they must touch nothing outside it (no systemctl).
 	root := newDpkgRoot(t)
 	dpkgIn := func(args ...string) string {
-		return run(t, nil, dpkg, append([]string{"--root=" + root, "--force-script-chrootless"}, args...)...)
+		// The throw-away root has no packages: its dependency (nftables)
+		// cannot be met there.
+		return run(t, nil, dpkg, append([]string{"--root=" + root, "--force-script-chrootless", "--force-depends"}, args...)...)
 	}
 	dpkgIn("-i", deb)
 
@@ -93,6 +97,15 @@ func TestDebInstallsIntoARootAndPurges(t *testing.T) {
 		{"usr/lib/systemd/system/intransit-p2s@.service", 0o644, "../intransit-p2s@.service"},
 		{"etc/intransit", fs.ModeDir | 0o750, ""},
 		{"etc/intransit/intransitd.yaml", 0o640, "intransitd.yaml"},
+		{"usr/share/man/man1/intransit.1.gz", 0o644, ""},
+		{"usr/share/man/man1/intransit-pki-issue.1.gz", 0o644, ""},
+		{"usr/share/man/man1/intransit-p2s-connect.1.gz", 0o644, ""},
+		{"usr/share/man/man8/intransitd.8.gz", 0o644, ""},
+		{"usr/share/bash-completion/completions/intransit", 0o644, ""},
+		{"usr/share/zsh/vendor-completions/_intransit", 0o644, ""},
+		{"usr/share/fish/vendor_completions.d/intransit.fish", 0o644, ""},
+		{"usr/share/doc/intransit/examples/s2s-gw-a.yaml", 0o644, "../../docs/examples/s2s-gw-a.yaml"},
+		{"usr/share/doc/intransit/examples/p2s-gateway.yaml", 0o644, "../../docs/examples/p2s-gateway.yaml"},
 	}
 	for _, f := range files {
 		st, err := os.Stat(filepath.Join(root, f.path))
@@ -127,6 +140,9 @@ func TestDebInstallsIntoARootAndPurges(t *testing.T) {
 		t.Errorf("installed intransit --help:\n%s", help)
 	}
 
+	checkManualsAndCompletions(t, root)
+	checkInstalledExample(t, root)
+
 	// The installed units pass systemd-analyze verify.
 	requireTool(t, "systemd-analyze")
 	if out := run(t, nil, "sh", "../verify.sh", root); !strings.Contains(out, "intransitd.service: systemd-analyze verify ok") {
@@ -155,7 +171,9 @@ func TestDebInstallsIntoARootAndPurges(t *testing.T) {
 		}
 	}
 	dpkgIn("--purge", "intransit")
-	for _, gone := range []string{"usr/bin/intransitd", "usr/lib/systemd/system/intransitd.service", "etc/intransit/intransitd.yaml", "var/lib/intransitd", "var/lib/intransit"} {
+	for _, gone := range []string{"usr/bin/intransitd", "usr/lib/systemd/system/intransitd.service", "etc/intransit/intransitd.yaml", "var/lib/intransitd", "var/lib/intransit",
+		"usr/share/man/man8/intransitd.8.gz", "usr/share/man/man1/intransit.1.gz", "usr/share/bash-completion/completions/intransit",
+		"usr/share/zsh/vendor-completions/_intransit", "usr/share/fish/vendor_completions.d/intransit.fish", "usr/share/doc/intransit"} {
 		if _, err := os.Stat(filepath.Join(root, gone)); err == nil {
 			t.Errorf("/%s is still there after a purge", gone)
 		}
@@ -163,4 +181,76 @@ func TestDebInstallsIntoARootAndPurges(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "etc/intransit/gw.key")); err != nil {
 		t.Errorf("purge removed the administrator's key: %v", err)
 	}
+}
+
+// checkManualsAndCompletions reads the installed manual pages and shell
+// completions: intransitd(8) with its configuration reference, a page per
+// command of intransit(1), and completions that name the commands.
+func checkManualsAndCompletions(t *testing.T, root string) {
+	t.Helper()
+	page := func(path string) string {
+		t.Helper()
+		f, err := os.Open(filepath.Join(root, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatalf("/%s: %v", path, err)
+		}
+		b, err := io.ReadAll(z)
+		if err != nil {
+			t.Fatalf("/%s: %v", path, err)
+		}
+		return string(b)
+	}
+	for path, want := range map[string][]string{
+		"usr/share/man/man8/intransitd.8.gz":          {".TH INTRANSITD 8", "--check", "identity.cert", "remotes[].allowed_prefixes", "store.etcd.endpoints"},
+		"usr/share/man/man1/intransit.1.gz":           {".TH \"INTRANSIT\" \"1\"", "intransit-pki(1)"},
+		"usr/share/man/man1/intransit-pki-issue.1.gz": {"--profile", "--san"},
+	} {
+		text := page(path)
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				t.Errorf("/%s lacks %q", path, w)
+			}
+		}
+	}
+	for path, want := range map[string]string{
+		"usr/share/bash-completion/completions/intransit":    "__start_intransit",
+		"usr/share/zsh/vendor-completions/_intransit":        "#compdef intransit",
+		"usr/share/fish/vendor_completions.d/intransit.fish": "complete -c intransit",
+	} {
+		if b, err := os.ReadFile(filepath.Join(root, path)); err != nil || !strings.Contains(string(b), want) {
+			t.Errorf("/%s lacks %q (%v)", path, want, err)
+		}
+	}
+}
+
+// checkInstalledExample puts the files the installed example configuration
+// names beside it, made with the installed CLI (a PKI named example, the
+// certificate gw of the gateway profile, the CA bundle as ca.pem and the
+// CRL as crl.pem), and runs the installed intransitd --check on it.
+func checkInstalledExample(t *testing.T, root string) {
+	t.Helper()
+	etc := filepath.Join(root, "etc/intransit")
+	cli := filepath.Join(root, "usr/bin/intransit")
+	pkiDir, key := filepath.Join(t.TempDir(), "pki"), filepath.Join(t.TempDir(), "pki.key")
+	if err := os.WriteFile(key, bytes.Repeat([]byte{7}, 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ca := []string{"--dir", pkiDir, "--key-file", key}
+	run(t, nil, cli, append([]string{"pki", "init", "--name", "example"}, ca...)...)
+	run(t, nil, cli, append([]string{"pki", "issue", "gw", "--profile", "gateway", "--san", "192.0.2.1", "--out", etc}, ca...)...)
+	run(t, nil, cli, append([]string{"pki", "crl", "--out", filepath.Join(etc, "crl")}, ca...)...)
+	bundle, err := os.ReadFile(filepath.Join(pkiDir, "ca-bundle.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(etc, "ca.pem"), bundle, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, nil, filepath.Join(root, "usr/bin/intransitd"), "--config", filepath.Join(etc, "intransitd.yaml"), "--check")
+	t.Logf("installed example: %s", strings.TrimSpace(out))
 }
