@@ -1,12 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"intransit/internal/configcheck"
 	"intransit/internal/daemonconfig"
 	"intransit/internal/output"
 	"intransit/tunnel/failclosed"
@@ -23,12 +23,14 @@ func newS2SCommand() *cobra.Command {
 	return cmd
 }
 
-// checkResult is what check-config reports.
+// checkResult is what check-config reports: the findings of
+// configcheck.File (the same as intransitd --check), and the remotes of a
+// configuration without any.
 type checkResult struct {
-	File    string              `json:"file"`
-	OK      bool                `json:"ok"`
-	Error   *daemonconfig.Error `json:"error,omitempty"`
-	Remotes []checkRemote       `json:"remotes,omitempty"`
+	File     string                `json:"file"`
+	OK       bool                  `json:"ok"`
+	Findings []*daemonconfig.Error `json:"findings"`
+	Remotes  []checkRemote         `json:"remotes,omitempty"`
 }
 
 type checkRemote struct {
@@ -43,21 +45,27 @@ func newS2SCheckConfigCommand() *cobra.Command {
 	format := output.Table
 	cmd := &cobra.Command{
 		Use:   "check-config FILE",
-		Short: "Validate an intransitd configuration (exit 1 with file, line and field when invalid)",
+		Short: "Check an intransitd configuration as intransitd --check does (exit 1 with every finding's file, line and field)",
+		Long: `Check an intransitd configuration as the daemon would start with it, with the
+same code as intransitd --check: syntax, values, port and prefix clashes, then
+every file it names (certificate and key, CA bundle, CRL, CA secret, etcd
+client files). Every finding is printed as FILE:LINE: FIELD: MESSAGE, then the
+count; exit 0 when there is none, 1 when there are findings, 2 when the file
+cannot be read. --output json prints {file, ok, findings: [{file, line, field,
+message}], remotes}.`,
 		Example: `  intransit s2s check-config /etc/intransit/intransitd.yaml
   intransit s2s check-config gw.yaml --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res := checkResult{File: args[0]}
-			cfg, err := daemonconfig.Load(args[0])
-			var ce *daemonconfig.Error
-			switch {
-			case errors.As(err, &ce):
-				res.Error = ce
-			case err != nil:
+			cfg, findings, err := configcheck.File(cmd.Context(), args[0])
+			if err != nil {
 				return err
-			default:
-				res.OK = true
+			}
+			res := checkResult{File: args[0], OK: len(findings) == 0, Findings: findings}
+			if res.Findings == nil {
+				res.Findings = []*daemonconfig.Error{}
+			}
+			if res.OK {
 				for _, r := range cfg.Remotes {
 					cr := checkRemote{Name: r.Name, Identity: r.Identity, Dials: len(r.Control) > 0, Transports: r.Transports}
 					for _, p := range r.AllowedPrefixes {
@@ -67,11 +75,12 @@ func newS2SCheckConfigCommand() *cobra.Command {
 				}
 			}
 			w := cmd.OutOrStdout()
-			if format == output.JSON {
+			switch {
+			case format == output.JSON:
 				if err := output.WriteJSON(w, res); err != nil {
 					return err
 				}
-			} else if res.OK {
+			case res.OK:
 				fmt.Fprintf(w, "%s: ok\n", res.File)
 				rows := make([][]string, 0, len(res.Remotes))
 				for _, r := range res.Remotes {
@@ -84,9 +93,13 @@ func newS2SCheckConfigCommand() *cobra.Command {
 				if err := output.WriteTable(w, []string{"REMOTE", "IDENTITY", "CONTROL", "TRANSPORTS", "ALLOWED"}, rows); err != nil {
 					return err
 				}
+			default:
+				for _, f := range findings {
+					fmt.Fprintln(cmd.ErrOrStderr(), f)
+				}
 			}
-			if res.Error != nil {
-				return refusal(res.Error)
+			if !res.OK {
+				return refusalf("%s: %s", res.File, configcheck.Count(len(findings)))
 			}
 			return nil
 		},

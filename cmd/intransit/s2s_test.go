@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"intransit/internal/status"
+	"intransit/internal/testutil/pkitest"
+	"intransit/pki"
 	"intransit/tunnel/failclosed"
 	"intransit/tunnel/failclosed/failclosedtest"
 )
@@ -31,29 +33,88 @@ func runS2SCLI(t *testing.T, args ...string) (string, int) {
 	return out.String(), exitCode(err)
 }
 
+// TestS2SCheckConfig: check-config is intransitd --check (configcheck.File):
+// a good configuration with real PKI files passes with its remotes; one
+// with an overlapping prefix, a key that is not the certificate's and a
+// missing CRL reports all three with file, line and field, in the table
+// and in JSON, exit 1; an unreadable file is exit 2.
 func TestS2SCheckConfig(t *testing.T) {
+	ctx := context.Background()
+	ca := pkitest.NewCA(t, pki.InitOptions{Name: "cc"})
 	dir := t.TempDir()
-	good := "identity: {cert: a.pem, key: a.key, ca: ca.pem, crl: crl.pem}\nlisten: {udp: 192.0.2.1:51820}\nsite_prefixes: [10.1.0.0/24]\n" +
-		"remotes:\n  - name: site-b\n    identity: intransit://t/gateway/b\n    control: [192.0.2.2:8443]\n    allowed_prefixes: [10.2.0.0/24]\n"
+	var chain, key, otherKey string
+	for i, name := range []string{"gw-a", "gw-b"} {
+		is, err := ca.Issue(ctx, pki.Request{Profile: pki.ProfileGateway, Name: name, DNSNames: []string{name + ".test"}}, pki.ECDSAP256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files, err := ca.WriteIssued(dir, is)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			chain, key = files.Chain, files.Key
+		} else {
+			otherKey = files.Key
+		}
+	}
+	crl, err := ca.CurrentCRL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crlFile := filepath.Join(dir, "crl.pem")
+	if err := os.WriteFile(crlFile, pki.PEMCRL(crl.DER), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(ca.Dir(), pki.BundleFile)
+	config := func(key, crl, allowed string) string {
+		return "identity:\n  cert: " + chain + "\n  key: " + key + "\n  ca: " + bundle + "\n  crl: " + crl + "\n" + // 1-5
+			"listen: {udp: 192.0.2.1:51820}\nsite_prefixes: [10.1.0.0/24]\n" + // 6-7
+			"remotes:\n  - name: site-b\n    identity: intransit://t/gateway/b\n    control: [192.0.2.2:8443]\n" + // 8-11
+			"    allowed_prefixes: [" + allowed + "]\n" // 12
+	}
 	path := filepath.Join(dir, "gw.yaml")
-	if err := os.WriteFile(path, []byte(good), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(config(key, crlFile, "10.2.0.0/24")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, code := runS2SCLI(t, "s2s", "check-config", path)
-	if code != exitOK || !strings.Contains(out, "site-b") || !strings.Contains(out, "dials") {
+	if code != exitOK || !strings.Contains(out, path+": ok") || !strings.Contains(out, "site-b") || !strings.Contains(out, "dials") {
 		t.Errorf("good config: exit %d\n%s", code, out)
 	}
-	bad := strings.Replace(good, "10.2.0.0/24", "10.1.0.0/25", 1)
-	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+
+	missing := filepath.Join(dir, "none.crl")
+	if err := os.WriteFile(path, []byte(config(otherKey, missing, "10.1.0.0/25")), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	want := []string{
+		path + ":3: identity.key: is not the key of the certificate in identity.cert (" + chain + ")",
+		path + ":5: identity.crl: cannot read " + missing + ": no such file or directory",
+		path + ":12: remotes[0].allowed_prefixes[0]:",
+	}
+	out, code = runS2SCLI(t, "s2s", "check-config", path)
+	t.Logf("check-config:\n%s", out)
+	lines := strings.Split(out, "\n")
+	if code != exitFinding || len(lines) != 4 || !strings.HasSuffix(lines[3], path+": 3 errors") {
+		t.Errorf("three findings: exit %d\n%s", code, out)
+	}
+	for i, w := range want {
+		if i >= len(lines) || !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d does not start with %q\n%s", i+1, w, out)
+		}
+	}
+
 	out, code = runS2SCLI(t, "s2s", "check-config", path, "--output", "json")
 	var res checkResult
 	if err := json.Unmarshal([]byte(out[:strings.LastIndex(out, "}")+1]), &res); err != nil {
 		t.Fatalf("json: %v\n%s", err, out)
 	}
-	if code != exitFinding || res.OK || res.Error == nil || res.Error.Line != 8 || res.Error.Field != "remotes[0].allowed_prefixes[0]" {
-		t.Errorf("overlapping prefix: exit %d, result %+v", code, res)
+	if code != exitFinding || res.OK || len(res.Findings) != 3 {
+		t.Fatalf("json: exit %d, result %+v", code, res)
+	}
+	for i, f := range res.Findings {
+		if f.File != path || !strings.HasPrefix(f.Error(), want[i]) || f.Msg == "" {
+			t.Errorf("json finding %d: %+v, want %q", i, f, want[i])
+		}
 	}
 	if _, code = runS2SCLI(t, "s2s", "check-config", filepath.Join(dir, "missing.yaml")); code != exitCannot {
 		t.Errorf("missing file: exit %d, want %d", code, exitCannot)
