@@ -289,6 +289,7 @@ func newPKIIssueCommand(o *pkiOptions) *cobra.Command {
 	var (
 		id      identityFlags
 		keyType string
+		format  output.Format
 	)
 	cmd := &cobra.Command{
 		Use:   "issue NAME --profile P",
@@ -328,13 +329,13 @@ is written. Use "pki sign" instead when the key must never leave its owner.`,
 			if err != nil {
 				return pkiError(err)
 			}
-			printIssued(cmd.OutOrStdout(), is, files)
-			return nil
+			return printIssued(cmd.OutOrStdout(), format, is, files)
 		},
 	}
 	id.add(cmd, "directory for NAME.key, NAME.crt, NAME-chain.pem (default DIR/issued)")
 	cmd.Flags().StringVar(&keyType, "key-type", string(pki.ECDSAP256), "key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096, ed25519")
 	completeKeyTypes(cmd, "key-type")
+	cmd.Flags().Var(&format, "output", "table or json")
 	return cmd
 }
 
@@ -343,6 +344,7 @@ func newPKISignCommand(o *pkiOptions) *cobra.Command {
 		id      identityFlags
 		csrPath string
 		name    string
+		format  output.Format
 	)
 	cmd := &cobra.Command{
 		Use:   "sign --csr FILE --profile P",
@@ -391,24 +393,56 @@ NAME.crt and NAME-chain.pem into --out (default DIR/issued).`,
 			if err != nil {
 				return pkiError(err)
 			}
-			printIssued(cmd.OutOrStdout(), is, files)
-			return nil
+			return printIssued(cmd.OutOrStdout(), format, is, files)
 		},
 	}
 	id.add(cmd, "directory for NAME.crt and NAME-chain.pem (default DIR/issued)")
 	cmd.Flags().StringVar(&csrPath, "csr", "", "certificate signing request, PEM or DER (required)")
 	cmd.Flags().StringVar(&name, "name", "", "name to issue to (default: the CSR's common name)")
+	cmd.Flags().Var(&format, "output", "table or json")
 	_ = cmd.MarkFlagRequired("csr")
 	return cmd
 }
 
-func printIssued(w io.Writer, is *pki.Issued, files pki.IssuedFiles) {
+// issuedView is what issue and sign print: the certificate, the identity
+// a peer's configuration names, and the files written.
+type issuedView struct {
+	Serial   string    `json:"serial"`
+	Name     string    `json:"name"`
+	Profile  string    `json:"profile"`
+	NotAfter time.Time `json:"not_after"`
+	// Identity is the certificate's URI: what a peer's configuration names
+	// (remotes[].identity for a gateway).
+	Identity string `json:"identity"`
+	Key      string `json:"key,omitempty"`
+	Cert     string `json:"cert"`
+	Chain    string `json:"chain"`
+}
+
+// printIssued prints an issued certificate as text or JSON.
+func printIssued(w io.Writer, format output.Format, is *pki.Issued, files pki.IssuedFiles) error {
 	r := is.Record
-	fmt.Fprintf(w, "issued %s certificate %s to %q, valid until %s\n", r.Profile, pki.FormatSerial(r.Serial), r.Name, r.NotAfter.Format(time.RFC3339))
-	if files.Key != "" {
-		fmt.Fprintf(w, "  key    %s (0600)\n", files.Key)
+	v := issuedView{Serial: pki.FormatSerial(r.Serial), Name: r.Name, Profile: r.Profile, NotAfter: r.NotAfter,
+		Key: files.Key, Cert: files.Cert, Chain: files.Chain}
+	if len(r.URIs) > 0 {
+		v.Identity = r.URIs[0]
 	}
-	fmt.Fprintf(w, "  cert   %s\n  chain  %s\n", files.Cert, files.Chain)
+	if format == output.JSON {
+		return output.WriteJSON(w, v)
+	}
+	fmt.Fprintf(w, "issued %s certificate %s to %q, valid until %s\n", v.Profile, v.Serial, v.Name, v.NotAfter.Format(time.RFC3339))
+	if v.Identity != "" {
+		peer := "a peer's configuration names it"
+		if v.Profile == pki.ProfileGateway {
+			peer = "the other gateway's remotes[].identity"
+		}
+		fmt.Fprintf(w, "  identity %s (%s)\n", v.Identity, peer)
+	}
+	if v.Key != "" {
+		fmt.Fprintf(w, "  key    %s (0600)\n", v.Key)
+	}
+	fmt.Fprintf(w, "  cert   %s\n  chain  %s\n", v.Cert, v.Chain)
+	return nil
 }
 
 func newPKIRevokeCommand(o *pkiOptions) *cobra.Command {

@@ -79,6 +79,9 @@ func TestPKICommandsEndToEnd(t *testing.T) {
 	if !strings.Contains(out, filepath.Join(dir, "issued", "gw1.key")) {
 		t.Fatalf("issue output does not name the key file:\n%s", out)
 	}
+	if !strings.Contains(out, "identity intransit://acme/gateway/gw1 (the other gateway's remotes[].identity)") {
+		t.Fatalf("issue output does not print the identity a peer names:\n%s", out)
+	}
 	if fi, err := os.Stat(filepath.Join(dir, "issued", "gw1.key")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("gw1.key: %v, %v", fi, err)
 	}
@@ -90,10 +93,9 @@ func TestPKICommandsEndToEnd(t *testing.T) {
 	csr := filepath.Join(t.TempDir(), "web.csr")
 	writePKICSR(t, csr, key, "web", "web.example.net")
 	out = mustOK(pkiCmd("sign", "--csr", csr, "--profile", "server", "--out", filepath.Join(t.TempDir(), "web")))
-	if !strings.Contains(out, `to "web"`) || strings.Contains(out, ".key") {
+	if !strings.Contains(out, `to "web"`) || strings.Contains(out, ".key") || !strings.Contains(out, "identity intransit://acme/server/web") {
 		t.Fatalf("sign output:\n%s", out)
 	}
-
 	var list []certView
 	out = mustOK(pkiCmd("list", "--output", "json"))
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
@@ -113,6 +115,14 @@ func TestPKICommandsEndToEnd(t *testing.T) {
 	}
 	if len(shown) != 1 || shown[0].Name != "web" || !strings.HasPrefix(shown[0].PEM, "-----BEGIN CERTIFICATE-----") {
 		t.Fatalf("show: %+v", shown)
+	}
+	var signed issuedView
+	out = mustOK(pkiCmd("sign", "--csr", csr, "--profile", "server", "--name", "web2", "--out", t.TempDir(), "--output", "json"))
+	if err := json.Unmarshal([]byte(out), &signed); err != nil {
+		t.Fatalf("sign --output json is not JSON: %v\n%s", err, out)
+	}
+	if signed.Identity != "intransit://acme/server/web2" || signed.Name != "web2" || signed.Key != "" || signed.Chain == "" {
+		t.Fatalf("sign --output json: %+v", signed)
 	}
 
 	mustOK(pkiCmd("revoke", "gw1", "--reason", "keyCompromise"))
