@@ -63,9 +63,69 @@ func ConfigFields() []ConfigField {
 // that only a restart can apply; "" when a reload can apply every change.
 func RestartOnly(a, b *daemonconfig.Config) string {
 	for _, f := range ConfigFields() {
-		if !f.Reload && !reflect.DeepEqual(f.Value(a), f.Value(b)) {
+		if !f.Reload && !sameSetting(reflect.ValueOf(f.Value(a)), reflect.ValueOf(f.Value(b))) {
 			return f.Name
 		}
 	}
 	return ""
+}
+
+// sameSetting reports whether two values of a setting are the same, where
+// it is written aside: the fields named Line (where a value is written in
+// the file) are not compared, so that a line added above a section (a
+// comment, another setting) does not change the section. Types from
+// other packages (netip) compare as reflect.DeepEqual does; unexported
+// fields (the parser's state) are not settings.
+func sameSetting(a, b reflect.Value) bool {
+	if a.IsValid() != b.IsValid() {
+		return false
+	}
+	if !a.IsValid() {
+		return true
+	}
+	if a.Type() != b.Type() {
+		return false
+	}
+	if a.Kind() == reflect.Struct && a.Type().PkgPath() != reflect.TypeFor[daemonconfig.Config]().PkgPath() {
+		return reflect.DeepEqual(a.Interface(), b.Interface())
+	}
+	switch a.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		return sameSetting(a.Elem(), b.Elem())
+	case reflect.Struct:
+		for i := range a.NumField() {
+			f := a.Type().Field(i)
+			if f.Name == "Line" || !f.IsExported() {
+				continue
+			}
+			if !sameSetting(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Slice, reflect.Array:
+		if a.Len() != b.Len() {
+			return false
+		}
+		for i := range a.Len() {
+			if !sameSetting(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Map:
+		if a.Len() != b.Len() {
+			return false
+		}
+		for _, k := range a.MapKeys() {
+			if !sameSetting(a.MapIndex(k), b.MapIndex(k)) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(a.Interface(), b.Interface())
 }

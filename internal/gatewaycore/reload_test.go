@@ -75,3 +75,43 @@ func TestRestartOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartOnlyIgnoresLines: a setting is the same where it is written
+// lower in the file (a comment and the log level added above the
+// sections: the reload applies the log level); a changed value of the
+// p2s section, or of the console, still needs a restart.
+func TestRestartOnlyIgnoresLines(t *testing.T) {
+	const file = `identity: {cert: a.pem, key: a.key, ca: ca.pem, crl: crl.pem}
+site_prefixes: [10.1.0.0/24]
+p2s:
+  listen: {control: 192.0.2.1:8444, udp: 192.0.2.1:51821}
+  enroll: 192.0.2.1:8445
+  pki: {dir: pki, key_file: pki.key}
+  pools: [10.9.0.0/24]
+  groups:
+    - {name: staff, dns: [10.1.0.53], routes: [10.1.0.0/24]}
+console: {listen: 127.0.0.1:9443}
+`
+	parse := func(s string) *daemonconfig.Config {
+		t.Helper()
+		c, err := daemonconfig.Parse("/etc/intransit/gw.yaml", []byte(s))
+		if err != nil {
+			t.Fatalf("%v\n%s", err, s)
+		}
+		return c
+	}
+	base := parse(file)
+	moved := "# laptops only\nlog_level: debug\n" + file
+	if got := RestartOnly(base, parse(moved)); got != "" {
+		t.Errorf("lines moved down: RestartOnly = %q, want none", got)
+	}
+	for _, tc := range []struct{ old, new, want string }{
+		{"dns: [10.1.0.53]", "dns: [10.1.0.54]", "p2s"},
+		{"192.0.2.1:8445", "192.0.2.1:8447", "p2s"},
+		{"127.0.0.1:9443", "127.0.0.1:9444", "console"},
+	} {
+		if got := RestartOnly(base, parse(strings.Replace(moved, tc.old, tc.new, 1))); got != tc.want {
+			t.Errorf("%s -> %s: RestartOnly = %q, want %q", tc.old, tc.new, got, tc.want)
+		}
+	}
+}
