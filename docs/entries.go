@@ -23,7 +23,7 @@ func Entries() map[string]Entry {
 		"listen.udp":                    {"not served", "192.0.2.1:51820", "The udp transport (UDP): the WireGuard wire format."},
 		"listen.quic":                   {"not served", "192.0.2.1:443", "The quic transport (UDP): RFC 9221 datagrams over QUIC."},
 		"listen.tls":                    {"not served", "192.0.2.1:443", "The tls transport (TCP): length-framed packets over TLS, for networks that pass only HTTPS."},
-		"site_prefixes":                 {"required", "[10.1.0.0/24]", "The local site's prefixes, offered to every remote. No two may overlap."},
+		"site_prefixes":                 {"required", "[10.1.0.0/24]", "The local site's prefixes, offered to every remote and the routes of the laptops' split-tunnel groups that name none: required also on a gateway for laptops only. No two may overlap."},
 		"psk_rotation":                  {"2m", "2m", "Period of the post-quantum PSK rotation over the control channel."},
 		"keepalive":                     {"5s", "5s", "Interval of the control channel's pings."},
 		"dead_after":                    {"15s", "15s", "How long a silent peer is kept before its session ends; must exceed keepalive."},

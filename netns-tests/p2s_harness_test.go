@@ -58,6 +58,7 @@ type p2sLab struct {
 	top        string // more top-level settings, one per line
 	pathMTU    int    // path_mtu; the default when 0
 	pools      string // p2s.pools; both of p2sPool4 and p2sPool6 when empty
+	laptopOnly bool   // no site-to-site listen and no remotes
 }
 
 func newP2SLab(t testing.TB) *p2sLab {
@@ -157,8 +158,10 @@ func (l *p2sLab) writeConfig() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "state_dir: %s\nstatus_socket: %s\n", filepath.Join(l.dir, "state"), filepath.Join(l.dir, "run", "status.sock"))
 	fmt.Fprintf(&b, "identity:\n  cert: %s\n  key: %s\n  ca: %s\n  crl: %s\n  crl_refresh: 1s\n", l.chain, l.key, l.caFile, l.crl)
-	fmt.Fprintf(&b, "listen:\n  control: %s:8443\n  udp: %s:51820\n", p2sWan, p2sWan)
-	fmt.Fprintf(&b, "site_prefixes: [10.1.0.0/24]\nkeepalive: 1s\ndead_after: 5s\nremotes: []\nmetrics_listen: 127.0.0.1:9586\n")
+	if !l.laptopOnly {
+		fmt.Fprintf(&b, "listen:\n  control: %s:8443\n  udp: %s:51820\nremotes: []\n", p2sWan, p2sWan)
+	}
+	fmt.Fprintf(&b, "site_prefixes: [10.1.0.0/24]\nkeepalive: 1s\ndead_after: 5s\nmetrics_listen: 127.0.0.1:9586\n")
 	b.WriteString(l.top)
 	if l.pathMTU != 0 {
 		fmt.Fprintf(&b, "path_mtu: %d\n", l.pathMTU)

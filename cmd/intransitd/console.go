@@ -50,7 +50,7 @@ func (d *daemon) startConsole(opts s2s.Options) error {
 	}
 	var cfg *tls.Config
 	if !cc.Loopback() {
-		id := d.gw.Status().Gateway.Identity
+		id := d.s2sStatus().Gateway.Identity
 		u, err := url.Parse(id)
 		if err != nil || u.Scheme != "intransit" || u.Host == "" {
 			return fmt.Errorf("console.listen %s is not loopback, so only admins of this gateway's PKI get in; but the gateway's identity %q is not from an intransit PKI", cc.Listen, id)

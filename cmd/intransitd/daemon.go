@@ -37,8 +37,9 @@ type daemon struct {
 	cfg      *daemonconfig.Config
 	path     string // the configuration file, the same across reloads
 	mu       sync.Mutex
-	loadedAt time.Time // guarded by mu: the status socket reads it
-	gw       *s2s.Gateway
+	loadedAt time.Time    // guarded by mu: the status socket reads it
+	gw       *s2s.Gateway // nil for a gateway for laptops only
+	id       gatewaycore.Identity
 	guard    *guards // the fail-closed blocks
 	p2s      *p2sRuntime
 	ca       *caRuntime
@@ -96,16 +97,18 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 		d.cancel()
 		return nil, err
 	}
-	d.gw, err = s2s.Open(ctx, opts)
-	if err != nil {
-		d.ca.close()
-		d.cancel()
-		return nil, err
+	d.id = opts.Identity
+	if cfg.SiteToSite() {
+		if d.gw, err = s2s.Open(ctx, opts); err != nil {
+			d.ca.close()
+			d.cancel()
+			return nil, err
+		}
+		reg.MustRegister(s2s.NewCollector(d.gw))
 	}
-	reg.MustRegister(s2s.NewCollector(d.gw))
 	if cfg.P2S != nil {
 		if d.p2s, err = startP2S(ctx, cfg, opts, d.ca.authority(), reg, log); err != nil {
-			d.gw.Close()
+			d.s2sClose()
 			d.ca.close()
 			d.cancel()
 			return nil, err
@@ -113,7 +116,7 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 	}
 	if err := d.startSockets(reg); err != nil {
 		d.p2s.close()
-		d.gw.Close()
+		d.s2sClose()
 		d.ca.close()
 		d.cancel()
 		return nil, err
@@ -122,7 +125,7 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 		d.cancel()
 		d.wg.Wait()
 		d.p2s.close()
-		d.gw.Close()
+		d.s2sClose()
 		return nil, err
 	}
 	return d, nil
@@ -220,7 +223,7 @@ func (d *daemon) startSockets(reg *prometheus.Registry) error {
 
 // report is the status socket's answer.
 func (d *daemon) report() status.Report {
-	rep := d.gw.Status()
+	rep := d.s2sStatus()
 	rep.Gateway.ConfigPath = d.path
 	d.mu.Lock()
 	rep.Gateway.ConfigLoaded = d.loadedAt
@@ -253,7 +256,7 @@ loop:
 		select {
 		case <-ctx.Done():
 			break loop
-		case <-d.gw.Wait():
+		case <-d.s2sWait():
 			runErr = errors.New("the tunnel device went away")
 			break loop
 		case <-d.p2s.wait():
@@ -264,7 +267,7 @@ loop:
 			d.reload(ctx)
 			d.notify(sd.SdNotifyReady, d.statusLine())
 		case <-watchdog:
-			d.gw.Status()
+			d.s2sStatus()
 			d.notify(sd.SdNotifyWatchdog, "")
 		case <-statusTick.C:
 			d.notify("", d.statusLine())
@@ -273,7 +276,7 @@ loop:
 	d.notify(sd.SdNotifyStopping, "STATUS=stopping")
 	d.log.Info("intransitd stopping")
 	d.p2s.close()
-	if err := d.gw.Close(); err != nil {
+	if err := d.s2sClose(); err != nil {
 		d.log.Error("closing the gateway", "error", err.Error())
 	}
 	d.ca.close()
@@ -285,7 +288,7 @@ loop:
 
 // statusLine is the one-line STATUS= for systemd.
 func (d *daemon) statusLine() string {
-	rep := d.gw.Status()
+	rep := d.s2sStatus()
 	up := 0
 	for _, p := range rep.Peers {
 		if p.State == status.StateUp {
@@ -345,7 +348,7 @@ func (d *daemon) reload(ctx context.Context) {
 		d.log.Error("reload refused: the fail-closed block could not change, nothing changed", "error", err.Error())
 		return
 	}
-	if err := d.gw.SetRemotes(remotes(next)); err != nil {
+	if err := d.s2sSetRemotes(remotes(next)); err != nil {
 		d.log.Error("reload refused, nothing changed", "error", err.Error())
 		refused(err.Error())
 		if err := d.guard.remotes.Apply(ctx, guardPolicy(d.cfg)); err != nil {
@@ -353,7 +356,7 @@ func (d *daemon) reload(ctx context.Context) {
 		}
 		return
 	}
-	if err := d.gw.Reload(ctx); err != nil {
+	if err := d.reloadIdentity(ctx); err != nil {
 		d.log.Warn("reload: certificate material kept", "error", err.Error())
 	}
 	d.cfg = next

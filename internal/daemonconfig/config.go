@@ -269,6 +269,15 @@ type Remote struct {
 // Prefixes returns the remote's allowed prefixes.
 func (r Remote) Prefixes() []netip.Prefix { return prefixes(r.AllowedPrefixes) }
 
+// SiteToSite reports whether the daemon runs the site-to-site gateway:
+// always without a p2s section; with one, when there are remotes or a
+// listen section. A gateway for laptops only (p2s, no remotes, no listen)
+// opens no site-to-site interface or listener. After validation, the
+// control listener's default makes it true whenever it was.
+func (c *Config) SiteToSite() bool {
+	return c.P2S == nil || len(c.Remotes) > 0 || c.Listen.Control.IsValid() || len(c.Listen.Data) > 0
+}
+
 // Prefixes returns the site prefixes.
 func (c *Config) Prefixes() []netip.Prefix { return prefixes(c.SitePrefixes) }
 

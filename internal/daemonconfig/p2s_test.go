@@ -88,3 +88,35 @@ func TestP2SErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestP2SOnly: a gateway for laptops alone needs no site-to-site listen
+// section (and opens none, not even the default control port), but still
+// its site prefixes, which are the laptops' routes; with a remote, or
+// without a p2s section, listen is required.
+func TestP2SOnly(t *testing.T) {
+	cut := func(s, from, to string) string {
+		i, j := strings.Index(s, from), strings.Index(s, to)
+		return s[:i] + s[j:]
+	}
+	noS2S := cut(cut(goodP2S, "listen:\n  control: 192.0.2.1:8443", "site_prefixes:"), "remotes:", "p2s:")
+	c, err := Parse("/etc/intransitd/gw.yaml", []byte(noS2S))
+	if err != nil {
+		t.Fatalf("p2s only:\n%s\n%v", noS2S, err)
+	}
+	if c.SiteToSite() || c.Listen.Control.IsValid() || len(listeners(c)) != 5 { // p2s control, udp, tls, enroll, renew
+		t.Errorf("p2s only: site-to-site %v, control %v, listeners %+v", c.SiteToSite(), c.Listen.Control, listeners(c))
+	}
+	_, err = Parse("gw.yaml", []byte(strings.Replace(noS2S, "site_prefixes: [10.1.0.0/24, fd01::/64]\n", "", 1)))
+	if err == nil || !strings.Contains(err.Error(), "site_prefixes: at least one local site prefix is required: remote gateways and laptops (p2s groups without routes) are routed to it") {
+		t.Errorf("p2s only without site_prefixes: %v", err)
+	}
+	withRemote := strings.Replace(noS2S, "p2s:", "remotes:\n  - {name: site-b, identity: gw-b.example.org, allowed_prefixes: [10.2.0.0/24]}\np2s:", 1)
+	_, err = Parse("gw.yaml", []byte(withRemote))
+	if err == nil || !strings.Contains(err.Error(), "listen: serve at least one data-plane transport (udp, quic, tls) for the remote gateways") {
+		t.Errorf("p2s with a remote and no listen: %v", err)
+	}
+	_, err = Parse("gw.yaml", []byte(noS2S[:strings.Index(noS2S, "p2s:")]))
+	if err == nil || !strings.Contains(err.Error(), "listen: serve at least one data-plane transport") {
+		t.Errorf("no p2s and no listen: %v", err)
+	}
+}

@@ -159,7 +159,7 @@ func (v *validator) validate(c *Config) {
 	v.iface(c)
 	v.listen(c)
 	if len(c.SitePrefixes) == 0 {
-		v.fail(0, []any{"site_prefixes"}, "at least one local site prefix is required")
+		v.fail(0, []any{"site_prefixes"}, "at least one local site prefix is required: remote gateways and laptops (p2s groups without routes) are routed to it")
 	}
 	v.prefixList([]any{"site_prefixes"}, c.SitePrefixes)
 	v.durations(c)
@@ -218,12 +218,19 @@ func (v *validator) iface(c *Config) {
 
 func (v *validator) listen(c *Config) {
 	l := &c.Listen
+	if !c.SiteToSite() {
+		return // a gateway for laptops only: no site-to-site listener
+	}
 	if !l.Control.IsValid() {
 		l.Control = Endpoint{AddrPort: netip.AddrPortFrom(netip.IPv6Unspecified(), DefaultControlPort)}
 	}
 	ts := l.Transports()
 	if len(ts) == 0 {
-		v.fail(0, []any{"listen"}, "serve at least one data-plane transport (%s)", strings.Join(registry.Names(), ", "))
+		msg := "serve at least one data-plane transport (%s)"
+		if c.P2S != nil {
+			msg += " for the remote gateways (a gateway for laptops only has no remotes and no listen)"
+		}
+		v.fail(0, []any{"listen"}, msg, strings.Join(registry.Names(), ", "))
 		return
 	}
 	if c.Interface.MTU == 0 {
@@ -251,6 +258,9 @@ func transportNames(ts []TransportListen) []string {
 // below IPv6's minimum (a small path_mtu): the kernel would not carry IPv6
 // there, and the tunnel would drop it silently.
 func (v *validator) ipv6(c *Config) {
+	if !c.SiteToSite() {
+		return
+	}
 	if registry.IPv6Error(c.Interface.MTU, c.PathMTU) == nil {
 		return
 	}
