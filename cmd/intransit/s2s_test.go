@@ -213,3 +213,16 @@ func TestS2SUnblock(t *testing.T) {
 		t.Errorf("nft failing: exit %d\n%s", code, out)
 	}
 }
+
+// TestWriteStatusLaptopsOnly: a gateway without the site-to-site side
+// says so instead of an empty tunnel line.
+func TestWriteStatusLaptopsOnly(t *testing.T) {
+	var b bytes.Buffer
+	rep := &status.Report{Gateway: status.Gateway{Identity: "intransit://t/gateway/c", SitePrefixes: []string{"10.3.0.0/24"}}}
+	if err := writeStatus(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "tunnel    none: a gateway for laptops only") || strings.Contains(b.String(), "mtu 0") {
+		t.Errorf("status of a gateway for laptops only:\n%s", b.String())
+	}
+}

@@ -69,7 +69,11 @@ not be reached.`,
 func writeStatus(w io.Writer, rep *status.Report) error {
 	g := rep.Gateway
 	fmt.Fprintf(w, "gateway   %s (certificate until %s)\n", g.Identity, day(g.CertExpiry))
-	fmt.Fprintf(w, "tunnel    %s mtu %d, key %s, transports %s, control %s\n", g.Interface, g.MTU, g.PublicKey, strings.Join(g.Transports, " "), g.Control)
+	if g.Interface == "" {
+		fmt.Fprintln(w, "tunnel    none: a gateway for laptops only (no remotes, no listen)")
+	} else {
+		fmt.Fprintf(w, "tunnel    %s mtu %d, key %s, transports %s, control %s\n", g.Interface, g.MTU, g.PublicKey, strings.Join(g.Transports, " "), g.Control)
+	}
 	fmt.Fprintf(w, "sites     %s\n", strings.Join(g.SitePrefixes, " "))
 	if g.ConfigPath != "" {
 		fmt.Fprintf(w, "config    %s (loaded %s)\n", g.ConfigPath, g.ConfigLoaded.Format(time.RFC3339))
