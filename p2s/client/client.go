@@ -40,8 +40,10 @@
 //
 // # Staying connected
 //
-// The control session pings every 2 s and gives up after 8 s of silence;
-// the client then dials again with backoff (0.5 to 5 s), forever. So link
+// The control session counts the gateway's answers to the probes as
+// hearing from it, pings over the control channel only after 2 s without
+// either, and gives up after 8 s of silence on both; the client then
+// dials again with backoff (0.5 to 5 s), forever. So link
 // down/up, a new underlay address, or the process stopped for a minute
 // (SIGSTOP) and continued all end with the client reconnected by itself,
 // with the same address (the gateway keeps its lease).
@@ -334,7 +336,8 @@ func (c *Client) session(ctx context.Context) bool {
 	sess, err := control.New(tc, control.Config{
 		Role: control.Initiator, Kind: control.KindClient, WireGuardKey: publicKey(m.WireGuard), Signer: signer,
 		Admit: run.admit, InstallPSK: run.install, KeepaliveInterval: controlKeepalive, DeadAfter: controlDeadAfter,
-		Logger: c.log.With("component", "control"),
+		Liveness: c.dataPlaneHeard,
+		Logger:   c.log.With("component", "control"),
 	})
 	if err != nil {
 		conn.Close()

@@ -94,6 +94,15 @@ type Config struct {
 	// the protocol unanswered, before the session ends with ErrDeadPeer
 	// (DefaultDeadAfter when zero). It must exceed KeepaliveInterval.
 	DeadAfter time.Duration
+	// Liveness, when set, returns when the data plane last carried
+	// authenticated traffic from the peer (the zero time when it never
+	// did): such traffic counts as hearing from the peer, so that a session
+	// whose tunnel is busy sends no pings and a peer is dead only once both
+	// the control channel and the data plane stayed silent for DeadAfter.
+	// It is called from the session's goroutine, at most about once per
+	// KeepaliveInterval and on every wake-up; it must not block on the
+	// session.
+	Liveness func() time.Time
 	// Rand is the randomness for the KEM; crypto/rand when nil.
 	Rand io.Reader
 	// Metrics counts sessions and rotations; nil counts nothing.
@@ -598,7 +607,6 @@ func (r *run) establish(ctx context.Context) error {
 // messages.
 func (r *run) loop(ctx context.Context) error {
 	initiator := r.cfg.Role == Initiator
-	nextPing := time.Now().Add(r.cfg.KeepaliveInterval)
 	var nextRotation time.Time
 	if initiator {
 		nextRotation = time.Now().Add(r.cfg.RotationPeriod)
@@ -625,13 +633,10 @@ func (r *run) loop(ctx context.Context) error {
 		default:
 		}
 		now := time.Now()
-		if !now.Before(nextPing) {
-			if err := r.tick(); err != nil {
-				return err
-			}
-			nextPing = now.Add(r.cfg.KeepaliveInterval)
+		wait, err := r.tick(now)
+		if err != nil {
+			return err
 		}
-		wait := nextPing
 		if initiator {
 			if !now.Before(nextRotation) {
 				if r.pending == 0 {
@@ -641,7 +646,7 @@ func (r *run) loop(ctx context.Context) error {
 				}
 				nextRotation = now.Add(r.cfg.RotationPeriod)
 			}
-			if nextRotation.Before(nextPing) {
+			if nextRotation.Before(wait) {
 				wait = nextRotation
 			}
 		}
@@ -662,16 +667,71 @@ func (r *run) loop(ctx context.Context) error {
 	}
 }
 
-// tick checks the peer and the rotation in flight for silence, then pings.
-func (r *run) tick() error {
-	now := time.Now()
-	if silent := now.Sub(r.heard); silent > r.cfg.DeadAfter {
-		return &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("nothing heard from the peer for %s (limit %s)", silent.Round(time.Millisecond), r.cfg.DeadAfter), err: ErrDeadPeer}
+// lastHeard is when the peer was last heard from, on the control channel
+// or (with Config.Liveness) on the data plane.
+func (r *run) lastHeard() time.Time {
+	last := r.heard
+	if r.cfg.Liveness != nil {
+		if d := r.cfg.Liveness(); d.After(last) {
+			last = d
+		}
+	}
+	return last
+}
+
+// pingAfter is how long this end lets the peer stay silent before it
+// pings. The initiator pings after KeepaliveInterval of silence and every
+// answer resets it, so one ping and one pong per interval keep both ends
+// hearing each other; the responder waits until halfway between
+// KeepaliveInterval and DeadAfter, which an initiator's pings never let it
+// reach, and pings only for a peer that does not ping often enough.
+func (r *run) pingAfter() time.Duration {
+	if r.cfg.Role == Initiator {
+		return r.cfg.KeepaliveInterval
+	}
+	return (r.cfg.KeepaliveInterval + r.cfg.DeadAfter) / 2
+}
+
+// deadSlack puts a wake-up for a limit just past it, so that the check
+// after the wake-up sees the limit exceeded.
+const deadSlack = time.Millisecond
+
+// tick checks the peer and the rotation in flight for silence, pings a
+// peer that stayed silent for pingAfter, and returns when to look again.
+func (r *run) tick(now time.Time) (time.Time, error) {
+	last := r.lastHeard()
+	if silent := now.Sub(last); silent > r.cfg.DeadAfter {
+		return time.Time{}, &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("nothing heard from the peer for %s (limit %s)", silent.Round(time.Millisecond), r.cfg.DeadAfter), err: ErrDeadPeer}
 	}
 	if r.pending != 0 && now.Sub(r.since) > r.cfg.DeadAfter {
-		return &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("PSK rotation epoch %d not completed within %s", r.pending, r.cfg.DeadAfter), err: ErrDeadPeer}
+		return time.Time{}, &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("PSK rotation epoch %d not completed within %s", r.pending, r.cfg.DeadAfter), err: ErrDeadPeer}
+	}
+	after := r.pingAfter()
+	wake := last.Add(r.cfg.DeadAfter + deadSlack)
+	if r.pending != 0 {
+		wake = earliest(wake, r.since.Add(r.cfg.DeadAfter+deadSlack))
+	}
+	if ping := last.Add(after); ping.After(now) {
+		// Heard within the interval: look again when it runs out (the data
+		// plane may have been heard from by then).
+		return earliest(wake, ping), nil
+	}
+	if next := r.pingSent.Add(after); !r.pingSent.IsZero() && next.After(now) {
+		// Pinged already; the answer (or the next ping) is due.
+		return earliest(wake, next), nil
 	}
 	r.pingSeq++
 	r.pingSent = now
-	return r.send(&Ping{Seq: r.pingSeq})
+	if err := r.send(&Ping{Seq: r.pingSeq}); err != nil {
+		return time.Time{}, err
+	}
+	return earliest(wake, now.Add(after)), nil
+}
+
+// earliest returns the earlier of a and b.
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
