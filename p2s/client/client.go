@@ -41,9 +41,10 @@
 // # Staying connected
 //
 // The control session counts the gateway's answers to the probes as
-// hearing from it, pings over the control channel only after 2 s without
-// either, and gives up after 8 s of silence on both; the client then
-// dials again with backoff (0.5 to 5 s), forever. So link
+// hearing from it: it pings over the control channel after 2 s without
+// either, and every 8 s to check the control connection itself; it gives
+// up after 8 s of silence on both, or a ping unanswered for 8 s; the
+// client then dials again with backoff (0.5 to 5 s), forever. So link
 // down/up, a new underlay address, or the process stopped for a minute
 // (SIGSTOP) and continued all end with the client reconnected by itself,
 // with the same address (the gateway keeps its lease).

@@ -97,8 +97,10 @@ type Config struct {
 	// Liveness, when set, returns when the data plane last carried
 	// authenticated traffic from the peer (the zero time when it never
 	// did): such traffic counts as hearing from the peer, so that a session
-	// whose tunnel is busy sends no pings and a peer is dead only once both
-	// the control channel and the data plane stayed silent for DeadAfter.
+	// whose tunnel carries traffic pings only to check the control
+	// connection, once the control channel carried nothing for DeadAfter,
+	// and a peer is dead once both the control channel and the data plane
+	// stayed silent for DeadAfter (or a ping went unanswered for DeadAfter).
 	// It is called from the session's goroutine, at most about once per
 	// KeepaliveInterval and on every wake-up; it must not block on the
 	// session.
@@ -329,9 +331,10 @@ type run struct {
 	acked    bool // initiator: pending epoch installed locally, waiting for ack
 	again    bool // initiator: Rotate was called while a rotation was in flight
 
-	pingSeq  uint64
-	pingSent time.Time
-	readEnd  bool // the connection delivered its final error
+	pingSeq    uint64
+	pingSent   time.Time
+	unanswered time.Time // the first ping not answered yet (see tick)
+	readEnd    bool      // the connection delivered its final error
 }
 
 // Run performs the TLS handshake, exchanges Hellos, then keeps the session:
@@ -696,8 +699,13 @@ func (r *run) pingAfter() time.Duration {
 // after the wake-up sees the limit exceeded.
 const deadSlack = time.Millisecond
 
-// tick checks the peer and the rotation in flight for silence, pings a
-// peer that stayed silent for pingAfter, and returns when to look again.
+// tick checks the peer, the control channel and the rotation in flight
+// for silence, pings when one is due, and returns when to look again. A
+// ping is due when the peer was not heard from (on either channel) for
+// pingAfter, or the control channel carried nothing for DeadAfter: a data
+// plane that carries on does not show that the control connection still
+// does. A ping that nothing on the control channel answers within
+// DeadAfter ends the session, as does silence on both channels.
 func (r *run) tick(now time.Time) (time.Time, error) {
 	last := r.lastHeard()
 	if silent := now.Sub(last); silent > r.cfg.DeadAfter {
@@ -706,22 +714,34 @@ func (r *run) tick(now time.Time) (time.Time, error) {
 	if r.pending != 0 && now.Sub(r.since) > r.cfg.DeadAfter {
 		return time.Time{}, &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("PSK rotation epoch %d not completed within %s", r.pending, r.cfg.DeadAfter), err: ErrDeadPeer}
 	}
+	// unanswered is when the first ping that nothing on the control
+	// channel answered yet went out.
+	awaiting := !r.unanswered.IsZero() && r.heard.Before(r.unanswered)
+	if awaiting && now.Sub(r.unanswered) > r.cfg.DeadAfter {
+		return time.Time{}, &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("ping unanswered on the control channel for %s (limit %s)", now.Sub(r.unanswered).Round(time.Millisecond), r.cfg.DeadAfter), err: ErrDeadPeer}
+	}
 	after := r.pingAfter()
 	wake := last.Add(r.cfg.DeadAfter + deadSlack)
 	if r.pending != 0 {
 		wake = earliest(wake, r.since.Add(r.cfg.DeadAfter+deadSlack))
 	}
-	if ping := last.Add(after); ping.After(now) {
-		// Heard within the interval: look again when it runs out (the data
-		// plane may have been heard from by then).
-		return earliest(wake, ping), nil
+	if awaiting {
+		wake = earliest(wake, r.unanswered.Add(r.cfg.DeadAfter+deadSlack))
 	}
-	if next := r.pingSent.Add(after); !r.pingSent.IsZero() && next.After(now) {
+	if due := earliest(last.Add(after), r.heard.Add(r.cfg.DeadAfter)); due.After(now) {
+		// Heard recently enough: look again when that runs out (the data
+		// plane may have been heard from by then).
+		return earliest(wake, due), nil
+	}
+	if next := r.pingSent.Add(after); awaiting && next.After(now) {
 		// Pinged already; the answer (or the next ping) is due.
 		return earliest(wake, next), nil
 	}
 	r.pingSeq++
 	r.pingSent = now
+	if !awaiting {
+		r.unanswered = now
+	}
 	if err := r.send(&Ping{Seq: r.pingSeq}); err != nil {
 		return time.Time{}, err
 	}
