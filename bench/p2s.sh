@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Point-to-site gateway at scale, beside stock wireguard-go, in one run.
 #
-#   bench/p2s.sh [-n CLIENTS] [-r ROUNDS] [-c CONCURRENCY] [-s SETTLE] [-m GOMEMLIMIT] [-o DIR] [-x] [-f FLOOD]
+#   bench/p2s.sh [-n CLIENTS] [-r ROUNDS] [-c CONCURRENCY] [-s SETTLE] [-m GOMEMLIMIT] [-g GOGC] [-o DIR] [-x] [-f FLOOD]
 #
 #   bench/p2s.sh -n 1000 -r 3 -s 30s                  # connect time, beside stock
 #   bench/p2s.sh -n 10000 -r 1 -s 60s -x -m 900MiB    # 10,000 held, with the unit's limit
@@ -34,10 +34,12 @@
 # divided by the clients connected; under a flood that includes the
 # flood's cost).
 # -m sets GOMEMLIMIT for intransitd (as systemd/intransitd.service does),
-# e.g. -m 900MiB; -m off runs it without a limit (the default). -o keeps the
+# e.g. -m 900MiB; -m off runs it without a limit (the default). -g sets
+# GOGC for intransitd (e.g. -g 50; default: the daemon's own setting). -o keeps the
 # results (results.jsonl) and the gateway's heap profile of each round
-# (heap-N.pb.gz, after the settle time) and CPU profile (cpu-N.pb.gz, the
-# first 10 s of the connects), for go tool pprof, in DIR.
+# (heap-N.pb.gz, after the settle time) and CPU profiles (cpu-N.pb.gz, the
+# first 10 s of the connects; idle-cpu-N.pb.gz, the first 25 s of the
+# settle time, the clients held idle), for go tool pprof, in DIR.
 # RSS is read before, a second after the last connect, and after SETTLE
 # (default 125s: past the Go runtime's forced GC every 2 minutes and its
 # scavenger, the steady state of a gateway holding its clients); memory per
@@ -47,18 +49,19 @@
 # medians over ROUNDS (default 3). Needs root and go.
 set -euo pipefail
 
-n=1000 rounds=3 conc=64 settle=125s memlimit=off out="" stock=1 flood=0
-while getopts "n:r:c:s:m:o:xf:h" o; do
+n=1000 rounds=3 conc=64 settle=125s memlimit=off gogc="" out="" stock=1 flood=0
+while getopts "n:r:c:s:m:g:o:xf:h" o; do
   case $o in
     n) n=$OPTARG ;;
     r) rounds=$OPTARG ;;
     c) conc=$OPTARG ;;
     s) settle=$OPTARG ;;
     m) memlimit=$OPTARG ;;
+    g) gogc=$OPTARG ;;
     o) out=$OPTARG ;;
     x) stock=0 ;;
     f) flood=$OPTARG ;;
-    *) sed -n '2,46p' "$0"; exit 2 ;;
+    *) sed -n '2,49p' "$0"; exit 2 ;;
   esac
 done
 for v in "$n" "$rounds" "$conc"; do
@@ -68,6 +71,7 @@ done
 (( n <= 20000 )) || { echo "p2s.sh: at most 20000 clients" >&2; exit 2; }
 [[ $settle =~ ^[0-9]+(s|m)$ ]] || { echo "p2s.sh: -s wants a duration such as 125s" >&2; exit 2; }
 [[ $memlimit == off || $memlimit =~ ^[0-9]+(B|KiB|MiB|GiB)$ ]] || { echo "p2s.sh: -m wants off or a size such as 900MiB" >&2; exit 2; }
+[[ -z $gogc || $gogc == off || $gogc =~ ^[1-9][0-9]*$ ]] || { echo "p2s.sh: -g wants a percentage or off" >&2; exit 2; }
 [[ $(id -u) == 0 ]] || { echo "p2s.sh: needs root (network namespaces, TUN)" >&2; exit 2; }
 # Each client holds a TCP socket in the gateway, and a TCP and a UDP
 # socket in the load generator (which spreads them over several processes
@@ -115,7 +119,7 @@ p2s_round() {
   local work=$1 what=$2 conns=$3 r=$4
   fresh_ns "$r$5"
   "$tmp/p2sload" prepare -dir "$work" -n "$n"
-  ip netns exec "$ns" env GOMEMLIMIT="$memlimit" "$tmp/intransitd" --config "$work/gw.yaml" 2>"$work/gw.log" &
+  ip netns exec "$ns" env GOMEMLIMIT="$memlimit" ${gogc:+GOGC="$gogc"} "$tmp/intransitd" --config "$work/gw.yaml" 2>"$work/gw.log" &
   gwpid=$!
   for _ in $(seq 1 300); do [[ -S $work/run/status.sock ]] && break; sleep 0.1; done
   [[ -S $work/run/status.sock ]] || { echo "intransitd did not start:"; cat "$work/gw.log"; exit 1; } >&2
@@ -125,7 +129,8 @@ p2s_round() {
     sleep 5
   fi
   ip netns exec "$ns" "$tmp/p2sload" connect -dir "$work" -n "$n" -c "$conc" -settle "$settle" -timeout "$timeout" -pid "$gwpid" \
-    -metrics http://127.0.0.1:9586/metrics -heapprofile "$out/heap-$r$5.pb.gz" -cpuprofile "$out/cpu-$r$5.pb.gz" |
+    -metrics http://127.0.0.1:9586/metrics -heapprofile "$out/heap-$r$5.pb.gz" -cpuprofile "$out/cpu-$r$5.pb.gz" \
+    -idleprofile "$out/idle-cpu-$r$5.pb.gz" |
     jq -c --arg w "$what" '.what = $w' | derived | tee -a "$results"
   if (( conns > 0 )); then
     kill -TERM "$floodpid"; wait "$floodpid" || true; floodpid=""
@@ -152,7 +157,7 @@ for r in $(seq 1 "$rounds"); do
 done
 
 echo
-echo "nproc $(nproc), $(go version | cut -d' ' -f3-), $n clients, $conc connecting at once, $rounds rounds, GOMEMLIMIT $memlimit, flood $flood, load $(cut -d' ' -f1-3 /proc/loadavg); medians:"
+echo "nproc $(nproc), $(go version | cut -d' ' -f3-), $n clients, $conc connecting at once, $rounds rounds, GOMEMLIMIT $memlimit, GOGC ${gogc:-default}, flood $flood, load $(cut -d' ' -f1-3 /proc/loadavg); medians:"
 # ratio A B: A/B to two decimals, "-" when B is 0.
 ratio() { jq -rn --argjson a "$1" --argjson b "$2" 'if $b != 0 then $a / $b * 100 | round / 100 else "-" end'; }
 med() { jq -s --arg w "$1" --arg f "$2" '[.[] | select(.what == $w) | .[$f] // 0] | sort | .[(length/2|floor)] // 0' "$results"; }

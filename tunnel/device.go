@@ -243,6 +243,12 @@ func (d *Device) SendProbe(pub PublicKey) error {
 // probe; its zero value when none came since the peer was added.
 func (d *Device) LastProbeReply(pub PublicKey) ProbeReply { return d.prb.reply(pub) }
 
+// LastProbeRequest returns when the newest probe from the peer with key pub
+// arrived (authenticated traffic from it: the probe address is among the
+// peer's allowed IPs); the zero time when none came since the peer was
+// added.
+func (d *Device) LastProbeRequest(pub PublicKey) time.Time { return d.prb.lastRequest(pub) }
+
 // Close removes the routes and addresses, stops the device, closes its
 // Bind and deletes the interface. It is safe to call more than once.
 func (d *Device) Close() error {

@@ -78,6 +78,14 @@ func (p *prober) reply(pub PublicKey) ProbeReply {
 	return p.replies[ProbeAddr(pub)]
 }
 
+// lastRequest returns when the newest probe request from the peer with
+// key pub arrived (answered or not), the zero time when none did.
+func (p *prober) lastRequest(pub PublicKey) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.windows[ProbeAddr(pub)].last
+}
+
 // forget drops what is recorded of the peer with key pub.
 func (p *prober) forget(pub PublicKey) {
 	p.mu.Lock()
@@ -165,17 +173,19 @@ func (p *prober) allow(from netip.Addr, now time.Time) bool {
 	defer p.mu.Unlock()
 	w := p.windows[from]
 	if now.Sub(w.start) >= time.Second || now.Before(w.start) {
-		w = rateWindow{start: now}
+		w.start, w.n = now, 0
 	}
 	w.n++
+	w.last = now
 	p.windows[from] = w
 	return w.n <= probeAnswersPerSecond
 }
 
-// rateWindow counts the requests of one source in a one-second window.
+// rateWindow counts the requests of one source in a one-second window,
+// and keeps when the newest arrived.
 type rateWindow struct {
-	start time.Time
-	n     int
+	start, last time.Time
+	n           int
 }
 
 // buildProbe makes an echo request or reply from src to dst with stamp.

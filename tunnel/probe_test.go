@@ -221,3 +221,36 @@ func TestProbeQueueBounded(t *testing.T) {
 		t.Errorf("%d queued, want %d", len(p.queue), probeQueueMax)
 	}
 }
+
+// TestProbeLastRequest: the newest request from a peer is recorded, even
+// one beyond the answer bound; malformed packets and other peers' requests
+// are not; forget drops it.
+func TestProbeLastRequest(t *testing.T) {
+	own, x, y := testKey(t), testKey(t), testKey(t)
+	p := newProber(own, func() {})
+	if got := p.lastRequest(x); !got.IsZero() {
+		t.Fatalf("last request before any: %v", got)
+	}
+	t0 := time.Unix(100, 0)
+	req := buildProbe(ProbeAddr(x).As16(), ProbeAddr(own).As16(), icmpEchoReq, 1)
+	for i := range 2 * probeAnswersPerSecond {
+		p.take(req, t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	want := t0.Add((2*probeAnswersPerSecond - 1) * time.Millisecond)
+	if got := p.lastRequest(x); !got.Equal(want) {
+		t.Errorf("last request %v, want %v (the newest, past the answer bound)", got, want)
+	}
+	bad := buildProbe(ProbeAddr(x).As16(), ProbeAddr(own).As16(), icmpEchoReq, 1)
+	bad[probeIPv6Len] = 1 // not an echo
+	p.take(bad, t0.Add(time.Hour))
+	if got := p.lastRequest(x); !got.Equal(want) {
+		t.Errorf("a malformed packet moved the last request to %v", got)
+	}
+	if got := p.lastRequest(y); !got.IsZero() {
+		t.Errorf("another peer's last request: %v", got)
+	}
+	p.forget(x)
+	if got := p.lastRequest(x); !got.IsZero() {
+		t.Errorf("last request kept after forget: %v", got)
+	}
+}

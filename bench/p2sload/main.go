@@ -489,7 +489,8 @@ func raiseNoFile() {
 // and measures the gateway's RSS before and after.
 // The CPU of the load generator is that of this process and of the pids in
 // loaders (its shard processes).
-func run(what string, n, conc, pid int, loaders []int, timeout, settle time.Duration, start func(ctx context.Context, i int, ready func(error)), measure func(*result)) (*result, error) {
+// idle, when not nil, runs beside the settle time (given), from its start.
+func run(what string, n, conc, pid int, loaders []int, timeout, settle time.Duration, start func(ctx context.Context, i int, ready func(error)), idle func(time.Duration), measure func(*result)) (*result, error) {
 	raiseNoFile()
 	before, err := rssKiB(pid)
 	if err != nil {
@@ -560,7 +561,12 @@ func run(what string, n, conc, pid int, loaders []int, timeout, settle time.Dura
 		return nil, err
 	}
 	settled := cpuSeconds(pid)
+	var idling sync.WaitGroup
+	if idle != nil {
+		idling.Go(func() { idle(settle) })
+	}
 	time.Sleep(settle)
+	idling.Wait()
 	res.SettleCPU = cpuSeconds(pid) - settled
 	after, err := rssKiB(pid)
 	if err != nil {
@@ -600,6 +606,7 @@ func connect(args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write the gateway's CPU profile of the first -cpuseconds of the connects to this file")
 	cpuSecs := fs.Int("cpuseconds", 10, "length of the CPU profile")
 	procs := fs.Int("procs", 0, "processes to spread the clients over (0: as many as the open-files limit needs)")
+	idleProfile := fs.String("idleprofile", "", "write the gateway's CPU profile of the settle time (its first 25 s at most: the clients held idle) to this file")
 	profile := fs.String("heapprofile", "", "write the gateway's heap profile (from /debug/pprof/heap next to -metrics) to this file after the settle time")
 	settle := fs.Duration("settle", 125*time.Second, "wait after the last connect before the steady-state RSS")
 	fs.Parse(args)
@@ -636,7 +643,16 @@ func connect(args []string) error {
 			}
 		})
 	}
-	res, err := run("intransit p2s", *n, *conc, *pid, pids, *timeout, *settle, start, func(r *result) {
+	idle := func(settle time.Duration) {
+		if *idleProfile == "" {
+			return
+		}
+		secs := max(1, int(min(settle-time.Second, 25*time.Second)/time.Second))
+		if err := gatewayProfile(*metrics, fmt.Sprintf("profile?seconds=%d", secs), *idleProfile); err != nil {
+			fmt.Fprintln(os.Stderr, "p2sload: idle CPU profile:", err)
+		}
+	}
+	res, err := run("intransit p2s", *n, *conc, *pid, pids, *timeout, *settle, start, idle, func(r *result) {
 		gatewayMetrics(*metrics, r)
 		if *profile != "" {
 			if err := gatewayProfile(*metrics, "heap?gc=1", *profile); err != nil {
@@ -756,7 +772,7 @@ func stock(args []string) error {
 		}
 		ready(err)
 		<-ctx.Done()
-	}, nil)
+	}, nil, nil)
 	if err != nil {
 		return err
 	}

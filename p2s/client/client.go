@@ -40,8 +40,11 @@
 //
 // # Staying connected
 //
-// The control session pings every 2 s and gives up after 8 s of silence;
-// the client then dials again with backoff (0.5 to 5 s), forever. So link
+// The control session counts the gateway's answers to the probes as
+// hearing from it: it pings over the control channel after 2 s without
+// either, and every 8 s to check the control connection itself; it gives
+// up after 8 s of silence on both, or a ping unanswered for 8 s; the
+// client then dials again with backoff (0.5 to 5 s), forever. So link
 // down/up, a new underlay address, or the process stopped for a minute
 // (SIGSTOP) and continued all end with the client reconnected by itself,
 // with the same address (the gateway keeps its lease).
@@ -334,7 +337,8 @@ func (c *Client) session(ctx context.Context) bool {
 	sess, err := control.New(tc, control.Config{
 		Role: control.Initiator, Kind: control.KindClient, WireGuardKey: publicKey(m.WireGuard), Signer: signer,
 		Admit: run.admit, InstallPSK: run.install, KeepaliveInterval: controlKeepalive, DeadAfter: controlDeadAfter,
-		Logger: c.log.With("component", "control"),
+		Liveness: c.dataPlaneHeard,
+		Logger:   c.log.With("component", "control"),
 	})
 	if err != nil {
 		conn.Close()

@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"time"
 
 	"intransit/tunnel/transport"
 )
@@ -49,4 +50,16 @@ func (p clientPath) Apply(ep string, renew bool) error {
 		return c.freshPeer()
 	}
 	return c.dev.UpdatePeer(c.pc)
+}
+
+// dataPlaneHeard is the control session's liveness source: when the
+// gateway last answered a probe (the path monitor probes every second),
+// the zero time without a device or an answer.
+func (c *Client) dataPlaneHeard() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dev == nil {
+		return time.Time{}
+	}
+	return c.dev.LastProbeReply(c.pc.PublicKey).Received
 }

@@ -203,8 +203,8 @@ func (g *Gateway) serve(ctx context.Context, tc *tls.Conn) {
 		Prefixes: g.opts.SitePrefixes, Transports: gatewaycore.Advertised(g.opts.Transports, tc.LocalAddr()),
 		Admit: s.admit, InstallPSK: s.install,
 		RotationPeriod: g.opts.PSKRotation, KeepaliveInterval: g.opts.Keepalive, DeadAfter: g.opts.DeadAfter,
-		Metrics: g.opts.ControlMetrics,
-		Logger:  g.log.With("component", "p2s-control", "remote_addr", tc.RemoteAddr().String()),
+		Liveness: s.dataPlaneHeard, Metrics: g.opts.ControlMetrics,
+		Logger: g.log.With("component", "p2s-control", "remote_addr", tc.RemoteAddr().String()),
 	})
 	if err != nil {
 		g.log.Error("p2s control session not started", "error", err.Error())

@@ -64,10 +64,21 @@
 //
 // # Keepalive and dead peers
 //
-// Both ends send a ping every KeepaliveInterval and answer pings with pongs.
-// A peer from which nothing arrives for DeadAfter ends the session with a
-// *SessionError that wraps ErrDeadPeer; so does one that leaves a rotation
-// step unanswered for DeadAfter.
+// Every message counts as hearing from the peer, and so does authenticated
+// data-plane traffic when Config.Liveness reports it (a gateway's session
+// counts a client's in-tunnel probes, a client's the gateway's answers to
+// them). An end pings a peer it has not heard from for a while: the
+// initiator after KeepaliveInterval, the responder after halfway between
+// KeepaliveInterval and DeadAfter, which an initiator's pings never let it
+// reach; pings are answered with pongs. An idle session without a data
+// plane thus carries a ping and a pong per KeepaliveInterval instead of two
+// of each. Over a tunnel that carries traffic an end still pings once the
+// control channel carried nothing for DeadAfter, since only an answer shows
+// that the control connection works. A peer from which nothing arrives, on
+// either channel, for DeadAfter ends the session with a *SessionError that
+// wraps ErrDeadPeer; so does a ping that nothing on the control channel
+// answers within DeadAfter, and a rotation step left unanswered for
+// DeadAfter.
 //
 // # Ending a session
 //

@@ -94,6 +94,17 @@ type Config struct {
 	// the protocol unanswered, before the session ends with ErrDeadPeer
 	// (DefaultDeadAfter when zero). It must exceed KeepaliveInterval.
 	DeadAfter time.Duration
+	// Liveness, when set, returns when the data plane last carried
+	// authenticated traffic from the peer (the zero time when it never
+	// did): such traffic counts as hearing from the peer, so that a session
+	// whose tunnel carries traffic pings only to check the control
+	// connection, once the control channel carried nothing for DeadAfter,
+	// and a peer is dead once both the control channel and the data plane
+	// stayed silent for DeadAfter (or a ping went unanswered for DeadAfter).
+	// It is called from the session's goroutine, at most about once per
+	// KeepaliveInterval and on every wake-up; it must not block on the
+	// session.
+	Liveness func() time.Time
 	// Rand is the randomness for the KEM; crypto/rand when nil.
 	Rand io.Reader
 	// Metrics counts sessions and rotations; nil counts nothing.
@@ -320,9 +331,10 @@ type run struct {
 	acked    bool // initiator: pending epoch installed locally, waiting for ack
 	again    bool // initiator: Rotate was called while a rotation was in flight
 
-	pingSeq  uint64
-	pingSent time.Time
-	readEnd  bool // the connection delivered its final error
+	pingSeq    uint64
+	pingSent   time.Time
+	unanswered time.Time // the first ping not answered yet (see tick)
+	readEnd    bool      // the connection delivered its final error
 }
 
 // Run performs the TLS handshake, exchanges Hellos, then keeps the session:
@@ -598,7 +610,6 @@ func (r *run) establish(ctx context.Context) error {
 // messages.
 func (r *run) loop(ctx context.Context) error {
 	initiator := r.cfg.Role == Initiator
-	nextPing := time.Now().Add(r.cfg.KeepaliveInterval)
 	var nextRotation time.Time
 	if initiator {
 		nextRotation = time.Now().Add(r.cfg.RotationPeriod)
@@ -625,13 +636,10 @@ func (r *run) loop(ctx context.Context) error {
 		default:
 		}
 		now := time.Now()
-		if !now.Before(nextPing) {
-			if err := r.tick(); err != nil {
-				return err
-			}
-			nextPing = now.Add(r.cfg.KeepaliveInterval)
+		wait, err := r.tick(now)
+		if err != nil {
+			return err
 		}
-		wait := nextPing
 		if initiator {
 			if !now.Before(nextRotation) {
 				if r.pending == 0 {
@@ -641,7 +649,7 @@ func (r *run) loop(ctx context.Context) error {
 				}
 				nextRotation = now.Add(r.cfg.RotationPeriod)
 			}
-			if nextRotation.Before(nextPing) {
+			if nextRotation.Before(wait) {
 				wait = nextRotation
 			}
 		}
@@ -662,16 +670,88 @@ func (r *run) loop(ctx context.Context) error {
 	}
 }
 
-// tick checks the peer and the rotation in flight for silence, then pings.
-func (r *run) tick() error {
-	now := time.Now()
-	if silent := now.Sub(r.heard); silent > r.cfg.DeadAfter {
-		return &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("nothing heard from the peer for %s (limit %s)", silent.Round(time.Millisecond), r.cfg.DeadAfter), err: ErrDeadPeer}
+// lastHeard is when the peer was last heard from, on the control channel
+// or (with Config.Liveness) on the data plane.
+func (r *run) lastHeard() time.Time {
+	last := r.heard
+	if r.cfg.Liveness != nil {
+		if d := r.cfg.Liveness(); d.After(last) {
+			last = d
+		}
+	}
+	return last
+}
+
+// pingAfter is how long this end lets the peer stay silent before it
+// pings. The initiator pings after KeepaliveInterval of silence and every
+// answer resets it, so one ping and one pong per interval keep both ends
+// hearing each other; the responder waits until halfway between
+// KeepaliveInterval and DeadAfter, which an initiator's pings never let it
+// reach, and pings only for a peer that does not ping often enough.
+func (r *run) pingAfter() time.Duration {
+	if r.cfg.Role == Initiator {
+		return r.cfg.KeepaliveInterval
+	}
+	return (r.cfg.KeepaliveInterval + r.cfg.DeadAfter) / 2
+}
+
+// deadSlack puts a wake-up for a limit just past it, so that the check
+// after the wake-up sees the limit exceeded.
+const deadSlack = time.Millisecond
+
+// tick checks the peer, the control channel and the rotation in flight
+// for silence, pings when one is due, and returns when to look again. A
+// ping is due when the peer was not heard from (on either channel) for
+// pingAfter, or the control channel carried nothing for DeadAfter: a data
+// plane that carries on does not show that the control connection still
+// does. A ping that nothing on the control channel answers within
+// DeadAfter ends the session, as does silence on both channels.
+func (r *run) tick(now time.Time) (time.Time, error) {
+	last := r.lastHeard()
+	if silent := now.Sub(last); silent > r.cfg.DeadAfter {
+		return time.Time{}, &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("nothing heard from the peer for %s (limit %s)", silent.Round(time.Millisecond), r.cfg.DeadAfter), err: ErrDeadPeer}
 	}
 	if r.pending != 0 && now.Sub(r.since) > r.cfg.DeadAfter {
-		return &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("PSK rotation epoch %d not completed within %s", r.pending, r.cfg.DeadAfter), err: ErrDeadPeer}
+		return time.Time{}, &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("PSK rotation epoch %d not completed within %s", r.pending, r.cfg.DeadAfter), err: ErrDeadPeer}
+	}
+	// unanswered is when the first ping that nothing on the control
+	// channel answered yet went out.
+	awaiting := !r.unanswered.IsZero() && r.heard.Before(r.unanswered)
+	if awaiting && now.Sub(r.unanswered) > r.cfg.DeadAfter {
+		return time.Time{}, &SessionError{Reason: ReasonTimeout, Detail: fmt.Sprintf("ping unanswered on the control channel for %s (limit %s)", now.Sub(r.unanswered).Round(time.Millisecond), r.cfg.DeadAfter), err: ErrDeadPeer}
+	}
+	after := r.pingAfter()
+	wake := last.Add(r.cfg.DeadAfter + deadSlack)
+	if r.pending != 0 {
+		wake = earliest(wake, r.since.Add(r.cfg.DeadAfter+deadSlack))
+	}
+	if awaiting {
+		wake = earliest(wake, r.unanswered.Add(r.cfg.DeadAfter+deadSlack))
+	}
+	if due := earliest(last.Add(after), r.heard.Add(r.cfg.DeadAfter)); due.After(now) {
+		// Heard recently enough: look again when that runs out (the data
+		// plane may have been heard from by then).
+		return earliest(wake, due), nil
+	}
+	if next := r.pingSent.Add(after); awaiting && next.After(now) {
+		// Pinged already; the answer (or the next ping) is due.
+		return earliest(wake, next), nil
 	}
 	r.pingSeq++
 	r.pingSent = now
-	return r.send(&Ping{Seq: r.pingSeq})
+	if !awaiting {
+		r.unanswered = now
+	}
+	if err := r.send(&Ping{Seq: r.pingSeq}); err != nil {
+		return time.Time{}, err
+	}
+	return earliest(wake, now.Add(after)), nil
+}
+
+// earliest returns the earlier of a and b.
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
