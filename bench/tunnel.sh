@@ -21,7 +21,9 @@
 # CPU time of both tunnel processes (/proc/PID/stat) before and after: CPU
 # seconds per GiB moved, beside wireguard-go's. It depends far less on the
 # machine's load than Mbit/s do (the kernel's share in softirq context is
-# counted where it happens to run, so compare within a run).
+# counted where it happens to run, so compare within a run). With perf(1)
+# and its syscall tracepoints, also the system calls and context switches
+# of both processes per GiB ("-" without perf).
 #
 # -R REF also builds testpeer from git revision REF (for example main) and
 # runs it as system <t>-ref beside <t> for every transport: before and
@@ -248,18 +250,26 @@ echo
 [[ -n $ref ]] && echo "(<t>-ref is testpeer built from $ref)"
 echo "CPU of both tunnel processes while iperf3 moves $gib GiB (one TCP stream):"
 echo
-echo "| system | CPU s per GiB | vs wireguard-go | Mbit/s of this transfer |"
-echo "| --- | ---: | ---: | ---: |"
+perf=""
+perf stat -e raw_syscalls:sys_enter -x, -o /dev/null -- true 2>/dev/null && perf=perf
+echo "| system | CPU s per GiB | vs wireguard-go | syscalls per GiB | context switches per GiB | Mbit/s of this transfer |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 declare -A cpu
 for s in "${systems[@]}"; do
   [[ $s == veth ]] && continue
   dst=10.99.0.2
   read -ra ps <<<"${procs[$s]}"
   before=$(cputicks "${ps[@]}")
-  mbps=$(ip netns exec "${prefix}$s-a" iperf3 -c "$dst" -n "${gib}G" -f m 2>&1 | awk '/receiver/ {print $(NF-2)}')
+  xfer=(ip netns exec "${prefix}$s-a" iperf3 -c "$dst" -n "${gib}G" -f m)
+  if [[ -n $perf ]]; then
+    xfer=(perf stat -e raw_syscalls:sys_enter,context-switches -x, -o "$work/perf-$s.txt" -p "${ps[0]},${ps[1]}" -- "${xfer[@]}")
+  fi
+  mbps=$("${xfer[@]}" 2>&1 | awk '/receiver/ {print $(NF-2)}')
   [[ -n $mbps ]] || { echo "tunnel.sh: iperf3 -n through $s failed" >&2; exit 1; }
   after=$(cputicks "${ps[@]}")
   cpu[$s]=$(awk -v a="$before" -v b="$after" -v hz="$hz" -v g="$gib" 'BEGIN {printf "%.2f", (b - a) / hz / g}')
   vw=$(awk -v a="${cpu[$s]}" -v b="${cpu[wggo]}" 'BEGIN {printf "%.2fx", a/b}')
-  echo "| $s | ${cpu[$s]} | $vw | $mbps |"
+  counts="- | -"
+  [[ -n $perf ]] && counts=$(awk -F, -v g="$gib" '!/^#/ && NF > 2 {v[$3] = sprintf("%.0f", $1 / g)} END {print v["raw_syscalls:sys_enter"] " | " v["context-switches"]}' "$work/perf-$s.txt")
+  echo "| $s | ${cpu[$s]} | $vw | $counts | $mbps |"
 done
