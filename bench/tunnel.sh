@@ -2,7 +2,7 @@
 # TCP throughput through the tunnel, per transport, beside the reference
 # wireguard-go binary and the bare veth, measured in one run.
 #
-#   sudo bench/tunnel.sh [-n RUNS] [-t SECONDS] [-T "udp quic tls"]
+#   sudo bench/tunnel.sh [-n RUNS] [-t SECONDS] [-T "udp quic tls"] [-g GIB] [-R REF] [-P DIR]
 #
 # Every system gets two network namespaces joined by a veth pair (MTU 1500):
 #   veth     iperf3 straight over the veth (the ceiling)
@@ -14,21 +14,39 @@
 # reverse order every other round) so that machine noise hits them alike.
 # The script prints every run, the medians, and the ratios, twice: of the
 # medians, and as the median of the ratios within each round (steadier when
-# the machine's load changes between rounds). Needs root, iperf3, wg,
-# openssl, go.
+# the machine's load changes between rounds).
+#
+# Then, per system, the CPU the tunnel costs: iperf3 moves GIB GiB (default
+# 1; -g 0 skips this) once more, and the script reads the user and system
+# CPU time of both tunnel processes (/proc/PID/stat) before and after: CPU
+# seconds per GiB moved, beside wireguard-go's. It depends far less on the
+# machine's load than Mbit/s do (the kernel's share in softirq context is
+# counted where it happens to run, so compare within a run). With perf(1)
+# and its syscall tracepoints, also the system calls and context switches
+# of both processes per GiB ("-" without perf).
+#
+# -R REF also builds testpeer from git revision REF (for example main) and
+# runs it as system <t>-ref beside <t> for every transport: before and
+# after a change in one run. -P DIR has our testpeers write CPU profiles of
+# their whole run into DIR (bench/pgo.sh makes default.pgo of them). Needs root, iperf3, wg, openssl, go (and git
+# for -R).
 set -euo pipefail
 
-runs=5 secs=5 transports="udp"
-while getopts "n:t:T:h" o; do
+runs=5 secs=5 transports="udp" gib=1 ref="" profdir=""
+while getopts "n:t:T:g:R:P:h" o; do
   case $o in
     n) runs=$OPTARG ;;
     t) secs=$OPTARG ;;
     T) transports=$OPTARG ;;
+    g) gib=$OPTARG ;;
+    R) ref=$OPTARG ;;
+    P) profdir=$(realpath "$OPTARG") ;;
     *) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 2 ;;
   esac
 done
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "tunnel.sh: -n wants a positive count" >&2; exit 2; }
 [[ $secs =~ ^[1-9][0-9]*$ && $secs -le 60 ]] || { echo "tunnel.sh: -t wants 1..60 seconds" >&2; exit 2; }
+[[ $gib =~ ^[0-9]+$ && $gib -le 16 ]] || { echo "tunnel.sh: -g wants 0..16 GiB" >&2; exit 2; }
 for t in $transports; do
   case $t in udp|quic|tls) ;; *) echo "tunnel.sh: unknown transport $t (udp, quic, tls)" >&2; exit 2 ;; esac
 done
@@ -43,7 +61,10 @@ prefix="itb-$$-"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.3
+  # Up to 5 s for them to close their devices (and write their profiles).
+  for p in "${pids[@]}"; do
+    for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
   for ns in $(ip netns list | awk -v p="$prefix" 'index($1, p) == 1 {print $1}'); do
     for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
     ip netns del "$ns" 2>/dev/null || true
@@ -55,6 +76,12 @@ trap cleanup EXIT
 echo "building testpeer and the reference wireguard-go..." >&2
 go build -o "$work/testpeer" ./netns-tests/testpeer/cmd/testpeer
 go build -o "$work/wireguard-go" golang.zx2c4.com/wireguard
+if [[ -n $ref ]]; then
+  echo "building testpeer at $ref..." >&2
+  mkdir "$work/ref"
+  git archive "$ref" | tar -x -C "$work/ref"
+  (cd "$work/ref" && go build -o "$work/testpeer-ref" ./netns-tests/testpeer/cmd/testpeer)
+fi
 
 # Test CA and mTLS certificates for the quic and tls transports.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
@@ -85,9 +112,13 @@ wait_for() { # wait_for SECONDS CMD...: until CMD succeeds
   done
 }
 
-# ours NAME TRANSPORT: testpeer on both ends.
+# Per system, the PIDs of its two tunnel processes (for the CPU per GiB).
+declare -A procs
+
+# ours NAME TRANSPORT BINARY: testpeer BINARY on both ends.
 ours() {
-  local name=$1 t=$2 port=51820 scheme="" mtu=1420
+  local name=$1 t=$2 bin=$3 port=51820 scheme="" mtu=1420
+  local prof=()
   [[ $t == udp ]] || { port=443; scheme="$t://"; }
   [[ $t == quic ]] && mtu=1380
   topo "$name"
@@ -117,9 +148,12 @@ tls:
   server_name: $o.bench.test
 YAML
     fi
-    ip netns exec "${prefix}$name-$s" "$work/testpeer" --config "$f" --control "$work/$name-$s.sock" \
+    prof=()
+    [[ -n $profdir && $bin == "$work/testpeer" ]] && prof=(--cpu-profile "$profdir/$name-$s.pprof")
+    ip netns exec "${prefix}$name-$s" "$bin" "${prof[@]}" --config "$f" --control "$work/$name-$s.sock" \
       --log-level warn 2>>"$work/$name-$s.log" &
     pids+=($!)
+    procs[$name]+="$! "
     wait_for 20 test -S "$work/$name-$s.sock"
   done
 }
@@ -136,6 +170,7 @@ wggo() {
     (umask 077; printf '%s\n' "${key[$s]}" >"$work/$name-$s.key")
     ip netns exec "$ns" env WG_PROCESS_FOREGROUND=1 "$work/wireguard-go" "$ifn" >>"$work/$name-$s.log" 2>&1 &
     pids+=($!)
+    procs[$name]+="$! "
     wait_for 20 test -S "/var/run/wireguard/$ifn.sock"
     ip netns exec "$ns" wg set "$ifn" private-key "$work/$name-$s.key" listen-port 51820 \
       peer "$(wg pubkey <<<"${key[$o]}")" endpoint "${under[$o]}:51820" allowed-ips "${inner[$o]}/32"
@@ -144,10 +179,17 @@ wggo() {
   done
 }
 
-systems=(veth wggo $transports)
+systems=(veth wggo)
 topo veth
 wggo wggo
-for t in $transports; do ours "$t" "$t"; done
+for t in $transports; do
+  if [[ -n $ref ]]; then
+    ours "$t-ref" "$t" "$work/testpeer-ref"
+    systems+=("$t-ref")
+  fi
+  ours "$t" "$t" "$work/testpeer"
+  systems+=("$t")
+done
 
 for s in "${systems[@]}"; do
   dst=10.99.0.2; [[ $s == veth ]] && dst=10.0.0.2
@@ -195,4 +237,39 @@ for s in "${systems[@]}"; do
   vv=$(awk -v a="${med[$s]}" -v b="${med[veth]}" 'BEGIN {printf "%.2fx", a/b}')
   pr=$(median %.2f <<<"${paired[$s]}")
   echo "| $s | ${med[$s]} | $vw | ${pr}x | $vu | $vv |"
+done
+
+((gib > 0)) || exit 0
+cputicks() { # cputicks PID...: user+system clock ticks of the processes
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+  echo "$t"
+}
+hz=$(getconf CLK_TCK)
+echo
+[[ -n $ref ]] && echo "(<t>-ref is testpeer built from $ref)"
+echo "CPU of both tunnel processes while iperf3 moves $gib GiB (one TCP stream):"
+echo
+perf=""
+perf stat -e raw_syscalls:sys_enter -x, -o /dev/null -- true 2>/dev/null && perf=perf
+echo "| system | CPU s per GiB | vs wireguard-go | syscalls per GiB | context switches per GiB | Mbit/s of this transfer |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+declare -A cpu
+for s in "${systems[@]}"; do
+  [[ $s == veth ]] && continue
+  dst=10.99.0.2
+  read -ra ps <<<"${procs[$s]}"
+  before=$(cputicks "${ps[@]}")
+  xfer=(ip netns exec "${prefix}$s-a" iperf3 -c "$dst" -n "${gib}G" -f m)
+  if [[ -n $perf ]]; then
+    xfer=(perf stat -e raw_syscalls:sys_enter,context-switches -x, -o "$work/perf-$s.txt" -p "${ps[0]},${ps[1]}" -- "${xfer[@]}")
+  fi
+  mbps=$("${xfer[@]}" 2>&1 | awk '/receiver/ {print $(NF-2)}')
+  [[ -n $mbps ]] || { echo "tunnel.sh: iperf3 -n through $s failed" >&2; exit 1; }
+  after=$(cputicks "${ps[@]}")
+  cpu[$s]=$(awk -v a="$before" -v b="$after" -v hz="$hz" -v g="$gib" 'BEGIN {printf "%.2f", (b - a) / hz / g}')
+  vw=$(awk -v a="${cpu[$s]}" -v b="${cpu[wggo]}" 'BEGIN {printf "%.2fx", a/b}')
+  counts="- | -"
+  [[ -n $perf ]] && counts=$(awk -F, -v g="$gib" '!/^#/ && NF > 2 {v[$3] = sprintf("%.0f", $1 / g)} END {print v["raw_syscalls:sys_enter"] " | " v["context-switches"]}' "$work/perf-$s.txt")
+  echo "| $s | ${cpu[$s]} | $vw | $counts | $mbps |"
 done

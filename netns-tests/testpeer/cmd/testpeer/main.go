@@ -3,7 +3,10 @@
 // current network namespace (start it with "ip netns exec"), serves the
 // control socket and runs until SIGINT or SIGTERM, then closes the device.
 //
-//	testpeer --config peer.yaml --control peer.sock [--log-level debug]
+//	testpeer --config peer.yaml --control peer.sock [--log-level debug] [--cpu-profile FILE]
+//
+// --cpu-profile writes a CPU profile of the whole run (bench/pgo.sh builds
+// the profile-guided default.pgo files from it).
 package main
 
 import (
@@ -15,6 +18,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"intransit/netns-tests/testpeer"
@@ -25,11 +29,34 @@ func main() {
 	configPath := flag.String("config", "", "configuration file (YAML)")
 	control := flag.String("control", "", "path of the control socket to create")
 	level := flag.String("log-level", "info", "log level: debug, info, warn, error")
+	cpuProfile := flag.String("cpu-profile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
-	if err := run(*configPath, *control, *level); err != nil {
+	if err := profiled(*cpuProfile, func() error { return run(*configPath, *control, *level) }); err != nil {
 		fmt.Fprintln(os.Stderr, "testpeer:", err)
 		os.Exit(2)
 	}
+}
+
+// profiled runs f, under the CPU profiler writing to path unless path is
+// empty.
+func profiled(path string, f func() error) error {
+	if path == "" {
+		return f()
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		out.Close()
+		return fmt.Errorf("--cpu-profile: %w", err)
+	}
+	runErr := f()
+	pprof.StopCPUProfile()
+	if err := out.Close(); err != nil && runErr == nil {
+		return fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return runErr
 }
 
 func run(configPath, control, level string) error {
