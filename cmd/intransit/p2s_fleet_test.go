@@ -12,6 +12,7 @@ import (
 
 	"intransit/internal/daemonconfig"
 	"intransit/internal/statestore"
+	"intransit/internal/status"
 	"intransit/internal/testutil/etcdtest"
 	"intransit/p2s"
 	"intransit/p2s/enroll"
@@ -102,5 +103,24 @@ func TestFleetAdminFromAnyHost(t *testing.T) {
 	}
 	if out, code := runP2SCLI(t, "p2s", "list", "--store-config", boltFile); code != 1 || !strings.Contains(out, "admin socket") {
 		t.Fatalf("list on a bolt store: exit %d\n%s", code, out)
+	}
+}
+
+// TestP2SClientsShowsStoreUnreachable: `p2s clients` says when the
+// gateway cannot reach its shared store, since when and why.
+func TestP2SClientsShowsStoreUnreachable(t *testing.T) {
+	since := time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC)
+	var b strings.Builder
+	p := &status.P2S{Interface: "itp0", Store: &status.StoreHealth{Backend: "etcd", Since: since, Error: "context deadline exceeded"}}
+	if err := writeP2SClients(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "etcd UNREACHABLE since 2026-12-05T03:00:00Z") || !strings.Contains(b.String(), "context deadline exceeded") {
+		t.Fatalf("output:\n%s", b.String())
+	}
+	b.Reset()
+	p.Store.Reachable = true
+	if err := writeP2SClients(&b, p); err != nil || strings.Contains(b.String(), "UNREACHABLE") {
+		t.Fatalf("reachable store: %v\n%s", err, b.String())
 	}
 }
