@@ -33,7 +33,16 @@ import (
 // Every gateway runs intransitd with `store: etcd` and holds the CA (its
 // own copy of the PKI directory; the records are in etcd, created by
 // `intransit pki init --store-config`). The members serve TLS with client
-// certificates from a second, file-based CA (etcd's own).
+// certificates from a second, file-based CA (etcd's own). Both gateways
+// lease from one pool through etcd. The site host has no route back to the
+// pool: whatever tells the site LAN which gateway holds a laptop adds it; a
+// laptop reaches its own gateway's site address (g.siteAddr) without one.
+//
+// Use: f := newFleet(t, fleetOptions{}); f.startGateways(); lp :=
+// f.addLaptop("l1"); lp.mustEnroll(f.gws[0]); lp.connect(); lp.wait(...,
+// connected). f.etcd[i].kill()/restart(), f.etcdLeader(), g.partition()
+// (returns the heal), f.pki/f.p2sAdmin(host, args...) (CLI against etcd),
+// f.invite(host, name).
 const (
 	fleetEtcdName = "etcd.fleet.test" // the members' certificate name
 	fleetPrefix   = "/fleet/"
