@@ -43,6 +43,7 @@ type daemon struct {
 	guard    *guards // the fail-closed blocks
 	p2s      *p2sRuntime
 	ca       *caRuntime
+	fleet    *fleet // nil unless the store is shared (etcd)
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -87,19 +88,27 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 		d.cancel()
 		return nil, err
 	}
+	if d.fleet, err = openFleet(ctx, cfg, log); err != nil {
+		d.cancel()
+		return nil, err
+	}
 	opts, err := d.gatewayOptions(ctx, cfg, tlsMetrics)
 	if err != nil {
+		d.fleet.close()
 		d.cancel()
 		return nil, err
 	}
 	opts.ControlMetrics = ctrlMetrics
 	if d.ca, err = startCA(ctx, cfg, opts.Revocation, log); err != nil {
+		d.fleet.close()
 		d.cancel()
 		return nil, err
 	}
 	d.id = opts.Identity
+	d.fleet.start(cfg, opts.Revocation, d.ca)
 	if cfg.SiteToSite() {
 		if d.gw, err = s2s.Open(ctx, opts); err != nil {
+			d.fleet.close()
 			d.ca.close()
 			d.cancel()
 			return nil, err
@@ -109,6 +118,7 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 	if cfg.P2S != nil {
 		if d.p2s, err = startP2S(ctx, cfg, opts, d.ca.authority(), reg, log); err != nil {
 			d.s2sClose()
+			d.fleet.close()
 			d.ca.close()
 			d.cancel()
 			return nil, err
@@ -117,6 +127,7 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 	if err := d.startSockets(reg); err != nil {
 		d.p2s.close()
 		d.s2sClose()
+		d.fleet.close()
 		d.ca.close()
 		d.cancel()
 		return nil, err
@@ -126,6 +137,7 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 		d.wg.Wait()
 		d.p2s.close()
 		d.s2sClose()
+		d.fleet.close()
 		return nil, err
 	}
 	return d, nil
@@ -134,7 +146,7 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 // gatewayOptions turns the configuration into s2s options, loading the
 // certificate, CAs and CRL and the WireGuard key.
 func (d *daemon) gatewayOptions(ctx context.Context, cfg *daemonconfig.Config, m *tlspolicy.Metrics) (s2s.Options, error) {
-	id, err := configcheck.LoadIdentity(ctx, cfg, d.log)
+	id, err := configcheck.LoadIdentity(ctx, cfg, d.log, d.fleet.crlSource)
 	if err != nil {
 		return s2s.Options{}, err
 	}
@@ -279,6 +291,7 @@ loop:
 	if err := d.s2sClose(); err != nil {
 		d.log.Error("closing the gateway", "error", err.Error())
 	}
+	d.fleet.close()
 	d.ca.close()
 	d.cancel()
 	d.wg.Wait()

@@ -98,8 +98,10 @@ func fileError(path string, err error) string {
 // LoadIdentity loads the identity section's files as the daemon runs with
 // them (see the package comment for what must hold). On error it returns
 // every finding as daemonconfig.Errors and no Identity. log receives the
-// reload outcomes of the loaded material.
-func LoadIdentity(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger) (*Identity, error) {
+// reload outcomes of the loaded material. crl, when not nil, wraps the
+// source of identity.crl (a gateway on a shared store reads the CRL the
+// store holds and falls back to the file).
+func LoadIdentity(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logger, crl func(tlspolicy.CRLSource) tlspolicy.CRLSource) (*Identity, error) {
 	f := &findings{cfg: cfg}
 	id := &Identity{}
 	idc := cfg.Identity
@@ -124,7 +126,7 @@ func LoadIdentity(ctx context.Context, cfg *daemonconfig.Config, log *slog.Logge
 		verifyIdentity(f, id)
 	}
 	if idc.CRL != "" {
-		id.Revocation = loadCRL(ctx, f, id, log)
+		id.Revocation = loadCRL(ctx, f, id, log, crl)
 	}
 	if err := f.err(); err != nil {
 		return nil, err
@@ -207,7 +209,7 @@ func CRLSource(idc daemonconfig.Identity) tlspolicy.CRLSource {
 
 // loadCRL loads the CRL against the bundle; without a bundle it only
 // checks that a CRL file can be read.
-func loadCRL(ctx context.Context, f *findings, id *Identity, log *slog.Logger) *tlspolicy.Revocation {
+func loadCRL(ctx context.Context, f *findings, id *Identity, log *slog.Logger, wrap func(tlspolicy.CRLSource) tlspolicy.CRLSource) *tlspolicy.Revocation {
 	idc := f.cfg.Identity
 	if id.CAs == nil {
 		if !idc.CRLIsURL() {
@@ -216,6 +218,9 @@ func loadCRL(ctx context.Context, f *findings, id *Identity, log *slog.Logger) *
 		return nil
 	}
 	src := CRLSource(idc)
+	if wrap != nil {
+		src = wrap(src)
+	}
 	rev, err := tlspolicy.NewRevocation(ctx, src, id.CAs, log)
 	if err == nil {
 		return rev
@@ -329,7 +334,7 @@ func CASecret(cfg *daemonconfig.Config) (keywrap.Secret, error) {
 // CRLFetchTimeout).
 func Check(ctx context.Context, cfg *daemonconfig.Config) error {
 	var all daemonconfig.Errors
-	if _, err := LoadIdentity(ctx, cfg, nil); err != nil {
+	if _, err := LoadIdentity(ctx, cfg, nil, nil); err != nil {
 		all = append(all, daemonconfig.List(err)...)
 	}
 	s, err := CASecret(cfg)

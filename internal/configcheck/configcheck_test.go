@@ -79,7 +79,7 @@ func TestLoadIdentity(t *testing.T) {
 	m := newMaterial(t)
 	ctx := context.Background()
 	cfg := m.config(t, m.chain, m.key, m.bundle, m.crl, "")
-	id, err := LoadIdentity(ctx, cfg, nil)
+	id, err := LoadIdentity(ctx, cfg, nil, nil)
 	if err != nil {
 		t.Fatalf("good material refused: %v", err)
 	}
@@ -109,7 +109,7 @@ func TestLoadIdentity(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := m.config(t, tc.cert, tc.key, tc.ca, tc.crl, "")
-			id, err := LoadIdentity(ctx, cfg, nil)
+			id, err := LoadIdentity(ctx, cfg, nil, nil)
 			errs := daemonconfig.List(err)
 			if id != nil || len(errs) == 0 {
 				t.Fatalf("accepted: %v", err)
@@ -132,7 +132,7 @@ func TestLoadIdentity(t *testing.T) {
 func TestLoadIdentityEveryError(t *testing.T) {
 	m := newMaterial(t)
 	cfg := m.config(t, m.chain, m.otherKey, m.root, filepath.Join(m.dir, "gone.crl"), "")
-	_, err := LoadIdentity(context.Background(), cfg, nil)
+	_, err := LoadIdentity(context.Background(), cfg, nil, nil)
 	var fields []string
 	for _, e := range daemonconfig.List(err) {
 		fields = append(fields, e.Field)

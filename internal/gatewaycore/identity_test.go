@@ -121,3 +121,37 @@ func TestIdentityVerdictAndWatch(t *testing.T) {
 		t.Errorf("cuts: revoked %q, good %q, pending %q", bad.why, fine.why, pending.why)
 	}
 }
+
+// TestWatchCutsOnFeedRevocation: a revocation from a store's feed (not in
+// the CRL) cuts a watched session at once, without waiting for the
+// interval (an hour here), and leaves the others.
+func TestWatchCutsOnFeedRevocation(t *testing.T) {
+	ca := certs.NewCA(t, "identity test CA")
+	own := ca.Issue(certs.LeafOptions{CommonName: "gw-a"})
+	good := ca.Issue(certs.LeafOptions{CommonName: "good"})
+	later := ca.Issue(certs.LeafOptions{CommonName: "revoked later"})
+	id := testIdentity(t, ca, own)
+	bad := &watchedSession{leaf: later.Cert, cut: make(chan struct{})}
+	fine := &watchedSession{leaf: good.Cert, cut: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	checked := make(chan struct{}, 1)
+	go func() {
+		defer close(done)
+		id.Watch(ctx, time.Hour, func() []Watched {
+			select {
+			case checked <- struct{}{}:
+			default:
+			}
+			return []Watched{fine, bad}
+		})
+	}()
+	id.Revocation.AddRevoked(later.Cert.RawIssuer, later.Cert.SerialNumber, time.Now())
+	<-bad.cut
+	<-checked
+	cancel()
+	<-done
+	if bad.why != CutRevoked || fine.why != "" {
+		t.Errorf("cuts: revoked %q, good %q", bad.why, fine.why)
+	}
+}
