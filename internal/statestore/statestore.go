@@ -27,8 +27,9 @@ type Stores struct {
 	P2S p2s.Store
 	// PKI is the PKI's record store when it is shared (etcd); nil with
 	// bolt, where the PKI keeps its file in its own directory.
-	PKI store.Store
-	cl  *clientv3.Client
+	PKI    store.Store
+	cl     *clientv3.Client
+	prefix string
 }
 
 // Open opens the stores of cfg. With bolt the point-to-site file is
@@ -57,9 +58,10 @@ func Open(ctx context.Context, cfg daemonconfig.Store, stateDir string, leaseIdl
 			return nil, fmt.Errorf("store: etcd %v: %w", e.Endpoints, err)
 		}
 		return &Stores{
-			P2S: p2setcd.New(cl, p2setcd.Options{Prefix: e.Prefix, LeaseIdle: leaseIdle}),
-			PKI: pkietcd.New(cl, e.Prefix),
-			cl:  cl,
+			P2S:    p2setcd.New(cl, p2setcd.Options{Prefix: e.Prefix, LeaseIdle: leaseIdle}),
+			PKI:    pkietcd.New(cl, e.Prefix),
+			cl:     cl,
+			prefix: e.Prefix,
 		}, nil
 	}
 	return nil, fmt.Errorf("store: unknown backend %q", cfg.Backend)
@@ -79,6 +81,20 @@ func (s *Stores) Close() error {
 		}
 	}
 	return err
+}
+
+// Holders returns the claims of the gateway id on the shared store (see
+// p2s.Holders), for gateways that serve the same clients; nil with bolt,
+// where one gateway serves alone.
+func (s *Stores) Holders(id string, log *slog.Logger) (p2s.Holders, error) {
+	if s.cl == nil {
+		return nil, nil
+	}
+	h, err := p2setcd.NewHolders(s.cl, p2setcd.HolderOptions{Prefix: s.prefix, ID: id, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // OpenPKI opens the PKI's record store alone, for commands run on any host
