@@ -32,6 +32,11 @@ var ErrNotFound = errors.New("not found")
 // address of the lease is leased to another client.
 var ErrAddressTaken = errors.New("address already leased to another client")
 
+// ErrUnreachable is wrapped by the errors of a shared store that the
+// gateway cannot reach: nothing can be recorded (no lease, no enrollment),
+// so new clients are refused while connected ones keep their tunnels.
+var ErrUnreachable = errors.New("the shared store is unreachable: no lease or enrollment can be recorded")
+
 // ErrLeaseExists is returned by Leases.CreateLease when the client holds a
 // lease already.
 var ErrLeaseExists = errors.New("client holds a lease already")

@@ -28,6 +28,8 @@ type Clients interface {
 	// DeleteClient removes a client record; an unknown name is an error
 	// wrapping ErrNotFound.
 	DeleteClient(ctx context.Context, name string) error
+	// ListClients returns every client record, sorted by name.
+	ListClients(ctx context.Context) ([]Client, error)
 }
 
 // Tokens keeps the one-time enrollment tokens. Redeeming a token records

@@ -127,6 +127,10 @@ type InitOptions struct {
 	Secret keywrap.Secret
 	// KDF is the argon2id cost for a passphrase; zero means keywrap.DefaultKDF.
 	KDF keywrap.KDFParams
+	// Store, when set, keeps the records there (a store that several hosts
+	// share) instead of a new pki.db in Dir; it must hold no certificate
+	// record yet. The CA returned owns it (Close closes it).
+	Store store.Store
 }
 
 // needsKeyring reports whether Init wraps any CA key under a master key.
@@ -257,6 +261,9 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 	if err := CheckInitDir(opts.Dir); err != nil {
 		return nil, err
 	}
+	if err := checkEmptyStore(ctx, opts.Store); err != nil {
+		return nil, err
+	}
 	rootTmpl := &x509.Certificate{
 		Subject:               pkix.Name{CommonName: cfg.Name + " Root CA", Organization: []string{cfg.Name}},
 		NotBefore:             now.Add(-time.Minute),
@@ -341,14 +348,18 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 		return nil, err
 	}
 	created = append(created, filepath.Join(opts.Dir, RootCRLFile), filepath.Join(opts.Dir, RootCRLPEMFile))
-	storePath := filepath.Join(opts.Dir, StoreFile)
-	st, err := bolt.Open(storePath, bolt.Options{Create: true})
-	if err != nil {
-		return nil, err
+	st := opts.Store
+	if st == nil {
+		storePath := filepath.Join(opts.Dir, StoreFile)
+		if st, err = bolt.Open(storePath, bolt.Options{Create: true}); err != nil {
+			return nil, err
+		}
+		created = append(created, storePath)
 	}
-	created = append(created, storePath)
 	if err := write(ConfigFile, cfgBytes, 0o644); err != nil {
-		_ = st.Close()
+		if opts.Store == nil {
+			_ = st.Close()
+		}
 		return nil, err
 	}
 	ok = true
@@ -357,6 +368,22 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 		ca.closers = []io.Closer{keepToken}
 	}
 	return ca, nil
+}
+
+// checkEmptyStore refuses a shared store that already holds the records
+// of a PKI: two CAs on one prefix would mix their serials and revocations.
+func checkEmptyStore(ctx context.Context, st store.Store) error {
+	if st == nil {
+		return nil
+	}
+	recs, err := st.Certificates(ctx, store.Filter{})
+	if err != nil {
+		return fmt.Errorf("check the store: %w", err)
+	}
+	if len(recs) > 0 {
+		return refusef("the store already holds the records of a PKI (%d certificates, the first to %q); give another prefix", len(recs), recs[0].Name)
+	}
+	return nil
 }
 
 // CheckInitDir refuses a directory that holds a PKI, or anything at all:

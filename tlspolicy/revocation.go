@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,10 @@ type CRLSource interface {
 // when its nextUpdate passes. A CRL whose signature does not verify against
 // a trusted CA, or older than the one in use, is refused and the current one
 // kept.
+//
+// Revocations pushed by a shared store's feed (AddRevoked) count as well,
+// from the moment they arrive: a gateway that follows the feed refuses and
+// cuts a revoked peer before any new CRL reaches it.
 type Revocation struct {
 	src CRLSource
 	cas CASource
@@ -35,6 +40,10 @@ type Revocation struct {
 	mu  sync.Mutex // serializes refreshes
 	sum [sha256.Size]byte
 	cur atomic.Pointer[crlState]
+
+	fmu     sync.Mutex
+	feed    map[string]time.Time // issuer DER + serial (decimal) -> revocation time
+	changed chan struct{}        // closed and replaced at every change
 }
 
 type crlState struct {
@@ -44,7 +53,7 @@ type crlState struct {
 
 // NewRevocation fetches the first CRL; it must verify against cas.
 func NewRevocation(ctx context.Context, src CRLSource, cas CASource, log *slog.Logger) (*Revocation, error) {
-	r := &Revocation{src: src, cas: cas, log: loggerOrDiscard(log), now: time.Now}
+	r := &Revocation{src: src, cas: cas, log: loggerOrDiscard(log), now: time.Now, feed: map[string]time.Time{}, changed: make(chan struct{})}
 	if _, err := r.refresh(ctx); err != nil {
 		return nil, err
 	}
@@ -68,7 +77,47 @@ func (r *Revocation) refresh(ctx context.Context) (bool, error) {
 	}
 	r.sum = sum
 	r.cur.Store(st)
+	r.notify()
 	return true, nil
+}
+
+// feedKey keys a feed entry by issuer and serial.
+func feedKey(rawIssuer []byte, serial *big.Int) string {
+	return string(rawIssuer) + "/" + serial.String()
+}
+
+// AddRevoked records that the certificate with serial, issued by the CA
+// whose subject is rawIssuer (DER), was revoked at at: Check refuses it from
+// now on, whatever the CRL in use says. It wakes the Changed channel.
+func (r *Revocation) AddRevoked(rawIssuer []byte, serial *big.Int, at time.Time) {
+	r.fmu.Lock()
+	r.feed[feedKey(rawIssuer, serial)] = at
+	r.fmu.Unlock()
+	r.notify()
+}
+
+// Changed returns a channel closed at the next change of what Check
+// decides (a new CRL, a revocation added): a watcher of sessions re-checks
+// them at once instead of at its next tick.
+func (r *Revocation) Changed() <-chan struct{} {
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	return r.changed
+}
+
+func (r *Revocation) notify() {
+	r.fmu.Lock()
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.fmu.Unlock()
+}
+
+// fed returns the feed's revocation time of c, if it is there.
+func (r *Revocation) fed(c *x509.Certificate) (time.Time, bool) {
+	r.fmu.Lock()
+	defer r.fmu.Unlock()
+	at, ok := r.feed[feedKey(c.RawIssuer, c.SerialNumber)]
+	return at, ok
 }
 
 func (r *Revocation) parse(data []byte) (*crlState, error) {
@@ -155,6 +204,9 @@ func (r *Revocation) Check(chain []*x509.Certificate) *Refusal {
 		return refuse(ReasonRevocationUnknown, "the CRL of %q expired at %s and could not be refreshed", st.list.Issuer, next.Format(time.RFC3339))
 	}
 	for _, c := range chain {
+		if at, ok := r.fed(c); ok {
+			return refuse(ReasonRevoked, "certificate %q (serial %s) was revoked at %s", c.Subject, FormatSerial(c.SerialNumber), at.Format(time.RFC3339))
+		}
 		if !bytes.Equal(c.RawIssuer, st.list.RawIssuer) {
 			continue
 		}

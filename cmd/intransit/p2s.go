@@ -39,12 +39,13 @@ On the laptop:
   intransit p2s disconnect [--profile NAME]               stop it; routes and DNS restored`,
 	}
 	cmd.AddCommand(newP2SInviteCommand(), newP2SClientsCommand(), newP2SEnrollCommand(), newP2SConnectCommand(),
-		newP2SStatusCommand(), newP2SDisconnectCommand(), newP2SExportCommand(), newP2SRemoveCommand(), newP2SForgetCommand())
+		newP2SStatusCommand(), newP2SDisconnectCommand(), newP2SExportCommand(), newP2SRemoveCommand(), newP2SForgetCommand(),
+		newP2SListCommand(), newP2SRevokeCommand())
 	return cmd
 }
 
 func newP2SInviteCommand() *cobra.Command {
-	var group, socket string
+	var group, socket, storeFile, pkiDir string
 	var expires time.Duration
 	format := output.Table
 	cmd := &cobra.Command{
@@ -54,11 +55,23 @@ func newP2SInviteCommand() *cobra.Command {
 one-time token that lets one laptop enroll as NAME in a group. The token is
 printed once and stored on the gateway only as a hash; it expires after
 --expires and works once. It also pins the CA, so the laptop trusts the
-right gateway from its first connection.`,
+right gateway from its first connection.
+
+With --store-config naming an etcd store that gateways share, the token is
+written there directly from any host that reaches the cluster (no daemon, no
+file lock; --pki-dir gives the CA root it pins) and any of the gateways
+redeems it, once.`,
 		Example: `  intransit p2s invite alice-laptop --group staff --expires 24h`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			inv, err := enroll.RequestInvite(cmd.Context(), socket, enroll.InviteRequest{Name: args[0], Group: group, TTL: expires})
+			req := enroll.InviteRequest{Name: args[0], Group: group, TTL: expires}
+			var inv *enroll.Invitation
+			var err error
+			if storeFile != "" {
+				inv, err = inviteInStore(cmd.Context(), storeFile, pkiDir, req)
+			} else {
+				inv, err = enroll.RequestInvite(cmd.Context(), socket, req)
+			}
 			var ref *enroll.Refusal
 			if errors.As(err, &ref) {
 				return refusal(err)
@@ -78,6 +91,8 @@ right gateway from its first connection.`,
 	cmd.Flags().StringVar(&group, "group", "default", "the client's policy group")
 	cmd.Flags().DurationVar(&expires, "expires", enroll.DefaultTokenTTL, "how long the token stays valid")
 	cmd.Flags().StringVar(&socket, "socket", daemonconfig.DefaultP2SAdminSocket, "p2s admin socket of intransitd")
+	addStoreConfigFlag(cmd, &storeFile)
+	addPKIDirFlag(cmd, &pkiDir)
 	cmd.Flags().Var(&format, "output", "table or json")
 	return cmd
 }
@@ -111,7 +126,11 @@ func newP2SClientsCommand() *cobra.Command {
 
 func writeP2SClients(w io.Writer, p *status.P2S) error {
 	fmt.Fprintf(w, "p2s       %s key %s, control %s, transports %s\n", p.Interface, p.PublicKey, p.Control, strings.Join(p.Transports, " "))
-	fmt.Fprintf(w, "pools     %s (%d of %d leased)\n\n", strings.Join(p.Pools, " "), p.Leases, p.PoolSize)
+	fmt.Fprintf(w, "pools     %s (%d of %d leased)\n", strings.Join(p.Pools, " "), p.Leases, p.PoolSize)
+	if s := p.Store; s != nil && !s.Reachable {
+		fmt.Fprintf(w, "store     %s UNREACHABLE since %s: new clients and enrollments refused (%s)\n", s.Backend, s.Since.Format(time.RFC3339), s.Error)
+	}
+	fmt.Fprintln(w)
 	rows := make([][]string, 0, len(p.Clients)+len(p.Statics))
 	for _, c := range append(slices.Clone(p.Clients), p.Statics...) {
 		hs := "never"

@@ -161,7 +161,10 @@ func newPKIInitCommand(o *pkiOptions) *cobra.Command {
 (ECDSA P-256 by default: it signs every certificate and CRL, and P-256 signs
 several times faster than P-384 or RSA). The root allows one CA below it, the
 intermediate none; --permitted-dns adds name constraints to the intermediate.
-Refuses a directory that already holds a PKI, or anything else.
+Refuses a directory that already holds a PKI, or anything else. With
+--store-config naming etcd the records go to the cluster (which must hold none
+under its prefix yet) and the directory gets the keys and certificates only:
+copy it to every host that runs the CA.
 
 Keys in hardware: --root-kms and --intermediate-kms generate that CA key inside
 a PKCS#11 token, never extractable, and use it there; --master-kms makes the
@@ -195,8 +198,14 @@ is named by an RFC 7512 URI whose pin-source names a file holding the PIN
 				defer sec.Wipe()
 				opts.Secret = sec
 			}
+			if opts.Store, err = openStore(cmd.Context(), o.storeConfig); err != nil {
+				return err
+			}
 			ca, err := pki.Init(cmd.Context(), opts)
 			if err != nil {
+				if opts.Store != nil {
+					opts.Store.Close()
+				}
 				return pkiError(err)
 			}
 			defer ca.Close()

@@ -32,6 +32,7 @@ type caRuntime struct {
 	ca     *pki.CA
 	admin  *admin.Local // revokes and publishes; the admin socket and the console use it
 	auth   *enroll.CAAuthority
+	pub    admin.Publisher // where this daemon publishes a CRL
 	socket string
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -79,16 +80,27 @@ func startCA(ctx context.Context, cfg *daemonconfig.Config, rev *tlspolicy.Revoc
 	sctx, cancel := context.WithCancel(context.Background())
 	rt.cancel = cancel
 	mono := &monotonic{next: pub}
+	rt.pub = mono
+	// On a shared store one elected gateway signs and publishes the CRL
+	// (fleet.start); a revocation served here travels to every gateway by
+	// the store's feed.
+	shared := cfg.Store.Backend == daemonconfig.StoreEtcd
 	local := admin.NewLocal(ca, mono, log)
+	if shared {
+		local = admin.NewLocal(ca, nil, log)
+	}
 	rt.admin = local
-	rt.wg.Add(2)
+	rt.wg.Add(1)
 	go func() {
 		defer rt.wg.Done()
 		if err := admin.Serve(sctx, ln, local, log); err != nil {
 			log.Error("pki admin socket failed", "error", err.Error())
 		}
 	}()
-	go func() { defer rt.wg.Done(); keepCRL(sctx, ca, mono, log) }()
+	if !shared {
+		rt.wg.Add(1)
+		go func() { defer rt.wg.Done(); keepCRL(sctx, ca, mono, log) }()
+	}
 	log.Info("CA unlocked and held", "dir", c.Dir, "ca", ca.Config().Name, "admin_socket", rt.socket)
 	return rt, nil
 }

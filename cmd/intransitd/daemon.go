@@ -42,6 +42,7 @@ type daemon struct {
 	guard    *guards // the fail-closed blocks
 	p2s      *p2sRuntime
 	ca       *caRuntime
+	fleet    *fleet // nil unless the store is shared (etcd)
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -86,18 +87,26 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 		d.cancel()
 		return nil, err
 	}
+	if d.fleet, err = openFleet(ctx, cfg, log); err != nil {
+		d.cancel()
+		return nil, err
+	}
 	opts, err := d.gatewayOptions(ctx, cfg, tlsMetrics)
 	if err != nil {
+		d.fleet.close()
 		d.cancel()
 		return nil, err
 	}
 	opts.ControlMetrics = ctrlMetrics
 	if d.ca, err = startCA(ctx, cfg, opts.Revocation, log); err != nil {
+		d.fleet.close()
 		d.cancel()
 		return nil, err
 	}
+	d.fleet.start(cfg, opts.Revocation, d.ca)
 	d.gw, err = s2s.Open(ctx, opts)
 	if err != nil {
+		d.fleet.close()
 		d.ca.close()
 		d.cancel()
 		return nil, err
@@ -106,6 +115,7 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 	if cfg.P2S != nil {
 		if d.p2s, err = startP2S(ctx, cfg, opts, d.ca.authority(), reg, log); err != nil {
 			d.gw.Close()
+			d.fleet.close()
 			d.ca.close()
 			d.cancel()
 			return nil, err
@@ -114,6 +124,7 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 	if err := d.startSockets(reg); err != nil {
 		d.p2s.close()
 		d.gw.Close()
+		d.fleet.close()
 		d.ca.close()
 		d.cancel()
 		return nil, err
@@ -123,6 +134,7 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 		d.wg.Wait()
 		d.p2s.close()
 		d.gw.Close()
+		d.fleet.close()
 		return nil, err
 	}
 	return d, nil
@@ -147,6 +159,7 @@ func (d *daemon) gatewayOptions(ctx context.Context, cfg *daemonconfig.Config, m
 	if cfg.Identity.CRLIsURL() {
 		src = &crlsource.URL{URL: cfg.Identity.CRL, Client: &http.Client{Timeout: 10 * time.Second}}
 	}
+	src = d.fleet.crlSource(src)
 	rev, err := tlspolicy.NewRevocation(ctx, src, cas, d.log)
 	if err != nil {
 		return s2s.Options{}, fmt.Errorf("identity.crl: %w", err)
@@ -291,6 +304,7 @@ loop:
 	if err := d.gw.Close(); err != nil {
 		d.log.Error("closing the gateway", "error", err.Error())
 	}
+	d.fleet.close()
 	d.ca.close()
 	d.cancel()
 	d.wg.Wait()

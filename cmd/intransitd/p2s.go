@@ -191,7 +191,12 @@ func (rt *p2sRuntime) status() *status.P2S {
 	if rt == nil || rt.gw == nil {
 		return nil
 	}
-	return rt.gw.Status()
+	st := rt.gw.Status()
+	if g := rt.store.Guard; g != nil {
+		h := g.Health()
+		st.Store = &status.StoreHealth{Backend: g.Name, Reachable: h.Reachable, Since: h.Since, Error: h.Error}
+	}
+	return st
 }
 
 // close stops everything point-to-site.

@@ -13,12 +13,24 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"intransit/tlspolicy"
 )
 
 // DefaultDialTimeout bounds the first connection.
 const DefaultDialTimeout = 5 * time.Second
+
+// KeepAlive is the gRPC keepalive interval and timeout (etcd refuses pings
+// more often than its --grpc-keepalive-min-time, 5 s by default). gRPC also
+// makes it the socket's TCP_USER_TIMEOUT: a connection whose data stays
+// unacknowledged that long (a partition) is dropped and dialled again.
+const KeepAlive = 5 * time.Second
+
+// ReconnectMax bounds the wait between two connection attempts to a member,
+// and one attempt.
+const ReconnectMax = 500 * time.Millisecond
 
 // Config is how to reach a cluster.
 type Config struct {
@@ -92,7 +104,14 @@ func Dial(ctx context.Context, c Config, log *slog.Logger) (*clientv3.Client, er
 	}
 	cfg := clientv3.Config{
 		Endpoints: c.Endpoints, DialTimeout: timeout, Context: ctx, Logger: zap.NewNop(),
-		DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: 5 * time.Second,
+		DialKeepAliveTime: KeepAlive, DialKeepAliveTimeout: KeepAlive,
+		// gRPC's default backoff grows to two minutes while the cluster is
+		// cut off; reconnect within a second of it coming back, so that
+		// the revocations made meanwhile apply at once.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: ReconnectMax},
+			MinConnectTimeout: ReconnectMax,
+		})},
 	}
 	if c.CA != "" {
 		name := c.Profile

@@ -124,20 +124,26 @@ func (id *Identity) Verdict(leaf *x509.Certificate, now time.Time) (why, detail 
 }
 
 // Watch cuts the sessions whose certificate was revoked or has expired,
-// checking those sessions returns every interval, until ctx ends.
+// checking those sessions returns every interval and at once when the
+// revocation state changes (a new CRL, a revocation from the store's
+// feed), until ctx ends.
 func (id *Identity) Watch(ctx context.Context, every time.Duration, sessions func() []Watched) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		changed := id.Revocation.Changed()
+		var now time.Time
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			for _, s := range sessions() {
-				if leaf := s.PeerCertificate(); leaf != nil {
-					if why, detail := id.Verdict(leaf, now); why != "" {
-						s.Cut(why, detail)
-					}
+		case now = <-t.C:
+		case <-changed:
+			now = time.Now()
+		}
+		for _, s := range sessions() {
+			if leaf := s.PeerCertificate(); leaf != nil {
+				if why, detail := id.Verdict(leaf, now); why != "" {
+					s.Cut(why, detail)
 				}
 			}
 		}

@@ -14,6 +14,7 @@ import (
 
 	"intransit/internal/daemonconfig"
 	"intransit/internal/etcdconn"
+	"intransit/internal/storeguard"
 	"intransit/p2s"
 	p2sbolt "intransit/p2s/store/bolt"
 	p2setcd "intransit/p2s/store/etcd"
@@ -27,9 +28,14 @@ type Stores struct {
 	P2S p2s.Store
 	// PKI is the PKI's record store when it is shared (etcd); nil with
 	// bolt, where the PKI keeps its file in its own directory.
-	PKI    store.Store
+	PKI store.Store
+	// Guard follows whether the shared store answers; every call of P2S
+	// goes through it (nil with bolt).
+	Guard  *storeguard.Guard
 	cl     *clientv3.Client
 	prefix string
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // Open opens the stores of cfg. With bolt the point-to-site file is
@@ -57,18 +63,30 @@ func Open(ctx context.Context, cfg daemonconfig.Store, stateDir string, leaseIdl
 			cl.Close()
 			return nil, fmt.Errorf("store: etcd %v: %w", e.Endpoints, err)
 		}
-		return &Stores{
-			P2S:    p2setcd.New(cl, p2setcd.Options{Prefix: e.Prefix, LeaseIdle: leaseIdle}),
-			PKI:    pkietcd.New(cl, e.Prefix),
-			cl:     cl,
-			prefix: e.Prefix,
-		}, nil
+		probeKey := e.Prefix + "health"
+		g := &storeguard.Guard{Name: "etcd", Logger: log, Probe: func(ctx context.Context) error {
+			_, err := cl.Get(ctx, probeKey, clientv3.WithCountOnly())
+			return err
+		}}
+		gctx, gcancel := context.WithCancel(context.Background())
+		s := &Stores{
+			P2S:   storeguard.NewP2S(p2setcd.New(cl, p2setcd.Options{Prefix: e.Prefix, LeaseIdle: leaseIdle}), g),
+			PKI:   pkietcd.New(cl, e.Prefix),
+			Guard: g,
+			cl:    cl, prefix: e.Prefix, cancel: gcancel, done: make(chan struct{}),
+		}
+		go func() { defer close(s.done); g.Run(gctx) }()
+		return s, nil
 	}
 	return nil, fmt.Errorf("store: unknown backend %q", cfg.Backend)
 }
 
 // Close closes the stores and the etcd connection.
 func (s *Stores) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+	}
 	err := s.P2S.Close()
 	if s.PKI != nil {
 		if e := s.PKI.Close(); err == nil {
@@ -118,3 +136,6 @@ type pkiOnly struct {
 }
 
 func (p *pkiOnly) Close() error { return p.all.Close() }
+
+// Etcd returns the connection to the shared store; nil with bolt.
+func (s *Stores) Etcd() *clientv3.Client { return s.cl }

@@ -24,6 +24,22 @@ type P2S struct {
 	Statics []P2SClient `json:"statics,omitempty"`
 	// Refusals are the most recent refused clients, newest last.
 	Refusals []Refusal `json:"refusals"`
+	// Store is the shared store's reachability; nil on a store of this
+	// host alone (bolt).
+	Store *StoreHealth `json:"store,omitempty"`
+}
+
+// StoreHealth is whether the gateway reaches its shared store. While it
+// does not, new clients and enrollments are refused (no lease can be
+// recorded) and connected clients keep their tunnels.
+type StoreHealth struct {
+	// Backend is the store ("etcd").
+	Backend string `json:"backend"`
+	// Reachable is the state, Since when it began, Error why the store is
+	// unreachable.
+	Reachable bool      `json:"reachable"`
+	Since     time.Time `json:"since,omitempty"`
+	Error     string    `json:"error,omitempty"`
 }
 
 // P2SClient is one connected point-to-site client.

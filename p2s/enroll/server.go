@@ -53,6 +53,9 @@ const (
 	ReasonNotEnrolled    = "not_enrolled"
 	ReasonBadRequest     = "bad_request"
 	ReasonInternal       = "internal"
+	// ReasonStoreUnreachable: the gateway cannot reach the shared store,
+	// so it cannot record the enrollment (HTTP 503: another gateway may).
+	ReasonStoreUnreachable = "store_unreachable"
 )
 
 // maxBody bounds a request body.
@@ -224,7 +227,10 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, what string, op 
 	}
 	if err != nil {
 		var ref *Refusal
-		if !errors.As(err, &ref) {
+		if errors.Is(err, p2s.ErrUnreachable) {
+			ref = refuse(http.StatusServiceUnavailable, ReasonStoreUnreachable, "%v", err)
+		}
+		if ref == nil && !errors.As(err, &ref) {
 			s.log().Error("p2s "+what+" failed", "remote_addr", r.RemoteAddr, "error", err.Error())
 			ref = refuse(http.StatusInternalServerError, ReasonInternal, "the gateway could not complete the request")
 		}

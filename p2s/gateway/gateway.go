@@ -300,6 +300,9 @@ func (s *session) admit(ctx context.Context, p *control.Peer) (*control.Admissio
 	if errors.Is(err, p2s.ErrNotFound) {
 		return nil, control.Refuse(control.ReasonIdentity, "client %q did not enroll with this gateway", name)
 	}
+	if errors.Is(err, p2s.ErrUnreachable) {
+		return nil, control.Refuse(control.ReasonStoreUnreachable, "%v", err)
+	}
 	if err != nil {
 		g.log.Error("p2s client record unreadable", "client", name, "error", err.Error())
 		return nil, control.Refuse(control.ReasonInternal, "the gateway cannot read its client records")
@@ -316,6 +319,9 @@ func (s *session) admit(ctx context.Context, p *control.Peer) (*control.Admissio
 	addrs, err := g.opts.Pool.Acquire(ctx, name)
 	if errors.Is(err, pool.ErrExhausted) {
 		return nil, control.Refuse(control.ReasonPoolExhausted, "%v", err)
+	}
+	if errors.Is(err, p2s.ErrUnreachable) {
+		return nil, control.Refuse(control.ReasonStoreUnreachable, "%v", err)
 	}
 	if err != nil {
 		g.log.Error("p2s lease failed", "client", name, "error", err.Error())

@@ -234,10 +234,10 @@ func TestReasonNames(t *testing.T) {
 		}
 		seen[n] = true
 	}
-	if len(seen) != int(ReasonKeyInUse) {
-		t.Errorf("%d named reasons, want %d", len(seen), ReasonKeyInUse)
+	if len(seen) != int(ReasonStoreUnreachable) {
+		t.Errorf("%d named reasons, want %d", len(seen), ReasonStoreUnreachable)
 	}
-	if Reason(0).Valid() || Reason(ReasonKeyInUse+1).Valid() {
+	if Reason(0).Valid() || Reason(ReasonStoreUnreachable+1).Valid() {
 		t.Error("reasons outside the table are valid")
 	}
 }

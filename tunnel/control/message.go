@@ -277,6 +277,10 @@ const (
 	// ReasonKeyInUse: the peer's WireGuard key is bound to another client,
 	// remote gateway or static device of the sender.
 	ReasonKeyInUse Reason = 14
+	// ReasonStoreUnreachable: the sender cannot reach the shared store it
+	// records its state in, so it admits no new peer (another gateway on
+	// the store may).
+	ReasonStoreUnreachable Reason = 15
 )
 
 // Valid reports whether r is a known reason.
@@ -320,6 +324,8 @@ func (r Reason) name() string {
 		return "internal"
 	case ReasonKeyInUse:
 		return "key_in_use"
+	case ReasonStoreUnreachable:
+		return "store_unreachable"
 	}
 	return ""
 }

@@ -143,6 +143,22 @@ func (s *Store) Client(ctx context.Context, name string) (p2s.Client, error) {
 	return c, nil
 }
 
+// ListClients implements p2s.Store (bbolt iterates in key order).
+func (s *Store) ListClients(ctx context.Context) ([]p2s.Client, error) {
+	var out []p2s.Client
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketClients).ForEach(func(k, v []byte) error {
+			var c p2s.Client
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("client record %q is damaged: %w", k, err)
+			}
+			out = append(out, c)
+			return nil
+		})
+	})
+	return out, err
+}
+
 // DeleteClient implements p2s.Store.
 func (s *Store) DeleteClient(ctx context.Context, name string) error {
 	return s.update(ctx, func(tx *bbolt.Tx) error {

@@ -158,6 +158,11 @@ func (s *Store) Client(ctx context.Context, name string) (p2s.Client, error) {
 	return c, nil
 }
 
+// ListClients implements p2s.Clients (etcd returns a range in key order).
+func (s *Store) ListClients(ctx context.Context) ([]p2s.Client, error) {
+	return list[p2s.Client](ctx, s, "clients")
+}
+
 // DeleteClient implements p2s.Clients.
 func (s *Store) DeleteClient(ctx context.Context, name string) error {
 	ok, err := s.remove(ctx, s.key("clients", name))

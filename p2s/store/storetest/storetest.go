@@ -74,6 +74,10 @@ func testClients(t *testing.T, b Backend) {
 	if again, _ := s.Client(ctx, "b"); again.Serials[0] != "01" {
 		t.Fatal("a returned record aliases the stored one")
 	}
+	all, err := other.ListClients(ctx)
+	if err != nil || len(all) != 2 || all[0].Name != "a" || all[1].Name != "b" {
+		t.Fatalf("ListClients = %+v %v; want a and b, by name", all, err)
+	}
 	if err := s.DeleteClient(ctx, "b"); err != nil {
 		t.Fatal(err)
 	}
