@@ -43,7 +43,9 @@ const (
 )
 
 // fleet is the running topology. Build it with newFleet; its gateways run
-// once startGateways returns.
+// once startGateways returns. Its helpers fail the test that built it: call
+// them from that test's goroutine, not from subtests (t.Run) or other
+// goroutines.
 type fleet struct {
 	t   testing.TB
 	lab *netlab.Lab
@@ -338,6 +340,20 @@ func (f *fleet) pkiRun(h *netlab.Host, args ...string) (string, error) {
 	return string(out), nil
 }
 
+// p2sAdmin runs `intransit p2s` on host h against etcd alone
+// (--store-config), failing the test on error; it returns the output.
+func (f *fleet) p2sAdmin(h *netlab.Host, args ...string) string {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	full := append([]string{"p2s"}, append(args, "--store-config", f.storeFile)...)
+	out, err := h.Run(ctx, f.cli, full...)
+	if err != nil {
+		f.t.Fatalf("on %s: intransit %s: %v: %s", h.Name(), strings.Join(full, " "), err, out)
+	}
+	return string(out)
+}
+
 // writeFile writes content into the gateway's directory.
 func (g *fleetGateway) writeFile(name, content string) string {
 	g.f.t.Helper()
@@ -498,6 +514,27 @@ func (lp *fleetLaptop) wait(timeout time.Duration, what string, cond func(*clien
 				out = lp.proc.Output()
 			}
 			lp.f.t.Fatalf("%s: not %s within %s: %+v\nclient log:\n%s\n%s", lp.name, what, timeout, st, tail(out, 4000), lp.f.gatewayLogs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitCut waits until the laptop's client is no longer connected: it says
+// so in its status, or it exited (a revoked client stops).
+func (lp *fleetLaptop) waitCut(timeout time.Duration) {
+	lp.f.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if st := lp.status(); st != nil && st.State != client.StateConnected {
+			return
+		}
+		select {
+		case <-lp.proc.Done():
+			return
+		default:
+		}
+		if time.Now().After(deadline) {
+			lp.f.t.Fatalf("%s: still connected after %s\n%s", lp.name, timeout, lp.f.gatewayLogs())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -362,8 +362,15 @@ func Init(ctx context.Context, opts InitOptions) (*CA, error) {
 		}
 		return nil, err
 	}
-	ok = true
 	ca := &CA{dir: opts.Dir, cfg: cfg, root: root, inter: inter, interKey: interKey, store: st, log: slog.New(slog.DiscardHandler)}
+	if opts.Store != nil {
+		// A first CRL in the shared store: gateways read it from there,
+		// and it marks the store as this PKI's.
+		if _, err := ca.NewCRL(ctx); err != nil {
+			return nil, fmt.Errorf("first CRL in the store: %w", err)
+		}
+	}
+	ok = true
 	if keepToken != nil {
 		ca.closers = []io.Closer{keepToken}
 	}
@@ -382,6 +389,12 @@ func checkEmptyStore(ctx context.Context, st store.Store) error {
 	}
 	if len(recs) > 0 {
 		return refusef("the store already holds the records of a PKI (%d certificates, the first to %q); give another prefix", len(recs), recs[0].Name)
+	}
+	switch _, err := st.CurrentCRL(ctx); {
+	case err == nil:
+		return refusef("the store already holds the CRL of a PKI; give another prefix")
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("check the store: %w", err)
 	}
 	return nil
 }

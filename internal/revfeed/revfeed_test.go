@@ -128,7 +128,7 @@ func waitRevoked(t *testing.T, rev *tlspolicy.Revocation, c *x509.Certificate) {
 
 // TestCRLSourceFallback reads the fallback while the store holds no CRL.
 func TestCRLSourceFallback(t *testing.T) {
-	_, st := fleetCA(t)
+	st := pkietcd.New(etcdtest.Start(t, etcdtest.Options{}).Client(), "/empty/")
 	file := filepath.Join(t.TempDir(), "crl.der")
 	if err := os.WriteFile(file, []byte("fallback"), 0o600); err != nil {
 		t.Fatal(err)
