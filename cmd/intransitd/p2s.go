@@ -39,6 +39,9 @@ type p2sRuntime struct {
 
 	// enroll makes the tokens (the console invites through it).
 	enroll *enroll.Server
+	// failover are the claims and announcements of a gateway that shares
+	// its clients with others.
+	failover *p2sFailover
 }
 
 // startP2S starts point-to-site serving from the configuration's p2s
@@ -66,6 +69,9 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, a
 	if err != nil {
 		return nil, fmt.Errorf("p2s: pools: %w", err)
 	}
+	if rt.failover, err = openFailover(pc, stores, log); err != nil {
+		return nil, err
+	}
 	var groups []gateway.Group
 	var names []string
 	for _, g := range pc.Groups {
@@ -81,6 +87,7 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, a
 		ControlMetrics: base.ControlMetrics, Identity: base.Identity, PrivateKey: key, Pool: pl, Store: st, SitePrefixes: base.SitePrefixes, Groups: groups,
 		PSKRotation: base.PSKRotation, Keepalive: base.Keepalive, DeadAfter: base.DeadAfter, Admission: base.Admission,
 		ClientKeepalive: pc.ClientKeepalive.Duration, LeaseIdle: pc.LeaseIdle.Duration, Logger: log,
+		Holders: rt.failover.holders, Announcer: rt.failover.announcer,
 	}
 	for _, t := range pc.Listen.Transports() {
 		opts.Transports = append(opts.Transports, gateway.Listener{Name: t.Name, Endpoint: t.Endpoint})
@@ -93,7 +100,7 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, a
 		return nil, fmt.Errorf("p2s: metrics: %w", err)
 	}
 	srv := &enroll.Server{Store: st, Groups: names, ClientTTL: pc.ClientTTL.Duration, ControlPort: pc.Listen.Control.Port(),
-		RenewPort: pc.Renew.Port(), Authority: auth, Logger: log}
+		RenewPort: pc.Renew.Port(), Gateways: pc.Gateways, Authority: auth, Logger: log}
 	rt.enroll = srv
 	tlsOpts := tlspolicy.Options{Profile: base.Profile, Certificate: base.Certificate, Logger: log, Metrics: base.TLSMetrics}
 	if pc.Enroll.IsValid() {
@@ -194,5 +201,6 @@ func (rt *p2sRuntime) close() {
 	if rt.gw != nil {
 		rt.gw.Close()
 	}
+	rt.failover.close()
 	rt.store.Close()
 }

@@ -53,6 +53,8 @@ const (
 //	      client_to_client: false
 //	      dns: [10.1.0.53]
 //	      search: [corp.example]
+//	  gateways: [gw-a.example, gw-b.example]  # every gateway serving these clients (etcd store)
+//	  announce: lan0                  # site LAN interface: answer ARP for the clients held here
 type P2S struct {
 	// Interface is the point-to-site TUN interface.
 	Interface Interface `yaml:"interface"`
@@ -83,6 +85,8 @@ type P2S struct {
 	Pools []Prefix `yaml:"pools"`
 	// Groups are the client policy groups.
 	Groups []P2SGroup `yaml:"groups"`
+	// Gateways and Announce: see P2SFleet.
+	P2SFleet `yaml:",inline"`
 }
 
 // P2SPKI locates the CA and its master key.
@@ -231,6 +235,7 @@ func (v *validator) p2s(c *Config) {
 	}
 	v.p2sPools(c, at)
 	v.p2sGroups(p, at)
+	v.p2sFleet(c, at)
 }
 
 func (v *validator) p2sPools(c *Config, at func(...any) []any) {

@@ -33,6 +33,7 @@ type Stores struct {
 	// goes through it (nil with bolt).
 	Guard  *storeguard.Guard
 	cl     *clientv3.Client
+	prefix string
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -72,7 +73,7 @@ func Open(ctx context.Context, cfg daemonconfig.Store, stateDir string, leaseIdl
 			P2S:   storeguard.NewP2S(p2setcd.New(cl, p2setcd.Options{Prefix: e.Prefix, LeaseIdle: leaseIdle}), g),
 			PKI:   pkietcd.New(cl, e.Prefix),
 			Guard: g,
-			cl:    cl, cancel: gcancel, done: make(chan struct{}),
+			cl:    cl, prefix: e.Prefix, cancel: gcancel, done: make(chan struct{}),
 		}
 		go func() { defer close(s.done); g.Run(gctx) }()
 		return s, nil
@@ -98,6 +99,20 @@ func (s *Stores) Close() error {
 		}
 	}
 	return err
+}
+
+// Holders returns the claims of the gateway id on the shared store (see
+// p2s.Holders), for gateways that serve the same clients; nil with bolt,
+// where one gateway serves alone.
+func (s *Stores) Holders(id string, log *slog.Logger) (p2s.Holders, error) {
+	if s.cl == nil {
+		return nil, nil
+	}
+	h, err := p2setcd.NewHolders(s.cl, p2setcd.HolderOptions{Prefix: s.prefix, ID: id, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // OpenPKI opens the PKI's record store alone, for commands run on any host

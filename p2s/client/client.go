@@ -49,6 +49,18 @@
 // (SIGSTOP) and continued all end with the client reconnected by itself,
 // with the same address (the gateway keeps its lease).
 //
+// # Several gateways
+//
+// A profile from gateways that share one store lists them all (the
+// enrolled one first, then Profile.Gateways). The client dials them in
+// turn: after a session ended or a dial failed it dials the next one. A
+// gateway whose process died closes the control connection, so the next
+// one is dialed at once; one that went silent (its host died, or the path
+// to it) is given up by the path monitor once nothing answered over any
+// transport for 7 s (transport.MonitorConfig.GiveUpAfter). The lease of
+// the client's address is the client's in the store, so every gateway
+// assigns the same address.
+//
 // # Renewal
 //
 // At two thirds of its certificate's lifetime the client asks the gateway's
@@ -136,6 +148,7 @@ type Client struct {
 	profile *Profile
 	tlsProf *tlspolicy.Profile
 	mat     atomic.Pointer[Material]
+	gateway atomic.Uint32 // index of the gateway dialed (hosts)
 	net     *netconf
 	guard   *guard
 
@@ -216,8 +229,7 @@ func Restore(ctx context.Context, dir string) error {
 // it does not reconnect.
 func (c *Client) Run(ctx context.Context) error {
 	// Before anything else, the block of the last session (and lockdown).
-	gw, _ := c.gatewayAddr(ctx)
-	if err := c.guard.start(ctx, gw); err != nil {
+	if err := c.guard.start(ctx, c.gatewayAddrs(ctx)...); err != nil {
 		return fmt.Errorf("fail-closed block: %w", err)
 	}
 	if err := c.net.restoreLeftovers(ctx); err != nil {
@@ -243,6 +255,7 @@ func (c *Client) Run(ctx context.Context) error {
 		if established {
 			backoff = backoffMin
 		}
+		c.nextGateway()
 		wait := backoff/2 + rand.N(backoff/2+1)
 		select {
 		case <-ctx.Done():
@@ -279,18 +292,23 @@ func (c *Client) teardown() {
 	}
 }
 
-// gatewayAddr resolves the gateway host.
+// gatewayAddr resolves the gateway host dialed now.
 func (c *Client) gatewayAddr(ctx context.Context) (netip.Addr, error) {
-	if a, err := netip.ParseAddr(c.profile.Gateway); err == nil {
+	return c.resolve(ctx, c.host())
+}
+
+// resolve resolves a gateway host.
+func (c *Client) resolve(ctx context.Context, host string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
 		return a.Unmap(), nil
 	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", c.profile.Gateway)
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	if err != nil || len(ips) == 0 {
 		// A lockdown or a dead tunnel may hold DNS back: the last address.
 		if gws := c.guard.gateways(); len(gws) > 0 {
 			return gws[0], nil
 		}
-		return netip.Addr{}, fmt.Errorf("gateway %s: %v", c.profile.Gateway, err)
+		return netip.Addr{}, fmt.Errorf("gateway %s: %v", host, err)
 	}
 	return ips[0].Unmap(), nil
 }
@@ -300,7 +318,7 @@ func (c *Client) gatewayAddr(ctx context.Context) (netip.Addr, error) {
 func (c *Client) tlsOptions() tlspolicy.Options {
 	m := c.mat.Load()
 	return tlspolicy.Options{Profile: c.tlsProf, Certificate: &tlspolicy.StaticCertificate{Cert: m.Cert},
-		CAs: &tlspolicy.StaticCAs{Set: tlspolicy.NewCASet(m.CAs...)}, ServerName: c.profile.Gateway, Logger: c.log}
+		CAs: &tlspolicy.StaticCAs{Set: tlspolicy.NewCASet(m.CAs...)}, ServerName: c.host(), Logger: c.log}
 }
 
 // session runs one control session to its end and reports whether it got
@@ -401,9 +419,7 @@ func (r *sessionRun) admit(ctx context.Context, p *control.Peer) (*control.Admis
 	if len(eps) == 0 {
 		return nil, control.Refuse(control.ReasonUnexpected, "the gateway advertises none of the transports this client uses (gateway offers %d transports, we use %v)", len(p.Transports), c.profile.Transports)
 	}
-	mcfg := c.opts.Path
-	mcfg.Endpoints = eps
-	mon, err := transport.NewMonitor(mcfg, time.Now())
+	mon, err := transport.NewMonitor(c.monitorConfig(eps), time.Now())
 	if err != nil {
 		return nil, control.Refuse(control.ReasonInternal, "path monitor: %v", err)
 	}
@@ -534,7 +550,7 @@ func (r *sessionRun) install(ctx context.Context, p *control.Peer, epoch uint64,
 	for _, s := range a.DNSServers {
 		c.st.DNSServers = append(c.st.DNSServers, s.String())
 	}
-	c.st.GatewayIdentity, c.st.PSKEpoch, c.st.PSKInstalled, c.st.Sessions = p.Identity, epoch, time.Now(), c.sessions
+	c.st.Gateway, c.st.GatewayIdentity, c.st.PSKEpoch, c.st.PSKInstalled, c.st.Sessions = c.host(), p.Identity, epoch, time.Now(), c.sessions
 	c.log.Info("connected", "gateway", p.Identity, "addresses", fmt.Sprint(a.Addresses), "routes", fmt.Sprint(p.Routes.Accepted),
 		"dns", fmt.Sprint(a.DNSServers), "endpoint", c.pc.Endpoint)
 	r.start()
@@ -560,6 +576,7 @@ func (c *Client) follow(ctx context.Context, _ *sessionRun) {
 	c.mu.Unlock()
 	if w != nil {
 		w.Run(ctx)
+		c.gaveUp(w)
 	}
 }
 

@@ -68,8 +68,9 @@ func (g *guard) policy() failclosed.Policy {
 }
 
 // start reads the record and installs its block before the client dials;
-// gateway, when valid, is the gateway's address as resolved now.
-func (g *guard) start(ctx context.Context, gateway netip.Addr) error {
+// gateways are the gateways' addresses as resolved now (invalid ones are
+// passed over).
+func (g *guard) start(ctx context.Context, gateways ...netip.Addr) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	rec, err := readGuardRecord(g.file)
@@ -84,8 +85,10 @@ func (g *guard) start(ctx context.Context, gateway netip.Addr) error {
 			}
 		}
 	}
-	if gateway.IsValid() && !slices.Contains(g.rec.Gateways, gateway) {
-		g.rec.Gateways = append(g.rec.Gateways, gateway)
+	for _, gateway := range gateways {
+		if gateway.IsValid() && !slices.Contains(g.rec.Gateways, gateway) {
+			g.rec.Gateways = append(g.rec.Gateways, gateway)
+		}
 	}
 	return g.wall.Apply(ctx, g.policy())
 }

@@ -49,6 +49,12 @@ type Profile struct {
 	// Gateway is the gateway's host (name or address), as enrolled at; the
 	// gateway's certificate must carry it.
 	Gateway string `yaml:"gateway"`
+	// Gateways are the hosts of the other gateways that serve this client
+	// with the same ports and records (they share one store), as told at
+	// enrollment; the client moves to the next when the one it uses is
+	// gone (see the package documentation). Absent in a profile from a
+	// gateway alone.
+	Gateways []string `yaml:"gateways,omitempty"`
 	// ControlPort and RenewPort are the control-channel and renewal ports.
 	ControlPort uint16 `yaml:"control_port"`
 	RenewPort   uint16 `yaml:"renew_port"`
@@ -90,6 +96,11 @@ func LoadProfile(dir string) (*Profile, error) {
 		return nil, fmt.Errorf("%s: control_port: required", path)
 	case len(p.Transports) == 0:
 		return nil, fmt.Errorf("%s: transports: at least one is required", path)
+	}
+	for i, g := range p.Gateways {
+		if g == "" || g == p.Gateway || slices.Contains(p.Gateways[:i], g) {
+			return nil, fmt.Errorf("%s: gateways[%d]: %q is empty or listed twice", path, i, g)
+		}
 	}
 	for i, t := range p.Transports {
 		if !slices.Contains(transport.DefaultOrder(), t) {
@@ -194,6 +205,11 @@ func Enroll(ctx context.Context, dir, gatewayURL, token string) (*Profile, error
 	}
 	p := &Profile{Name: got.Name, Group: got.Group, Identity: got.Identity, Gateway: u.Hostname(),
 		ControlPort: got.ControlPort, RenewPort: got.RenewPort, Transports: transport.DefaultOrder(), TLSProfile: tlspolicy.PQ}
+	for _, g := range got.Gateways {
+		if g != "" && g != p.Gateway && !slices.Contains(p.Gateways, g) {
+			p.Gateways = append(p.Gateways, g)
+		}
+	}
 	if err := writeProfile(dir, p, key, []byte(got.Chain), []byte(got.CA), wg); err != nil {
 		return nil, err
 	}

@@ -64,7 +64,7 @@ func (c *Client) Renew(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	base := "https://" + net.JoinHostPort(c.profile.Gateway, portString(c.profile.RenewPort))
+	base := "https://" + net.JoinHostPort(c.host(), portString(c.profile.RenewPort))
 	got, err := enroll.Renew(ctx, base, m.Cert, m.CAs, csr, c.tlsProf)
 	if err != nil {
 		return err

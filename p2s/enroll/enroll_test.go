@@ -53,7 +53,7 @@ func newEnv(t *testing.T) *env {
 	}
 	e := &env{prof: prof, now: time.Now()}
 	e.srv = &Server{Store: st, Groups: []string{"staff"}, ControlPort: 8444, RenewPort: 8446, Now: func() time.Time { return e.now },
-		Authority: NewCAAuthority(ca, 0, 0)}
+		Gateways: []string{"gw-a.example", "gw-b.example"}, Authority: NewCAAuthority(ca, 0, 0)}
 	cfg, err := tlspolicy.ServerConfig(tlspolicy.Options{Profile: prof, Certificate: &tlspolicy.StaticCertificate{Cert: gwCert}})
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +127,8 @@ func TestEnrollAndRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatalf("enroll: %v", err)
 	}
-	if got.Name != "alice" || got.Group != "staff" || got.ControlPort != 8444 || !strings.HasSuffix(got.Identity, "/client/alice") {
+	if got.Name != "alice" || got.Group != "staff" || got.ControlPort != 8444 || !strings.HasSuffix(got.Identity, "/client/alice") ||
+		strings.Join(got.Gateways, " ") != "gw-a.example gw-b.example" {
 		t.Errorf("enrolled: %+v", got)
 	}
 	// Reused token.

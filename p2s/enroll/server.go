@@ -86,6 +86,11 @@ type Enrolled struct {
 	// channel and renewal ports, on the host the client enrolled at.
 	ControlPort uint16 `json:"control_port"`
 	RenewPort   uint16 `json:"renew_port"`
+	// Gateways are the hosts of every gateway that serves the client with
+	// the same ports (several share one store); absent when only the
+	// gateway enrolled at does. A client moves to another when its
+	// gateway is gone.
+	Gateways []string `json:"gateways,omitempty"`
 }
 
 // Refusal is the error body of the API.
@@ -118,6 +123,8 @@ type Server struct {
 	ClientTTL time.Duration
 	// ControlPort and RenewPort are told to enrolling clients.
 	ControlPort, RenewPort uint16
+	// Gateways are told to enrolling clients (Enrolled.Gateways).
+	Gateways []string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Logger receives one line per enrollment and refusal; nil discards.
@@ -366,5 +373,5 @@ func (s *Server) sign(ctx context.Context, csr *x509.CertificateRequest, name, g
 		return nil, err
 	}
 	return &issued{Enrolled: Enrolled{Name: name, Group: group, Identity: sg.Identity, Chain: string(sg.Chain), CA: string(bundle),
-		NotAfter: sg.Certificate.NotAfter, ControlPort: s.ControlPort, RenewPort: s.RenewPort}, serial: sg.Certificate.SerialNumber}, nil
+		NotAfter: sg.Certificate.NotAfter, ControlPort: s.ControlPort, RenewPort: s.RenewPort, Gateways: s.Gateways}, serial: sg.Certificate.SerialNumber}, nil
 }

@@ -161,6 +161,10 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		g.wg.Add(1)
 		go func() { defer g.wg.Done(); g.sweepLeases() }()
 	}
+	if opts.Holders != nil {
+		g.wg.Add(1)
+		go func() { defer g.wg.Done(); g.followLost() }()
+	}
 	log.Info("p2s gateway up", "interface", opts.Interface, "mtu", g.dev.MTU(), "control", g.ctrlLn.Addr().String(),
 		"transports", multi.Names(g.opts.Transports), "pools", fmt.Sprint(opts.Pool.Prefixes()), "public_key", g.dev.PublicKey().String())
 	return g, nil
@@ -323,6 +327,9 @@ func (s *session) admit(ctx context.Context, p *control.Peer) (*control.Admissio
 		g.log.Error("p2s lease failed", "client", name, "error", err.Error())
 		return nil, control.Refuse(control.ReasonInternal, "no address could be leased")
 	}
+	if err := g.claim(ctx, name); err != nil {
+		return nil, err
+	}
 	s.name, s.owner, s.group, s.addrs = name, owner, gr, addrs
 	s.pub = tunnel.PublicKey(p.WireGuardKey)
 	allowed := make([]netip.Prefix, len(addrs))
@@ -366,6 +373,7 @@ func (s *session) install(ctx context.Context, p *control.Peer, epoch uint64, ps
 		if err := g.iso.add(ctx, s.group, s.addrs); err != nil {
 			g.log.Error("p2s isolation set update failed", "client", s.name, "error", err.Error())
 		}
+		g.announce(s.name, s.addrs)
 		g.log.Info("p2s client connected", "client", s.name, "group", s.group.Name, "addresses", fmt.Sprint(s.addrs),
 			"remote_addr", s.conn.RemoteAddr().String(), "public_key", s.pub.String())
 	}
@@ -387,11 +395,15 @@ func (s *session) finish(err error) {
 		if g.ctx.Err() == nil {
 			g.refusals.Record(s.conn.RemoteAddr().String(), identity, reason, detail)
 		}
+		if s.name != "" {
+			g.release(s.name)
+		}
 		return
 	}
 	g.mu.Lock()
 	current := g.sessions[s.name] == s
 	if current {
+		g.withdraw(s.name, s.addrs)
 		delete(g.sessions, s.name)
 		if err := g.peers.Release(s.owner, s.pub); err != nil {
 			g.log.Error("removing p2s peer failed", "client", s.name, "error", err.Error())
@@ -404,6 +416,7 @@ func (s *session) finish(err error) {
 			g.log.Error("p2s isolation set update failed", "client", s.name, "error", err.Error())
 		}
 		cancel()
+		g.release(s.name)
 		g.seen(s.name)
 		g.log.Info("p2s client disconnected", "client", s.name, "reason", reason, "detail", detail)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"intransit/internal/gatewaycore"
 	"intransit/p2s"
+	"intransit/p2s/announce"
 	"intransit/p2s/pool"
 	"intransit/tunnel"
 	"intransit/tunnel/control"
@@ -55,6 +56,13 @@ type Options struct {
 	ClientKeepalive time.Duration
 	// Admission bounds the control listener.
 	Admission gatewaycore.Limits
+	// Holders, when several gateways serve the same clients from one
+	// shared store, records which of them holds each client's session
+	// (see fleet.go); nil for a gateway alone.
+	Holders p2s.Holders
+	// Announcer answers for the addresses of the clients this gateway
+	// holds on the site LAN (p2s/announce); nil announces nothing.
+	Announcer announce.Announcer
 	// LeaseIdle is how long a client may stay disconnected before its
 	// address lease is reclaimed; 0 keeps leases until the client is
 	// forgotten. Connected clients and static devices keep theirs.

@@ -60,6 +60,12 @@ type MonitorConfig struct {
 	// DeadAfter, Attempt, Recheck and RecheckWait: see the Default
 	// constants.
 	DeadAfter, Attempt, Recheck, RecheckWait time.Duration
+	// GiveUpAfter, when set, lets a choosing Monitor give up the peer
+	// itself for another one (a client with several gateways): once the
+	// peer has answered, GiveUpAfter without any answer over any of its
+	// endpoints makes Observe return GiveUp. A peer that never answered
+	// is not given up: its transports are all tried, as for a peer alone.
+	GiveUpAfter time.Duration
 }
 
 // Observation is what the caller of a Monitor sees of the peer.
@@ -89,6 +95,9 @@ const (
 	// Renew: re-create the peer on the endpoint, so that a fresh
 	// handshake starts at once (used while no session exists).
 	Renew
+	// GiveUp: the peer is gone (MonitorConfig.GiveUpAfter); end its
+	// session and use another peer. The Monitor decides nothing more.
+	GiveUp
 )
 
 func (a Action) String() string {
@@ -99,6 +108,8 @@ func (a Action) String() string {
 		return "move"
 	case Renew:
 		return "renew"
+	case GiveUp:
+		return "give up"
 	}
 	return fmt.Sprintf("action(%d)", int(a))
 }
@@ -122,6 +133,7 @@ const (
 	stateTrying     = "trying"     // moved to cur, no answer over it yet
 	stateWorking    = "working"    // cur answers
 	stateRechecking = "rechecking" // trying the preferred transport again; back to working on failure
+	stateGivenUp    = "given up"   // the peer is gone (GiveUpAfter)
 )
 
 // Monitor is the one path monitor of the project: it judges a transport
@@ -166,7 +178,7 @@ type Monitor struct {
 
 // NewMonitor returns a Monitor started at now.
 func NewMonitor(cfg MonitorConfig, now time.Time) (*Monitor, error) {
-	for _, d := range []time.Duration{cfg.DeadAfter, cfg.Attempt, cfg.Recheck, cfg.RecheckWait} {
+	for _, d := range []time.Duration{cfg.DeadAfter, cfg.Attempt, cfg.Recheck, cfg.RecheckWait, cfg.GiveUpAfter} {
 		if d < 0 {
 			return nil, errors.New("path monitor: negative duration")
 		}
@@ -192,7 +204,8 @@ func (m *Monitor) Current() string {
 	return m.cfg.Endpoints[m.cur]
 }
 
-// State names the Monitor's state: trying, working or rechecking.
+// State names the Monitor's state: trying, working, rechecking or given
+// up.
 func (m *Monitor) State() string { return m.state }
 
 // Observe takes an observation and returns the endpoint to use and what
@@ -208,6 +221,13 @@ func (m *Monitor) Observe(o Observation) (string, Action) {
 			m.state = stateWorking
 		}
 		return "", Keep
+	}
+	if m.state == stateGivenUp {
+		return m.Current(), GiveUp
+	}
+	if m.cfg.GiveUpAfter > 0 && !m.lastAnswer.IsZero() && o.Now.Sub(m.lastAnswer) >= m.cfg.GiveUpAfter {
+		m.state = stateGivenUp
+		return m.Current(), GiveUp
 	}
 	session := !o.LastHandshake.IsZero() && o.Now.Sub(o.LastHandshake) < sessionLifetime
 	switch m.state {

@@ -148,3 +148,52 @@ func TestMonitorHealth(t *testing.T) {
 		t.Error("a negative duration was accepted")
 	}
 }
+
+// TestMonitorGiveUp walks a Monitor with GiveUpAfter: a peer that answered
+// and then went silent over every transport is given up; one that never
+// answered is not.
+func TestMonitorGiveUp(t *testing.T) {
+	eps := []string{"udp://gw:51820", "quic://gw:443", "tls://gw:443"}
+	t0 := time.Unix(1000, 0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	hs := func(s float64) time.Time { return at(s).Add(-time.Second) }
+
+	m, err := NewMonitor(MonitorConfig{Endpoints: eps, GiveUpAfter: 7 * time.Second}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range []struct {
+		at         float64
+		sent, recv float64
+		want       string
+		act        Action
+	}{
+		{0.3, 0.2, 0.25, eps[0], Keep},
+		{30, 29.5, 29.6, eps[0], Keep},
+		{34.6, 29.5, 29.6, eps[1], Move}, // DeadAfter: quic, as without GiveUpAfter
+		{36.5, 29.5, 29.6, eps[1], Keep},
+		{36.6, 29.5, 29.6, eps[1], GiveUp},  // 7 s without an answer over any
+		{36.7, 36.65, 36.7, eps[1], GiveUp}, // and it stays given up
+	} {
+		o := Observation{Now: at(st.at), Endpoint: m.Current(), ReplySent: at(st.sent), ReplyReceived: at(st.recv), LastHandshake: hs(st.at)}
+		if got, act := m.Observe(o); got != st.want || act != st.act {
+			t.Fatalf("step %d (t=%.1fs): got %q %v, want %q %v", i, st.at, got, act, st.want, st.act)
+		}
+	}
+	if m.State() != stateGivenUp {
+		t.Fatalf("state %s", m.State())
+	}
+
+	never, err := NewMonitor(MonitorConfig{Endpoints: eps, GiveUpAfter: 7 * time.Second}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []float64{1, 4, 8, 12, 30} {
+		if _, act := never.Observe(Observation{Now: at(s)}); act == GiveUp {
+			t.Fatalf("a peer that never answered was given up at %.0f s", s)
+		}
+	}
+	if _, err := NewMonitor(MonitorConfig{GiveUpAfter: -time.Second}, t0); err == nil {
+		t.Error("a negative GiveUpAfter was accepted")
+	}
+}

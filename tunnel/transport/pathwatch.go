@@ -37,8 +37,9 @@ type PeerPath interface {
 // Watch runs a Monitor over a PeerPath: it polls the peer every 100 ms,
 // sends a probe every DefaultProbeEvery (every 250 ms while the newest
 // answer is late) and at once after a change, and applies what the
-// Monitor decides. Health and Current are safe for
-// concurrent use with Run.
+// Monitor decides; when the Monitor gives the peer up, Run returns and
+// GaveUp says so. Health, Current and GaveUp are safe for concurrent use
+// with Run.
 type Watch struct {
 	path PeerPath
 	log  *slog.Logger
@@ -46,6 +47,7 @@ type Watch struct {
 	mu      sync.Mutex
 	m       *Monitor
 	changes uint64
+	gaveUp  bool
 }
 
 // NewWatch returns a Watch of m over path; log receives the changes of
@@ -78,7 +80,15 @@ func (w *Watch) Changes() uint64 {
 	return w.changes
 }
 
-// Run watches until ctx ends.
+// GaveUp reports whether the Monitor gave the peer up
+// (MonitorConfig.GiveUpAfter), which ended Run.
+func (w *Watch) GaveUp() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gaveUp
+}
+
+// Run watches until ctx ends or the Monitor gives the peer up.
 func (w *Watch) Run(ctx context.Context) {
 	t := time.NewTicker(watchPoll)
 	defer t.Stop()
@@ -93,6 +103,14 @@ func (w *Watch) Run(ctx context.Context) {
 			before, state := w.m.Current(), w.m.State()
 			ep, act := w.m.Observe(o)
 			after := w.m.State()
+			if act == GiveUp {
+				w.gaveUp = true
+				last := w.m.lastAnswer
+				w.mu.Unlock()
+				w.log.Warn("path monitor: no answer from the peer over any transport; giving it up", "endpoint", ep,
+					"silent_for", time.Since(last).Round(100*time.Millisecond).String())
+				return
+			}
 			if act != Keep && ep != before {
 				w.changes++
 			}

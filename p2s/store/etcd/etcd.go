@@ -11,6 +11,7 @@
 //	p2s/leases/<client>     JSON p2s.Lease       } both bound to one etcd
 //	p2s/addresses/<addr>    the holding client    } lease when idle > 0
 //	p2s/statics/<name>      JSON p2s.Static
+//	p2s/holders/<client>    the gateway holding the client's session (Holders)
 package etcd
 
 import (
