@@ -24,6 +24,7 @@ import (
 	"intransit/internal/gatewaycore"
 	"intransit/internal/logging"
 	"intransit/internal/status"
+	"intransit/pki/renewal"
 	"intransit/s2s"
 	"intransit/tlspolicy"
 	"intransit/tlspolicy/crlsource"
@@ -42,6 +43,8 @@ type daemon struct {
 	guard    *guards // the fail-closed blocks
 	p2s      *p2sRuntime
 	ca       *caRuntime
+	own      *tlspolicy.KeyPairFiles // the gateway's certificate
+	renewer  *renewal.Renewer        // renews it; nil without identity.renew
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -111,6 +114,15 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 			return nil, err
 		}
 	}
+	reg.MustRegister(renewal.NewCollector(d.certificates))
+	if err := d.startRenewal(ctx, cfg, opts); err != nil {
+		d.p2s.close()
+		d.gw.Close()
+		d.ca.close()
+		d.cancel()
+		d.wg.Wait()
+		return nil, err
+	}
 	if err := d.startSockets(reg); err != nil {
 		d.p2s.close()
 		d.gw.Close()
@@ -134,6 +146,10 @@ func (d *daemon) gatewayOptions(ctx context.Context, cfg *daemonconfig.Config, m
 	prof, err := tlspolicy.LoadProfile(cfg.Identity.Profile)
 	if err != nil {
 		return s2s.Options{}, fmt.Errorf("identity.profile: %w", err)
+	}
+	// A renewal a crash interrupted is completed first.
+	if err := renewal.FinishInstall(cfg.Identity.Cert, cfg.Identity.Key); err != nil {
+		return s2s.Options{}, fmt.Errorf("identity.cert/key: %w", err)
 	}
 	kp, err := tlspolicy.LoadKeyPairFiles(cfg.Identity.Cert, cfg.Identity.Key, prof, d.log)
 	if err != nil {
@@ -243,6 +259,7 @@ func (d *daemon) report() status.Report {
 	d.mu.Unlock()
 	rep.P2S = d.p2s.status()
 	rep.Blocks = d.blocks(rep.Peers)
+	rep.Certificates = d.certificates(time.Now())
 	return rep
 }
 

@@ -94,6 +94,10 @@ type P2SPKI struct {
 	// of them is required.
 	KeyFile        string `yaml:"key_file"`
 	PassphraseFile string `yaml:"passphrase_file"`
+	// Renew is the listen address of the certificate renewal API (mTLS)
+	// through which gateways and TLS proxies renew their certificates;
+	// absent: no renewal served (see renew.go).
+	Renew Endpoint `yaml:"renew"`
 }
 
 // P2SGroup is a client policy group.
