@@ -22,6 +22,7 @@ import (
 	"intransit/p2s/enroll"
 	"intransit/p2s/gateway"
 	"intransit/p2s/pool"
+	"intransit/pki"
 	"intransit/pki/keywrap"
 	"intransit/s2s"
 	"intransit/tlspolicy"
@@ -140,8 +141,20 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, a
 	return rt, nil
 }
 
-// p2sSecret reads the PKI master key of the p2s section.
+// p2sSecret reads the PKI master key of the pki (or p2s.pki) section; none
+// when neither file is given and the PKI needs none (its keys, or its
+// master key, in a PKCS#11 token).
 func p2sSecret(p daemonconfig.P2SPKI) (keywrap.Secret, error) {
+	if p.KeyFile == "" && p.PassphraseFile == "" {
+		need, err := pki.NeedsSecret(p.Dir)
+		if err != nil {
+			return keywrap.Secret{}, fmt.Errorf("pki %s: %w", p.Dir, err)
+		}
+		if need {
+			return keywrap.Secret{}, fmt.Errorf("pki %s: the CA keys are wrapped by a master key from a passphrase or key file: give key_file or passphrase_file", p.Dir)
+		}
+		return keywrap.Secret{}, nil
+	}
 	s, err := keywrap.Source{KeyFile: p.KeyFile, PassphraseFile: p.PassphraseFile}.Load()
 	if err != nil {
 		return keywrap.Secret{}, fmt.Errorf("p2s.pki: %w", err)
