@@ -70,7 +70,7 @@ func Handler(s Signer, log *slog.Logger) http.Handler {
 	slots := make(chan struct{}, maxSigning)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+Path, func(w http.ResponseWriter, r *http.Request) {
-		status, ans, err := serve(r, s, slots)
+		status, ans, err := serve(r, s, slots, log)
 		if err != nil {
 			log.Warn("certificate renewal refused", "remote_addr", r.RemoteAddr, "status", status, "error", err.Error())
 			writeJSON(w, status, refusal{Message: err.Error()})
@@ -82,7 +82,7 @@ func Handler(s Signer, log *slog.Logger) http.Handler {
 	return mux
 }
 
-func serve(r *http.Request, s Signer, slots chan struct{}) (int, *Answer, error) {
+func serve(r *http.Request, s Signer, slots chan struct{}, log *slog.Logger) (int, *Answer, error) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return http.StatusForbidden, nil, errors.New("renewal needs the current certificate as the client certificate (mTLS)")
 	}
@@ -109,6 +109,8 @@ func serve(r *http.Request, s Signer, slots chan struct{}) (int, *Answer, error)
 		return http.StatusForbidden, nil, err
 	}
 	if err != nil {
+		// The cause (a token gone, the store unreachable) stays here.
+		log.Error("certificate renewal: the CA could not sign", "remote_addr", r.RemoteAddr, "error", err.Error())
 		return http.StatusInternalServerError, nil, errors.New("the CA could not sign")
 	}
 	return 0, &Answer{Chain: string(chainPEM(is.Certificate, s.Intermediate())), NotAfter: is.Certificate.NotAfter}, nil
