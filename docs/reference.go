@@ -67,7 +67,11 @@ var (
 func walk(t reflect.Type, prefix string, out *[]Field) {
 	for i := range t.NumField() {
 		sf := t.Field(i)
-		tag := strings.Split(sf.Tag.Get("yaml"), ",")[0]
+		tag, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+		if tag == "" && opts == "inline" && sf.Type.Kind() == reflect.Struct {
+			walk(sf.Type, prefix, out) // an inlined struct's settings are the section's own
+			continue
+		}
 		if tag == "" || tag == "-" {
 			continue
 		}

@@ -31,6 +31,12 @@ type Request struct {
 	IPAddresses []net.IP
 	// TTL is the lifetime; zero means the profile's default.
 	TTL time.Duration
+	// Backdate moves the whole validity window back: the certificate
+	// starts and expires Backdate earlier, as if issued Backdate ago. It
+	// lets a test hold a certificate already partway through its life
+	// (renewal at two thirds); zero for every ordinary issuance. It must
+	// be shorter than the lifetime.
+	Backdate time.Duration
 }
 
 // Issued is a certificate just issued and recorded.
@@ -105,6 +111,9 @@ func (ca *CA) checkRequest(req Request) (Profile, error) {
 	if req.TTL < 0 {
 		return p, refusef("lifetime %s is negative", req.TTL)
 	}
+	if req.Backdate < 0 {
+		return p, refusef("backdate %s is negative", req.Backdate)
+	}
 	if req.TTL > p.MaxTTL {
 		return p, refusef("profile %s: lifetime %s is above the maximum of %s", p.Name, req.TTL, p.MaxTTL)
 	}
@@ -174,14 +183,17 @@ func (ca *CA) sign(ctx context.Context, p Profile, req Request, pub crypto.Publi
 	if ttl == 0 {
 		ttl = p.DefaultTTL
 	}
-	now := time.Now().UTC().Truncate(time.Second)
+	if req.Backdate >= ttl {
+		return nil, refusef("backdate %s is not shorter than the lifetime %s", req.Backdate, ttl)
+	}
+	now := time.Now().UTC().Truncate(time.Second).Add(-req.Backdate)
 	notAfter := now.Add(ttl)
 	if notAfter.After(ca.inter.NotAfter) {
 		return nil, refusef("lifetime %s would end after the intermediate CA expires (%s)", ttl, ca.inter.NotAfter.Format(time.RFC3339))
 	}
 	tmpl := &x509.Certificate{
 		Subject:               pkix.Name{CommonName: req.Name, Organization: []string{ca.cfg.Name}},
-		NotBefore:             now.Add(-time.Minute),
+		NotBefore:             now.Add(-ClockSkew),
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           p.ExtKeyUsage,

@@ -114,6 +114,8 @@ func (r *remote) run() {
 		<-r.ctx.Done()
 		return
 	}
+	r.g.wg.Add(1)
+	go func() { defer r.g.wg.Done(); r.handovers(clientCfg) }()
 	backoff := backoffMin
 	for {
 		if !r.waitIdle() {
@@ -218,7 +220,10 @@ func (r *remote) dial(clientCfg *tls.Config, addr netip.AddrPort) bool {
 // caller holds r.mu.
 func (r *remote) attach(ss *sessionState) {
 	if old := r.cur; old != nil && old != ss {
-		old.sess.Close(control.ReasonShutdown, superseded)
+		// Closed a moment later: the remote may otherwise hear the old
+		// session end before it takes the new one and remove the peer in
+		// between (a certificate handover, see handover.go).
+		time.AfterFunc(supersedeGrace, func() { old.sess.Close(control.ReasonShutdown, superseded) })
 		r.g.log.Info("session superseded", "remote", r.cfg.Name)
 	}
 	r.cur = ss
@@ -337,6 +342,7 @@ type sessionState struct {
 	watch       *transport.Watch
 	stopWatch   context.CancelFunc
 	established bool
+	ownNotAfter time.Time // the expiry of our certificate when the session started
 }
 
 // sessionConfig is the control configuration of a session.
@@ -346,6 +352,7 @@ func (g *Gateway) sessionConfig(role control.Role, ss *sessionState) control.Con
 	if err != nil {
 		g.log.Error("own certificate unusable", "error", err.Error())
 	}
+	ss.ownNotAfter = own.NotAfter
 	return control.Config{
 		Role: role, Kind: control.KindGateway, WireGuardKey: g.dev.PublicKey(), Signer: own.Signer,
 		Prefixes: g.opts.SitePrefixes, Transports: g.advertised(ss.conn.LocalAddr(), ss.remote),

@@ -22,11 +22,15 @@ type CRLSource interface {
 	FetchCRL(ctx context.Context) ([]byte, error)
 }
 
-// Revocation checks peer chains against a CRL signed by one of the trusted
-// CAs. The CRL is refreshed when Reload is called, every Watch interval and
-// when its nextUpdate passes. A CRL whose signature does not verify against
-// a trusted CA, or older than the one in use, is refused and the current one
-// kept.
+// Revocation checks peer chains against CRLs signed by the trusted CAs.
+// The source gives one CRL, or a PEM bundle of several from different
+// issuers: during an intermediate rotation both the new and the replaced
+// intermediate sign one, and a certificate is checked against the CRL of
+// its own issuer. The CRLs are refreshed when Reload is called, every
+// Watch interval and when a nextUpdate passes. A bundle holding a CRL
+// whose signature does not verify against a trusted CA, two of one
+// issuer, or one older than the one in use of its issuer, is refused as a
+// whole and the current one kept.
 //
 // Revocations pushed by a shared store's feed (AddRevoked) count as well,
 // from the moment they arrive: a gateway that follows the feed refuses and
@@ -46,9 +50,24 @@ type Revocation struct {
 	changed chan struct{}        // closed and replaced at every change
 }
 
+// crlState is the CRLs in use, one per issuer.
 type crlState struct {
+	lists []*crlList
+}
+
+type crlList struct {
 	list    *x509.RevocationList
 	revoked map[string]time.Time // serial (decimal) -> revocation time
+}
+
+// of returns the CRL of the issuer whose subject is rawIssuer, or nil.
+func (st *crlState) of(rawIssuer []byte) *crlList {
+	for _, l := range st.lists {
+		if bytes.Equal(l.list.RawIssuer, rawIssuer) {
+			return l
+		}
+	}
+	return nil
 }
 
 // NewRevocation fetches the first CRL; it must verify against cas.
@@ -121,13 +140,41 @@ func (r *Revocation) fed(c *x509.Certificate) (time.Time, bool) {
 }
 
 func (r *Revocation) parse(data []byte) (*crlState, error) {
-	der := data
-	if block, _ := pem.Decode(data); block != nil {
+	var ders [][]byte
+	for rest := data; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
 		if block.Type != "X509 CRL" {
 			return nil, fmt.Errorf("unexpected PEM block %q (want X509 CRL)", block.Type)
 		}
-		der = block.Bytes
+		ders = append(ders, block.Bytes)
 	}
+	if len(ders) == 0 {
+		ders = [][]byte{data}
+	}
+	st := &crlState{}
+	prev := r.cur.Load()
+	for i, der := range ders {
+		l, err := r.parseOne(der, prev)
+		if err != nil {
+			if len(ders) > 1 {
+				return nil, fmt.Errorf("CRL %d of %d: %w", i+1, len(ders), err)
+			}
+			return nil, err
+		}
+		if st.of(l.list.RawIssuer) != nil {
+			return nil, fmt.Errorf("two CRLs of %q", l.list.Issuer)
+		}
+		st.lists = append(st.lists, l)
+	}
+	return st, nil
+}
+
+// parseOne parses and verifies one DER CRL; prev is the state in use.
+func (r *Revocation) parseOne(der []byte, prev *crlState) (*crlList, error) {
 	list, err := x509.ParseRevocationList(der)
 	if err != nil {
 		return nil, fmt.Errorf("parse: %w", err)
@@ -145,15 +192,16 @@ func (r *Revocation) parse(data []byte) (*crlState, error) {
 	if err := list.CheckSignatureFrom(issuer); err != nil {
 		return nil, fmt.Errorf("signature does not verify against CA %q: %w", issuer.Subject, err)
 	}
-	if prev := r.cur.Load(); prev != nil && prev.list.Number != nil && list.Number != nil &&
-		bytes.Equal(prev.list.RawIssuer, list.RawIssuer) && list.Number.Cmp(prev.list.Number) < 0 {
-		return nil, fmt.Errorf("CRL number %s is older than the one in use (%s)", list.Number, prev.list.Number)
+	if prev != nil {
+		if old := prev.of(list.RawIssuer); old != nil && old.list.Number != nil && list.Number != nil && list.Number.Cmp(old.list.Number) < 0 {
+			return nil, fmt.Errorf("CRL number %s is older than the one in use (%s)", list.Number, old.list.Number)
+		}
 	}
-	st := &crlState{list: list, revoked: make(map[string]time.Time, len(list.RevokedCertificateEntries))}
+	l := &crlList{list: list, revoked: make(map[string]time.Time, len(list.RevokedCertificateEntries))}
 	for _, e := range list.RevokedCertificateEntries {
-		st.revoked[e.SerialNumber.String()] = e.RevocationTime
+		l.revoked[e.SerialNumber.String()] = e.RevocationTime
 	}
-	return st, nil
+	return l, nil
 }
 
 // Reload fetches the CRL now. A broken or unverifiable CRL is logged and
@@ -165,14 +213,24 @@ func (r *Revocation) Reload(ctx context.Context) error {
 		return err
 	}
 	if changed {
-		st := r.cur.Load()
-		r.log.Info("CRL reloaded", "issuer", st.list.Issuer.String(), "number", st.list.Number, "revoked", len(st.revoked), "next_update", st.list.NextUpdate)
+		for _, l := range r.cur.Load().lists {
+			r.log.Info("CRL reloaded", "issuer", l.list.Issuer.String(), "number", l.list.Number, "revoked", len(l.revoked), "next_update", l.list.NextUpdate)
+		}
 	}
 	return nil
 }
 
-// NextUpdate returns the nextUpdate of the CRL in use (zero if it has none).
-func (r *Revocation) NextUpdate() time.Time { return r.cur.Load().list.NextUpdate }
+// NextUpdate returns the earliest nextUpdate of the CRLs in use (zero if
+// none has one).
+func (r *Revocation) NextUpdate() time.Time {
+	var next time.Time
+	for _, l := range r.cur.Load().lists {
+		if n := l.list.NextUpdate; !n.IsZero() && (next.IsZero() || n.Before(next)) {
+			next = n
+		}
+	}
+	return next
+}
 
 // Watch refreshes the CRL every interval, and as soon as its nextUpdate
 // passes, until ctx ends.
@@ -196,21 +254,24 @@ func (r *Revocation) Watch(ctx context.Context, every time.Duration) {
 }
 
 // Check refuses a verified chain (leaf first) when one of its certificates
-// issued by the CRL's issuer is revoked, or when the CRL is past its
-// nextUpdate so that revocation cannot be decided.
+// is revoked by the CRL of its issuer, or when that CRL is past its
+// nextUpdate so that revocation cannot be decided. Certificates of an
+// issuer without a CRL here are not checked.
 func (r *Revocation) Check(chain []*x509.Certificate) *Refusal {
 	st := r.cur.Load()
-	if next := st.list.NextUpdate; !next.IsZero() && r.now().After(next) {
-		return refuse(ReasonRevocationUnknown, "the CRL of %q expired at %s and could not be refreshed", st.list.Issuer, next.Format(time.RFC3339))
-	}
+	now := r.now()
 	for _, c := range chain {
 		if at, ok := r.fed(c); ok {
 			return refuse(ReasonRevoked, "certificate %q (serial %s) was revoked at %s", c.Subject, FormatSerial(c.SerialNumber), at.Format(time.RFC3339))
 		}
-		if !bytes.Equal(c.RawIssuer, st.list.RawIssuer) {
+		l := st.of(c.RawIssuer)
+		if l == nil {
 			continue
 		}
-		if at, ok := st.revoked[c.SerialNumber.String()]; ok {
+		if next := l.list.NextUpdate; !next.IsZero() && now.After(next) {
+			return refuse(ReasonRevocationUnknown, "the CRL of %q expired at %s and could not be refreshed", l.list.Issuer, next.Format(time.RFC3339))
+		}
+		if at, ok := l.revoked[c.SerialNumber.String()]; ok {
 			return refuse(ReasonRevoked, "certificate %q (serial %s) was revoked at %s", c.Subject, FormatSerial(c.SerialNumber), at.Format(time.RFC3339))
 		}
 	}

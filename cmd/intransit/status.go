@@ -85,6 +85,7 @@ func writeStatus(w io.Writer, rep *status.Report) error {
 	default:
 		fmt.Fprintf(w, "reload    applied %s\n", r.At.Format(time.RFC3339))
 	}
+	writeCertificates(w, rep.Certificates)
 	fmt.Fprintln(w)
 	rows := make([][]string, 0, len(rep.Peers))
 	for _, p := range rep.Peers {

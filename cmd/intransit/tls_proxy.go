@@ -28,6 +28,7 @@ type tlsProxyFlags struct {
 	listen, target, profile, mode   string
 	cert, key, clientCA, ca, crl    string
 	serverName, metrics, logLevel   string
+	renew, renewCA, renewIdentity   string
 	allowURI, allowDNS, allowCN     []string
 	allowOU                         []string
 	reloadEvery, crlEvery, shutdown time.Duration
@@ -73,6 +74,9 @@ reason.
 	fl.StringSliceVar(&f.allowCN, "allow-cn", nil, "allowed peer subject CN (repeatable)")
 	fl.StringSliceVar(&f.allowOU, "allow-ou", nil, "allowed peer subject OU (repeatable)")
 	fl.StringVar(&f.metrics, "metrics", "", "address for the /metrics and /status endpoint")
+	fl.StringVar(&f.renew, "renew", "", "renew --cert at two thirds of its lifetime from this renewal API (https://HOST:PORT, pki.renew of the gateway holding the CA)")
+	fl.StringVar(&f.renewCA, "renew-ca", "", "PEM CA bundle the renewal server's certificate must chain to (default: --client-ca or --ca)")
+	fl.StringVar(&f.renewIdentity, "renew-identity", "", "URI identity the renewal server's certificate must carry (checked instead of an address in --renew)")
 	fl.StringVar(&f.logLevel, "log-level", logging.Info, "log level: debug, info, warn or error")
 	fl.DurationVar(&f.reloadEvery, "reload-interval", 2*time.Second, "how often certificate, key and CA files are checked for changes")
 	fl.DurationVar(&f.crlEvery, "crl-interval", time.Minute, "how often the CRL is re-fetched (also at its nextUpdate)")
@@ -153,13 +157,23 @@ func runTLSProxy(parent context.Context, f tlsProxyFlags, logOut io.Writer) erro
 	var reloaders []tlspolicy.Reloader
 	var watchers []func(context.Context)
 	if f.cert != "" {
-		kp, err := tlspolicy.LoadKeyPairFiles(f.cert, f.key, prof, log)
+		kp, err := loadProxyKeyPair(f, prof, log)
 		if err != nil {
 			return err
 		}
 		opts.Certificate = kp
 		reloaders = append(reloaders, kp)
 		watchers = append(watchers, func(ctx context.Context) { kp.Watch(ctx, f.reloadEvery) })
+		renewer, err := proxyRenewer(f, kp, log)
+		if err != nil {
+			return err
+		}
+		if renewer != nil {
+			watchers = append(watchers, renewer.Run)
+		}
+		if err := reg.Register(proxyCertCollector(kp, renewer)); err != nil {
+			return err
+		}
 	}
 	if caFile := f.clientCA + f.ca; caFile != "" {
 		cas, err := tlspolicy.LoadCAFile(caFile, log)

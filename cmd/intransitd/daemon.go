@@ -25,6 +25,7 @@ import (
 	"intransit/internal/gatewaycore"
 	"intransit/internal/logging"
 	"intransit/internal/status"
+	"intransit/pki/renewal"
 	"intransit/s2s"
 	"intransit/tlspolicy"
 	"intransit/tunnel/control"
@@ -43,7 +44,9 @@ type daemon struct {
 	guard    *guards // the fail-closed blocks
 	p2s      *p2sRuntime
 	ca       *caRuntime
-	fleet    *fleet // nil unless the store is shared (etcd)
+	fleet    *fleet                  // nil unless the store is shared (etcd)
+	own      *tlspolicy.KeyPairFiles // the gateway's certificate
+	renewer  *renewal.Renewer        // renews it; nil without identity.renew
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -124,6 +127,16 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 			return nil, err
 		}
 	}
+	reg.MustRegister(renewal.NewCollector(d.certificates))
+	if err := d.startRenewal(ctx, cfg, opts); err != nil {
+		d.p2s.close()
+		d.s2sClose()
+		d.fleet.close()
+		d.ca.close()
+		d.cancel()
+		d.wg.Wait()
+		return nil, err
+	}
 	if err := d.startSockets(reg); err != nil {
 		d.p2s.close()
 		d.s2sClose()
@@ -146,6 +159,10 @@ func newDaemon(ctx context.Context, cfg *daemonconfig.Config, level *logLevel) (
 // gatewayOptions turns the configuration into s2s options, loading the
 // certificate, CAs and CRL and the WireGuard key.
 func (d *daemon) gatewayOptions(ctx context.Context, cfg *daemonconfig.Config, m *tlspolicy.Metrics) (s2s.Options, error) {
+	// A renewal a crash interrupted is completed first.
+	if err := renewal.FinishInstall(cfg.Identity.Cert, cfg.Identity.Key); err != nil {
+		return s2s.Options{}, fmt.Errorf("identity.cert/key: %w", err)
+	}
 	id, err := configcheck.LoadIdentity(ctx, cfg, d.log, d.fleet.crlSource)
 	if err != nil {
 		return s2s.Options{}, err
@@ -243,6 +260,7 @@ func (d *daemon) report() status.Report {
 	d.mu.Unlock()
 	rep.P2S = d.p2s.status()
 	rep.Blocks = d.blocks(rep.Peers)
+	rep.Certificates = d.certificates(time.Now())
 	return rep
 }
 

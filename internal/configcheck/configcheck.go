@@ -296,7 +296,9 @@ func names(certs []*x509.Certificate) string {
 // CASecret reads the master key or passphrase of the CA the daemon holds
 // (pki, else p2s.pki): the file must be readable by the daemon's user
 // alone and hold a secret, and the directory must be a PKI directory
-// (intransit pki init). The caller wipes the secret.
+// (intransit pki init). A PKI whose CA keys, or whose master key, are in a
+// PKCS#11 token needs neither file and gets no secret. The caller wipes the
+// secret.
 func CASecret(cfg *daemonconfig.Config) (keywrap.Secret, error) {
 	c := cfg.CA()
 	if c == nil {
@@ -307,11 +309,25 @@ func CASecret(cfg *daemonconfig.Config) (keywrap.Secret, error) {
 		section = "p2s.pki"
 	}
 	f := &findings{cfg: cfg}
-	if c.Dir == "" || (c.KeyFile == "") == (c.PassphraseFile == "") {
-		return keywrap.Secret{}, nil // the configuration's validation says what is missing
+	if c.Dir == "" || (c.KeyFile != "" && c.PassphraseFile != "") {
+		return keywrap.Secret{}, nil // the configuration's validation says what is wrong
 	}
-	if _, err := os.Stat(filepath.Join(c.Dir, pki.ConfigFile)); err != nil {
-		f.add(section+".dir", "%s is not a PKI directory (%v): create it with intransit pki init", c.Dir, errors.Unwrap(err))
+	_, dirErr := os.Stat(filepath.Join(c.Dir, pki.ConfigFile))
+	if dirErr != nil {
+		f.add(section+".dir", "%s is not a PKI directory (%v): create it with intransit pki init", c.Dir, errors.Unwrap(dirErr))
+	}
+	if c.KeyFile == "" && c.PassphraseFile == "" {
+		if dirErr != nil {
+			return keywrap.Secret{}, f.err()
+		}
+		need, err := pki.NeedsSecret(c.Dir)
+		switch {
+		case err != nil:
+			f.add(section+".dir", "%v", err)
+		case need:
+			f.add(section+".key_file", "the CA keys in %s are wrapped by a master key from a passphrase or key file: give key_file or passphrase_file", c.Dir)
+		}
+		return keywrap.Secret{}, f.err()
 	}
 	field := section + ".key_file"
 	if c.KeyFile == "" {

@@ -166,6 +166,9 @@ type Identity struct {
 	CRLRefresh Duration `yaml:"crl_refresh"`
 	// Profile is the control-channel TLS profile (built-in name or file).
 	Profile string `yaml:"profile"`
+	// Renew, when present, makes the gateway renew its certificate at
+	// two thirds of its lifetime (see renew.go).
+	Renew *Renewal `yaml:"renew"`
 }
 
 // Interface is the TUN interface.

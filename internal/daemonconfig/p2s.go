@@ -94,9 +94,14 @@ type P2SPKI struct {
 	// Dir is the PKI directory.
 	Dir string `yaml:"dir"`
 	// KeyFile holds the raw master key, PassphraseFile a passphrase; one
-	// of them is required.
+	// of them is required unless the keys the CA signs with, or the master
+	// key, are in a PKCS#11 token.
 	KeyFile        string `yaml:"key_file"`
 	PassphraseFile string `yaml:"passphrase_file"`
+	// Renew is the listen address of the certificate renewal API (mTLS)
+	// through which gateways and TLS proxies renew their certificates;
+	// absent: no renewal served (see renew.go).
+	Renew Endpoint `yaml:"renew"`
 }
 
 // P2SGroup is a client policy group.
@@ -213,8 +218,8 @@ func (v *validator) p2s(c *Config) {
 		if p.PKI.Dir == "" {
 			v.fail(0, at("pki", "dir"), "required to sign client certificates (enroll, renew)")
 		}
-		if (p.PKI.KeyFile == "") == (p.PKI.PassphraseFile == "") {
-			v.fail(0, at("pki"), "give exactly one of key_file and passphrase_file")
+		if p.PKI.KeyFile != "" && p.PKI.PassphraseFile != "" {
+			v.fail(0, at("pki"), "give one of key_file and passphrase_file, not both (neither when the CA keys are in a PKCS#11 token)")
 		}
 	}
 	p.PKI.Dir, p.PKI.KeyFile, p.PKI.PassphraseFile = resolve(c.Path, p.PKI.Dir), resolve(c.Path, p.PKI.KeyFile), resolve(c.Path, p.PKI.PassphraseFile)

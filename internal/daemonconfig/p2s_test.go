@@ -60,7 +60,7 @@ func TestP2SErrors(t *testing.T) {
 		{"two IPv4 pools", "pools: [10.9.0.0/24, fd00:9::/112]", "pools: [10.9.0.0/24, 10.8.0.0/24]", "p2s.pools[1]", 32},
 		{"port taken by site-to-site", "control: 192.0.2.1:8444", "control: 192.0.2.1:8443", "p2s.listen.control", 26},
 		{"udp port taken", "udp: 192.0.2.1:51821", "udp: 192.0.2.1:51820", "p2s.listen.udp", 27},
-		{"enroll without a master key", "pki: {dir: pki, key_file: pki.key}", "pki: {dir: pki}", "p2s.pki", 31},
+		{"two master keys", "pki: {dir: pki, key_file: pki.key}", "pki: {dir: pki, key_file: pki.key, passphrase_file: pki.pass}", "p2s.pki", 31},
 		{"bad group name", "- name: staff", "- name: Staff!", "p2s.groups[0].name", 34},
 		{"duplicate group", "- name: admins", "- name: staff", "p2s.groups[1].name", 37},
 		{"full tunnel with routes", "full_tunnel: true", "full_tunnel: true\n      routes: [10.1.0.0/24]", "p2s.groups[1].routes", 39},

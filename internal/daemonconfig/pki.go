@@ -13,6 +13,10 @@ package daemonconfig
 //	pki: {dir: /var/lib/intransitd/pki, passphrase_file: /etc/intransit/pki.pass}
 //	identity: {crl: /var/lib/intransitd/crl.pem, ...}
 //
+// key_file or passphrase_file gives the master key that wraps the CA keys;
+// neither is needed when the intermediate key (and those of unexpired
+// previous intermediates) or the master key is in a PKCS#11 token.
+//
 // p2s.pki is the older place for the same thing; give the CA in one of the
 // two.
 
@@ -36,8 +40,8 @@ func (v *validator) pki(c *Config) {
 	if p.Dir == "" {
 		v.fail(0, []any{"pki", "dir"}, "required: the PKI directory")
 	}
-	if (p.KeyFile == "") == (p.PassphraseFile == "") {
-		v.fail(0, []any{"pki"}, "give exactly one of key_file and passphrase_file")
+	if p.KeyFile != "" && p.PassphraseFile != "" {
+		v.fail(0, []any{"pki"}, "give one of key_file and passphrase_file, not both (neither when every CA key or the master key is in a PKCS#11 token)")
 	}
 	if c.P2S != nil && c.P2S.PKI != (P2SPKI{}) {
 		v.fail(0, []any{"p2s", "pki"}, "the CA is already given in the top-level pki section; remove p2s.pki")

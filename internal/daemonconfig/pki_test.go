@@ -36,9 +36,13 @@ func TestPKISection(t *testing.T) {
 	if ca := c.CA(); ca == nil || ca.Dir != "/etc/intransitd/ca" {
 		t.Errorf("CA %+v, want the top-level section", ca)
 	}
+	// Neither key_file nor passphrase_file: the keys, or the master key,
+	// are in a PKCS#11 token (the daemon checks when it opens the CA).
+	if _, err := Parse("/etc/intransitd/gw.yaml", []byte(good+"pki: {dir: pki}\n")); err != nil {
+		t.Errorf("pki without a master key file: %v", err)
+	}
 	for _, tc := range []struct{ name, text, field string }{
 		{"no directory", good + "pki: {key_file: k}\n", "pki.dir"},
-		{"no master key", good + "pki: {dir: pki}\n", "pki"},
 		{"two master keys", good + "pki: {dir: pki, key_file: k, passphrase_file: p}\n", "pki"},
 		{"two places", goodP2S + "pki: {dir: pki, key_file: pki.key}\n", "p2s.pki"},
 	} {

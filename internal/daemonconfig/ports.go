@@ -52,6 +52,10 @@ func listeners(c *Config) []listener {
 		gateway(p.Listen, "p2s")
 		add(transport.NetworkTCP, p.Enroll, true, "p2s", "enroll")
 		add(transport.NetworkTCP, p.Renew, true, "p2s", "renew")
+		add(transport.NetworkTCP, p.PKI.Renew, true, "p2s", "pki", "renew")
+	}
+	if c.PKI != nil {
+		add(transport.NetworkTCP, c.PKI.Renew, true, "pki", "renew")
 	}
 	if c.Console != nil {
 		add(transport.NetworkTCP, c.Console.Listen, false, "console", "listen")

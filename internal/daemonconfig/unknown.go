@@ -65,13 +65,22 @@ func (v *validator) unknownKeys(n *yaml.Node, t reflect.Type, path []any) {
 func clonePath(p []any) []any { return append([]any(nil), p...) }
 
 // yamlFields returns the yaml keys of struct t, in declaration order, and
-// their types.
+// their types; the keys of an inlined struct (`yaml:",inline"`) count as
+// t's own.
 func yamlFields(t reflect.Type) ([]string, map[string]reflect.Type) {
 	var names []string
 	types := map[string]reflect.Type{}
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.IsExported() && name == "" && opts == "inline" && f.Type.Kind() == reflect.Struct {
+			in, inTypes := yamlFields(f.Type)
+			names = append(names, in...)
+			for k, v := range inTypes {
+				types[k] = v
+			}
+			continue
+		}
 		if !f.IsExported() || name == "" || name == "-" {
 			continue
 		}

@@ -167,6 +167,7 @@ func (v *validator) validate(c *Config) {
 	v.ipv6(c)
 	v.p2s(c)
 	v.pki(c)
+	v.renew(c)
 	v.console(c)
 	v.store(c)
 }

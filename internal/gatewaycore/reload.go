@@ -42,6 +42,7 @@ func ConfigFields() []ConfigField {
 		f("identity.crl", false, func(c *c) any { return c.Identity.CRL }),
 		f("identity.crl_refresh", false, func(c *c) any { return c.Identity.CRLRefresh.Duration }),
 		f("identity.profile", false, func(c *c) any { return c.Identity.Profile }),
+		f("identity.renew", false, func(c *c) any { return c.Identity.Renew }),
 		f("interface", false, func(c *c) any { return c.Interface }),
 		f("listen", false, func(c *c) any { return c.Listen.Transports() }),
 		f("listen.control", false, func(c *c) any { return c.Listen.Control.AddrPort }),

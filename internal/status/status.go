@@ -22,6 +22,9 @@ type Report struct {
 	Blocks []Block `json:"blocks,omitempty"`
 	// P2S is the point-to-site gateway, when one runs.
 	P2S *P2S `json:"p2s,omitempty"`
+	// Certificates are the certificates the daemon depends on (its own,
+	// the CA's it holds) with their expiry and renewal (see cert.go).
+	Certificates []Certificate `json:"certificates,omitempty"`
 }
 
 // Gateway describes the local gateway.

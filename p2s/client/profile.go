@@ -22,6 +22,7 @@ import (
 	"intransit/internal/secretfile"
 	"intransit/p2s/enroll"
 	"intransit/pki"
+	"intransit/pki/renewal"
 	"intransit/tlspolicy"
 	"intransit/tunnel"
 	"intransit/tunnel/transport"
@@ -128,10 +129,8 @@ type Material struct {
 // LoadMaterial reads the key material of the profile in dir; a private key
 // accessible by group or others is refused (secretfile.Read).
 func LoadMaterial(dir string) (*Material, error) {
-	if _, err := os.Stat(filepath.Join(dir, ChainFile+nextSuffix)); err == nil {
-		if err := finishSwitch(dir); err != nil {
-			return nil, err
-		}
+	if err := renewal.FinishInstall(filepath.Join(dir, ChainFile), filepath.Join(dir, KeyFile)); err != nil {
+		return nil, err
 	}
 	keyPEM, err := secretfile.Read("profile key", filepath.Join(dir, KeyFile))
 	if err != nil {

@@ -10,45 +10,39 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"time"
 
-	"intransit/internal/atomicfile"
 	"intransit/p2s/enroll"
+	"intransit/pki/renewal"
 	"intransit/tunnel/control"
 )
 
-// renewRetry is the wait after a failed renewal.
-const renewRetry = time.Minute
-
-// renewAt is when a certificate is renewed: at two thirds of its lifetime.
-func renewAt(c *x509.Certificate) time.Time {
-	return c.NotBefore.Add(c.NotAfter.Sub(c.NotBefore) * 2 / 3)
-}
-
-// renewLoop renews the certificate at two thirds of its lifetime until ctx
-// ends; a failure is retried every renewRetry.
+// renewLoop renews the certificate at two thirds of its lifetime
+// (renewal.At) until ctx ends; a failure is retried with renewal.Retry's
+// backoff.
 func (c *Client) renewLoop(ctx context.Context) {
 	if c.profile.RenewPort == 0 {
 		c.log.Warn("the gateway offers no renewal endpoint; the certificate will not be renewed", "expires", c.mat.Load().Leaf.NotAfter)
 		return
 	}
+	failures := 0
 	for {
-		wait := time.Until(renewAt(c.mat.Load().Leaf))
+		wait := max(time.Until(renewal.At(c.mat.Load().Leaf)), 0)
+		if failures > 0 {
+			wait = renewal.Retry(failures)
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(max(wait, 0)):
+		case <-time.After(wait):
 		}
 		if err := c.Renew(ctx); err != nil {
-			c.log.Error("certificate renewal failed; retrying", "error", err.Error(), "retry_in", renewRetry)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(renewRetry):
-			}
+			failures++
+			c.log.Error("certificate renewal failed; retrying", "error", err.Error(), "retry_in", renewal.Retry(failures))
+			continue
 		}
+		failures = 0
 	}
 }
 
@@ -84,16 +78,9 @@ func (c *Client) Renew(ctx context.Context) error {
 		return fmt.Errorf("renewed certificate: %w", err)
 	}
 	cert.Leaf = leaf
-	// Both files are written completely under their ".next" names before
-	// either is renamed into place; LoadMaterial finishes a switch that a
-	// crash interrupted, so key and chain always match.
-	if err := atomicfile.Write(filepath.Join(c.opts.Dir, KeyFile+nextSuffix), keyPEM, 0o600); err != nil {
-		return fmt.Errorf("renewed key: %w", err)
-	}
-	if err := atomicfile.Write(filepath.Join(c.opts.Dir, ChainFile+nextSuffix), []byte(got.Chain), 0o644); err != nil {
-		return fmt.Errorf("renewed certificate: %w", err)
-	}
-	if err := finishSwitch(c.opts.Dir); err != nil {
+	// Key and chain are switched in together (renewal.Install); LoadMaterial
+	// finishes a switch that a crash interrupted.
+	if err := renewal.Install(filepath.Join(c.opts.Dir, ChainFile), filepath.Join(c.opts.Dir, KeyFile), []byte(got.Chain), keyPEM); err != nil {
 		return err
 	}
 	next := *m
@@ -103,29 +90,11 @@ func (c *Client) Renew(ctx context.Context) error {
 	c.st.CertExpiry = leaf.NotAfter
 	sess := c.sess
 	c.mu.Unlock()
-	c.log.Info("certificate renewed", "not_after", leaf.NotAfter, "next_renewal", renewAt(leaf))
+	c.log.Info("certificate renewed", "not_after", leaf.NotAfter, "next_renewal", renewal.At(leaf))
 	// The running session was admitted with the old certificate, which the
 	// gateway cuts when it expires: reconnect now, with the new one.
 	if sess != nil {
 		sess.Close(control.ReasonShutdown, "certificate renewed; reconnecting with the new one")
-	}
-	return nil
-}
-
-// nextSuffix marks a renewed key and chain before they are switched in.
-const nextSuffix = ".next"
-
-// finishSwitch renames a renewed key and chain into place. It runs only
-// once both ".next" files are complete, so rolling forward is always right.
-func finishSwitch(dir string) error {
-	for _, f := range []string{KeyFile, ChainFile} {
-		next := filepath.Join(dir, f+nextSuffix)
-		if _, err := os.Stat(next); err != nil {
-			continue
-		}
-		if err := atomicfile.Rename(next, filepath.Join(dir, f)); err != nil {
-			return fmt.Errorf("renewal: %w", err)
-		}
 	}
 	return nil
 }
