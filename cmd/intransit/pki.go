@@ -510,7 +510,12 @@ func newPKICRLCommand(o *pkiOptions) *cobra.Command {
 		Short: "Sign a new CRL (next CRL number) and write it as DER and PEM",
 		Long: `Sign a new certificate revocation list with the next CRL number, listing every
 revoked certificate not yet expired, and write it as DER and PEM: --out FILE
-writes FILE (DER) and FILE.pem; the default is DIR/crl.der and DIR/crl.pem.`,
+writes FILE (DER) and FILE.pem; the default is DIR/crl.der and DIR/crl.pem.
+After an intermediate rotation the PEM file is a bundle: the CRL of every
+intermediate still valid, each signed by its own key (what the daemon
+holding the PKI publishes to identity.crl); the DER file holds the current
+intermediate's CRL alone, and each replaced one's is also written beside
+them as crl-SERIAL.pem.`,
 		Example: `  intransit pki crl
   intransit pki crl --out /var/www/pki/intermediate.crl`,
 		Args: cobra.NoArgs,
@@ -532,7 +537,16 @@ writes FILE (DER) and FILE.pem; the default is DIR/crl.der and DIR/crl.pem.`,
 			if err := atomicfile.Write(der, c.DER, 0o644); err != nil {
 				return err
 			}
-			if err := atomicfile.Write(pemPath, pki.PEMCRL(c.DER), 0o644); err != nil {
+			// The PEM file is the bundle the PKI publishes: with a
+			// replaced intermediate still valid, its CRL too.
+			crls := [][]byte{c.DER}
+			local, isLocal := ca.(*admin.Local)
+			if isLocal {
+				if crls, err = local.CA().PublishedCRLs(cmd.Context(), c); err != nil {
+					return pkiError(err)
+				}
+			}
+			if err := atomicfile.Write(pemPath, pki.EncodeCRLFile(pemPath, crls), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "CRL number %d (%d revoked), this update %s, next update %s\n  %s\n  %s\n",
@@ -540,8 +554,7 @@ writes FILE (DER) and FILE.pem; the default is DIR/crl.der and DIR/crl.pem.`,
 			for _, p := range res.Published {
 				fmt.Fprintf(cmd.OutOrStdout(), "  %s (published by the daemon holding the PKI)\n", p)
 			}
-			local, ok := ca.(*admin.Local)
-			if !ok {
+			if !isLocal {
 				return nil
 			}
 			prev, err := writePreviousCRLs(cmd, local.CA(), filepath.Dir(pemPath))

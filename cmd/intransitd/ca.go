@@ -70,7 +70,7 @@ func startCA(ctx context.Context, cfg *daemonconfig.Config, rev *tlspolicy.Revoc
 		ca.Close()
 		return nil, err
 	}
-	pub := &admin.CRLFiles{Then: rev.Reload}
+	pub := &admin.CRLFiles{CA: ca, Then: rev.Reload}
 	switch ok, why := ownsCRLFile(ca, cfg.Identity); {
 	case ok:
 		pub.Paths = []string{cfg.Identity.CRL}
@@ -180,10 +180,14 @@ func ownsCRLFile(ca *pki.CA, id daemonconfig.Identity) (bool, string) {
 	if err != nil {
 		return false, fmt.Sprintf("%s: %v", id.CRL, err)
 	}
-	if !bytes.Equal(list.RawIssuer, ca.Intermediate().RawSubject) {
-		return false, fmt.Sprintf("%s is the CRL of %s, not of this CA (%s)", id.CRL, list.Issuer, ca.Intermediate().Subject)
+	// After a rotation the file may still hold the replaced
+	// intermediate's CRL first: any intermediate of this CA will do.
+	for _, in := range ca.Intermediates() {
+		if bytes.Equal(list.RawIssuer, in.RawSubject) {
+			return true, ""
+		}
 	}
-	return true, ""
+	return false, fmt.Sprintf("%s is the CRL of %s, not of this CA (%s)", id.CRL, list.Issuer, ca.Intermediate().Subject)
 }
 
 // authority is the signer for point-to-site enrollment; nil without a CA.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"intransit/internal/testutil/pkitest"
 	"intransit/pki"
 	"intransit/pki/admin"
+	"intransit/pki/keywrap"
 	"intransit/pki/store"
 	"intransit/tlspolicy"
 	"intransit/tlspolicy/crlsource"
@@ -83,6 +85,75 @@ func TestHeldCA(t *testing.T) {
 	}
 	if _, err := admin.Dial(ctx, pkiDir); err == nil {
 		t.Errorf("admin socket still answers after close")
+	}
+}
+
+// TestHeldCAAfterRotation: after an intermediate rotation, while
+// identity.crl still holds the replaced intermediate's CRL, the daemon
+// still owns the file, and revoking a leaf of the replaced intermediate
+// through the admin socket publishes the CRLs of both intermediates there,
+// so that the gateways' checker refuses that leaf.
+func TestHeldCAAfterRotation(t *testing.T) {
+	t.Parallel()
+	ca := pkitest.NewCA(t, pki.InitOptions{Name: "rotated"})
+	ctx := context.Background()
+	is, err := ca.Issue(ctx, pki.Request{Profile: pki.ProfileGateway, Name: "old", DNSNames: []string{"old.test"}}, pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := ca.CurrentCRL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	crlFile, pass := filepath.Join(dir, "identity.crl"), filepath.Join(dir, "pass")
+	if err := os.WriteFile(crlFile, first.DER, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pass, []byte(pkitest.Passphrase+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pkiDir, inter1 := ca.Dir(), ca.Intermediate()
+	ca.Close()
+	inter2, err := pki.RotateIntermediate(ctx, pkiDir, keywrap.Passphrase([]byte(pkitest.Passphrase)), pki.RotateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := tlspolicy.NewRevocation(ctx, &crlsource.File{Path: crlFile}, &tlspolicy.StaticCAs{Set: tlspolicy.NewCASet(inter1, inter2)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &daemonconfig.Config{Identity: daemonconfig.Identity{CRL: crlFile},
+		PKI: &daemonconfig.P2SPKI{Dir: pkiDir, PassphraseFile: pass}}
+	rt, err := startCA(ctx, cfg, rev, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.close()
+	if ok, why := ownsCRLFile(rt.ca, cfg.Identity); !ok {
+		t.Fatalf("the daemon does not own identity.crl holding the replaced intermediate's CRL: %s", why)
+	}
+	c, err := admin.Dial(ctx, pkiDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rv, err := c.Revoke(ctx, "old", store.ReasonKeyCompromise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rv.Published) != 1 || rv.Published[0] != crlFile {
+		t.Errorf("published to %v, want %s", rv.Published, crlFile)
+	}
+	if ref := rev.Check([]*x509.Certificate{is.Certificate, inter1}); ref == nil || ref.Reason != tlspolicy.ReasonRevoked {
+		t.Errorf("the revoked leaf of the replaced intermediate is not refused: %v", ref)
+	}
+	b, err := os.ReadFile(crlFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "BEGIN X509 CRL"); n != 2 {
+		t.Errorf("identity.crl holds %d PEM CRLs, want those of both intermediates", n)
 	}
 }
 
