@@ -41,6 +41,9 @@ func TestPKIIntermediateRotationCLI(t *testing.T) {
 	if len(prev) != 1 || !strings.Contains(out, prev[0]) {
 		t.Fatalf("crl wrote %v for the replaced intermediate:\n%s", prev, out)
 	}
+	if b, err := os.ReadFile(filepath.Join(dir, "crl.pem")); err != nil || strings.Count(string(b), "BEGIN X509 CRL") != 2 {
+		t.Fatalf("crl.pem after the rotation holds %d CRLs, want both intermediates' (%v)", strings.Count(string(b), "BEGIN X509 CRL"), err)
+	}
 	oldInterFile := filepath.Join(t.TempDir(), "old-inter.pem")
 	if err := os.WriteFile(oldInterFile, oldInter, 0o644); err != nil {
 		t.Fatal(err)
