@@ -14,6 +14,9 @@ import (
 // WAN address of their certificates.
 var exampleHosts = []struct{ name, wan string }{
 	{"gw-a", "192.0.2.1"}, {"gw-b", "198.51.100.2"}, {"gw-c", "203.0.113.10"}, {"gw-d", "203.0.113.20"},
+	// gw-d's client certificate for etcd (from the etcd members' CA in
+	// docs/fleet.md; here the same PKI, whose bundle stands for that CA).
+	{"gw-d-etcd", "203.0.113.20"},
 }
 
 // installedDirs are the directories the examples name, as installed; the
