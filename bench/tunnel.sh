@@ -28,7 +28,7 @@
 # -R REF also builds testpeer from git revision REF (for example main) and
 # runs it as system <t>-ref beside <t> for every transport: before and
 # after a change in one run. -P DIR has our testpeers write CPU profiles of
-# their whole run into DIR (bench/pgo.sh makes default.pgo of them). Needs root, iperf3, wg, openssl, go (and git
+# their whole run into DIR (go tool pprof -top DIR/...). Needs root, iperf3, wg, openssl, go (and git
 # for -R).
 set -euo pipefail
 
