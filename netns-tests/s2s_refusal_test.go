@@ -113,7 +113,8 @@ func TestS2SRefusals(t *testing.T) {
 // TestS2SExpiredCertificate gives gateway B a certificate that expires a
 // few seconds after the tunnel is up: gateway A cuts the session within
 // seconds of the expiry (status: refused, expired), removes the route, and
-// refuses B from then on.
+// refuses B from then on, still saying why (the TLS check refuses the
+// expired certificate as expired, not as a broken chain).
 func TestS2SExpiredCertificate(t *testing.T) {
 	l := newS2SLab(t)
 	var is *pki.Issued
@@ -136,7 +137,9 @@ func TestS2SExpiredCertificate(t *testing.T) {
 	if out := l.gwA.MustRun("ip", "route", "show", s2sSiteB); strings.Contains(out, "it0") {
 		t.Errorf("route to site B left in the tunnel: %q", out)
 	}
-	p = a.waitPeer("site-b", 15*time.Second, "refused on redial", func(p status.Peer) bool { return p.Reason == "chain" })
+	p = a.waitPeer("site-b", 15*time.Second, "refused on redial", func(p status.Peer) bool {
+		return p.State == status.StateRefused && p.Reason == "expired" && strings.Contains(p.Detail, "expired")
+	})
 	t.Logf("redial: %s: %s", p.Reason, p.Detail)
 	a.stop()
 	b.stop()

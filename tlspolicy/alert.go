@@ -44,11 +44,9 @@ func (r *Refusal) Alert() tls.AlertError {
 		if errors.As(r.Err, &unknown) {
 			return alertUnknownCA
 		}
-		var invalid x509.CertificateInvalidError
-		if errors.As(r.Err, &invalid) && invalid.Reason == x509.Expired {
-			return alertCertificateExpired
-		}
 		return alertBadCertificate
+	case ReasonExpired:
+		return alertCertificateExpired
 	case ReasonRevoked:
 		return alertCertificateRevoked
 	case ReasonRevocationUnknown:

@@ -21,7 +21,7 @@ func TestRefusalAlert(t *testing.T) {
 		{refuse(ReasonPeerKey, "RSA 1024"), 42},
 		{refuse(ReasonSignature, "SHA1"), 42},
 		{refuse(ReasonChain, "client certificate: %w", x509.UnknownAuthorityError{}), 48},
-		{refuse(ReasonChain, "client certificate: %w", expired), 45},
+		{refuse(ReasonExpired, "client certificate: %w", expired), 45},
 		{refuse(ReasonChain, "client certificate: %w", x509.HostnameError{}), 42},
 		{refuse(ReasonRevoked, "on the CRL"), 44},
 		{refuse(ReasonRevocationUnknown, "CRL stale"), 46},

@@ -305,6 +305,10 @@ func (p *policy) check(cs tls.ConnectionState) *Refusal {
 	}
 	chains, err := leaf.Verify(opts)
 	if err != nil {
+		var invalid x509.CertificateInvalidError
+		if errors.As(err, &invalid) && invalid.Reason == x509.Expired {
+			return refuse(ReasonExpired, "%s certificate %q: %w", p.peerRole(), leaf.Subject.CommonName, err)
+		}
 		return refuse(ReasonChain, "%s certificate %q: %w", p.peerRole(), leaf.Subject.CommonName, err)
 	}
 	chain := chains[0]

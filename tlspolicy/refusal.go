@@ -27,8 +27,12 @@ const (
 	// required.
 	ReasonNoCertificate Reason = "no_certificate"
 	// ReasonChain: the peer's chain does not verify against the trusted CAs
-	// (unknown CA, expired, wrong usage, wrong name).
+	// (unknown CA, wrong usage, wrong name).
 	ReasonChain Reason = "chain"
+	// ReasonExpired: a certificate of the peer's chain is expired (or not
+	// yet valid); the same word names a running session cut at its peer
+	// certificate's expiry.
+	ReasonExpired Reason = "expired"
 	// ReasonRevoked: a certificate of the peer's chain is on the CRL.
 	ReasonRevoked Reason = "revoked"
 	// ReasonRevocationUnknown: the CRL is past its next update and could not
