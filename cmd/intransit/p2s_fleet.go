@@ -40,9 +40,6 @@ certificate (the store section of --store-config); no daemon, no file lock.
 		Example: `  intransit p2s list --store-config /etc/intransit/store.yaml --output json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if storeFile == "" {
-				return refusalf("--store-config is required: the file with the store section naming etcd")
-			}
 			st, err := openSharedStores(cmd.Context(), storeFile)
 			if err != nil {
 				return err
@@ -106,9 +103,6 @@ Reasons: ` + strings.Join(store.ReasonNames(), ", ") + `.`,
 			r, err := store.ParseReason(reason)
 			if err != nil {
 				return refusal(err)
-			}
-			if storeFile == "" {
-				return refusalf("--store-config is required: the file with the store section naming etcd")
 			}
 			st, err := openSharedStores(cmd.Context(), storeFile)
 			if err != nil {

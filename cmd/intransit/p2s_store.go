@@ -18,6 +18,9 @@ import (
 // backend (etcd) is accepted, since a bolt file belongs to the daemon that
 // holds it (its admin socket serves these commands there).
 func openSharedStores(ctx context.Context, file string) (*statestore.Stores, error) {
+	if file == "" {
+		return nil, refusalf("--store-config is required: the file with the store section naming etcd")
+	}
 	cfg, err := daemonconfig.LoadStore(file)
 	if err != nil {
 		return nil, err
