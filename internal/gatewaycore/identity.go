@@ -117,6 +117,11 @@ func (id *Identity) Verdict(leaf *x509.Certificate, now time.Time) (why, detail 
 	if ref := id.Revocation.Check([]*x509.Certificate{leaf}); ref != nil && ref.Reason == tlspolicy.ReasonRevoked {
 		return CutRevoked, "certificate revoked: " + ref.Err.Error()
 	}
+	return expiry(leaf, now)
+}
+
+// expiry is the part of Verdict that time alone decides.
+func expiry(leaf *x509.Certificate, now time.Time) (why, detail string) {
 	if now.After(leaf.NotAfter) {
 		return CutExpired, "certificate expired at " + leaf.NotAfter.UTC().Format(time.RFC3339)
 	}
@@ -124,29 +129,52 @@ func (id *Identity) Verdict(leaf *x509.Certificate, now time.Time) (why, detail 
 }
 
 // Watch cuts the sessions whose certificate was revoked or has expired,
-// checking those sessions returns at start, every interval and at once
-// when the revocation state changes (a new CRL, a revocation from the
-// store's feed), until ctx ends.
+// until ctx ends. sessions returns the running sessions; Watch calls it at
+// start, every interval, and at once when the revocation state changes (a
+// new CRL, a revocation from the store's feed). A certificate is checked
+// against the revocation state when Watch first sees it and again after
+// every change of that state; at the other ticks only its expiry is
+// compared, since nothing else can have changed, so that holding many idle
+// sessions costs a time comparison each rather than a CRL lookup.
 func (id *Identity) Watch(ctx context.Context, every time.Duration, sessions func() []Watched) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	now := time.Now()
+	// checked holds the certificates found good by a full Verdict since
+	// the last change; a session admitted while a change was being
+	// applied is not in it and gets the full check at the next tick.
+	checked, next := map[*x509.Certificate]struct{}{}, map[*x509.Certificate]struct{}{}
+	full := true
 	for {
 		// Taken before the check: a change during it wakes the next wait.
 		changed := id.Revocation.Changed()
 		for _, s := range sessions() {
-			if leaf := s.PeerCertificate(); leaf != nil {
-				if why, detail := id.Verdict(leaf, now); why != "" {
-					s.Cut(why, detail)
-				}
+			leaf := s.PeerCertificate()
+			if leaf == nil {
+				continue
 			}
+			var why, detail string
+			if _, ok := checked[leaf]; ok && !full {
+				why, detail = expiry(leaf, now)
+			} else {
+				why, detail = id.Verdict(leaf, now)
+			}
+			if why != "" {
+				s.Cut(why, detail)
+				continue
+			}
+			next[leaf] = struct{}{}
 		}
+		checked, next = next, checked
+		clear(next)
+		full = false
 		select {
 		case <-ctx.Done():
 			return
 		case now = <-t.C:
 		case <-changed:
 			now = time.Now()
+			full = true
 		}
 	}
 }

@@ -155,3 +155,50 @@ func TestWatchCutsOnFeedRevocation(t *testing.T) {
 		t.Errorf("cuts: revoked %q, good %q", bad.why, fine.why)
 	}
 }
+
+// TestWatchChecksLateSessionsInFull: a session that joins after a
+// revocation was applied (admitted while the change was under way) is
+// checked against the revocation state at the next tick, not only for its
+// expiry; a session Watch has already found good is still cut when its
+// certificate expires.
+func TestWatchChecksLateSessionsInFull(t *testing.T) {
+	ca := certs.NewCA(t, "identity test CA")
+	own := ca.Issue(certs.LeafOptions{CommonName: "gw-a"})
+	short := ca.Issue(certs.LeafOptions{CommonName: "short", NotAfter: time.Now().Add(300 * time.Millisecond)})
+	late := ca.Issue(certs.LeafOptions{CommonName: "late"})
+	id := testIdentity(t, ca, own)
+	expiring := &watchedSession{leaf: short.Cert, cut: make(chan struct{})}
+	missed := &watchedSession{leaf: late.Cert, cut: make(chan struct{})}
+	var mu sync.Mutex
+	list := []Watched{expiring}
+	checks := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		id.Watch(ctx, 20*time.Millisecond, func() []Watched {
+			mu.Lock()
+			defer mu.Unlock()
+			select {
+			case checks <- struct{}{}:
+			default:
+			}
+			return append([]Watched(nil), list...)
+		})
+	}()
+	<-checks
+	// The revocation is applied while the late session is not listed yet.
+	id.Revocation.AddRevoked(late.Cert.RawIssuer, late.Cert.SerialNumber, time.Now())
+	<-checks
+	<-checks
+	mu.Lock()
+	list = append(list, missed)
+	mu.Unlock()
+	<-missed.cut
+	<-expiring.cut
+	cancel()
+	<-done
+	if missed.why != CutRevoked || expiring.why != CutExpired {
+		t.Errorf("cuts: late %q, expiring %q", missed.why, expiring.why)
+	}
+}
