@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"time"
 
+	"intransit/pki/renewal"
 	"intransit/tlspolicy"
 )
 
@@ -96,6 +97,34 @@ func Renew(ctx context.Context, base string, cert tls.Certificate, cas []*x509.C
 		return nil, err
 	}
 	return post(ctx, cfg, u.JoinPath(PathRenew).String(), &Request{CSR: string(csrPEM)})
+}
+
+// Issuer is the laptop's renewal.Issuer: Renew over the gateway's renewal
+// endpoint. The CA takes the name from the current certificate, not from
+// the CSR. A certificate the gateway refuses to renew (HTTP 403: not issued
+// through its enrollment) is a *renewal.Refused.
+type Issuer struct {
+	// URL returns the endpoint to ask (https://HOST:PORT); it is called at
+	// each renewal, so that a client that moved to another gateway asks
+	// that one.
+	URL func() string
+	// CAs are those the server's chain must end in; Profile the TLS
+	// profile.
+	CAs     []*x509.Certificate
+	Profile *tlspolicy.Profile
+}
+
+// Renew implements renewal.Issuer.
+func (i *Issuer) Renew(ctx context.Context, cur *tls.Certificate, csrPEM []byte) ([]byte, error) {
+	got, err := Renew(ctx, i.URL(), *cur, i.CAs, csrPEM, i.Profile)
+	var ref *Refusal
+	if errors.As(err, &ref) && ref.Status == http.StatusForbidden {
+		return nil, &renewal.Refused{Reason: ref.Error()}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []byte(got.Chain), nil
 }
 
 func parseBase(base string) (*url.URL, error) {

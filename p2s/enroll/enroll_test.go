@@ -27,6 +27,7 @@ import (
 // env is an enrollment server over HTTPS with a real PKI.
 type env struct {
 	srv   *Server
+	ca    *pki.CA
 	url   string
 	renew string
 	prof  *tlspolicy.Profile
@@ -51,7 +52,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{prof: prof, now: time.Now()}
+	e := &env{prof: prof, now: time.Now(), ca: ca}
 	e.srv = &Server{Store: st, Groups: []string{"staff"}, ControlPort: 8444, RenewPort: 8446, Now: func() time.Time { return e.now },
 		Gateways: []string{"gw-a.example", "gw-b.example"}, Authority: NewCAAuthority(ca, 0, 0)}
 	cfg, err := tlspolicy.ServerConfig(tlspolicy.Options{Profile: prof, Certificate: &tlspolicy.StaticCertificate{Cert: gwCert}})
