@@ -539,14 +539,7 @@ them as crl-SERIAL.pem.`,
 			}
 			// The PEM file is the bundle the PKI publishes: with a
 			// replaced intermediate still valid, its CRL too.
-			crls := [][]byte{c.DER}
-			local, isLocal := ca.(*admin.Local)
-			if isLocal {
-				if crls, err = local.CA().PublishedCRLs(cmd.Context(), c); err != nil {
-					return pkiError(err)
-				}
-			}
-			if err := atomicfile.Write(pemPath, pki.EncodeCRLFile(pemPath, crls), 0o644); err != nil {
+			if err := atomicfile.Write(pemPath, pki.EncodeCRLFile(pemPath, res.Bundle), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "CRL number %d (%d revoked), this update %s, next update %s\n  %s\n  %s\n",
@@ -554,6 +547,7 @@ them as crl-SERIAL.pem.`,
 			for _, p := range res.Published {
 				fmt.Fprintf(cmd.OutOrStdout(), "  %s (published by the daemon holding the PKI)\n", p)
 			}
+			local, isLocal := ca.(*admin.Local)
 			if !isLocal {
 				return nil
 			}

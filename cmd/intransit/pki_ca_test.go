@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"net"
 	"os"
@@ -12,6 +13,10 @@ import (
 	"intransit/internal/testutil/pkitest"
 	"intransit/pki"
 	"intransit/pki/admin"
+	"intransit/pki/keywrap"
+	"intransit/pki/store"
+	"intransit/tlspolicy"
+	"intransit/tlspolicy/crlsource"
 )
 
 // TestPKIThroughTheDaemon: while a daemon holds the PKI (here: the CA open
@@ -88,5 +93,78 @@ func TestPKIThroughTheDaemon(t *testing.T) {
 	}
 	if got, code := run("revoke", "gw1"); code != 2 || !strings.Contains(got, "master key") {
 		t.Errorf("revoke without a daemon and without a master key: exit %d, want 2 asking for the key\n%s", code, got)
+	}
+}
+
+// TestPKICRLThroughTheDaemonAfterRotation: during an intermediate overlap,
+// pki crl through the admin socket of a daemon holding the PKI writes to
+// DIR/crl.pem the same bundle as the daemon publishes and pki crl without
+// a daemon (pki.CA.PublishedCRLs): the CRLs of both intermediates, so a
+// revoked leaf of the replaced one is refused by a tlspolicy.Revocation
+// read from it.
+func TestPKICRLThroughTheDaemonAfterRotation(t *testing.T) {
+	pkiEnv(t)
+	ctx := context.Background()
+	ca := pkitest.NewCA(t, pki.InitOptions{Name: "rotated"})
+	dir, inter1 := ca.Dir(), ca.Intermediate()
+	old, err := ca.Issue(ctx, pki.Request{Profile: pki.ProfileGateway, Name: "old", DNSNames: []string{"old.test"}}, pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca.Close()
+	secret := keywrap.Passphrase([]byte(pkitest.Passphrase))
+	inter2, err := pki.RotateIntermediate(ctx, dir, secret, pki.RotateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca, err = pki.Open(ctx, dir, secret, pki.OpenOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	if _, err := ca.RevokeRef(ctx, "old", store.ReasonKeyCompromise); err != nil {
+		t.Fatal(err)
+	}
+	published := filepath.Join(t.TempDir(), "identity.crl")
+	ln, err := admin.Listen(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- admin.Serve(sctx, ln, admin.NewLocal(ca, &admin.CRLFiles{Paths: []string{published}, CA: ca}, nil), nil)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	got, code := runPKICLI(t, "pki", "crl", "--dir", dir)
+	if code != 0 || !strings.Contains(got, "published by the daemon holding the PKI") {
+		t.Fatalf("crl through the daemon: exit %d\n%s", code, got)
+	}
+	crlPEM := filepath.Join(dir, "crl.pem")
+	b, err := os.ReadFile(crlPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "BEGIN X509 CRL"); n != 2 {
+		t.Fatalf("crl.pem written through the daemon holds %d PEM CRLs, want those of both intermediates", n)
+	}
+	want, err := os.ReadFile(published)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != string(want) {
+		t.Errorf("crl.pem differs from the bundle the daemon published to %s", published)
+	}
+	rev, err := tlspolicy.NewRevocation(ctx, &crlsource.File{Path: crlPEM}, &tlspolicy.StaticCAs{Set: tlspolicy.NewCASet(ca.Root(), inter1, inter2)}, nil)
+	if err != nil {
+		t.Fatalf("tlspolicy.NewRevocation from crl.pem: %v", err)
+	}
+	if r := rev.Check([]*x509.Certificate{old.Certificate, inter1, ca.Root()}); r == nil || r.Reason != tlspolicy.ReasonRevoked {
+		t.Fatalf("the revoked leaf of the replaced intermediate: %v, want refused as revoked", r)
 	}
 }

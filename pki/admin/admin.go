@@ -33,7 +33,8 @@ type CA interface {
 	// record. Where a daemon holds the CA, the new CRL is signed and
 	// published before Revoke returns.
 	Revoke(ctx context.Context, ref string, reason store.Reason) (*Revoked, error)
-	// CRL signs a new CRL with the next CRL number.
+	// CRL signs a new CRL with the next CRL number and returns it with
+	// the bundle the PKI publishes with it.
 	CRL(ctx context.Context) (*CRL, error)
 	// List returns the records matching f.
 	List(ctx context.Context, f store.Filter) ([]*store.Certificate, error)
@@ -64,6 +65,11 @@ type CRL struct {
 	Revoked int        `json:"revoked"`
 	// Published lists where the daemon wrote it (empty for the CLI alone).
 	Published []string `json:"published,omitempty"`
+	// Bundle is what the PKI publishes in one CRL file
+	// (pki.CA.PublishedCRLs, to be encoded by pki.EncodeCRLFile): the
+	// DER of CRL first, then the CRL of every intermediate a rotation
+	// replaced that is still valid. It is never empty.
+	Bundle [][]byte `json:"bundle"`
 }
 
 // Signed is an issued certificate.
@@ -129,7 +135,11 @@ func (l *Local) CRL(ctx context.Context) (*CRL, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &CRL{CRL: c, Revoked: len(revoked)}
+	bundle, err := l.ca.PublishedCRLs(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	out := &CRL{CRL: c, Revoked: len(revoked), Bundle: bundle}
 	if l.pub != nil {
 		if out.Published, err = l.pub.PublishCRL(ctx, c); err != nil {
 			return nil, fmt.Errorf("CRL number %d signed but not published: %w", c.Number, err)

@@ -156,6 +156,9 @@ func (c *Client) CRL(ctx context.Context) (*CRL, error) {
 	if out.CRL == nil {
 		return nil, errors.New("pki admin socket: answer without a CRL")
 	}
+	if len(out.Bundle) == 0 || !bytes.Equal(out.Bundle[0], out.CRL.DER) {
+		return nil, errors.New("pki admin socket: answer without the CRL bundle, or one not starting with its CRL")
+	}
 	return &out, nil
 }
 
