@@ -256,6 +256,12 @@ func (f *fleet) checkOnePublisher(before []string) {
 	if leader < 0 {
 		f.t.Fatalf("no gateway was elected to publish the CRL\n%s", f.gatewayLogs())
 	}
+	// Their status says the same: the elected one itself, the other names it.
+	for i, g := range f.gws {
+		if p := g.gw.status().CRLPublisher; p == nil || p.Self != (i == leader) || p.Elected == "" {
+			f.t.Fatalf("%s: status crl publisher %+v, want self=%v (%s was elected)", g.name, p, i == leader, f.gws[leader].name)
+		}
+	}
 	deadline := time.Now().Add(fleetCut)
 	for {
 		after := f.crlFiles()

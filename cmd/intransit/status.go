@@ -86,6 +86,7 @@ func writeStatus(w io.Writer, rep *status.Report) error {
 		fmt.Fprintf(w, "reload    applied %s\n", r.At.Format(time.RFC3339))
 	}
 	writeCertificates(w, rep.Certificates)
+	writeCRLPublisher(w, rep.CRLPublisher)
 	fmt.Fprintln(w)
 	rows := make([][]string, 0, len(rep.Peers))
 	for _, p := range rep.Peers {

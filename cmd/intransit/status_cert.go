@@ -27,3 +27,19 @@ func writeCertificates(w io.Writer, certs []status.Certificate) {
 		}
 	}
 }
+
+// writeCRLPublisher prints which gateway of a fleet on etcd publishes the
+// CRL; nothing on a gateway without the CA on a shared store (p nil).
+func writeCRLPublisher(w io.Writer, p *status.CRLPublisher) {
+	switch {
+	case p == nil:
+	case p.Error != "":
+		fmt.Fprintf(w, "crl publisher: unknown (%s)\n", p.Error)
+	case p.Self:
+		fmt.Fprintln(w, "crl publisher: this gateway (elected)")
+	case p.Elected != "":
+		fmt.Fprintf(w, "crl publisher: %s (elected)\n", p.Elected)
+	default:
+		fmt.Fprintln(w, "crl publisher: not elected yet")
+	}
+}

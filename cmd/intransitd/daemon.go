@@ -261,6 +261,7 @@ func (d *daemon) report() status.Report {
 	rep.P2S = d.p2s.status()
 	rep.Blocks = d.blocks(rep.Peers)
 	rep.Certificates = d.certificates(time.Now())
+	rep.CRLPublisher = d.fleet.crlPublisher(d.ctx)
 	return rep
 }
 

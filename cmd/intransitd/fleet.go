@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"intransit/internal/crlleader"
 	"intransit/internal/daemonconfig"
 	"intransit/internal/revfeed"
 	"intransit/internal/statestore"
+	"intransit/internal/status"
 	"intransit/pki/store"
 	"intransit/tlspolicy"
 )
@@ -84,6 +86,25 @@ func (f *fleet) start(cfg *daemonconfig.Config, rev *tlspolicy.Revocation, ca *c
 			f.log.Error("revocation feed stopped", "error", err.Error())
 		}
 	}()
+}
+
+// crlPublisherWait bounds how long a status report waits for etcd to name
+// the elected CRL publisher.
+const crlPublisherWait = time.Second
+
+// crlPublisher is the status of the CRL publisher election; nil without a
+// shared store or without the CA (no candidacy).
+func (f *fleet) crlPublisher(ctx context.Context) *status.CRLPublisher {
+	if f == nil || f.leader == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, crlPublisherWait)
+	defer cancel()
+	name, self, err := f.leader.Elected(ctx)
+	if err != nil {
+		return &status.CRLPublisher{Error: err.Error()}
+	}
+	return &status.CRLPublisher{Self: self, Elected: name}
 }
 
 // close stops the follower and the candidacy and closes the store.

@@ -90,6 +90,28 @@ func (l *Leader) Kick() {
 // Leading reports whether this candidate publishes the CRL now.
 func (l *Leader) Leading() bool { return l.leading.Load() }
 
+// Elected returns the name of the candidate elected now and whether it is
+// this one (self is Leading: while this candidate leads, name is its own
+// and etcd is not read). Otherwise it reads the election from etcd once:
+// name is the elected candidate's Name, or "" while none is (no candidate
+// has won yet, or the leader's lease ran out). It fails when etcd does not
+// answer before ctx ends; it neither campaigns nor changes the election.
+func (l *Leader) Elected(ctx context.Context) (name string, self bool, err error) {
+	if l.Leading() {
+		return l.Name, true, nil
+	}
+	// concurrency.Election keeps its candidates under Key/, the one
+	// created first leading.
+	resp, err := l.Client.Get(ctx, l.Key+"/", clientv3.WithFirstCreate()...)
+	if err != nil {
+		return "", false, fmt.Errorf("CRL publisher election %s: %w", l.Key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return "", false, nil
+	}
+	return string(resp.Kvs[0].Value), false, nil
+}
+
 // Run campaigns, leads while elected, and campaigns again after losing,
 // until ctx ends.
 func (l *Leader) Run(ctx context.Context) {

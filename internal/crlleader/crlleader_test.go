@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"intransit/internal/testutil/etcdtest"
 	"intransit/internal/testutil/pkitest"
 	"intransit/pki"
@@ -39,6 +41,8 @@ func TestOneLeaderPublishes(t *testing.T) {
 	}()
 	lead := waitLeader(t, cands[:])
 	other := 1 - lead
+	checkElected(t, cands[lead], cands[lead].Name, true)
+	checkElected(t, cands[other], cands[lead].Name, false)
 	first := waitFile(t, filepath.Join(dir, []string{"a", "b"}[lead]+".crl"), nil)
 	if _, err := os.Stat(filepath.Join(dir, []string{"a", "b"}[other]+".crl")); err == nil {
 		t.Fatal("the candidate not elected published a CRL")
@@ -61,6 +65,8 @@ func TestOneLeaderPublishes(t *testing.T) {
 	if got := waitLeader(t, cands[:]); got != other {
 		t.Fatalf("candidate %d leads after %d stopped", got, lead)
 	}
+	checkElected(t, cands[other], cands[other].Name, true)
+	checkElected(t, cands[lead], cands[other].Name, false)
 	waitFile(t, filepath.Join(dir, []string{"a", "b"}[other]+".crl"), nil)
 }
 
@@ -102,5 +108,33 @@ func waitFile(t *testing.T, path string, old []byte) []byte {
 			t.Fatalf("%s never (re)written", path)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// checkElected fails unless c.Elected names want, with self as given.
+func checkElected(t *testing.T, c *Leader, want string, self bool) {
+	t.Helper()
+	name, s, err := c.Elected(t.Context())
+	if err != nil || name != want || s != self {
+		t.Fatalf("candidate %s: Elected() = %q, self %v, %v; want %q, self %v", c.Name, name, s, err, want, self)
+	}
+}
+
+// TestElectedWhileNoneIs: before any candidate of an election has won,
+// Elected reads etcd and names none, without campaigning; once etcd is
+// gone it fails rather than naming one.
+func TestElectedWhileNoneIs(t *testing.T) {
+	c := etcdtest.Start(t, etcdtest.Options{})
+	cli := c.Client()
+	l := New(Config{Client: cli, Key: "/leader-test/empty", Name: "idle"})
+	checkElected(t, l, "", false)
+	if resp, err := cli.Get(t.Context(), "/leader-test/empty", clientv3.WithPrefix()); err != nil || len(resp.Kvs) != 0 {
+		t.Fatalf("Elected wrote to the election: %v, %v", resp, err)
+	}
+	c.Kill(0)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if name, _, err := l.Elected(ctx); err == nil {
+		t.Fatalf("Elected with etcd down named %q and no error", name)
 	}
 }

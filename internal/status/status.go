@@ -25,6 +25,9 @@ type Report struct {
 	// Certificates are the certificates the daemon depends on (its own,
 	// the CA's it holds) with their expiry and renewal (see cert.go).
 	Certificates []Certificate `json:"certificates,omitempty"`
+	// CRLPublisher is the elected CRL publisher of a fleet on etcd, on a
+	// gateway that holds the CA; nil on the others.
+	CRLPublisher *CRLPublisher `json:"crl_publisher,omitempty"`
 }
 
 // Gateway describes the local gateway.
