@@ -43,7 +43,7 @@ func TestFleetRevocationAndPartitions(t *testing.T) {
 			g  *fleetGateway
 		}{{a, gw1}, {b, gw2}} {
 			wg.Add(1)
-			go func() { defer wg.Done(); outs[i], errs[i] = p.lp.enroll(p.g, token) }()
+			go func() { defer wg.Done(); outs[i], errs[i] = p.lp.enrollAt(p.g, token) }()
 		}
 		wg.Wait()
 		ok := 0
@@ -80,7 +80,7 @@ func TestFleetRevocationAndPartitions(t *testing.T) {
 		lp.mustEnroll(gw2)
 		lp.connect()
 		lp.wait(20*time.Second, "connected", connected)
-		if !lp.reaches(gw2.siteAddr) {
+		if !lp.ping(gw2.siteAddr) {
 			t.Fatalf("laptop2 does not reach gw2's site address")
 		}
 		crlBefore := f.crlFiles()
@@ -137,7 +137,7 @@ func TestFleetRevocationAndPartitions(t *testing.T) {
 		st := gw1.waitStoreDown(10 * time.Second)
 		t.Logf("gw1 saw etcd unreachable after %s: %s", time.Since(partitioned).Round(time.Millisecond), st.Error)
 		// A new enrollment and a new admission are refused, naming why.
-		out, err := lp5.enroll(gw1, token5)
+		out, err := lp5.enrollAt(gw1, token5)
 		if err == nil || !strings.Contains(out, "store_unreachable") {
 			t.Fatalf("enrollment at gw1 cut off from etcd: %v, want a store_unreachable refusal: %s", err, out)
 		}

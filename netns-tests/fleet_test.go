@@ -17,7 +17,6 @@ import (
 
 	"intransit/internal/testutil/pkitest"
 	"intransit/netns-tests/netlab"
-	"intransit/p2s/client"
 	"intransit/pki"
 )
 
@@ -439,113 +438,32 @@ func (f *fleet) invite(h *netlab.Host, name string) string {
 	return inv.Token
 }
 
-// fleetLaptop is one laptop host behind the router.
+// fleetLaptop is one laptop host behind the router, enrolled at a
+// gateway of the fleet that the test chooses.
 type fleetLaptop struct {
-	f    *fleet
-	name string
-	host *netlab.Host
-	link *netlab.Link
-	dir  string // its profiles
-	// resolv is its resolv.conf (the namespaces share the mount namespace).
-	resolv string
-	proc   *netlab.Process
+	*laptop
+	f *fleet
 }
 
 // addLaptop adds a laptop on a link of its own to the router.
 func (f *fleet) addLaptop(name string) *fleetLaptop {
 	f.t.Helper()
 	f.laptops++
-	h := f.lab.Host(name)
-	link := f.lab.Link(f.router, h)
-	link.A.AddAddr(fmt.Sprintf("198.51.%d.254/24", 200+f.laptops))
-	link.B.AddAddr(fmt.Sprintf("198.51.%d.2/24", 200+f.laptops))
-	h.AddRoute("default", fmt.Sprintf("198.51.%d.254", 200+f.laptops))
-	lp := &fleetLaptop{f: f, name: name, host: h, link: link, dir: filepath.Join(f.dir, name), resolv: filepath.Join(f.dir, name+"-resolv.conf")}
-	if err := os.WriteFile(lp.resolv, []byte("# "+name+"\nnameserver 192.0.2.53\n"), 0o644); err != nil {
-		f.t.Fatal(err)
-	}
-	return lp
+	return &fleetLaptop{laptop: newLaptop(f.t, f.lab, f.router, 200+f.laptops, f.cli, f.dir, name, f.gatewayLogs), f: f}
 }
 
-// enroll enrolls the laptop at gateway g with token (on standard input)
-// and returns the command's output and error.
-func (lp *fleetLaptop) enroll(g *fleetGateway, token string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := lp.host.Command(ctx, lp.f.cli, "p2s", "enroll", "https://"+g.wan+":8445", "--token-file", "-", "--dir", lp.dir)
-	cmd.Stdin = strings.NewReader(token + "\n")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("on %s: intransit p2s enroll at %s: %w: %s", lp.name, g.name, err, strings.TrimSpace(string(out)))
-	}
-	return string(out), nil
+// enrollAt enrolls the laptop at gateway g with token and returns the
+// command's output and error.
+func (lp *fleetLaptop) enrollAt(g *fleetGateway, token string) (string, error) {
+	return lp.enrollTo(g.wan, token)
 }
 
 // mustEnroll enrolls the laptop at g with a fresh token, failing the test
 // on error.
 func (lp *fleetLaptop) mustEnroll(g *fleetGateway) {
 	lp.f.t.Helper()
-	if _, err := lp.enroll(g, lp.f.invite(g.host, lp.name)); err != nil {
+	if _, err := lp.enrollAt(g, lp.f.invite(g.host, lp.name)); err != nil {
 		lp.f.t.Fatal(err)
-	}
-}
-
-// connect starts the client with extra flags, if any.
-func (lp *fleetLaptop) connect(extra ...string) {
-	args := append([]string{"p2s", "connect", "--dir", lp.dir, "--dns", "resolv.conf", "--resolv-conf", lp.resolv}, extra...)
-	lp.proc = lp.host.Start(lp.f.cli, args...)
-}
-
-// status reads the client's status (nil when it does not answer).
-func (lp *fleetLaptop) status() *client.Status {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	st, err := client.GetStatus(ctx, filepath.Join(lp.dir, client.DefaultProfile))
-	if err != nil {
-		return nil
-	}
-	return st
-}
-
-// wait waits until cond holds for the client's status and returns it,
-// failing the test with the logs after timeout.
-func (lp *fleetLaptop) wait(timeout time.Duration, what string, cond func(*client.Status) bool) *client.Status {
-	lp.f.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		st := lp.status()
-		if st != nil && cond(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			out := ""
-			if lp.proc != nil {
-				out = lp.proc.Output()
-			}
-			lp.f.t.Fatalf("%s: not %s within %s: %+v\nclient log:\n%s\n%s", lp.name, what, timeout, st, tail(out, 4000), lp.f.gatewayLogs())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// waitCut waits until the laptop's client is no longer connected: it says
-// so in its status, or it exited (a revoked client stops).
-func (lp *fleetLaptop) waitCut(timeout time.Duration) {
-	lp.f.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if st := lp.status(); st != nil && st.State != client.StateConnected {
-			return
-		}
-		select {
-		case <-lp.proc.Done():
-			return
-		default:
-		}
-		if time.Now().After(deadline) {
-			lp.f.t.Fatalf("%s: still connected after %s\n%s", lp.name, timeout, lp.f.gatewayLogs())
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -558,12 +476,4 @@ func (f *fleet) gatewayLogs() string {
 		}
 	}
 	return b.String()
-}
-
-// reaches reports whether the laptop reaches addr within a few pings.
-func (lp *fleetLaptop) reaches(addr string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err := lp.host.Run(ctx, "ping", "-c", "3", "-i", "0.3", "-W", "1", addr)
-	return err == nil
 }

@@ -16,7 +16,7 @@ import (
 // waitBlock returns the laptop's fail-closed block of the given name
 // once it is in state.
 func (lp *laptop) waitBlock(name, state string, timeout time.Duration) status.Block {
-	lp.l.t.Helper()
+	lp.t.Helper()
 	var found status.Block
 	lp.wait(timeout, name+" block "+state, func(st *client.Status) bool {
 		for _, b := range st.Blocks {

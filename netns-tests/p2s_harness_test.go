@@ -14,7 +14,6 @@ import (
 	"intransit/internal/status"
 	"intransit/internal/testutil/pkitest"
 	"intransit/netns-tests/netlab"
-	"intransit/p2s/client"
 	"intransit/pki"
 )
 
@@ -245,108 +244,14 @@ func (l *p2sLab) inviteGroup(name, group, expires string) string {
 	return inv.Token
 }
 
-// laptop is one laptop host with its profile and client process.
-type laptop struct {
-	l      *p2sLab
-	name   string
-	host   *netlab.Host
-	link   *netlab.Link
-	dir    string // profiles
-	resolv string // its resolv.conf (the netns share the mount namespace)
-	proc   *netlab.Process
-}
-
 // addLaptop adds a laptop on a link of its own to the router.
 func (l *p2sLab) addLaptop(name string) *laptop {
 	l.t.Helper()
 	l.laptops++
-	h := l.lab.Host(name)
-	link := l.lab.Link(l.router, h)
-	link.A.AddAddr(fmt.Sprintf("198.51.%d.254/24", 100+l.laptops))
-	link.B.AddAddr(fmt.Sprintf("198.51.%d.2/24", 100+l.laptops))
-	h.AddRoute("default", fmt.Sprintf("198.51.%d.254", 100+l.laptops))
-	lp := &laptop{l: l, name: name, host: h, link: link, dir: filepath.Join(l.dir, name), resolv: filepath.Join(l.dir, name+"-resolv.conf")}
-	if err := os.WriteFile(lp.resolv, []byte("# "+name+"\nnameserver 192.0.2.53\n"), 0o644); err != nil {
-		l.t.Fatal(err)
-	}
-	return lp
+	return newLaptop(l.t, l.lab, l.router, 100+l.laptops, l.cli, l.dir, name, func() string {
+		return "gateway log:\n" + l.gw.proc.Output()
+	})
 }
 
-// enroll runs intransit p2s enroll with the token on standard input and
-// returns its output and error.
-func (lp *laptop) enroll(token string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := lp.host.Command(ctx, lp.l.cli, "p2s", "enroll", "https://"+p2sWan+":8445", "--token-file", "-", "--dir", lp.dir)
-	cmd.Stdin = strings.NewReader(token + "\n")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("on host %s: intransit p2s enroll: %w: %s", lp.name, err, strings.TrimSpace(string(out)))
-	}
-	return string(out), nil
-}
-
-// connect starts the client, with extra flags if given.
-func (lp *laptop) connect(extra ...string) {
-	args := append([]string{"p2s", "connect", "--dir", lp.dir, "--dns", "resolv.conf", "--resolv-conf", lp.resolv}, extra...)
-	lp.proc = lp.host.Start(lp.l.cli, args...)
-}
-
-// status reads the client's status (nil when it does not answer).
-func (lp *laptop) status() *client.Status {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	st, err := client.GetStatus(ctx, filepath.Join(lp.dir, client.DefaultProfile))
-	if err != nil {
-		return nil
-	}
-	return st
-}
-
-// wait waits until cond holds for the client's status.
-func (lp *laptop) wait(timeout time.Duration, what string, cond func(*client.Status) bool) *client.Status {
-	lp.l.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		st := lp.status()
-		if st != nil && cond(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			out := ""
-			if lp.proc != nil {
-				out = lp.proc.Output()
-			}
-			lp.l.t.Fatalf("%s: not %s within %s: %+v\nclient log:\n%s\ngateway log:\n%s", lp.name, what, timeout, st, out, lp.l.gw.proc.Output())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func connected(st *client.Status) bool {
-	return st.State == client.StateConnected && st.Transport != ""
-}
-
-// ping reports whether the laptop reaches addr: three pings, tried up to
-// three times (a transport probe may hold traffic back for a second or
-// two). Use it where reaching is expected.
-func (lp *laptop) ping(addr string) bool {
-	for range 3 {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := lp.host.Run(ctx, "ping", "-c", "3", "-i", "0.3", "-W", "1", addr)
-		cancel()
-		if err == nil {
-			return true
-		}
-	}
-	return false
-}
-
-// reaches reports whether any of five pings over 2.5 s is answered; use it
-// where not reaching is expected.
-func (lp *laptop) reaches(addr string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	_, err := lp.host.Run(ctx, "ping", "-c", "5", "-i", "0.5", "-W", "2", addr)
-	return err == nil
-}
+// enroll enrolls the laptop at the lab's gateway with the token.
+func (lp *laptop) enroll(token string) (string, error) { return lp.enrollTo(p2sWan, token) }
