@@ -1,7 +1,13 @@
-// Package udp is the WireGuard wire format on UDP, port 51820 by default:
-// wireguard-go's own StdNetBind, with its batched sendmmsg/recvmmsg and UDP
-// GSO/GRO, under the transport.Bind interface. On the wire it is stock
-// WireGuard, so it interoperates with the kernel module and wireguard-go.
+// Package udp is the WireGuard wire format on UDP, port 51820 by default,
+// under the transport.Bind interface. On the wire it is stock WireGuard, so
+// it interoperates with the kernel module and wireguard-go.
+//
+// On Linux the Bind is this package's own: batched sendmmsg/recvmmsg with
+// UDP GSO and GRO and sticky source addresses, as wireguard-go's
+// StdNetBind, but without its copies. A GSO send points its iovecs at the
+// packet buffers instead of copying them into one, and a GRO receive lays
+// its iovecs out so that the coalesced datagrams land one per buffer
+// instead of being cut apart by copying. Elsewhere it is StdNetBind.
 //
 // One rule of the transport.Bind contract holds only as it does for stock
 // WireGuard: Send hands the batch to the kernel, whose socket send buffer is
@@ -18,16 +24,16 @@ import (
 	"intransit/tunnel/transport"
 )
 
-// Bind is the UDP transport.Bind. Everything but endpoint parsing is
-// wireguard-go's StdNetBind.
+// Bind is the UDP transport.Bind: the platform's conn.Bind (see the package
+// comment) with endpoint parsing for transport endpoint strings.
 type Bind struct {
 	conn.Bind
 }
 
 var _ transport.Bind = (*Bind)(nil)
 
-// New returns a Bind around a fresh conn.StdNetBind.
-func New() *Bind { return &Bind{Bind: conn.NewStdNetBind()} }
+// New returns a Bind around a fresh platform conn.Bind.
+func New() *Bind { return &Bind{Bind: newBind()} }
 
 // Info describes the transport to the registry: UDP port 51820, 80 bytes
 // of outer headers and WireGuard overhead, no options used.
@@ -48,11 +54,8 @@ func InnerMTU(pathMTU int) int {
 // Scheme returns transport.UDP.
 func (b *Bind) Scheme() string { return transport.UDP }
 
-// Owns reports whether ep is a StdNetBind endpoint.
-func (b *Bind) Owns(ep conn.Endpoint) bool {
-	_, ok := ep.(*conn.StdNetEndpoint)
-	return ok
-}
+// Owns reports whether ep is an endpoint of the platform conn.Bind.
+func (b *Bind) Owns(ep conn.Endpoint) bool { return ownsEndpoint(ep) }
 
 // ParseEndpoint reads "addr:port", "udp://addr:port" or a bare address,
 // which gets port 51820.
