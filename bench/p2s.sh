@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Point-to-site gateway at scale, beside stock wireguard-go, in one run.
 #
-#   bench/p2s.sh [-n CLIENTS] [-r ROUNDS] [-c CONCURRENCY] [-s SETTLE] [-m GOMEMLIMIT] [-g GOGC] [-o DIR] [-x] [-f FLOOD]
+#   bench/p2s.sh [-n CLIENTS] [-r ROUNDS] [-c CONCURRENCY] [-s SETTLE] [-m GOMEMLIMIT] [-g GOGC] [-o DIR] [-x] [-f FLOOD] [-R REV]
 #
 #   bench/p2s.sh -n 1000 -r 3 -s 30s                  # connect time, beside stock
 #   bench/p2s.sh -n 10000 -r 1 -s 60s -x -m 900MiB    # 10,000 held, with the unit's limit
 #   bench/p2s.sh -n 1000 -r 5 -s 5s -x -f 2000        # connects/s and CPU per connect, with and without a flood
+#   bench/p2s.sh -n 2000 -r 3 -s 40s -x -R main       # before (main) and after (this tree) in one run
 #
 # Wrap it in the shared lock on a shared machine:
 #   flock /tmp/intransit-bench.lock bench/p2s.sh ...
@@ -29,6 +30,14 @@
 #           counts it apart from the clients on 127.0.0.1. The flood starts
 #           5 s before the first client and is stopped after the settle
 #           time (it lasts at most 5 minutes); its summary line is printed.
+#   p2s @REV  with -R REV, each round also runs intransitd built from git
+#           revision REV (git archive into a temporary directory, then go
+#           build) the same way, beside this tree's: "intransit p2s @REV"
+#           rows, so that before and after a change are measured in one run.
+#           The load generator and the gateway's configuration are this
+#           tree's (REV must read it). The two alternate which goes first
+#           from round to round, so that machine noise hits them alike. The
+#           flood (-f) runs against this tree's gateway only.
 # Every row reports connects per second (connected / seconds) and the
 # gateway's CPU per connect (its CPU time while the clients connected,
 # divided by the clients connected; under a flood that includes the
@@ -39,18 +48,19 @@
 # results (results.jsonl) and the gateway's heap profile of each round
 # (heap-N.pb.gz, after the settle time) and CPU profiles (cpu-N.pb.gz, the
 # first 10 s of the connects; idle-cpu-N.pb.gz, the first 25 s of the
-# settle time, the clients held idle), for go tool pprof, in DIR.
+# settle time, the clients held idle), for go tool pprof, in DIR (with -R,
+# REV's gateway's as heap-N-ref.pb.gz and so on).
 # RSS is read before, a second after the last connect, and after SETTLE
 # (default 125s: past the Go runtime's forced GC every 2 minutes and its
 # scavenger, the steady state of a gateway holding its clients); memory per
 # client is (steady RSS - RSS before) / clients. Clients are pre-enrolled
 # (certificates issued and client records written by p2sload prepare) so
 # that enrollment is not measured. Every gateway runs in a fresh namespace;
-# medians over ROUNDS (default 3). Needs root and go.
+# medians over ROUNDS (default 3). Needs root and go (and git for -R).
 set -euo pipefail
 
-n=1000 rounds=3 conc=64 settle=125s memlimit=off gogc="" out="" stock=1 flood=0
-while getopts "n:r:c:s:m:g:o:xf:h" o; do
+n=1000 rounds=3 conc=64 settle=125s memlimit=off gogc="" out="" stock=1 flood=0 ref=""
+while getopts "n:r:c:s:m:g:o:xf:R:h" o; do
   case $o in
     n) n=$OPTARG ;;
     r) rounds=$OPTARG ;;
@@ -61,7 +71,8 @@ while getopts "n:r:c:s:m:g:o:xf:h" o; do
     o) out=$OPTARG ;;
     x) stock=0 ;;
     f) flood=$OPTARG ;;
-    *) sed -n '2,49p' "$0"; exit 2 ;;
+    R) ref=$OPTARG ;;
+    *) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 2 ;;
   esac
 done
 for v in "$n" "$rounds" "$conc"; do
@@ -80,6 +91,9 @@ ulimit -n "$(ulimit -Hn)"
 timeout=$(( n / 20 > 120 ? n / 20 : 120 ))s
 
 cd "$(dirname "$0")/.."
+if [[ -n $ref ]]; then
+  git rev-parse --verify --quiet "$ref^{commit}" >/dev/null || { echo "p2s.sh: -R $ref: not a git revision" >&2; exit 2; }
+fi
 tmp=$(mktemp -d)
 ns=""
 gwpid=""
@@ -95,6 +109,13 @@ go build -o "$tmp/intransitd" ./cmd/intransitd
 go build -o "$tmp/p2sload" ./bench/p2sload
 go build -o "$tmp/wireguard-go" golang.zx2c4.com/wireguard
 go build -o "$tmp/flood" ./netns-tests/flood
+if [[ -n $ref ]]; then
+  echo "building intransitd at $ref ($(git rev-parse --short "$ref^{commit}"))..." >&2
+  mkdir "$tmp/ref"
+  git archive "$ref" | tar -x -C "$tmp/ref"
+  (cd "$tmp/ref" && go build -o "$tmp/intransitd-ref" ./cmd/intransitd)
+  rm -rf "$tmp/ref"
+fi
 
 # derived adds connects per second and the gateway's CPU per connect to a
 # result line.
@@ -114,12 +135,13 @@ fresh_ns() {
 
 # p2s_round runs one round of intransit p2s in a fresh namespace from work
 # directory $1, recorded as $2; with $3 > 0, under a flood of $3
-# connections.
+# connections; $4 is the round, $5 the suffix of its namespace and
+# profiles, $6 the gateway binary.
 p2s_round() {
-  local work=$1 what=$2 conns=$3 r=$4
+  local work=$1 what=$2 conns=$3 r=$4 bin=$6
   fresh_ns "$r$5"
   "$tmp/p2sload" prepare -dir "$work" -n "$n"
-  ip netns exec "$ns" env GOMEMLIMIT="$memlimit" ${gogc:+GOGC="$gogc"} "$tmp/intransitd" --config "$work/gw.yaml" 2>"$work/gw.log" &
+  ip netns exec "$ns" env GOMEMLIMIT="$memlimit" ${gogc:+GOGC="$gogc"} "$bin" --config "$work/gw.yaml" 2>"$work/gw.log" &
   gwpid=$!
   for _ in $(seq 1 300); do [[ -S $work/run/status.sock ]] && break; sleep 0.1; done
   [[ -S $work/run/status.sock ]] || { echo "intransitd did not start:"; cat "$work/gw.log"; exit 1; } >&2
@@ -131,7 +153,7 @@ p2s_round() {
   ip netns exec "$ns" "$tmp/p2sload" connect -dir "$work" -n "$n" -c "$conc" -settle "$settle" -timeout "$timeout" -pid "$gwpid" \
     -metrics http://127.0.0.1:9586/metrics -heapprofile "$out/heap-$r$5.pb.gz" -cpuprofile "$out/cpu-$r$5.pb.gz" \
     -idleprofile "$out/idle-cpu-$r$5.pb.gz" |
-    jq -c --arg w "$what" '.what = $w' | derived | tee -a "$results"
+    jq -c --arg w "$what" --argjson r "$r" '.what = $w | .round = $r' | derived | tee -a "$results"
   if (( conns > 0 )); then
     kill -TERM "$floodpid"; wait "$floodpid" || true; floodpid=""
     echo "flood of $conns connections, round $r: $(cat "$work/flood.out")"
@@ -143,11 +165,18 @@ p2s_round() {
 if [[ -n $out ]]; then mkdir -p "$out"; else out=$tmp; fi
 results=$out/results.jsonl
 : >"$results"
+refwhat="intransit p2s @$ref"
 for r in $(seq 1 "$rounds"); do
-  mkdir -p "$tmp/run$r" "$tmp/flood$r"
-  p2s_round "$tmp/run$r" "intransit p2s" 0 "$r" ""
+  mkdir -p "$tmp/run$r" "$tmp/flood$r" "$tmp/ref$r"
+  if [[ -n $ref ]] && (( r % 2 == 0 )); then
+    p2s_round "$tmp/ref$r" "$refwhat" 0 "$r" "-ref" "$tmp/intransitd-ref"
+  fi
+  p2s_round "$tmp/run$r" "intransit p2s" 0 "$r" "" "$tmp/intransitd"
+  if [[ -n $ref ]] && (( r % 2 == 1 )); then
+    p2s_round "$tmp/ref$r" "$refwhat" 0 "$r" "-ref" "$tmp/intransitd-ref"
+  fi
   if (( flood )); then
-    p2s_round "$tmp/flood$r" "intransit p2s, flood" "$flood" "$r" "-flood"
+    p2s_round "$tmp/flood$r" "intransit p2s, flood" "$flood" "$r" "-flood" "$tmp/intransitd"
   fi
   if (( stock )); then
     fresh_ns "$r-stock"
@@ -157,12 +186,23 @@ for r in $(seq 1 "$rounds"); do
 done
 
 echo
+[[ -n $ref ]] && echo "(intransit p2s @$ref is intransitd built from $ref, $(git rev-parse --short "$ref^{commit}"); intransit p2s is this tree)"
 echo "nproc $(nproc), $(go version | cut -d' ' -f3-), $n clients, $conc connecting at once, $rounds rounds, GOMEMLIMIT $memlimit, GOGC ${gogc:-default}, flood $flood, load $(cut -d' ' -f1-3 /proc/loadavg); medians:"
 # ratio A B: A/B to two decimals, "-" when B is 0.
 ratio() { jq -rn --argjson a "$1" --argjson b "$2" 'if $b != 0 then $a / $b * 100 | round / 100 else "-" end'; }
+# round_ratio W F: the median over rounds of this tree's F over W's F in
+# the same round (steadier than the ratio of the medians when the
+# machine's load changes between rounds).
+round_ratio() {
+  jq -rs --arg w "$1" --arg f "$2" '
+    [group_by(.round)[] | (map(select(.what == "intransit p2s"))[0][$f]) as $a | (map(select(.what == $w))[0][$f]) as $b
+     | select($a != null and $b != null and $b != 0) | $a / $b] | sort
+    | if length > 0 then .[(length/2|floor)] * 100 | round / 100 else "-" end' "$results"
+}
 med() { jq -s --arg w "$1" --arg f "$2" '[.[] | select(.what == $w) | .[$f] // 0] | sort | .[(length/2|floor)] // 0' "$results"; }
 printf '%-22s %8s %10s %9s %9s %11s %14s %11s %14s %9s %10s %10s %10s %11s %7s\n' what seconds connects/s p50_ms p99_ms rss_before rss_connected rss_steady per_client_kib heap_kib stack_kib goroutines gw_cpu_s gw_cpu_ms/c failed
 whats=("intransit p2s")
+[[ -n $ref ]] && whats+=("$refwhat")
 (( flood )) && whats+=("intransit p2s, flood")
 (( stock )) && whats+=("stock wireguard-go")
 for w in "${whats[@]}"; do
@@ -175,6 +215,15 @@ if (( flood )); then
   pm=$(med "intransit p2s" gw_cpu_ms_per_connect) fm=$(med "intransit p2s, flood" gw_cpu_ms_per_connect)
   echo
   echo "ratios: connects/s flood/no flood $(ratio "$fc" "$pc"), gateway CPU per connect flood/no flood $(ratio "$fm" "$pm")"
+fi
+if [[ -n $ref ]]; then
+  ps=$(med "intransit p2s" seconds) rs=$(med "$refwhat" seconds)
+  pk=$(med "intransit p2s" per_client_kib) rk=$(med "$refwhat" per_client_kib)
+  pc=$(med "intransit p2s" gateway_cpu_s) rc=$(med "$refwhat" gateway_cpu_s)
+  pm=$(med "intransit p2s" gw_cpu_ms_per_connect) rfm=$(med "$refwhat" gw_cpu_ms_per_connect)
+  echo
+  echo "ratios of the medians, this tree/@$ref: connect time $(ratio "$ps" "$rs"), memory per client $(ratio "$pk" "$rk"), gateway CPU $(ratio "$pc" "$rc"), gateway CPU per connect $(ratio "$pm" "$rfm")"
+  echo "median of the per-round ratios, this tree/@$ref: connect time $(round_ratio "$refwhat" seconds), gateway CPU per connect $(round_ratio "$refwhat" gw_cpu_ms_per_connect)"
 fi
 if (( stock )); then
   ps=$(med "intransit p2s" seconds) ss=$(med "stock wireguard-go" seconds)

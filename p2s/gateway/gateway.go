@@ -277,6 +277,10 @@ type session struct {
 	addrs    []netip.Addr
 	attached bool
 	since    time.Time
+
+	// keepalive is whether the client's WireGuard keepalive is on; only
+	// the session's goroutine touches it.
+	keepalive bool
 }
 
 // admit decides on a client.
@@ -361,7 +365,8 @@ func (s *session) install(ctx context.Context, p *control.Peer, epoch uint64, ps
 		g.sessions[s.name] = s
 		g.connects++
 		s.attached, s.since = true, time.Now()
-		s.pc = tunnel.PeerConfig{PublicKey: s.pub, AllowedIPs: p.Routes.Accepted, PersistentKeepalive: g.opts.ClientKeepalive}
+		// No keepalive yet: dataPlaneHeard turns it on (see startKeepalive).
+		s.pc = tunnel.PeerConfig{PublicKey: s.pub, AllowedIPs: p.Routes.Accepted}
 	} else if g.sessions[s.name] != s {
 		return errors.New("session is no longer the client's: " + superseded)
 	}

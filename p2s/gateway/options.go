@@ -51,8 +51,9 @@ type Options struct {
 	// PSKRotation, Keepalive and DeadAfter configure the control sessions.
 	PSKRotation, Keepalive, DeadAfter time.Duration
 	// ClientKeepalive is the WireGuard keepalive the gateway sends each
-	// client (DefaultClientKeepalive when 0); clients watch for it to
-	// notice a broken transport.
+	// client (DefaultClientKeepalive when 0), from the client's first
+	// in-tunnel probe on; clients watch for it to notice a broken
+	// transport.
 	ClientKeepalive time.Duration
 	// Admission bounds the control listener.
 	Admission gatewaycore.Limits
