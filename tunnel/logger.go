@@ -17,9 +17,11 @@ const noEndpoint = "no known endpoint for peer"
 // level is off, as the device logs per packet at the verbose level.
 //
 // A send that fails for want of an endpoint is logged at Debug: a peer that
-// is reached only after it speaks first (a point-to-site client, whose
-// address the gateway learns from its handshake) has no endpoint when its
-// keepalive is set, and wireguard-go's first attempt fails by design.
+// is reached only after it speaks first (one whose address this end learns
+// from its handshake) has no endpoint until then, and a keepalive or
+// handshake wireguard-go tries before that fails by design. (The
+// point-to-site gateway avoids the attempt altogether: it turns a client's
+// keepalive on only after the client's first probe came through.)
 func wireguardLogger(l *slog.Logger) *device.Logger {
 	logf := func(level slog.Level) func(string, ...any) {
 		return func(format string, args ...any) {
