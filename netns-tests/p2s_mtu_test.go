@@ -21,6 +21,7 @@ import (
 // and the QUIC packet size keep the TCP and QUIC traffic under the path:
 // no nftables clamp is on the laptop.
 func TestP2SSmallPathEachTransport(t *testing.T) {
+	t.Parallel()
 	const pathMTU = 1280
 	blocks := map[string][][2]any{
 		"udp":  nil,

@@ -11,6 +11,7 @@ import (
 // IPv4 WAN: both families are agreed, routed and carried, and TCP over
 // IPv6 crosses with its MSS clamped for IPv6.
 func TestS2SIPv6Sites(t *testing.T) {
+	t.Parallel()
 	l := newS2SLab(t)
 	l.cfgA.site = s2sSiteA + ", " + s2sSiteA6
 	l.cfgB.site = s2sSiteB + ", " + s2sSiteB6

@@ -22,6 +22,7 @@ import (
 // bytes arrive intact (length and SHA-256). Each transport runs in a lab of
 // its own, side by side.
 func TestS2SSmallPathEachTransport(t *testing.T) {
+	t.Parallel()
 	const pathMTU = 1280
 	inner, err := registry.FallbackMTU(registry.Names(), pathMTU)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 // reason in A's status and log; then B's certificate is revoked while its
 // tunnel runs, and A cuts it within seconds.
 func TestS2SRefusals(t *testing.T) {
+	t.Parallel()
 	l := newS2SLab(t)
 	gwC, wanC := l.addWANHost(t, "gwc")
 	gwD, wanD := l.addWANHost(t, "gwd")
@@ -110,15 +111,17 @@ func TestS2SRefusals(t *testing.T) {
 	}
 }
 
-// TestS2SExpiredCertificate gives gateway B a certificate that expires a
-// few seconds after the tunnel is up: gateway A cuts the session within
-// seconds of the expiry (status: refused, expired), removes the route, and
-// refuses B from then on, still saying why (the TLS check refuses the
-// expired certificate as expired, not as a broken chain).
+// TestS2SExpiredCertificate gives gateway B a certificate that expires
+// 30 s after it is issued (room for both gateways to start and the tunnel
+// to come up while other tests load the machine): gateway A cuts the
+// session within seconds of the expiry (status: refused, expired), removes
+// the route, and refuses B from then on, still saying why (the TLS check
+// refuses the expired certificate as expired, not as a broken chain).
 func TestS2SExpiredCertificate(t *testing.T) {
+	t.Parallel()
 	l := newS2SLab(t)
 	var is *pki.Issued
-	l.cfgB.chain, l.cfgB.key, is = l.pki.issueTTL("gw-b", 20*time.Second)
+	l.cfgB.chain, l.cfgB.key, is = l.pki.issueTTL("gw-b", 30*time.Second)
 	a, b := l.start(t)
 	a.waitUp("site-b", 20*time.Second)
 	mustPing(t, l.siteA, s2sHostB, 2)

@@ -16,6 +16,7 @@ import (
 // and the tunnel to site B is never interrupted (its session stays the
 // first one and a continuous ping loses nothing).
 func TestS2SReload(t *testing.T) {
+	t.Parallel()
 	l := newS2SLab(t)
 	gwC, wanC := l.addWANHost(t, "gwc")
 	chainC, keyC, _ := l.pki.issue("gw-c")

@@ -38,6 +38,7 @@ func backgroundPing(h *netlab.Host, dst string, count int, interval string) *net
 // with the same configuration and state: the tunnel comes back by itself,
 // without touching gateway A, and traffic resumes within 15 seconds.
 func TestS2SGatewayRestart(t *testing.T) {
+	t.Parallel()
 	l := newS2SLab(t)
 	a, b := l.start(t)
 	a.waitUp("site-b", 20*time.Second)
@@ -70,6 +71,7 @@ func TestS2SGatewayRestart(t *testing.T) {
 // WAN and a 20 Mbit/s token bucket, a 20 MB TCP transfer between the sites
 // completes intact.
 func TestS2SLossAndRateLimit(t *testing.T) {
+	t.Parallel()
 	l := newS2SLab(t)
 	a, b := l.start(t)
 	a.waitUp("site-b", 20*time.Second)
@@ -92,6 +94,7 @@ func TestS2SLossAndRateLimit(t *testing.T) {
 // from gateway A vanish without a trace. TCP across the sites still
 // completes, in both directions, thanks to the MSS clamp (path_mtu 1280).
 func TestS2SPathMTUBlackHole(t *testing.T) {
+	t.Parallel()
 	l := newS2SLab(t)
 	l.cfgA.remotes[0].transports = "udp"
 	l.cfgB.remotes[0].transports = "udp"
@@ -123,6 +126,7 @@ func TestS2SPathMTUBlackHole(t *testing.T) {
 // packet is lost over more than three rotations, and the status shows the
 // epoch growing and the PSK age resetting.
 func TestS2SPSKRotationKeepsTraffic(t *testing.T) {
+	t.Parallel()
 	l := newS2SLab(t)
 	l.cfgA.rotation, l.cfgB.rotation = "3s", "3s"
 	a, b := l.start(t)
@@ -184,6 +188,7 @@ func TestS2SPSKRotationKeepsTraffic(t *testing.T) {
 // (5 s in the test configuration), remove the peer and its routes, and
 // once the WAN is back they reconnect by themselves and traffic flows.
 func TestS2SDeadPeerAndReconnect(t *testing.T) {
+	t.Parallel()
 	l := newS2SLab(t)
 	a, b := l.start(t)
 	a.waitUp("site-b", 20*time.Second)

@@ -14,6 +14,7 @@ import (
 // once the gateway runs, WATCHDOG=1 at least every half watchdog period,
 // RELOADING=1 then READY=1 around a SIGHUP, and STOPPING=1 on SIGTERM.
 func TestS2SSdNotify(t *testing.T) {
+	t.Parallel()
 	l := newS2SLab(t)
 	sock := filepath.Join(t.TempDir(), "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})

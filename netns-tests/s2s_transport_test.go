@@ -14,6 +14,7 @@ import (
 // the extra prefix B offers), a handshake, bytes and the PSK; the opt-in
 // metrics listener serves the peer's state.
 func TestS2SEachTransport(t *testing.T) {
+	t.Parallel()
 	for _, tr := range []string{"udp", "quic", "tls"} {
 		t.Run(tr, func(t *testing.T) {
 			l := newS2SLab(t)
@@ -54,6 +55,7 @@ func TestS2SEachTransport(t *testing.T) {
 // gateway, whose order is udp, quic, tls, gets no WireGuard handshake over
 // udp and moves on to quic by itself; the sites then reach each other.
 func TestS2STransportFallback(t *testing.T) {
+	t.Parallel()
 	l := newS2SLab(t)
 	l.gwB.Block("udp", 51820)
 	a, b := l.start(t)

@@ -13,6 +13,7 @@ import (
 // ways over inner IPv4 and IPv6, and every packet of the transport on the
 // wire is IPv6.
 func TestQUICAndTLSTunnelsOverIPv6Underlay(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ transport, proto string }{
 		{testpeer.TransportQUIC, "udp"},
 		{testpeer.TransportTLS, "tcp"},

@@ -17,6 +17,7 @@ import (
 // either endpoint's configuration. Over tls, b must then be using the new
 // connection from a's new address.
 func TestQUICAndTLSTunnelsFollowARoamingPeer(t *testing.T) {
+	t.Parallel()
 	const movedA4 = "10.0.0.3"
 	for _, tr := range []string{testpeer.TransportQUIC, testpeer.TransportTLS} {
 		t.Run(tr, func(t *testing.T) {

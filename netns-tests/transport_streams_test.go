@@ -20,6 +20,7 @@ import (
 // the first packet that shows the marker nowhere, only the transport's
 // outer protocol and port, and that protocol's handshake with our ALPN.
 func TestQUICAndTLSTunnels(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		transport string
 		proto     string

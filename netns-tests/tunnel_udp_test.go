@@ -20,6 +20,7 @@ const transferBytes = 50 << 20
 // addresses and moves 50 MiB each way over TCP, checked by SHA-256 at the
 // receiving end.
 func TestUDPTunnelCarriesIPv4AndIPv6(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, pairOptions{})
 	xfer := netlab.GoBuild(t, "intransit/netns-tests/xfer", true)
 	mustPing(t, p.a, innerB4, 3)
@@ -43,6 +44,7 @@ func TestUDPTunnelCarriesIPv4AndIPv6(t *testing.T) {
 // traffic must be WireGuard on UDP 51820. A capture on the TUN interface
 // proves the marker did cross.
 func TestUDPTunnelHidesMarker(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, pairOptions{})
 	mustPing(t, p.a, innerB4, 1)      // handshake first
 	const marker = "intransit-mark!!" // 16 bytes: ping -p repeats it
@@ -79,6 +81,7 @@ func TestUDPTunnelHidesMarker(t *testing.T) {
 // TestUDPTunnelWithoutOffloads opens endpoint a with offloads off: its TUN
 // device has no virtio-net header, and traffic still passes intact.
 func TestUDPTunnelWithoutOffloads(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, pairOptions{disableOffloads: true})
 	xfer := netlab.GoBuild(t, "intransit/netns-tests/xfer", true)
 	const iffVnetHdr = 0x4000
@@ -101,6 +104,7 @@ func TestUDPTunnelWithoutOffloads(t *testing.T) {
 // pings from a to b while a third host c is added to a as a peer, used,
 // updated and removed again: not one ping may be lost.
 func TestThirdPeerAddedAndRemovedWithoutDisturbingTraffic(t *testing.T) {
+	t.Parallel()
 	lab := netlab.New(t)
 	bin := testpeer.Build(t)
 	sw := lab.Switch("lan")
@@ -198,6 +202,7 @@ func stockWireGuard(t *testing.T, h *netlab.Host, bin, name string, priv string,
 // wireguard-go binary configured by wg(8), once with each side initiating
 // the handshake (the responder does not know the initiator's endpoint).
 func TestUDPInteropWithStockWireGuardGo(t *testing.T) {
+	t.Parallel()
 	for _, oursInitiates := range []bool{true, false} {
 		name := "stock-initiates"
 		if oursInitiates {
@@ -250,6 +255,7 @@ func TestUDPInteropWithStockWireGuardGo(t *testing.T) {
 // pinging it: a must learn b's new endpoint from b's packets (WireGuard
 // roaming) without any configuration change.
 func TestUDPPeerRoams(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, pairOptions{})
 	mustPing(t, p.a, innerB4, 2)
 	const moved = "10.0.0.3"

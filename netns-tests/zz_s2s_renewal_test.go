@@ -29,6 +29,10 @@ import (
 // A continuous ping from site A to site B loses no reply across B's three
 // renewals (and A's), and a bounded request loop through the proxy (a new
 // TLS handshake per request) sees no failure across its renewals.
+//
+// It is the package's longest test (13-14 min of waiting), so it must get
+// one of the -parallel slots first; its file sorts last for that (see the
+// package comment).
 func TestS2SCertificateRenewal(t *testing.T) {
 	t.Parallel()
 	netlab.RequireTools(t, "curl")
