@@ -56,6 +56,7 @@ func TestReferenceDefaultsAreTheDaemons(t *testing.T) {
 		"p2s.client_ttl":         d(cfg.P2S.ClientTTL),
 		"p2s.client_keepalive":   d(cfg.P2S.ClientKeepalive),
 		"p2s.lease_idle":         d(cfg.P2S.LeaseIdle),
+		"p2s.max_clients":        strconv.Itoa(cfg.P2S.MaxClients),
 		"console.tls_profile":    cfg.Console.TLSProfile,
 		"console.expiry_warning": d(cfg.Console.ExpiryWarning),
 		"store.backend":          cfg.Store.Backend,

@@ -54,6 +54,7 @@ func Entries() map[string]Entry {
 		"p2s.client_ttl":                {"168h", "168h", "Lifetime of the client certificates the gateway signs."},
 		"p2s.client_keepalive":          {"2s", "2s", "Keepalive the laptops are told to send, 1s to 1h."},
 		"p2s.lease_idle":                {"720h", "720h", "A laptop away this long loses its tunnel address."},
+		"p2s.max_clients":               {"16384", "16384", "Laptops connected at once, 1 to 1048576; one more is refused (sessions_full) until another leaves. Each costs the gateway about 100 KiB of memory."},
 		"p2s.pools":                     {"required", "[10.9.0.0/24, fd00:9::/112]", "Tunnel address pools, at most one IPv4 and one IPv6; they may not overlap site or remote prefixes."},
 		"p2s.groups":                    {"required", "see below", "Client policy groups (at least one). `intransit p2s invite --group` and `p2s export --group` name one, by default the group named default."},
 		"p2s.groups[].name":             {"required", "staff", "The group's name; unique."},

@@ -82,10 +82,13 @@ func startP2S(ctx context.Context, cfg *daemonconfig.Config, base s2s.Options, a
 		groups = append(groups, gr)
 		names = append(names, g.Name)
 	}
+	// The s2s listener's limits, but as many sessions as clients allowed.
+	admission := base.Admission
+	admission.Sessions = pc.MaxClients
 	opts := gateway.Options{
 		Interface: pc.Interface.Name, MTU: pc.Interface.MTU, Control: pc.Listen.Control.AddrPort, PathMTU: cfg.PathMTU,
 		ControlMetrics: base.ControlMetrics, Identity: base.Identity, PrivateKey: key, Pool: pl, Store: st, SitePrefixes: base.SitePrefixes, Groups: groups,
-		PSKRotation: base.PSKRotation, Keepalive: base.Keepalive, DeadAfter: base.DeadAfter, Admission: base.Admission,
+		PSKRotation: base.PSKRotation, Keepalive: base.Keepalive, DeadAfter: base.DeadAfter, Admission: admission,
 		ClientKeepalive: pc.ClientKeepalive.Duration, LeaseIdle: pc.LeaseIdle.Duration, Logger: log,
 		Holders: rt.failover.holders, Announcer: rt.failover.announcer,
 	}

@@ -26,6 +26,10 @@ const (
 	// P2SCRLRefresh is identity.crl_refresh's default when a p2s section
 	// is present.
 	P2SCRLRefresh = 3 * time.Second
+	// DefaultMaxClients is how many clients a gateway serves at once
+	// unless max_clients says otherwise; MaxMaxClients the most it takes.
+	DefaultMaxClients = 16384
+	MaxMaxClients     = 1 << 20
 )
 
 // P2S is the optional point-to-site section: the gateway then also serves
@@ -45,6 +49,7 @@ const (
 //	  client_ttl: 168h                # lifetime of client certificates
 //	  client_keepalive: 2s
 //	  lease_idle: 720h                # a client away this long loses its address
+//	  max_clients: 16384              # connected clients at once (~100 KiB of memory each)
 //	  pools: [10.9.0.0/24, fd00:9::/112]
 //	  groups:
 //	    - name: staff
@@ -81,6 +86,10 @@ type P2S struct {
 	// address lease is reclaimed for other clients (DefaultLeaseIdle when
 	// absent); connected clients and static devices keep theirs.
 	LeaseIdle Duration `yaml:"lease_idle"`
+	// MaxClients bounds the clients connected at once (DefaultMaxClients
+	// when absent); one more is refused until another leaves. Each costs
+	// the gateway about 100 KiB of memory (BENCHMARKS.md).
+	MaxClients int `yaml:"max_clients"`
 	// Pools are the address pools: at most one IPv4 and one IPv6 prefix.
 	Pools []Prefix `yaml:"pools"`
 	// Groups are the client policy groups.
@@ -237,6 +246,12 @@ func (v *validator) p2s(c *Config) {
 	}
 	if p.LeaseIdle.Duration < time.Second {
 		v.fail(p.LeaseIdle.Line, at("lease_idle"), "%s is shorter than 1s", p.LeaseIdle.Duration)
+	}
+	if p.MaxClients == 0 {
+		p.MaxClients = DefaultMaxClients
+	}
+	if p.MaxClients < 1 || p.MaxClients > MaxMaxClients {
+		v.fail(0, at("max_clients"), "%d is outside 1..%d", p.MaxClients, MaxMaxClients)
 	}
 	v.p2sPools(c, at)
 	v.p2sGroups(p, at)

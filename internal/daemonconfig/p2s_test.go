@@ -68,6 +68,8 @@ func TestP2SErrors(t *testing.T) {
 		{"bad search domain", "search: [corp.example]", "search: [-bad-]", "p2s.groups[0].search[0]", 36},
 		{"lease_idle under a second", "pools: [", "lease_idle: 500ms\n  pools: [", "p2s.lease_idle", 32},
 		{"lease_idle not positive", "pools: [", "lease_idle: 0s\n  pools: [", "p2s.lease_idle", 32},
+		{"max_clients negative", "pools: [", "max_clients: -1\n  pools: [", "p2s.max_clients", 32},
+		{"max_clients too many", "pools: [", "max_clients: 2000000\n  pools: [", "p2s.max_clients", 32},
 		{"tls on the site-to-site control port", "tls: 192.0.2.1:443", "tls: 192.0.2.1:8443", "p2s.listen.tls", 28},
 		{"IPv6 pool over a small path", "site_prefixes: [10.1.0.0/24, fd01::/64]", "site_prefixes: [10.1.0.0/24]\npath_mtu: 1280", "p2s.pools[1]", 33},
 		{"unknown key", "client_to_client: true", "client_to_client: true\n      clients_to_client: true", "p2s.groups[1].clients_to_client", 40},
