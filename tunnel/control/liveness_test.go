@@ -9,22 +9,32 @@ import (
 	"time"
 )
 
-// pingConn counts the pings written through it (the frames a session
-// writes, before TLS encrypts them) and can drop everything written.
+// pingConn counts the pings written through it and the rotate-acks it
+// let through (the frames a session writes, before TLS encrypts them), and
+// can drop everything written.
 type pingConn struct {
 	*tls.Conn
 	pings atomic.Int64
+	acks  atomic.Int64
 	muted atomic.Bool
 }
 
 func (c *pingConn) Write(p []byte) (int, error) {
-	if len(p) > 1 && Type(p[1]) == TypePing {
+	typ := Type(0)
+	if len(p) > 1 {
+		typ = Type(p[1])
+	}
+	if typ == TypePing {
 		c.pings.Add(1)
 	}
 	if c.muted.Load() {
 		return len(p), nil
 	}
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	if typ == TypeRotateAck && err == nil {
+		c.acks.Add(1)
+	}
+	return n, err
 }
 
 // liveness is a data plane a test turns on and off: while on, the peer was
@@ -65,6 +75,14 @@ func livenessPair(t *testing.T, ctx context.Context, deadAfter time.Duration, la
 	_, doneB = runSession(ctx, t, b, cfgB)
 	insA.waitEpoch(t, ctx, 1)
 	insB.waitEpoch(t, ctx, 1)
+	// The responder installs before it writes its ack: wait for the ack
+	// too, so that a test muting b next does not cut the first rotation.
+	for b.acks.Load() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the responder never acknowledged the first rotation")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	return a, b, doneA, doneB
 }
 
