@@ -12,7 +12,6 @@ import (
 	"intransit/internal/testutil/pkitest"
 	"intransit/pki"
 	"intransit/pki/admin"
-	"intransit/pki/keywrap"
 	"intransit/pki/store"
 	"intransit/tlspolicy"
 	"intransit/tlspolicy/crlsource"
@@ -47,36 +46,8 @@ func readLeaf(t *testing.T, path string) *x509.Certificate {
 func TestPublishedCRLBundleDuringOverlap(t *testing.T) {
 	bin := pkitest.Openssl(t)
 	ctx := context.Background()
-	secret := keywrap.Passphrase([]byte(pkitest.Passphrase))
-	dir := filepath.Join(t.TempDir(), "pki")
-	ca, err := pki.Init(ctx, pki.InitOptions{Dir: dir, Name: "bundle", CRLURL: "http://pki.example.net/crl", Secret: secret, KDF: pkitest.FastKDF()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := t.TempDir()
-	issue := func(ca *pki.CA, name string) string {
-		is, err := ca.Issue(ctx, issueReq(pki.ProfileGateway, name), pki.ECDSAP256)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := ca.WriteIssued(out, is)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return f.Cert
-	}
-	old1, old2 := issue(ca, "old1"), issue(ca, "old2")
-	inter1 := ca.Intermediate()
-	ca.Close()
-	inter2, err := pki.RotateIntermediate(ctx, dir, secret, pki.RotateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err = pki.Open(ctx, dir, secret, pki.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ca.Close()
+	r := rotatedPKI(t, "bundle", pki.ProfileGateway)
+	dir, out, secret, ca, inter1, inter2, old1, old2, issue := r.dir, r.out, r.secret, r.ca, r.inter1, r.inter2, r.old1, r.old2, r.issue
 	new1 := issue(ca, "new1")
 	if _, err := ca.RevokeRef(ctx, "old2", store.ReasonKeyCompromise); err != nil {
 		t.Fatal(err)

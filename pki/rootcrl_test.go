@@ -129,40 +129,11 @@ func TestRevocationCompleteWithOpenSSL(t *testing.T) {
 func TestIntermediateRotationWithOpenSSL(t *testing.T) {
 	bin := pkitest.Openssl(t)
 	ctx := context.Background()
-	secret := keywrap.Passphrase([]byte(pkitest.Passphrase))
-	dir := filepath.Join(t.TempDir(), "pki")
-	ca, err := pki.Init(ctx, pki.InitOptions{Dir: dir, Name: "rot", CRLURL: "http://pki.example.net/crl", Secret: secret, KDF: pkitest.FastKDF()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := t.TempDir()
-	issue := func(ca *pki.CA, name string) string {
-		is, err := ca.Issue(ctx, issueReq(pki.ProfileServer, name), pki.ECDSAP256)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := ca.WriteIssued(out, is)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return f.Cert
-	}
-	old1, old2 := issue(ca, "old1"), issue(ca, "old2")
-	inter1 := ca.Intermediate()
-	ca.Close()
-
-	inter2, err := pki.RotateIntermediate(ctx, dir, secret, pki.RotateOptions{})
-	if err != nil {
-		t.Fatalf("RotateIntermediate: %v", err)
-	}
+	r := rotatedPKI(t, "rot", pki.ProfileServer)
+	dir, out, secret, ca, inter1, inter2, old1, old2, issue := r.dir, r.out, r.secret, r.ca, r.inter1, r.inter2, r.old1, r.old2, r.issue
 	if inter2.Subject.CommonName != "rot Intermediate CA 2" || inter2.CheckSignatureFrom(ca.Root()) != nil || len(inter2.CRLDistributionPoints) != 1 {
 		t.Fatalf("new intermediate %q, CDP %v", inter2.Subject.CommonName, inter2.CRLDistributionPoints)
 	}
-	ca, err = pki.Open(ctx, dir, secret, pki.OpenOptions{})
-	if err != nil {
-		t.Fatalf("Open after rotation: %v", err)
-	}
-	defer ca.Close()
 	if !ca.Intermediate().Equal(inter2) || len(ca.Intermediates()) != 2 || !ca.Intermediates()[1].Equal(inter1) {
 		t.Fatal("the opened CA does not issue from the new intermediate with the old one beside it")
 	}
@@ -259,4 +230,54 @@ func checkCRLsServed(t *testing.T, ca *pki.CA, inter1, inter2 *x509.Certificate,
 	if _, code := get("/crl/0a0b0c0d0e0f1011"); code != http.StatusNotFound {
 		t.Errorf("GET /crl/<not an intermediate>: status %d, want 404", code)
 	}
+}
+
+// rotation is a fresh PKI whose first intermediate issued two leaves (old1
+// and old2, their certificate files) and was then replaced by
+// RotateIntermediate; ca is the PKI opened again, issuing from inter2, and
+// closed when the test ends. issue writes a leaf of ca and returns its
+// certificate file.
+type rotation struct {
+	dir            string
+	secret         keywrap.Secret
+	ca             *pki.CA
+	inter1, inter2 *x509.Certificate
+	old1, old2     string
+	out            string // where issue writes
+	issue          func(ca *pki.CA, name string) string
+}
+
+// rotatedPKI builds a rotation named name whose leaves have profile.
+func rotatedPKI(t *testing.T, name, profile string) *rotation {
+	t.Helper()
+	ctx := context.Background()
+	r := &rotation{dir: filepath.Join(t.TempDir(), "pki"), secret: keywrap.Passphrase([]byte(pkitest.Passphrase))}
+	ca, err := pki.Init(ctx, pki.InitOptions{Dir: r.dir, Name: name, CRLURL: "http://pki.example.net/crl", Secret: r.secret, KDF: pkitest.FastKDF()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.out = t.TempDir()
+	r.issue = func(ca *pki.CA, name string) string {
+		t.Helper()
+		is, err := ca.Issue(ctx, issueReq(profile, name), pki.ECDSAP256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := ca.WriteIssued(r.out, is)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Cert
+	}
+	r.old1, r.old2 = r.issue(ca, "old1"), r.issue(ca, "old2")
+	r.inter1 = ca.Intermediate()
+	ca.Close()
+	if r.inter2, err = pki.RotateIntermediate(ctx, r.dir, r.secret, pki.RotateOptions{}); err != nil {
+		t.Fatalf("RotateIntermediate: %v", err)
+	}
+	if r.ca, err = pki.Open(ctx, r.dir, r.secret, pki.OpenOptions{}); err != nil {
+		t.Fatalf("Open after rotation: %v", err)
+	}
+	t.Cleanup(func() { r.ca.Close() })
+	return r
 }
