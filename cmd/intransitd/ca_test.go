@@ -25,24 +25,8 @@ import (
 // reaches the gateways' revocation checker before the call returns.
 func TestHeldCA(t *testing.T) {
 	t.Parallel()
-	ca := pkitest.NewCA(t, pki.InitOptions{Name: "held"})
 	ctx := context.Background()
-	is, err := ca.Issue(ctx, pki.Request{Profile: pki.ProfileGateway, Name: "peer", DNSNames: []string{"peer.test"}}, pki.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := ca.CurrentCRL(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	crlFile, pass := filepath.Join(dir, "crl.pem"), filepath.Join(dir, "pass")
-	if err := os.WriteFile(crlFile, pki.PEMCRL(first.DER), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(pass, []byte(pkitest.Passphrase+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca, is, crlFile, pass := heldCALab(t, "held", "peer", "crl.pem", pki.PEMCRL)
 	pkiDir := ca.Dir()
 	inter := ca.Intermediate()
 	ca.Close()
@@ -95,24 +79,8 @@ func TestHeldCA(t *testing.T) {
 // so that the gateways' checker refuses that leaf.
 func TestHeldCAAfterRotation(t *testing.T) {
 	t.Parallel()
-	ca := pkitest.NewCA(t, pki.InitOptions{Name: "rotated"})
 	ctx := context.Background()
-	is, err := ca.Issue(ctx, pki.Request{Profile: pki.ProfileGateway, Name: "old", DNSNames: []string{"old.test"}}, pki.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := ca.CurrentCRL(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	crlFile, pass := filepath.Join(dir, "identity.crl"), filepath.Join(dir, "pass")
-	if err := os.WriteFile(crlFile, first.DER, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(pass, []byte(pkitest.Passphrase+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca, is, crlFile, pass := heldCALab(t, "rotated", "old", "identity.crl", func(der []byte) []byte { return der })
 	pkiDir, inter1 := ca.Dir(), ca.Intermediate()
 	ca.Close()
 	inter2, err := pki.RotateIntermediate(ctx, pkiDir, keywrap.Passphrase([]byte(pkitest.Passphrase)), pki.RotateOptions{})
@@ -217,4 +185,30 @@ func TestMonotonicPublisher(t *testing.T) {
 	if got := next.numbers; len(got) != 3 || got[0] != 2 || got[1] != 3 || got[2] != 3 {
 		t.Errorf("published %v, want 2, 3, 3 (1 is older than 2)", got)
 	}
+}
+
+// heldCALab is a fresh CA named name with a gateway leaf named leaf, its
+// current CRL written (through encode) to crlFile, identity.crl of the
+// tests, and the PKI's passphrase in the private file pass.
+func heldCALab(t *testing.T, name, leaf, crlName string, encode func(der []byte) []byte) (ca *pki.CA, is *pki.Issued, crlFile, pass string) {
+	t.Helper()
+	ctx := context.Background()
+	ca = pkitest.NewCA(t, pki.InitOptions{Name: name})
+	is, err := ca.Issue(ctx, pki.Request{Profile: pki.ProfileGateway, Name: leaf, DNSNames: []string{leaf + ".test"}}, pki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := ca.CurrentCRL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	crlFile, pass = filepath.Join(dir, crlName), filepath.Join(dir, "pass")
+	if err := os.WriteFile(crlFile, encode(first.DER), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pass, []byte(pkitest.Passphrase+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ca, is, crlFile, pass
 }
